@@ -1,0 +1,66 @@
+# Edit models.yaml, then `make repo` and `make serve`. `make help` lists targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+MANIFEST ?= models.yaml
+REPO ?= Triton/models
+HTTP_PORT ?= 8000
+GRPC_PORT ?= 8001
+METRICS_PORT ?= 8002
+ENGINE ?= auto
+PYTEST_ARGS ?=
+
+# Third-party packages live in a venv cached outside the clone, keyed on the
+# requirements files; .venv links to it, and this clone is installed editable.
+VENV_CACHE ?= $(HOME)/.cache/triton-repo-compiler
+PY_TAG := $(shell $(PYTHON_BOOT) -c "import sys; print(f\"py{sys.version_info[0]}{sys.version_info[1]}\")")
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
+PY := .venv/bin/python
+COMPILER := $(PY) -m compiler
+
+.PHONY: help setup repo build serve verify test test-fast lint schema clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: MANIFEST=$(MANIFEST) REPO=$(REPO) HTTP_PORT GRPC_PORT METRICS_PORT ENGINE=$(ENGINE)"
+
+setup: ## Create .venv with everything (idempotent; quick when nothing changed)
+	@if [ ! -f "$(VENV_DIR)/.complete" ]; then \
+		echo "creating $(VENV_DIR) (a few minutes, once per requirements change)"; \
+		rm -rf "$(VENV_DIR)" && mkdir -p "$(VENV_CACHE)" && \
+		$(PYTHON_BOOT) -m venv "$(VENV_DIR)" && \
+		"$(VENV_DIR)/bin/pip" install -q --upgrade pip && \
+		"$(VENV_DIR)/bin/pip" install -q -r requirements.txt -r requirements-dev.txt && \
+		touch "$(VENV_DIR)/.complete"; \
+	fi
+	@if [ "$$(readlink .venv 2>/dev/null)" != "$(VENV_DIR)" ]; then rm -rf .venv && ln -s "$(VENV_DIR)" .venv; fi
+	@if [ "$$(cd / && $(CURDIR)/$(PY) -c 'import compiler, os; print(os.path.dirname(os.path.dirname(compiler.__file__)))' 2>/dev/null)" != "$(CURDIR)" ]; then \
+		$(PY) -m pip install -q --no-deps --no-build-isolation -e . ; \
+	fi
+
+repo: setup ## Compile $(MANIFEST) into $(REPO)
+	$(COMPILER) build --manifest $(MANIFEST) --output $(REPO)
+
+build: repo
+
+serve: repo ## Build, then serve $(REPO) in tritonserver (Ctrl-C stops it)
+	$(COMPILER) serve --repository $(REPO) --manifest $(MANIFEST) --engine $(ENGINE) \
+		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+verify: repo ## Build, then check every model in a real tritonserver against eager PyTorch
+	$(COMPILER) verify --manifest $(MANIFEST) --repository $(REPO)
+
+test: setup ## Run the whole test suite (real tritonserver end-to-end tests included)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup ## Run the tests that need neither big models nor tritonserver
+	$(PY) -m pytest -m "not slow and not tritonserver" $(PYTEST_ARGS)
+
+lint: setup ## ruff and mypy
+	$(PY) -m ruff check compiler tests
+	$(PY) -m mypy compiler
+
+clean: ## Remove the built repository (not the cached venv)
+	rm -rf $(REPO) Triton/.models.*

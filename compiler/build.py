@@ -1,0 +1,163 @@
+"""The build: manifest -> sources -> export -> triton config -> repository.
+
+    report = build(Path("models.yaml"), Path("Triton/models"))
+    for entry in report.models: print(entry.name, entry.status)
+
+All or nothing: every model is exported into a staging copy of the
+repository, and only when all succeed does it replace the output (atomically).
+On any failure the output is untouched and every failing model is reported.
+Models whose fingerprint is unchanged are copied, not exported again; when
+nothing changed nothing is written and torch is never imported.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.errors import Problem, UserError
+from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
+from compiler.repository.fingerprint import compiler_code_hash, fingerprint
+from compiler.repository.swap import RepositoryLock, discard, new_staging, replace
+from compiler.triton_config.builder import MODEL_FILENAME
+
+RECORD = "build.json"  # beside config.pbtxt; Triton ignores plain files in a model folder
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ModelReport:
+    name: str
+    status: str  # built | unchanged
+    seconds: float = 0.0
+    binding: list[tuple[str, str]] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuildReport:
+    output: Path
+    models: list[ModelReport]
+    wrote: bool
+
+
+def read_record(model_dir: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((model_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_complete(model_dir: Path, model: ModelSpec) -> bool:
+    return (model_dir / "config.pbtxt").is_file() and (model_dir / str(model.version) / MODEL_FILENAME).is_file()
+
+
+def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None,
+          force: bool = False) -> BuildReport:
+    loaded = load_manifest(manifest_path)
+    output = Path(output)
+    code_hash = compiler_code_hash()
+    release = loaded.manifest.triton_version
+    prints = {m.name: fingerprint(m, release, loaded.directory, code_hash) for m in loaded.manifest.models}
+
+    with RepositoryLock(output):
+        unchanged = set()
+        for model in loaded.manifest.models:
+            folder = output / model.name
+            record = read_record(folder)
+            if not force and record and record.get("fingerprint") == prints[model.name] and _is_complete(folder, model):
+                unchanged.add(model.name)
+        wanted = {m.name for m in loaded.manifest.models}
+        present = {p.name for p in output.iterdir()} if output.is_dir() else set()
+        if unchanged == wanted and present == wanted:
+            return BuildReport(output, [ModelReport(name, "unchanged") for name in sorted(wanted)], wrote=False)
+
+        staging = new_staging(output)
+        try:
+            reports = _build_into(loaded, staging, output, unchanged, prints, progress)
+            replace(output, staging)
+        except BaseException:
+            discard(staging)
+            raise
+    return BuildReport(output, reports, wrote=True)
+
+
+def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: set[str],
+                prints: dict[str, str], progress: Progress) -> list[ModelReport]:
+    reports: list[ModelReport] = []
+    problems: list[Problem] = []
+    for model in loaded.manifest.models:
+        if model.name in unchanged:
+            shutil.copytree(output / model.name, staging / model.name, copy_function=_link_or_copy)
+            reports.append(ModelReport(model.name, "unchanged"))
+            progress(f"{model.name}: unchanged")
+            continue
+        started = time.monotonic()
+        try:
+            report = _export_one(loaded, model, staging / model.name, prints[model.name],
+                                 lambda text, name=model.name: progress(f"{name}: {text}"))
+        except UserError as err:
+            line = loaded.line_of(("models", loaded.manifest.models.index(model)))
+            problems.extend(_locate(p, loaded.path, line) for p in err.problems)
+            progress(f"{model.name}: FAILED")
+            continue
+        report.seconds = time.monotonic() - started
+        reports.append(report)
+        progress(f"{model.name}: built in {report.seconds:.1f}s")
+    if problems:
+        raise UserError(problems)
+    return reports
+
+
+def _locate(problem: Problem, path: Path, line: int | None) -> Problem:
+    if problem.file is not None:
+        return problem
+    return Problem(problem.message, file=path, line=line, column=problem.column, model=problem.model,
+                   field=problem.field, hint=problem.hint)
+
+
+def _link_or_copy(src: str, dst: str) -> object:
+    import os
+
+    try:
+        os.link(src, dst)
+        return dst
+    except OSError:
+        return shutil.copy2(src, dst)
+
+
+def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: str,
+                progress: Progress) -> ModelReport:
+    # torch is imported only here, when a model really has to be exported.
+    from compiler.export import export_model
+    from compiler.sources import load_source
+    from compiler.triton_config import build_config, to_text
+
+    progress(f"loading source ({next(iter(model.source.model_dump(exclude_none=True)))})")
+    module = load_source(model, loaded.directory)
+    result = export_model(model, module, loaded.manifest.release, progress)
+    config = build_config(model, result.outputs)
+
+    version_dir = folder / str(model.version)
+    version_dir.mkdir(parents=True)
+    result.scripted.save(str(version_dir / MODEL_FILENAME))
+    (folder / "config.pbtxt").write_text(to_text(config))
+    record = {
+        "fingerprint": print_,
+        "triton_version": loaded.manifest.triton_version,
+        "binding": {"convention": result.binding.convention, "inputs": result.binding.table()},
+        "outputs": [out.model_dump() for out in result.outputs],
+        "tolerances": result.tolerances,
+        "proved": result.plans,
+        "trace_warnings": result.trace_warnings,
+        "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
+    }
+    (folder / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return ModelReport(model.name, "built", binding=result.binding.table(),
+                       outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs])

@@ -1,0 +1,82 @@
+"""Command line: options in, one library call, exit code out.
+
+Exit codes: 0 ok, 1 user error (one clean message per problem, no
+traceback), 2 usage error (click), 3 internal error (a bug: traceback shown).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from compiler.errors import UserError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USER = 1
+EXIT_INTERNAL = 3
+
+manifest_option = click.option(
+    "--manifest", type=click.Path(path_type=Path, dir_okay=False), default=Path("models.yaml"),
+    show_default=True, help="The models.yaml manifest.")
+repository_option = click.option(
+    "--repository", "--output", "repository", type=click.Path(path_type=Path, file_okay=False),
+    default=Path("Triton/models"), show_default=True, help="The Triton model repository folder.")
+
+
+def _progress(text: str) -> None:
+    click.echo(f"  {text}", err=True)
+
+
+def handle_errors(func: F) -> F:
+    """Turn UserError into exit 1 with a clean message; anything else is a bug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as err:
+            click.echo(click.style("error: ", fg="red", bold=True) + err.render(), err=True)
+            sys.exit(EXIT_USER)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception:
+            click.echo("internal error (a bug in the compiler; please report it):", err=True)
+            traceback.print_exc()
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name=None, version=__import__("compiler").__version__)
+def main() -> None:
+    """Compile models.yaml into a Triton model repository, serve it and verify it."""
+
+
+@main.command()
+@manifest_option
+@repository_option
+@click.option("--force", is_flag=True, help="Export every model even if its fingerprint is unchanged.")
+@handle_errors
+def build(manifest: Path, repository: Path, force: bool) -> None:
+    """Export every model and write the repository (all or nothing)."""
+    from compiler.build import build as run_build
+
+    started = time.monotonic()
+    report = run_build(manifest, repository, progress=_progress, force=force)
+    for entry in report.models:
+        click.echo(f"{entry.name:<20} {entry.status}" + (f" in {entry.seconds:.1f}s" if entry.seconds else ""))
+        for name, argument in entry.binding:
+            click.echo(f"    input  {name} -> forward({argument})")
+        for line in entry.outputs:
+            click.echo(f"    output {line}")
+    state = "written" if report.wrote else "unchanged, nothing written"
+    click.echo(f"repository {report.output}: {state} ({time.monotonic() - started:.1f}s)")

@@ -1,0 +1,104 @@
+"""One exception tree for the whole compiler.
+
+User errors carry everything a person needs to fix their input (file, line,
+model, field, hint) and are printed without a traceback; anything else that
+escapes is a bug in the compiler and keeps its traceback.
+
+    try:
+        build(...)
+    except UserError as err:
+        print(err.render())
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about the user's input, located as precisely as we can."""
+
+    message: str
+    file: Path | None = None
+    line: int | None = None
+    column: int | None = None
+    model: str | None = None
+    field: str | None = None
+    hint: str | None = None
+
+    def where(self) -> str:
+        if self.file is None:
+            return ""
+        text = str(self.file)
+        if self.line is not None:
+            text += f":{self.line}"
+            if self.column is not None:
+                text += f":{self.column}"
+        return text
+
+    def render(self) -> str:
+        head = []
+        if self.where():
+            head.append(self.where())
+        if self.model:
+            head.append(f"model '{self.model}'")
+        if self.field:
+            head.append(self.field)
+        text = ": ".join(head + [self.message]) if head else self.message
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class CompilerError(Exception):
+    """Base of every error the compiler raises on purpose."""
+
+
+class UserError(CompilerError):
+    """Bad input: one or more problems the user can fix. Exit code 1."""
+
+    def __init__(self, problems: list[Problem] | Problem):
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [p.render() for p in self.problems]
+        if len(self.problems) > 1:
+            lines.insert(0, f"{len(self.problems)} problems:")
+        return "\n".join(lines)
+
+
+class ManifestError(UserError):
+    """The manifest does not parse or does not validate."""
+
+
+class SourceError(UserError):
+    """A model's source could not be turned into an nn.Module."""
+
+
+class ExportError(UserError):
+    """The model could not be exported, or the export does not match eager PyTorch."""
+
+
+class RepositoryError(UserError):
+    """The output repository cannot be written (lock, permissions, layout)."""
+
+
+class ServerError(UserError):
+    """tritonserver could not be found, started, or did not load a model."""
+
+
+@dataclass
+class ProblemList:
+    """Collects problems so that all of them are reported in one pass."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, message: str, **where: object) -> None:
+        self.problems.append(Problem(message, **where))  # type: ignore[arg-type]
+
+    def raise_if_any(self, kind: type[UserError] = UserError) -> None:
+        if self.problems:
+            raise kind(self.problems)

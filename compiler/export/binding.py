@@ -1,0 +1,111 @@
+"""Bind manifest inputs to forward() arguments exactly as the libtorch backend will.
+
+The seed hand-wrote INPUT__0/INPUT__1 for a BERT traced with
+(input_ids, token_type_ids): index 1 is forward()'s attention_mask, so token
+type ids were served as the attention mask. Here every input must bind to the
+argument it names, no required argument may be left unbound, the binding is
+checked again on the exported module, and it is printed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from compiler.errors import ExportError, Problem
+from compiler.manifest.schema import ModelSpec, TransformersSource
+from compiler.server.backends.pytorch import binding_rules as rules
+
+
+@dataclass(frozen=True)
+class Binding:
+    convention: str  # FORWARD_ARGUMENT or NAMED_INDEX
+    order: list[str]  # config input names in forward() positional order
+    arguments: list[str]  # the forward() argument each of `order` lands in
+
+    def table(self) -> list[tuple[str, str]]:
+        return list(zip(self.order, self.arguments))
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} -> {arg}" for name, arg in self.table())
+
+
+def _fail(model: ModelSpec, message: str, hint: str | None = None) -> ExportError:
+    return ExportError(Problem(message, model=model.name, field="inputs", hint=hint))
+
+
+def forward_parameters(module: Any) -> list[inspect.Parameter]:
+    if hasattr(module, "forward") and hasattr(module.forward, "schema"):  # ScriptModule
+        return [
+            inspect.Parameter(arg.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                              default=inspect.Parameter.empty if arg.default_value is None else arg.default_value)
+            for arg in module.forward.schema.arguments[1:]
+        ]
+    return list(inspect.signature(module.forward).parameters.values())
+
+
+def bind(model: ModelSpec, module: Any) -> Binding:
+    names = [spec.name for spec in model.inputs]
+    params = forward_parameters(module)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keywordable = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    signature = f"forward({', '.join(p.name for p in params)})"
+    convention, _ = rules.bind_inputs(names, keywordable)
+
+    if convention == rules.FORWARD_ARGUMENT:
+        order = [p.name for p in params if p.name in names]
+        bound = set(order)
+    elif convention == rules.NAMED_INDEX:
+        if isinstance(model.source, TransformersSource):
+            raise _fail(model, f"inputs {names} bind by position to {signature}",
+                        "transformers models must name inputs after forward() arguments (input_ids, attention_mask, "
+                        "token_type_ids): by position, token type ids once reached attention_mask")
+        indices = sorted(rules.named_index(n) for n in names)  # type: ignore[type-var]
+        if indices != list(range(len(names))):
+            raise _fail(model, f"<name>__<index> inputs must number 0..{len(names) - 1} once each, got {indices}",
+                        "renumber them so that index k is forward()'s k-th argument")
+        if len(names) > len(positional) and not any(p.kind == p.VAR_POSITIONAL for p in params):
+            raise _fail(model, f"{len(names)} inputs, but {signature} takes {len(positional)} positional arguments")
+        order = sorted(names, key=lambda n: rules.named_index(n))  # type: ignore[arg-type, return-value]
+        bound = {p.name for p in positional[: len(names)]}
+        args = [p.name for p in positional[: len(names)]]
+        args += [f"*{i}" for i in range(len(args), len(names))]
+        _check_unbound(model, params, bound, signature)
+        return Binding(convention, order, args)
+    else:
+        stray = [n for n in names if n not in keywordable and rules.named_index(n) is None]
+        raise _fail(model, f"input names {stray} are neither arguments of {signature} nor <name>__<index>; "
+                    "Triton would silently bind inputs in config order",
+                    f"name each input after its forward() argument ({', '.join(keywordable)}) or INPUT__<k>")
+    _check_unbound(model, params, bound, signature)
+    return Binding(convention, order, list(order))
+
+
+def _check_unbound(model: ModelSpec, params: list[inspect.Parameter], bound: set[str], signature: str) -> None:
+    required = [
+        p.name for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    missing = [name for name in required if name not in bound]
+    if missing:
+        raise _fail(model, f"{signature} argument(s) {missing} have no input", "add an input for each")
+
+
+def check_exported(model: ModelSpec, exported: Any, binding: Binding) -> list[str]:
+    """Apply the libtorch rules to the exported module; return its forward() argument names."""
+    names = [spec.name for spec in model.inputs]
+    args = [arg.name for arg in exported.forward.schema.arguments[1:]]
+    if len(args) != len(names):
+        raise _fail(model, f"the exported forward({', '.join(args)}) takes {len(args)} arguments, the config has "
+                    f"{len(names)} inputs; Triton would refuse to load it",
+                    "with export: script, every forward() argument (optional ones too) needs an input")
+    convention, index = rules.bind_inputs(names, args)
+    if convention != binding.convention:
+        raise _fail(model, f"the exported module binds inputs by {convention}, expected {binding.convention}")
+    for position, name in enumerate(binding.order):
+        if index[name] != position:
+            raise _fail(model, f"input '{name}' would reach exported argument '{args[index[name]]}', "
+                        f"not position {position}")
+    return args

@@ -1,0 +1,144 @@
+"""Trace or script one model and prove the result; the step that imports torch."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler import datatypes
+from compiler.errors import ExportError, Problem
+from compiler.export.binding import Binding, bind, check_exported
+from compiler.export.examples import Plan, make_inputs, plans_for
+from compiler.export.proof import DerivedOutput, derive_outputs, explain, flatten, mismatch, tolerance_for
+from compiler.manifest.schema import ModelSpec, OutputSpec, TorchscriptSource
+from compiler.releases import Release
+from compiler.server.backends.pytorch import binding_rules as rules
+
+
+@dataclass
+class ExportResult:
+    scripted: Any  # torch.jit.ScriptModule
+    binding: Binding
+    outputs: list[OutputSpec]
+    plans: list[str] = field(default_factory=list)
+    tolerances: dict[str, list[float]] = field(default_factory=dict)
+    trace_warnings: list[str] = field(default_factory=list)
+
+
+def _call(module: Any, binding: Binding, inputs: dict[str, Any]) -> Any:
+    return module(*[inputs[name] for name in binding.order])
+
+
+def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any]) -> tuple[Any, list[str]]:
+    import torch
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if model.export == "script":
+                scripted = torch.jit.script(module)
+            elif binding.convention == "FORWARD_ARGUMENT":
+                kwargs = {name: example[name] for name in binding.order}
+                scripted = torch.jit.trace(module, example_kwarg_inputs=kwargs, strict=False, check_trace=False)
+            else:
+                args = tuple(example[name] for name in binding.order)
+                scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
+        except Exception as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            hint = ("TorchScript cannot compile this code; try `export: trace`" if model.export == "script"
+                    else "the model cannot be traced on these inputs; try `export: script`")
+            raise ExportError(Problem(f"{model.export} failed: {type(err).__name__}: {first}", model=model.name,
+                                      field="export", hint=hint)) from None
+    notes = [str(w.message).splitlines()[0] for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+    return scripted, notes
+
+
+def export_model(model: ModelSpec, module: Any, release: Release,
+                 progress: Callable[[str], None] = lambda _: None) -> ExportResult:
+    import torch
+
+    plans = plans_for(model)
+    is_scripted = isinstance(model.source, TorchscriptSource)
+    binding = bind(model, module)
+    with torch.no_grad():
+        example = make_inputs(model, plans[0])
+        if is_scripted:
+            scripted, notes = module, []
+        else:
+            progress(f"{model.export} with {binding.describe()}")
+            scripted, notes = _trace(model, module, binding, example)
+        check_exported(model, scripted, binding)
+
+        runs: list[tuple[Plan, list[Any]]] = []
+        for plan in plans:
+            progress(f"prove: {plan.label}")
+            inputs = example if plan is plans[0] else make_inputs(model, plan)
+            try:
+                reference = flatten(_call(module, binding, inputs))
+            except Exception as err:
+                raise _eager_failure(model, plan, err) from None
+            if not is_scripted:
+                try:
+                    produced = flatten(_call(scripted, binding, inputs))
+                except Exception as err:
+                    detail = f"the export raised {type(err).__name__}: {str(err).strip().splitlines()[-1]}"
+                    raise ExportError(explain(model, plan, detail, notes)) from None
+                detail = mismatch(model, reference, produced)
+                if detail:
+                    raise ExportError(explain(model, plan, detail, notes))
+            runs.append((plan, reference))
+    derived = derive_outputs(model, runs)
+    outputs = _settle_outputs(model, derived)
+    tolerances = {}
+    for out in outputs:
+        tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
+        tolerances[out.name] = [tol.atol, tol.rtol]
+    return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes)
+
+
+def _eager_failure(model: ModelSpec, plan: Plan, err: Exception) -> ExportError:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if plan.label in ("example", "new values"):
+        hint = "check the inputs' dims, dtypes and example ranges (example.low/high) against what forward() expects"
+        message = f"the model itself fails on the example inputs: {type(err).__name__}: {text}"
+    else:
+        dims = ", ".join(a.describe() for a in plan.varied) or "batch dim"
+        message = (f"the model itself fails when {dims} is {plan.new_size} (traced at {plan.trace_size}): "
+                   f"{type(err).__name__}: {text}")
+        hint = "it does not take variable sizes there: declare the fixed size, or set example.alt_shape to a size it takes"
+    return ExportError(Problem(message, model=model.name, field="inputs", hint=hint))
+
+
+def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput]) -> list[OutputSpec]:
+    """Declared outputs checked against the derived ones; OUTPUT__k when none are declared."""
+    for k, out in enumerate(derived):
+        row = datatypes.lookup(out.dtype)
+        if not row.pytorch_backend:
+            raise ExportError(Problem(f"output {k} is {out.dtype}, which Triton's PyTorch backend cannot serve",
+                                      model=model.name, field="outputs", hint="cast it in forward()"))
+    if model.outputs is None:
+        return [OutputSpec(name=f"OUTPUT__{k}", dtype=o.dtype, dims=o.dims) for k, o in enumerate(derived)]
+    declared = model.outputs
+    problems = []
+    if len(declared) != len(derived):
+        problems.append(f"{len(declared)} outputs declared, the model returns {len(derived)}: "
+                        + "; ".join(f"{o.dtype} {o.dims}" for o in derived))
+    _, index = rules.bind_outputs([o.name for o in declared])
+    if sorted(index.values()) != list(range(len(declared))):
+        problems.append(f"output names {[o.name for o in declared]} do not number the returned tuple 0..{len(declared) - 1}")
+        index = {o.name: k for k, o in enumerate(declared)}
+    for want in declared:
+        if index[want.name] >= len(derived):
+            continue
+        got = derived[index[want.name]]
+        dims_ok = len(want.dims) == len(got.dims) and all(w in (-1, g) for w, g in zip(want.dims, got.dims))
+        if want.dtype != got.dtype or not dims_ok:
+            problems.append(f"output '{want.name}' declared {want.dtype} {want.dims}, the model gives "
+                            f"{got.dtype} {got.dims}")
+    if problems:
+        raise ExportError([Problem(p, model=model.name, field="outputs",
+                                   hint="fix the declaration, or omit `outputs:` to have them derived")
+                           for p in problems])
+    return list(declared)

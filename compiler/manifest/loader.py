@@ -1,0 +1,257 @@
+"""Load models.yaml, keeping YAML positions, and report every problem at once.
+
+Each problem names the file and line, the model and the field, and says how
+to fix it (with a did-you-mean for misspelt keys and dtypes).
+
+    loaded = load_manifest(Path("models.yaml"))   # raises ManifestError
+    loaded.manifest.models[0].name, loaded.line_of(("models", 0, "inputs"))
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from compiler import datatypes
+from compiler.errors import ManifestError, Problem
+from compiler.manifest.schema import NAMED_INDEX, SOURCE_KINDS, Manifest
+from compiler.releases import FORWARD_ARGUMENT_NAMES_SINCE
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    path: Path
+    manifest: Manifest
+    tree: Any  # the ruamel round-trip tree, for positions
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def line_of(self, loc: Loc) -> int | None:
+        return _position(self.tree, loc)[0]
+
+    def problem(self, message: str, loc: Loc, **extra: Any) -> Problem:
+        line, column = _position(self.tree, loc)
+        return Problem(message, file=self.path, line=line, column=column, **extra)
+
+
+def load_manifest(path: Path) -> LoadedManifest:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            Problem("manifest not found", file=path, hint="create models.yaml, or pass --manifest / MANIFEST=")
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ManifestError(Problem(f"cannot read the manifest: {err}", file=path)) from err
+
+    yaml = YAML(typ="rt")
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        message = " ".join(str(part) for part in (err.context, err.problem) if part)
+        raise ManifestError(
+            Problem(f"YAML syntax error: {message}", file=path, line=line, column=column,
+                    hint="check indentation and quoting on this line and the one above")
+        ) from None
+    except YAMLError as err:
+        raise ManifestError(Problem(f"YAML error: {err}", file=path)) from None
+
+    if not isinstance(tree, CommentedMap):
+        raise ManifestError(
+            Problem("the manifest must be a mapping with a `models:` list", file=path, line=1,
+                    hint="start from the models.yaml in this repository")
+        )
+    data = _plain(tree)
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as err:
+        problems = [_translate(error, tree, path) for error in err.errors()]
+        raise ManifestError(_dedupe(problems)) from None
+
+    loaded = LoadedManifest(path, manifest, tree)
+    problems = _release_problems(loaded)
+    if problems:
+        raise ManifestError(problems)
+    return loaded
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+# -- positions ---------------------------------------------------------------------------
+def _position(tree: Any, loc: Loc) -> tuple[int | None, int | None]:
+    """Line and column (1-based) of the deepest node of `loc` that exists."""
+    node = tree
+    best: tuple[int | None, int | None] = (1, None)
+    if hasattr(node, "lc"):
+        best = (node.lc.line + 1, node.lc.col + 1)
+    for part in loc:
+        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
+            line, col = node.lc.key(part)
+            best = (line + 1, col + 1)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            best = (line + 1, col + 1)
+            node = node[part]
+        elif isinstance(part, str) and part in SOURCE_KINDS:
+            continue  # a union tag in pydantic's loc, not a key
+        else:
+            break
+    return best
+
+
+def _model_name(tree: Any, loc: Loc) -> str | None:
+    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+        try:
+            entry = tree["models"][loc[1]]
+            name = entry.get("name") if isinstance(entry, dict) else None
+            return str(name) if name is not None else f"#{loc[1] + 1}"
+        except (KeyError, IndexError, TypeError):
+            return None
+    return None
+
+
+def _field_path(loc: Loc) -> str:
+    parts = list(loc[2:] if len(loc) >= 2 and loc[0] == "models" else loc)
+    text = ""
+    for part in parts:
+        if isinstance(part, str) and part in SOURCE_KINDS and text.endswith("source"):
+            continue
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+# -- pydantic errors in plain words -----------------------------------------------------------
+def _translate(error: dict[str, Any], tree: Any, path: Path) -> Problem:
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    message = error["msg"]
+    hint = None
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(loc[:-1])
+        message = f"unknown key '{key}'"
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+    elif kind == "missing":
+        message = f"missing required key '{loc[-1]}'"
+        loc_for_line = loc[:-1]
+        return Problem(message, file=path, line=_position(tree, loc_for_line)[0], model=_model_name(tree, loc),
+                       field=_field_path(loc), hint="add it; see the manifest reference in README.md")
+    elif kind == "source_kind":
+        hint = "e.g. `source: {torchvision: resnet50}` or `source: {transformers: path/to/folder}`"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+        if "datatype" in message:
+            hint = "allowed: " + ", ".join(row.config_name for row in datatypes.TABLE)
+    elif kind == "literal_error":
+        message = f"{message} (got {error.get('input')!r})"
+    elif kind.endswith("_type") or kind.endswith("_parsing"):
+        message = f"{message} (got {error.get('input')!r})"
+    line, column = _position(tree, loc)
+    return Problem(message, file=path, line=line, column=column, model=_model_name(tree, loc),
+                   field=_field_path(loc) or None, hint=hint)
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for problem in problems:
+        key = (problem.line, problem.field, problem.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """The keys allowed at `loc`, found by walking the schema's annotations."""
+    model: Any = Manifest
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if isinstance(part, str) and part in SOURCE_KINDS and model is None:
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(str(part))
+        if field is None:
+            source_models = [m for m in _models_in(model) if str(part) in SOURCE_KINDS]
+            if source_models:
+                model = next(m for m in source_models if str(part) in m.model_fields)
+                continue
+            return []
+        candidates = _models_in(field.annotation)
+        if str(part) == "source":
+            tag = next((p for p in loc[loc.index(part) + 1:] if isinstance(p, str) and p in SOURCE_KINDS), None)
+            candidates = [m for m in candidates if tag in m.model_fields] if tag else candidates
+        model = candidates[0] if candidates else None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(model.model_fields)
+    return []
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models_in(arg))
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated or isinstance(annotation, types.UnionType):
+        pass
+    return found
+
+
+# -- rules that depend on the target release -------------------------------------------------
+def _release_problems(loaded: LoadedManifest) -> list[Problem]:
+    manifest = loaded.manifest
+    release = manifest.release
+    problems: list[Problem] = []
+    allowed = ", ".join(datatypes.pytorch_allowed(release))
+    for m_index, model in enumerate(manifest.models):
+        for kind, items in (("inputs", model.inputs), ("outputs", model.outputs or [])):
+            for i_index, io in enumerate(items):
+                row = datatypes.lookup(io.dtype)
+                loc: Loc = ("models", m_index, kind, i_index, "dtype")
+                if not row.known_at(release) or not row.served_by_pytorch(release):
+                    problems.append(loaded.problem(
+                        f"{io.name}: {io.dtype} is not served by the PyTorch backend of Triton {release}",
+                        loc, model=model.name, field=f"{kind}[{i_index}].dtype", hint=f"allowed: {allowed}"))
+                elif row.torch_name is None and kind == "inputs":
+                    problems.append(loaded.problem(
+                        f"{io.name}: {io.dtype} inputs (List[str]) cannot be traced from example tensors",
+                        loc, model=model.name, field=f"{kind}[{i_index}].dtype",
+                        hint="tokenize outside the model and pass INT64 ids"))
+        if not release.at_least(FORWARD_ARGUMENT_NAMES_SINCE):
+            for i_index, io in enumerate(model.inputs):
+                if not NAMED_INDEX.match(io.name):
+                    problems.append(loaded.problem(
+                        f"input '{io.name}': the PyTorch backend of Triton {release} binds inputs only by "
+                        f"<name>__<index> (forward() argument names arrive in {FORWARD_ARGUMENT_NAMES_SINCE})",
+                        ("models", m_index, "inputs", i_index, "name"), model=model.name,
+                        field=f"inputs[{i_index}].name", hint=f"rename it INPUT__{i_index}, or target a newer release"))
+    return problems

@@ -1,0 +1,232 @@
+"""The models.yaml schema. Unknown keys are errors everywhere (a typo must not
+be silently ignored); everything Triton would reject later is rejected here.
+
+The JSON Schema generated from these models is committed under proto/ so that
+editors complete and check models.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from compiler import datatypes
+from compiler.releases import DEFAULT_RELEASE, Release
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+NAMED_INDEX = re.compile(r"^.+?__\d+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _dtype(value: Any) -> str:
+    try:
+        return datatypes.lookup(str(value)).config_name
+    except datatypes.UnknownDataType as err:
+        raise ValueError(str(err)) from None
+
+
+DType = Annotated[str, Field(description="Triton datatype: TYPE_FP32, or the API form FP32")]
+
+
+class Example(Strict):
+    """How to make inputs for tracing and for proving the export."""
+
+    shape: list[int] | None = Field(None, description="per-example trace shape (no batch dim); fills each -1 of dims")
+    alt_shape: list[int] | None = Field(
+        None, description="second per-example shape for the variable dims; default: about 3/4 of `shape`"
+    )
+    low: float | None = Field(None, description="lowest value drawn (integers: inclusive)")
+    high: float | None = Field(None, description="highest value drawn (integers: exclusive)")
+
+    @model_validator(mode="after")
+    def _range(self) -> Example:
+        if self.low is not None and self.high is not None and self.high <= self.low:
+            raise ValueError(f"high ({self.high}) must be greater than low ({self.low})")
+        for key in ("shape", "alt_shape"):
+            shape = getattr(self, key)
+            if shape is not None and any(size < 1 for size in shape):
+                raise ValueError(f"{key} sizes must be 1 or more, got {shape}")
+        return self
+
+
+def _check_dims(dims: list[int]) -> list[int]:
+    for size in dims:
+        if size == 0 or size < -1:
+            raise ValueError(f"dims {dims}: each size must be -1 (variable) or 1 or more, not {size}")
+    return dims
+
+
+class InputSpec(Strict):
+    name: str = Field(description="tensor name: a forward() argument name, or <name>__<index>")
+    dtype: DType
+    dims: list[int] = Field(description="per-example dims without the batch dim; -1 = variable")
+    example: Example | None = None
+
+    _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
+    _dims = field_validator("dims")(_check_dims)  # type: ignore[misc]
+
+    @model_validator(mode="after")
+    def _example_fits(self) -> InputSpec:
+        example = self.example
+        for key in ("shape", "alt_shape"):
+            shape = getattr(example, key, None) if example else None
+            if shape is None:
+                continue
+            if len(shape) != len(self.dims):
+                raise ValueError(f"example.{key} {shape} has {len(shape)} dims, dims {self.dims} has {len(self.dims)}")
+            for i, (want, got) in enumerate(zip(self.dims, shape)):
+                if want != -1 and want != got:
+                    raise ValueError(f"example.{key} {shape} disagrees with dims {self.dims} at dim {i}")
+        return self
+
+
+class OutputSpec(Strict):
+    name: str
+    dtype: DType
+    dims: list[int]
+
+    _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
+    _dims = field_validator("dims")(_check_dims)  # type: ignore[misc]
+
+
+class TorchvisionSource(Strict):
+    torchvision: str = Field(description="torchvision.models name, e.g. resnet50")
+    weights: str | None = Field(None, description="state_dict file (random init without)")
+    kwargs: dict[str, Any] | None = Field(None, description="keyword arguments for the model builder")
+
+
+class TransformersSource(Strict):
+    transformers: str = Field(description="local folder, package://<pkg>/<path>, or a hub id")
+    auto_class: str = Field("AutoModel", description="transformers Auto class used to load it")
+    tokenizer: str | None = Field(None, description="tokenizer folder (default: the model folder)")
+
+
+class PythonSource(Strict):
+    python: str = Field(description="module:callable returning an nn.Module; trusted code")
+    weights: str | None = None
+    kwargs: dict[str, Any] | None = None
+
+    @field_validator("python")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        module, sep, attr = value.partition(":")
+        if not sep or not module or not attr:
+            raise ValueError(f"'{value}' is not module:callable (for example `my_models:build`)")
+        return value
+
+
+class TorchscriptSource(Strict):
+    torchscript: str = Field(description="an exported TorchScript file; trusted code")
+
+
+SOURCE_KINDS = ("torchvision", "transformers", "python", "torchscript")
+
+
+def _source_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return next(kind for kind in SOURCE_KINDS if hasattr(value, kind))
+    if isinstance(value, dict):
+        present = [kind for kind in SOURCE_KINDS if kind in value]
+        if len(present) == 1:
+            return present[0]
+    return None
+
+
+Source = Annotated[
+    Union[
+        Annotated[TorchvisionSource, Tag("torchvision")],
+        Annotated[TransformersSource, Tag("transformers")],
+        Annotated[PythonSource, Tag("python")],
+        Annotated[TorchscriptSource, Tag("torchscript")],
+    ],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message="a source needs exactly one of the keys torchvision, transformers, python, torchscript",
+    ),
+]
+
+
+class InstanceGroup(Strict):
+    kind: Literal["KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL"] = "KIND_AUTO"
+    count: int = Field(1, ge=1)
+    gpus: list[int] | None = None
+
+
+class DynamicBatching(Strict):
+    max_queue_delay_microseconds: int = Field(0, ge=0)
+    preferred_batch_size: list[int] | None = None
+    preserve_ordering: bool = False
+
+
+class Tolerance(Strict):
+    atol: float = Field(ge=0)
+    rtol: float = Field(ge=0)
+
+
+class ModelSpec(Strict):
+    name: str = Field(description="Triton model name: letters, digits, _ - . only")
+    source: Source
+    export: Literal["trace", "script"] = "trace"
+    version: int = Field(1, ge=1)
+    max_batch_size: int = Field(0, ge=0, description="0 = the model has no batch dimension")
+    inputs: list[InputSpec] = Field(min_length=1)
+    outputs: list[OutputSpec] | None = Field(None, description="derived from the model when omitted")
+    instance_group: list[InstanceGroup] | None = None
+    dynamic_batching: DynamicBatching | None = None
+    parameters: dict[str, str | bool | int | float] | None = None
+    tolerance: Tolerance | None = Field(None, description="export-vs-eager tolerance; default per dtype")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if value in {".", ".."} or not NAME_PATTERN.match(value):
+            raise ValueError(
+                f"'{value}' is not a safe model folder name: use letters, digits, _ - . only, not starting with . or -"
+            )
+        if len(value) > 128:
+            raise ValueError("model names are limited to 128 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        for what, items in (("input", self.inputs), ("output", self.outputs or [])):
+            seen: set[str] = set()
+            for item in items:
+                if item.name in seen:
+                    raise ValueError(f"{what} name '{item.name}' is used twice")
+                seen.add(item.name)
+        if self.dynamic_batching is not None and self.max_batch_size == 0:
+            raise ValueError("dynamic_batching needs max_batch_size of 1 or more")
+        preferred = self.dynamic_batching.preferred_batch_size if self.dynamic_batching else None
+        for size in preferred or []:
+            if not 1 <= size <= self.max_batch_size:
+                raise ValueError(f"preferred_batch_size {size} must lie in 1..max_batch_size ({self.max_batch_size})")
+        return self
+
+    def parameter_strings(self) -> dict[str, str]:
+        out = {}
+        for key, value in sorted((self.parameters or {}).items()):
+            out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return out
+
+
+class Manifest(Strict):
+    triton_version: str = Field(DEFAULT_RELEASE, description="target tritonserver release (NGC yy.mm)")
+    models: list[ModelSpec] = Field(min_length=1)
+
+    @field_validator("triton_version", mode="before")
+    @classmethod
+    def _release(cls, value: Any) -> str:
+        if isinstance(value, float):  # 24.10 unquoted reads as 24.1
+            raise ValueError(f'{value} was read as a number; quote the release: "{value}"')
+        return str(Release.parse(str(value)))
+
+    @property
+    def release(self) -> Release:
+        return Release.parse(self.triton_version)

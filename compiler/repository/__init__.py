@@ -1,0 +1,1 @@
+"""The output model repository: fingerprints, a lock, and all-or-nothing replacement."""

@@ -1,0 +1,96 @@
+"""Content fingerprints that decide whether a model must be exported again.
+
+A model is rebuilt when anything that could change its files changes: its
+manifest entry, the target release, the files its source reads (module file,
+TorchScript file, weights, a transformers folder), the versions of the
+libraries that export it, and the compiler's own code. Computing a
+fingerprint never imports torch, so a no-op build stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+from pathlib import Path
+
+from compiler.manifest.schema import ModelSpec, PythonSource, TorchscriptSource, TorchvisionSource, TransformersSource
+from compiler.sources.paths import PathNotFound, resolve_path
+
+LIBRARIES = ("torch", "torchvision", "transformers", "numpy", "tritonclient", "protobuf")
+_COMPILER_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _hash_file(path: Path, digest: hashlib._Hash) -> None:
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+
+
+def _hash_tree(root: Path) -> str:
+    digest = hashlib.sha256()
+    if root.is_file():
+        _hash_file(root, digest)
+        return digest.hexdigest()
+    if not root.is_dir():
+        return "missing"
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        _hash_file(path, digest)
+    return digest.hexdigest()
+
+
+def compiler_code_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(_COMPILER_ROOT.rglob("*.py")):
+        digest.update(str(path.relative_to(_COMPILER_ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _source_files(model: ModelSpec, base: Path) -> dict[str, str]:
+    from compiler.sources.loading import python_module_file
+
+    source = model.source
+    files: dict[str, str] = {}
+
+    def add(label: str, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            files[label] = _hash_tree(resolve_path(text, base))
+        except PathNotFound:
+            files[label] = "unresolved"
+
+    if isinstance(source, (TorchvisionSource, PythonSource)):
+        add("weights", source.weights)
+    if isinstance(source, PythonSource):
+        module_file = python_module_file(source.python.partition(":")[0], base)
+        files["module"] = _hash_tree(module_file.parent if module_file and module_file.name == "__init__.py"
+                                     else module_file) if module_file else "missing"
+    if isinstance(source, TorchscriptSource):
+        add("torchscript", source.torchscript)
+    if isinstance(source, TransformersSource):
+        try:
+            folder = resolve_path(source.transformers, base)
+            files["transformers"] = _hash_tree(folder) if folder.exists() else f"hub:{source.transformers}"
+        except PathNotFound:
+            files["transformers"] = "unresolved"
+    return files
+
+
+def fingerprint(model: ModelSpec, release: str, base: Path, code_hash: str) -> str:
+    record = {
+        "entry": model.model_dump(mode="json"),
+        "release": release,
+        "files": _source_files(model, base),
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "compiler": code_hash,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()

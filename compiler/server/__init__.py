@@ -1,0 +1,1 @@
+"""Run a model repository in a real tritonserver and talk to it."""

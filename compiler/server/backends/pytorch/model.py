@@ -1,0 +1,280 @@
+"""A Python-based Triton backend named ``pytorch`` that serves TorchScript.
+
+tritonserver maps ``platform: "pytorch_libtorch"`` to the backend named
+``pytorch``; when ``<backend-dir>/pytorch/`` holds a ``model.py`` instead of
+``libtriton_pytorch.so``, the Python backend runs this file for such models.
+So an unchanged config.pbtxt written for the libtorch backend loads here, on
+machines (like the nvidia-pytriton wheel's server) that have no libtorch
+backend.
+
+It follows the libtorch backend's documented behaviour:
+
+* input binding: forward() argument names when every configured input is one,
+  else ``<name>__<index>``, else the order of the config; a single
+  ``Dict[str, Tensor]`` argument receives all inputs by name;
+* outputs: a Tensor, or a tuple/list whose element k is ``<name>__k`` (else
+  config order); output dtypes are checked against the config;
+* all requests of one execute() call are concatenated along dim 0 into one
+  forward() call and split back per request;
+* KIND_CPU, and KIND_GPU on ``cuda:<device_id>``;
+* parameters INFERENCE_MODE, DISABLE_OPTIMIZED_EXECUTION,
+  INTRA_OP_THREAD_COUNT, INTER_OP_THREAD_COUNT, ENABLE_JIT_EXECUTOR,
+  ENABLE_JIT_PROFILING; others are reported as unsupported in the log.
+
+This file runs inside Triton's Python stub, so it imports only torch, numpy
+and triton_python_backend_utils, never the compiler package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import triton_python_backend_utils as pb_utils  # provided by the Python backend stub
+from torch.utils import dlpack as torch_dlpack
+
+_TORCH_DTYPES = {
+    "TYPE_BOOL": torch.bool,
+    "TYPE_UINT8": torch.uint8,
+    "TYPE_INT8": torch.int8,
+    "TYPE_INT16": torch.int16,
+    "TYPE_INT32": torch.int32,
+    "TYPE_INT64": torch.int64,
+    "TYPE_FP16": torch.float16,
+    "TYPE_FP32": torch.float32,
+    "TYPE_FP64": torch.float64,
+}
+
+def _load_rules() -> Any:
+    """binding_rules.py beside this file, shared with the compiler (loaded by path)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "binding_rules.py")
+    spec = importlib.util.spec_from_file_location("triton_compiler_binding_rules", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rules = _load_rules()
+_SUPPORTED_PARAMETERS = {
+    "INFERENCE_MODE",
+    "DISABLE_OPTIMIZED_EXECUTION",
+    "INTRA_OP_THREAD_COUNT",
+    "INTER_OP_THREAD_COUNT",
+    "ENABLE_JIT_EXECUTOR",
+    "ENABLE_JIT_PROFILING",
+}
+
+
+def _parameter(config: dict[str, Any], key: str) -> str | None:
+    value = config.get("parameters", {}).get(key)
+    if value is None:
+        return None
+    return str(value.get("string_value", "")).strip()
+
+
+def _flag(config: dict[str, Any], key: str, default: bool) -> bool:
+    value = _parameter(config, key)
+    if value is None or value == "":
+        return default
+    return value.lower() in {"true", "1", "yes", "on"}
+
+
+def _to_torch(tensor: Any) -> torch.Tensor:
+    """A Triton tensor as a torch tensor, without a copy where DLPack allows."""
+    try:
+        return torch_dlpack.from_dlpack(tensor.to_dlpack())
+    except Exception:  # BOOL and some layouts have no DLPack path in the stub
+        return torch.from_numpy(np.ascontiguousarray(tensor.as_numpy()))
+
+
+def _to_triton(name: str, value: torch.Tensor) -> Any:
+    value = value.detach()
+    if value.dtype != torch.bool:
+        try:
+            return pb_utils.Tensor.from_dlpack(name, torch_dlpack.to_dlpack(value.contiguous()))
+        except Exception:
+            pass
+    return pb_utils.Tensor(name, value.cpu().contiguous().numpy())
+
+
+class TritonPythonModel:
+    """One instance of a TorchScript model, as the libtorch backend would run it."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        self.config = json.loads(args["model_config"])
+        self.name = args["model_name"]
+        self.max_batch_size = int(self.config.get("max_batch_size", 0))
+        kind = args.get("model_instance_kind", "CPU")
+        if kind == "GPU":
+            if not torch.cuda.is_available():
+                raise pb_utils.TritonModelException(
+                    f"model '{self.name}': instance group KIND_GPU, but torch sees no CUDA device"
+                )
+            self.device = torch.device("cuda", int(args.get("model_instance_device_id", 0)))
+        elif kind in {"CPU", "MODEL"}:
+            self.device = torch.device("cpu")
+        else:
+            raise pb_utils.TritonModelException(f"model '{self.name}': instance kind {kind} is not supported")
+
+        self._apply_parameters()
+        filename = self.config.get("default_model_filename") or "model.pt"
+        path = os.path.join(args["model_repository"], args["model_version"], filename)
+        if not os.path.isfile(path):
+            raise pb_utils.TritonModelException(f"model '{self.name}': no model file at {path}")
+        self.module = torch.jit.load(path, map_location=self.device)
+        self.module.eval()
+
+        self.inputs = [io["name"] for io in self.config.get("input", [])]
+        self.outputs = self.config.get("output", [])
+        if not self.inputs or not self.outputs:
+            raise pb_utils.TritonModelException(
+                f"model '{self.name}': the configuration must list at least one input and one output"
+            )
+        schema_args = self.module.forward.schema.arguments[1:]  # [0] is self
+        self.dict_input = len(schema_args) == 1 and str(schema_args[0].type).startswith("Dict")
+        if not self.dict_input:
+            forward_args = [arg.name for arg in schema_args]
+            if len(forward_args) != len(self.inputs):
+                raise pb_utils.TritonModelException(
+                    f"unable to load model '{self.name}', configuration expects {len(self.inputs)} "
+                    f"inputs, model provides {len(forward_args)} ({', '.join(forward_args)})"
+                )
+            self.input_convention, self.input_index = rules.bind_inputs(self.inputs, forward_args)
+            positions = sorted(self.input_index.values())
+            if positions != list(range(len(forward_args))):
+                raise pb_utils.TritonModelException(
+                    f"model '{self.name}': inputs {self.inputs} do not bind one-to-one to forward("
+                    f"{', '.join(forward_args)}) under {self.input_convention}"
+                )
+            binding = ", ".join(f"{n} -> {forward_args[i]}" for n, i in self.input_index.items())
+            pb_utils.Logger.log_info(f"{self.name}: input binding ({self.input_convention}): {binding}")
+        output_names = [io["name"] for io in self.outputs]
+        self.output_convention, self.output_index = rules.bind_outputs(output_names)
+        self.output_dtype = {io["name"]: io["data_type"] for io in self.outputs}
+        for io in self.outputs:
+            if io["data_type"] not in _TORCH_DTYPES:
+                raise pb_utils.TritonModelException(
+                    f"model '{self.name}': output '{io['name']}' has datatype {io['data_type']}, "
+                    f"which this backend does not serve (supported: {', '.join(_TORCH_DTYPES)})"
+                )
+
+    def _apply_parameters(self) -> None:
+        config = self.config
+        for key in config.get("parameters", {}):
+            if key not in _SUPPORTED_PARAMETERS:
+                pb_utils.Logger.log_warn(f"{self.name}: parameter {key} is not supported by this backend; ignored")
+        self.inference_mode = _flag(config, "INFERENCE_MODE", True)
+        self.optimized_execution = not _flag(config, "DISABLE_OPTIMIZED_EXECUTION", False)
+        intra = _parameter(config, "INTRA_OP_THREAD_COUNT")
+        if intra and int(intra) > 0:
+            torch.set_num_threads(int(intra))
+        inter = _parameter(config, "INTER_OP_THREAD_COUNT")
+        if inter and int(inter) > 0:
+            with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
+                torch.set_num_interop_threads(int(inter))
+        if _parameter(config, "ENABLE_JIT_EXECUTOR"):
+            torch._C._jit_set_profiling_executor(_flag(config, "ENABLE_JIT_EXECUTOR", True))
+        if _parameter(config, "ENABLE_JIT_PROFILING"):
+            torch._C._jit_set_profiling_mode(_flag(config, "ENABLE_JIT_PROFILING", True))
+
+    def _grad_context(self) -> Any:
+        return torch.inference_mode() if self.inference_mode else torch.no_grad()
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        try:
+            gathered = [self._gather(request) for request in requests]
+        except Exception as err:  # a request the model cannot take: fail each request on its own
+            return [self._respond_alone(request) for request in requests] if len(requests) > 1 else [
+                pb_utils.InferenceResponse(error=pb_utils.TritonError(str(err)))
+            ]
+        try:
+            outputs, sizes = self._run(gathered)
+        except Exception as err:
+            message = f"PyTorch execute failure: {err}"
+            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(message)) for _ in requests]
+        return self._split(outputs, sizes, len(requests))
+
+    def _respond_alone(self, request: Any) -> Any:
+        try:
+            outputs, sizes = self._run([self._gather(request)])
+            return self._split(outputs, sizes, 1)[0]
+        except Exception as err:
+            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(err)))
+
+    def _gather(self, request: Any) -> dict[str, torch.Tensor]:
+        tensors = {}
+        for name in self.inputs:
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            if tensor is None:
+                raise ValueError(f"request for '{self.name}' has no input '{name}'")
+            tensors[name] = _to_torch(tensor)
+        return tensors
+
+    def _run(self, gathered: list[dict[str, torch.Tensor]]) -> tuple[list[torch.Tensor], list[int]]:
+        if self.max_batch_size > 0:
+            sizes = [int(next(iter(g.values())).shape[0]) for g in gathered]
+        else:
+            sizes = [1 for _ in gathered]
+        with self._grad_context(), torch.jit.optimized_execution(self.optimized_execution):
+            batch: dict[str, torch.Tensor] = {}
+            for name in self.inputs:
+                parts = [g[name] for g in gathered]
+                if len(parts) == 1:
+                    tensor = parts[0]
+                elif self.max_batch_size > 0:
+                    tensor = torch.cat(parts, dim=0)
+                else:
+                    raise ValueError(f"'{self.name}' does not batch, but got {len(parts)} requests at once")
+                batch[name] = tensor.to(self.device, non_blocking=True)
+            if self.dict_input:
+                result = self.module(batch)
+            else:
+                ordered = sorted(self.inputs, key=lambda n: self.input_index[n])
+                result = self.module(*[batch[n] for n in ordered])
+        if isinstance(result, torch.Tensor):
+            results = [result]
+        elif isinstance(result, (tuple, list)) and all(isinstance(r, torch.Tensor) for r in result):
+            results = list(result)
+        else:
+            raise TypeError(
+                f"output must be a Tensor or a tuple of Tensors, got {type(result).__name__}"
+            )
+        picked = []
+        for io in self.outputs:
+            index = self.output_index[io["name"]]
+            if index >= len(results):
+                raise IndexError(
+                    f"output '{io['name']}' wants element {index}, the model returned {len(results)}"
+                )
+            value = results[index]
+            expected = _TORCH_DTYPES[io["data_type"]]
+            if value.dtype != expected:
+                raise TypeError(
+                    f"output '{io['name']}' is {value.dtype}, the configuration says {io['data_type']}"
+                )
+            picked.append(value)
+        return picked, sizes
+
+    def _split(self, outputs: list[torch.Tensor], sizes: list[int], count: int) -> list[Any]:
+        responses = []
+        offset = 0
+        for i in range(count):
+            tensors = []
+            for io, value in zip(self.outputs, outputs):
+                if self.max_batch_size > 0:
+                    part = value[offset : offset + sizes[i]]
+                else:
+                    part = value
+                tensors.append(_to_triton(io["name"], part))
+            offset += sizes[i]
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+        return responses
+
+    def finalize(self) -> None:
+        self.module = None

@@ -1,0 +1,242 @@
+"""Own one tritonserver process: start, wait until ready, stop, never leak it.
+
+The server runs in its own process group with a parent-death signal, so it
+(and the Python stubs it forks) dies with us even on SIGKILL; stop() sends
+SIGINT to the group, then SIGKILL after a grace period. Its log is kept in a
+file so that a failure can show the lines that matter.
+
+    with TritonProcess(repository, ports=Ports.free()) as server:
+        server.wait_ready(timeout=300)
+        print(server.model_states())
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import Problem, ServerError
+from compiler.server.distribution import ServerLayout, prepare_backends
+from compiler.server.ports import Ports
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True)
+class ModelState:
+    name: str
+    version: str
+    state: str
+    reason: str
+
+
+class TritonProcess:
+    def __init__(
+        self,
+        repository: Path,
+        ports: Ports | None = None,
+        host: str = "127.0.0.1",
+        explicit_models: bool = False,
+        extra_args: list[str] | None = None,
+        model_config_name: str | None = None,
+    ) -> None:
+        self.repository = Path(repository).resolve()
+        self.ports = ports or Ports.free(host)
+        self.host = host
+        self.explicit_models = explicit_models
+        self.extra_args = list(extra_args or [])
+        self.model_config_name = model_config_name
+        self._workdir = Path(tempfile.mkdtemp(prefix="tritonserver-"))
+        self.log_path = self._workdir / "tritonserver.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self.layout: ServerLayout | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+    def command(self) -> list[str]:
+        assert self.layout is not None
+        args = [
+            str(self.layout.tritonserver),
+            f"--model-repository={self.repository}",
+            f"--backend-directory={self.layout.backend_directory}",
+            f"--http-port={self.ports.http}",
+            f"--grpc-port={self.ports.grpc}",
+            f"--metrics-port={self.ports.metrics}",
+            f"--http-address={self.host}",
+            f"--grpc-address={self.host}",
+            f"--metrics-address={self.host}",
+            "--allow-gpu-metrics=false",
+            "--strict-readiness=true",
+            "--log-verbose=0",
+        ]
+        if self.explicit_models:
+            args.append("--model-control-mode=explicit")
+        if self.model_config_name:
+            args.append(f"--model-config-name={self.model_config_name}")
+        return args + self.extra_args
+
+    def start(self) -> TritonProcess:
+        self.layout = prepare_backends(self._workdir)
+        log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log_file = log
+        self._process = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.layout.environment(),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, grace: float = 30.0) -> int | None:
+        """SIGINT to the whole group, then SIGKILL; returns the exit code."""
+        process = self._process
+        if process is None:
+            return None
+        if process.poll() is None:
+            self._signal_group(signal.SIGINT)
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                process.wait(timeout=30)
+        self._signal_group(signal.SIGKILL)  # stubs left behind by a crash
+        self._log_file.close()
+        return process.returncode
+
+    def _signal_group(self, sig: int) -> None:
+        assert self._process is not None
+        try:
+            os.killpg(self._process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def __enter__(self) -> TritonProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- talking to it ----------------------------------------------------------------
+    @property
+    def http_url(self) -> str:
+        return f"{self.host}:{self.ports.http}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.host}:{self.ports.grpc}"
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://{self.http_url}{path}", data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            try:
+                return err.code, json.loads(raw) if raw else None
+            except ValueError:
+                return err.code, raw.decode(errors="replace")
+
+    def wait_live(self, timeout: float = 120.0) -> None:
+        self._wait("/v2/health/live", timeout)
+
+    def wait_ready(self, timeout: float = 600.0) -> None:
+        self._wait("/v2/health/ready", timeout)
+
+    def _wait(self, path: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            if not self.running():
+                raise ServerError(self._failure("tritonserver exited before it was ready"))
+            try:
+                status, _ = self._request("GET", path, timeout=2.0)
+                if status == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerError(self._failure(f"tritonserver was not ready within {timeout:.0f} s"))
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def model_states(self) -> list[ModelState]:
+        status, index = self._request("POST", "/v2/repository/index", {})
+        if status != 200:
+            raise ServerError(Problem(f"repository index request failed ({status}): {index}"))
+        return [
+            ModelState(entry["name"], str(entry.get("version", "")), entry.get("state", ""), entry.get("reason", ""))
+            for entry in index
+        ]
+
+    def load_model(self, name: str, config: dict[str, Any] | None = None, timeout: float = 600.0) -> None:
+        """Load one model (explicit model control), optionally with a config override."""
+        body: dict[str, Any] = {}
+        if config is not None:
+            body = {"parameters": {"config": json.dumps(config)}}
+        status, answer = self._request("POST", f"/v2/repository/models/{name}/load", body, timeout=timeout)
+        if status != 200:
+            message = answer.get("error") if isinstance(answer, dict) else answer
+            raise ServerError(self._failure(f"model '{name}' failed to load: {message}", model=name))
+
+    def served_config(self, name: str) -> dict[str, Any]:
+        status, config = self._request("GET", f"/v2/models/{name}/config")
+        if status != 200:
+            raise ServerError(Problem(f"could not read the served config of '{name}': {config}", model=name))
+        return dict(config)
+
+    # -- diagnostics --------------------------------------------------------------------
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_lines_for(self, model: str | None = None, limit: int = 40) -> list[str]:
+        lines = self.log_text().splitlines()
+        noise = ("NVML", "DCGM", "dcgm", "libcuda", "CUDA driver", "cuda")
+        relevant = [ln for ln in lines if not any(word in ln for word in noise)]
+        if model:
+            mine = [ln for ln in relevant if model in ln or " E" in ln[:2] or ln.startswith("E")]
+            if mine:
+                relevant = mine
+        return relevant[-limit:]
+
+    def _failure(self, message: str, model: str | None = None) -> Problem:
+        tail = "\n".join("      " + ln for ln in self.log_lines_for(model))
+        return Problem(
+            f"{message}\n    tritonserver log ({self.log_path}):\n{tail}",
+            model=model,
+            hint="fix the model or config named above; `python -m compiler check` lints a repository",
+        )

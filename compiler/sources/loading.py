@@ -1,0 +1,184 @@
+"""Build the eager module for each kind of source."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from compiler.errors import Problem, SourceError
+from compiler.manifest.schema import (
+    ModelSpec,
+    PythonSource,
+    TorchscriptSource,
+    TorchvisionSource,
+    TransformersSource,
+)
+from compiler.sources.paths import PathNotFound, is_package_path, resolve_path
+
+
+def _fail(model: ModelSpec, field: str, message: str, hint: str | None = None) -> SourceError:
+    return SourceError(Problem(message, model=model.name, field=f"source.{field}", hint=hint))
+
+
+def _existing_file(model: ModelSpec, field: str, text: str, base: Path) -> Path:
+    try:
+        path = resolve_path(text, base)
+    except PathNotFound as err:
+        raise _fail(model, field, str(err)) from None
+    if not path.is_file():
+        raise _fail(model, field, f"file not found: {path}", hint=f"fix the path (relative paths start at {base})")
+    return path
+
+
+def load_source(model: ModelSpec, base: Path) -> Any:
+    """The eager nn.Module (or, for torchscript sources, the loaded ScriptModule), in eval mode."""
+    source = model.source
+    if isinstance(source, TorchvisionSource):
+        module = _torchvision(model, source)
+        weights = source.weights
+    elif isinstance(source, TransformersSource):
+        module, weights = _transformers(model, source, base), None
+    elif isinstance(source, PythonSource):
+        module = _python(model, source, base)
+        weights = source.weights
+    elif isinstance(source, TorchscriptSource):
+        return _torchscript(model, source, base)
+    else:  # pragma: no cover - the schema admits no other kind
+        raise TypeError(f"unknown source {source!r}")
+    if weights:
+        _load_weights(model, module, _existing_file(model, "weights", weights, base))
+    return module.eval()
+
+
+def _torchvision(model: ModelSpec, source: TorchvisionSource) -> Any:
+    import torchvision
+
+    names = torchvision.models.list_models()
+    if source.torchvision not in names:
+        close = difflib.get_close_matches(source.torchvision, names, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "see torchvision.models.list_models()"
+        raise _fail(model, "torchvision", f"torchvision has no model '{source.torchvision}'", hint)
+    try:
+        return torchvision.models.get_model(source.torchvision, weights=None, **(source.kwargs or {}))
+    except Exception as err:
+        raise _fail(model, "kwargs", f"torchvision.models.get_model('{source.torchvision}') failed: {err}") from None
+
+
+def _transformers(model: ModelSpec, source: TransformersSource, base: Path) -> Any:
+    import transformers
+
+    target = source.transformers
+    local = is_package_path(target) or target.startswith((".", "/", "~")) or (base / target).exists()
+    if local:
+        try:
+            folder = resolve_path(target, base)
+        except PathNotFound as err:
+            raise _fail(model, "transformers", str(err)) from None
+        if not (folder / "config.json").is_file():
+            raise _fail(model, "transformers", f"{folder} is not a transformers model folder (no config.json)")
+        location = str(folder)
+    else:
+        location = target
+    auto = getattr(transformers, source.auto_class, None)
+    if auto is None or not hasattr(auto, "from_pretrained"):
+        raise _fail(model, "auto_class", f"transformers has no loader '{source.auto_class}'", "use AutoModel")
+    try:
+        module = auto.from_pretrained(location, local_files_only=local, attn_implementation="eager")
+    except OSError as err:
+        hint = None if local else "no model hub is reachable here: download the model and name its folder"
+        raise _fail(model, "transformers", f"could not load '{target}': {err}", hint) from None
+    except Exception as err:
+        raise _fail(model, "transformers", f"loading '{target}' failed: {type(err).__name__}: {err}") from None
+    module.config.return_dict = False  # tuples, so that outputs are OUTPUT__0, OUTPUT__1, ...
+    return module
+
+
+def _import_beside(module_name: str, base: Path) -> ModuleType | None:
+    """Import `module_name` from the manifest's folder if it lives there."""
+    parts = module_name.split(".")
+    candidates = [base.joinpath(*parts).with_suffix(".py"), base.joinpath(*parts) / "__init__.py"]
+    for path in candidates:
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location(
+                f"_compiler_manifest_module_{abs(hash(path))}",
+                path,
+                submodule_search_locations=[str(path.parent)] if path.name == "__init__.py" else None,
+            )
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    return None
+
+
+def python_module_file(module_name: str, base: Path) -> Path | None:
+    """The file that a `python:` source would import, without importing it."""
+    parts = module_name.split(".")
+    for path in (base.joinpath(*parts).with_suffix(".py"), base.joinpath(*parts) / "__init__.py"):
+        if path.is_file():
+            return path
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec and spec.origin and spec.origin != "built-in" else None
+
+
+def _python(model: ModelSpec, source: PythonSource, base: Path) -> Any:
+    import torch
+
+    module_name, _, attr = source.python.partition(":")
+    try:
+        module = _import_beside(module_name, base) or importlib.import_module(module_name)
+    except Exception as err:
+        raise _fail(model, "python", f"importing '{module_name}' failed: {type(err).__name__}: {err}",
+                    f"the module is looked up beside the manifest ({base}), then on sys.path") from None
+    factory = module
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            names = [n for n in dir(module) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1)
+            raise _fail(model, "python", f"'{module_name}' has no '{attr}'",
+                        f"did you mean '{close[0]}'?" if close else None)
+    if not callable(factory):
+        raise _fail(model, "python", f"'{source.python}' is not callable")
+    try:
+        built = factory(**(source.kwargs or {}))
+    except Exception as err:
+        raise _fail(model, "python", f"'{source.python}' raised {type(err).__name__}: {err}") from None
+    if not isinstance(built, torch.nn.Module):
+        raise _fail(model, "python", f"'{source.python}' returned {type(built).__name__}, not a torch.nn.Module")
+    return built
+
+
+def _load_weights(model: ModelSpec, module: Any, path: Path) -> None:
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise _fail(model, "weights", f"{path} is not a loadable state_dict: {type(err).__name__}: {err}",
+                    "save it with torch.save(model.state_dict(), path)") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        module.load_state_dict(state)
+    except Exception as err:
+        raise _fail(model, "weights", f"{path} does not fit the model: {err}".splitlines()[0],
+                    "the state_dict must come from the same architecture") from None
+
+
+def _torchscript(model: ModelSpec, source: TorchscriptSource, base: Path) -> Any:
+    import torch
+
+    path = _existing_file(model, "torchscript", source.torchscript, base)
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as err:
+        raise _fail(model, "torchscript", f"{path} is not a TorchScript file: {err}".splitlines()[0]) from None
+    return module.eval()
