@@ -80,3 +80,16 @@ def build(manifest: Path, repository: Path, force: bool) -> None:
             click.echo(f"    output {line}")
     state = "written" if report.wrote else "unchanged, nothing written"
     click.echo(f"repository {report.output}: {state} ({time.monotonic() - started:.1f}s)")
+
+
+@main.command("container-files")
+@manifest_option
+@handle_errors
+def container_files(manifest: Path) -> None:
+    """Write Dockerfile and docker-compose.yml beside the manifest, from it."""
+    from compiler.manifest import load_manifest
+    from compiler.repository.container import write_container_files
+
+    loaded = load_manifest(manifest)
+    for path in write_container_files(loaded, loaded.directory):
+        click.echo(f"wrote {path}")

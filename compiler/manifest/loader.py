@@ -10,7 +10,6 @@ to fix it (with a did-you-mean for misspelt keys and dtypes).
 from __future__ import annotations
 
 import difflib
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,9 +166,7 @@ def _translate(error: dict[str, Any], tree: Any, path: Path) -> Problem:
         message = message.removeprefix("Value error, ")
         if "datatype" in message:
             hint = "allowed: " + ", ".join(row.config_name for row in datatypes.TABLE)
-    elif kind == "literal_error":
-        message = f"{message} (got {error.get('input')!r})"
-    elif kind.endswith("_type") or kind.endswith("_parsing"):
+    elif kind == "literal_error" or kind.endswith("_type") or kind.endswith("_parsing"):
         message = f"{message} (got {error.get('input')!r})"
     line, column = _position(tree, loc)
     return Problem(message, file=path, line=line, column=column, model=_model_name(tree, loc),
@@ -188,30 +185,26 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 def _allowed_keys(loc: Loc) -> list[str]:
-    """The keys allowed at `loc`, found by walking the schema's annotations."""
-    model: Any = Manifest
+    """The keys allowed at `loc`, found by walking the schema's annotations.
+
+    pydantic puts the tag of a tagged union (torchvision, python, ...) into
+    `loc` right after `source`; that tag picks the member model.
+    """
+    candidates: list[type[BaseModel]] = [Manifest]
     for part in loc:
         if isinstance(part, int):
             continue
-        if isinstance(part, str) and part in SOURCE_KINDS and model is None:
+        tagged = [m for m in candidates if isinstance(part, str) and part in SOURCE_KINDS and part in m.model_fields]
+        if len(candidates) > 1 and tagged:
+            candidates = tagged
             continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        fields = [m.model_fields[str(part)] for m in candidates if str(part) in m.model_fields]
+        if not fields:
             return []
-        field = model.model_fields.get(str(part))
-        if field is None:
-            source_models = [m for m in _models_in(model) if str(part) in SOURCE_KINDS]
-            if source_models:
-                model = next(m for m in source_models if str(part) in m.model_fields)
-                continue
+        candidates = _models_in(fields[0].annotation)
+        if not candidates:
             return []
-        candidates = _models_in(field.annotation)
-        if str(part) == "source":
-            tag = next((p for p in loc[loc.index(part) + 1:] if isinstance(p, str) and p in SOURCE_KINDS), None)
-            candidates = [m for m in candidates if tag in m.model_fields] if tag else candidates
-        model = candidates[0] if candidates else None
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return sorted(model.model_fields)
-    return []
+    return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -220,9 +213,6 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = []
     for arg in typing.get_args(annotation):
         found.extend(_models_in(arg))
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated or isinstance(annotation, types.UnionType):
-        pass
     return found
 
 
@@ -232,7 +222,14 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
     release = manifest.release
     problems: list[Problem] = []
     allowed = ", ".join(datatypes.pytorch_allowed(release))
+    first_seen: dict[str, int] = {}
     for m_index, model in enumerate(manifest.models):
+        if model.name in first_seen:
+            problems.append(loaded.problem(
+                f"model name '{model.name}' is used twice (first at line {loaded.line_of(('models', first_seen[model.name], 'name'))})",
+                ("models", m_index, "name"), model=model.name, field="name",
+                hint="model names are folder names in the repository; make them unique"))
+        first_seen.setdefault(model.name, m_index)
         for kind, items in (("inputs", model.inputs), ("outputs", model.outputs or [])):
             for i_index, io in enumerate(items):
                 row = datatypes.lookup(io.dtype)

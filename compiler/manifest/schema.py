@@ -8,7 +8,7 @@ editors complete and check models.yaml.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -138,12 +138,10 @@ def _source_kind(value: Any) -> str | None:
 
 
 Source = Annotated[
-    Union[
-        Annotated[TorchvisionSource, Tag("torchvision")],
-        Annotated[TransformersSource, Tag("transformers")],
-        Annotated[PythonSource, Tag("python")],
-        Annotated[TorchscriptSource, Tag("torchscript")],
-    ],
+    Annotated[TorchvisionSource, Tag("torchvision")]
+    | Annotated[TransformersSource, Tag("transformers")]
+    | Annotated[PythonSource, Tag("python")]
+    | Annotated[TorchscriptSource, Tag("torchscript")],
     Discriminator(
         _source_kind,
         custom_error_type="source_kind",

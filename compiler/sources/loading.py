@@ -36,7 +36,12 @@ def _existing_file(model: ModelSpec, field: str, text: str, base: Path) -> Path:
 
 def load_source(model: ModelSpec, base: Path) -> Any:
     """The eager nn.Module (or, for torchscript sources, the loaded ScriptModule), in eval mode."""
+    import torch
+
     source = model.source
+    # Random initialisation is seeded so that a model without weights is the same
+    # model in every process: the build, `verify` and the tests compare against it.
+    torch.manual_seed(0)
     if isinstance(source, TorchvisionSource):
         module = _torchvision(model, source)
         weights = source.weights

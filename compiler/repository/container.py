@@ -1,0 +1,63 @@
+"""Dockerfile and docker-compose.yml for serving the repository on NGC tritonserver.
+
+Both are generated from the manifest (the image tag is its triton_version), so
+they cannot drift from it; a test compares the committed files with these.
+
+    write_container_files(loaded_manifest, Path("."))
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from compiler.manifest import LoadedManifest
+
+GENERATED = "Generated from {manifest} by `python -m compiler container-files`; edit the manifest, not this file."
+
+
+def image(release: str) -> str:
+    return f"nvcr.io/nvidia/tritonserver:{release}-py3"
+
+
+def dockerfile(loaded: LoadedManifest, repository: str = "Triton/models") -> str:
+    release = loaded.manifest.triton_version
+    return "\n".join([
+        f"# {GENERATED.format(manifest=loaded.path.name)}",
+        "# Build the repository first (`make repo`): model.pt files are build outputs, not in git.",
+        f"FROM {image(release)}",
+        f"COPY {repository} /models",
+        "EXPOSE 8000 8001 8002",
+        'HEALTHCHECK --interval=10s --timeout=3s CMD curl -fs localhost:8000/v2/health/ready || exit 1',
+        'CMD ["tritonserver", "--model-repository=/models"]',
+        "",
+    ])
+
+
+def compose(loaded: LoadedManifest, repository: str = "Triton/models") -> str:
+    release = loaded.manifest.triton_version
+    service = {
+        "image": image(release),
+        "command": ["tritonserver", "--model-repository=/models"],
+        "ports": ["8000:8000", "8001:8001", "8002:8002"],
+        "volumes": [f"./{repository}:/models:ro"],
+        "shm_size": "1g",
+        "deploy": {"resources": {"reservations": {"devices": [
+            {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}}},
+    }
+    buffer = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.dump({"services": {"tritonserver": service}}, buffer)
+    return f"# {GENERATED.format(manifest=loaded.path.name)}\n" + buffer.getvalue()
+
+
+def write_container_files(loaded: LoadedManifest, directory: Path) -> list[Path]:
+    written = []
+    for name, text in (("Dockerfile", dockerfile(loaded)), ("docker-compose.yml", compose(loaded))):
+        path = directory / name
+        path.write_text(text)
+        written.append(path)
+    return written

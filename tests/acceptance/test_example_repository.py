@@ -1,0 +1,104 @@
+"""The committed models.yaml, built by the real CLI and served by the real tritonserver.
+
+Served answers are compared with eager PyTorch built from the same source (seeded
+random weights for ResNet, the packaged all-MiniLM-L6-v2 weights for BERT).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+
+from compiler.manifest import load_manifest
+from compiler.server.process import TritonProcess
+from compiler.sources import load_source
+from tests.conftest import ROOT, run_subprocess
+
+pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("example") / "models"
+    result = run_subprocess("-m", "compiler", "build", "--manifest", "models.yaml", "--output", str(output))
+    assert result.code == 0, result.err
+    assert "input  attention_mask -> forward(attention_mask)" in result.out
+    return output
+
+
+@pytest.fixture(scope="module")
+def server(repository: Path) -> Iterator[TritonProcess]:
+    with TritonProcess(repository) as process:
+        process.wait_ready(timeout=600)
+        yield process
+
+
+def _eager(name: str) -> torch.nn.Module:
+    loaded = load_manifest(ROOT / "models.yaml")
+    spec = next(m for m in loaded.manifest.models if m.name == name)
+    return load_source(spec, loaded.directory)
+
+
+def _tolerance(repository: Path, model: str, output: str) -> tuple[float, float]:
+    atol, rtol = json.loads((repository / model / "build.json").read_text())["tolerances"][output]
+    return atol, rtol
+
+
+def test_built_configs_match_the_golden_files(repository: Path) -> None:
+    for name in ("resnet", "bert"):
+        assert (repository / name / "config.pbtxt").read_text() == (ROOT / "tests" / "golden" / f"{name}.pbtxt").read_text()
+        assert (repository / name / "1" / "model.pt").is_file()
+
+
+def test_both_models_are_ready(server: TritonProcess) -> None:
+    assert {(m.name, m.version, m.state) for m in server.model_states()} == {("bert", "1", "READY"), ("resnet", "1", "READY")}
+
+
+def test_served_config_is_the_emitted_one(server: TritonProcess) -> None:
+    served = server.served_config("bert")
+    assert [i["name"] for i in served["input"]] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert {i["data_type"] for i in served["input"]} == {"TYPE_INT64"}
+    assert [[int(d) for d in o["dims"]] for o in served["output"]] == [[-1, 384], [384]]
+    assert server.served_config("resnet")["max_batch_size"] == 16
+
+
+def test_bert_over_http_equals_eager(server: TritonProcess, repository: Path) -> None:
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 30522, (2, 13), dtype=np.int64)
+    mask = np.ones((2, 13), dtype=np.int64)
+    mask[1, 9:] = 0
+    types = np.zeros((2, 13), dtype=np.int64)
+    types[:, 7:] = 1
+    client = httpclient.InferenceServerClient(server.http_url)
+    inputs = []
+    for name, value in (("input_ids", ids), ("attention_mask", mask), ("token_type_ids", types)):
+        item = httpclient.InferInput(name, list(value.shape), "INT64")
+        item.set_data_from_numpy(value)
+        inputs.append(item)
+    served = client.infer("bert", inputs)
+    with torch.no_grad():
+        hidden, pooled = _eager("bert")(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                                        token_type_ids=torch.from_numpy(types))
+    atol, rtol = _tolerance(repository, "bert", "last_hidden_state__0")
+    np.testing.assert_allclose(served.as_numpy("last_hidden_state__0"), hidden.numpy(), atol=atol, rtol=rtol)
+    np.testing.assert_allclose(served.as_numpy("pooler_output__1"), pooled.numpy(), atol=atol, rtol=rtol)
+
+
+def test_resnet_over_grpc_equals_eager_at_a_new_image_size(server: TritonProcess, repository: Path) -> None:
+    x = np.random.default_rng(1).random((3, 3, 160, 192), dtype=np.float32)
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    item = grpcclient.InferInput("INPUT__0", list(x.shape), "FP32")
+    item.set_data_from_numpy(x)
+    served = client.infer("resnet", [item]).as_numpy("OUTPUT__0")
+    with torch.no_grad():
+        expected = _eager("resnet")(torch.from_numpy(x)).numpy()
+    atol, rtol = _tolerance(repository, "resnet", "OUTPUT__0")
+    assert served.shape == (3, 1000)
+    np.testing.assert_allclose(served, expected, atol=atol, rtol=rtol)

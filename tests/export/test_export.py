@@ -1,0 +1,168 @@
+"""Export and proof, driven through the real `build` command on tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from compiler.triton_config import parse_text
+from tests.conftest import Project
+
+
+def _one(source: str, inputs: str, extra: str = "", batch: int = 4) -> str:
+    return f"""
+    models:
+      - name: m
+        source: {source}
+        max_batch_size: {batch}
+        inputs:
+{inputs}
+{extra}
+    """
+
+
+X_VAR = "          - {name: x, dtype: FP32, dims: [-1], example: {shape: [8]}}"
+
+
+def test_baked_size_is_rejected_naming_the_dim(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:baked_size"}', X_VAR))
+    result = project.build()
+    assert result.code == 1
+    assert "x dim 0 (declared -1): traced at 8, at 6" in result.err
+    assert "export: script" in result.err
+    assert "Traceback" not in result.text
+    assert not project.output.exists()
+
+
+def test_baked_size_builds_when_scripted(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:baked_size"}', X_VAR, "        export: script"))
+    result = project.build()
+    assert result.code == 0, result.err
+    config = parse_text((project.output / "m" / "config.pbtxt").read_text())
+    assert list(config.output[0].dims) == [1]
+
+
+def test_baked_batch_is_rejected(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:baked_batch"}', "          - {name: x, dtype: FP32, dims: [3]}"))
+    result = project.build()
+    assert result.code == 1
+    assert "batch dim: traced at batch 2, at batch 1" in result.err
+
+
+def test_data_dependent_branch_is_rejected_naming_the_input(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:branchy"}', "          - {name: x, dtype: FP32, dims: [16]}"))
+    result = project.build()
+    assert result.code == 1
+    assert "new values of x" in result.err
+    assert "one side of a branch" in result.err
+    project.write(_one('{python: "tiny_models:branchy"}', "          - {name: x, dtype: FP32, dims: [16]}",
+                       "        export: script"))
+    assert project.build().code == 0
+
+
+def test_nondeterministic_model_is_rejected(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:noisy"}', "          - {name: x, dtype: FP32, dims: [3]}"))
+    result = project.build()
+    assert result.code == 1
+    assert "on the very inputs it was traced with" in result.err
+
+
+def test_outputs_are_derived_with_variable_dims_and_scalar_reshape(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:two_outputs"}', X_VAR))
+    result = project.build()
+    assert result.code == 0, result.err
+    config = parse_text((project.output / "m" / "config.pbtxt").read_text())
+    first, second = config.output
+    assert (first.name, list(first.dims), first.HasField("reshape"), list(first.reshape.shape)) == (
+        "OUTPUT__0", [1], True, [])
+    assert (second.name, list(second.dims)) == ("OUTPUT__1", [-1])
+    from tritonclient.grpc import model_config_pb2 as pb
+    assert second.data_type == pb.TYPE_FP16
+
+
+def test_declared_outputs_that_disagree_quote_both(project: Project) -> None:
+    extra = ("        outputs:\n          - {name: OUTPUT__0, dtype: FP32, dims: [5]}\n"
+             "          - {name: OUTPUT__1, dtype: FP32, dims: [-1]}")
+    project.write(_one('{python: "tiny_models:two_outputs"}', X_VAR, extra))
+    result = project.build()
+    assert result.code == 1
+    assert "output 'OUTPUT__0' declared TYPE_FP32 [5], the model gives TYPE_FP32 []" in result.err
+    assert "output 'OUTPUT__1' declared TYPE_FP32 [-1], the model gives TYPE_FP16 [-1]" in result.err
+
+
+def test_declared_output_count_must_match(project: Project) -> None:
+    extra = "        outputs:\n          - {name: OUTPUT__0, dtype: FP32, dims: [3]}"
+    project.write(_one('{python: "tiny_models:affine"}', "          - {name: x, dtype: FP32, dims: [4]}", extra))
+    assert project.build().code == 0
+    extra = "        outputs:\n          - {name: OUTPUT__0, dtype: FP32, dims: [3]}\n          - {name: OUTPUT__1, dtype: FP32, dims: [3]}"
+    project.write(_one('{python: "tiny_models:affine"}', "          - {name: x, dtype: FP32, dims: [4]}", extra))
+    result = project.build()
+    assert result.code == 1 and "2 outputs declared, the model returns 1" in result.err
+
+
+BERT_NAMES = """          - {name: token_type_ids, dtype: INT64, dims: [-1], example: {shape: [5], high: 2}}
+          - {name: input_ids, dtype: INT64, dims: [-1], example: {shape: [5], high: 1000}}
+          - {name: attention_mask, dtype: INT64, dims: [-1], example: {shape: [5], high: 2}}"""
+
+
+def test_inputs_bind_by_forward_argument_name_in_any_config_order(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:bert_like"}', BERT_NAMES))
+    result = project.build()
+    assert result.code == 0, result.err
+    for name in ("token_type_ids", "input_ids", "attention_mask"):
+        assert f"input  {name} -> forward({name})" in result.out
+    scripted = torch.jit.load(str(project.output / "m" / "1" / "model.pt"))
+    args = [a.name for a in scripted.forward.schema.arguments[1:]]
+    assert args == ["input_ids", "attention_mask", "token_type_ids"]
+    record = json.loads((project.output / "m" / "build.json").read_text())
+    assert record["binding"]["convention"] == "FORWARD_ARGUMENT"
+
+
+def test_named_index_binds_by_position_and_is_printed(project: Project) -> None:
+    inputs = """          - {name: INPUT__1, dtype: INT64, dims: [5], example: {high: 2}}
+          - {name: INPUT__0, dtype: INT64, dims: [5], example: {high: 1000}}
+          - {name: INPUT__2, dtype: INT64, dims: [5], example: {high: 2}}"""
+    project.write(_one('{python: "tiny_models:bert_like"}', inputs))
+    result = project.build()
+    assert result.code == 0, result.err
+    assert "input  INPUT__0 -> forward(input_ids)" in result.out
+    assert "input  INPUT__1 -> forward(attention_mask)" in result.out
+    assert "input  INPUT__2 -> forward(token_type_ids)" in result.out
+
+
+def test_named_index_must_number_every_argument_once(project: Project) -> None:
+    inputs = """          - {name: INPUT__0, dtype: INT64, dims: [5]}
+          - {name: INPUT__2, dtype: INT64, dims: [5]}
+          - {name: INPUT__2x, dtype: INT64, dims: [5]}"""
+    project.write(_one('{python: "tiny_models:bert_like"}', inputs))
+    result = project.build()
+    assert result.code == 1
+    assert "neither arguments of forward(input_ids, attention_mask, token_type_ids) nor <name>__<index>" in result.err
+
+
+def test_unbound_argument_is_rejected(project: Project) -> None:
+    inputs = "          - {name: a, dtype: FP32, dims: [2]}\n          - {name: b, dtype: FP32, dims: [2]}"
+    project.write(_one('{python: "tiny_models:needs_three"}', inputs))
+    result = project.build()
+    assert result.code == 1
+    assert "argument(s) ['c'] have no input" in result.err
+
+
+def test_input_names_of_neither_convention_are_rejected(project: Project) -> None:
+    inputs = "\n".join(f"          - {{name: {n}, dtype: FP32, dims: [2]}}" for n in ("first", "second", "third"))
+    project.write(_one('{python: "tiny_models:needs_three"}', inputs))
+    result = project.build()
+    assert result.code == 1
+    assert "Triton would silently bind inputs in config order" in result.err
+
+
+def test_torchscript_source_is_validated_and_placed(project: Project) -> None:
+    from tests.fixtures.tiny_models import TwoOutputs
+
+    torch.jit.script(TwoOutputs()).save(str(project.root / "given.pt"))
+    project.write(_one("{torchscript: given.pt}", X_VAR))
+    result = project.build()
+    assert result.code == 0, result.err
+    assert (project.output / "m" / "1" / "model.pt").is_file()
+    assert "OUTPUT__1 TYPE_FP16 [-1]" in result.out

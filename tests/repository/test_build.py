@@ -1,0 +1,109 @@
+"""All or nothing, atomic replacement, and rebuilding only what changed."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from tests.conftest import Project, run_subprocess, tree_digest
+
+
+def entry(name: str, batch: int = 2) -> str:
+    return f"""
+  - name: {name}
+    source: {{python: "tiny_models:affine"}}
+    max_batch_size: {batch}
+    inputs: [{{name: x, dtype: FP32, dims: [4]}}]
+"""
+
+
+GOOD = "models:" + entry("good")
+
+GOOD_AND_BAD = GOOD + """
+  - name: bad
+    source: {python: "tiny_models:baked_size"}
+    max_batch_size: 2
+    inputs: [{name: x, dtype: FP32, dims: [-1], example: {shape: [8]}}]
+  - name: worse
+    source: {python: "tiny_models:raises"}
+    inputs: [{name: x, dtype: FP32, dims: [4]}]
+"""
+
+
+def test_a_failing_model_leaves_the_repository_byte_for_byte(project: Project) -> None:
+    project.write(GOOD)
+    assert project.build().code == 0
+    before = tree_digest(project.output)
+    project.write(GOOD_AND_BAD)
+    result = project.build()
+    assert result.code == 1
+    assert "model 'bad'" in result.err and "model 'worse'" in result.err  # every failure, in one run
+    assert tree_digest(project.output) == before
+    leftovers = [p.name for p in project.root.iterdir() if ".staging-" in p.name]
+    assert leftovers == []
+
+
+def test_success_replaces_the_repository_and_drops_removed_models(project: Project) -> None:
+    project.write(GOOD + entry("other"))
+    assert project.build().code == 0
+    assert sorted(p.name for p in project.output.iterdir()) == ["good", "other"]
+    project.write(GOOD)
+    assert project.build().code == 0
+    assert sorted(p.name for p in project.output.iterdir()) == ["good"]
+    assert oct(project.output.stat().st_mode & 0o777) == "0o755"
+
+
+def test_only_changed_models_are_exported_again(project: Project) -> None:
+    project.write(GOOD + entry("other"))
+    assert project.build().code == 0
+    project.write(GOOD + entry("other", batch=3))
+    result = project.build()
+    assert result.code == 0
+    assert "good                 unchanged" in result.out
+    assert "other                built" in result.out
+
+
+def test_editing_the_model_code_triggers_a_rebuild(project: Project) -> None:
+    project.write(GOOD)
+    assert project.build().code == 0
+    assert "unchanged" in project.build().out
+    module = project.root / "tiny_models.py"
+    module.write_text(module.read_text() + "\n# edited\n")
+    assert "good                 built" in project.build().out
+
+
+def test_noop_build_writes_nothing_and_never_imports_torch(project: Project) -> None:
+    project.write(GOOD)
+    assert project.build().code == 0
+    before = tree_digest(project.output)
+    probe = textwrap.dedent(f"""
+        import sys
+        from compiler.cli import main
+        try:
+            main(["build", "--manifest", {str(project.manifest)!r}, "--output", {str(project.output)!r}])
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        assert "torch" not in sys.modules, "a no-op build imported torch"
+        print("no torch")
+    """)
+    result = run_subprocess("-c", probe)
+    assert result.code == 0, result.err
+    assert "no torch" in result.out and "nothing written" in result.out
+    assert tree_digest(project.output) == before
+
+
+def test_output_is_deterministic(project: Project) -> None:
+    project.write(GOOD)
+    assert project.build().code == 0
+    first = (project.output / "good" / "config.pbtxt").read_bytes()
+    assert project.build("--force").code == 0
+    assert (project.output / "good" / "config.pbtxt").read_bytes() == first
+
+
+def test_build_record_keeps_binding_and_tolerances(project: Project) -> None:
+    project.write(GOOD)
+    assert project.build().code == 0
+    record = json.loads((project.output / "good" / "build.json").read_text())
+    assert record["binding"]["inputs"] == [["x", "x"]]
+    assert record["tolerances"] == {"OUTPUT__0": [1e-4, 1e-4]}
+    assert "batch" in record["proved"]

