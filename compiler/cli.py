@@ -93,3 +93,55 @@ def container_files(manifest: Path) -> None:
     loaded = load_manifest(manifest)
     for path in write_container_files(loaded, loaded.directory):
         click.echo(f"wrote {path}")
+
+
+def _release_of(manifest: Path) -> str:
+    from compiler.manifest import load_manifest
+    from compiler.releases import DEFAULT_RELEASE
+
+    return load_manifest(manifest).manifest.triton_version if manifest.exists() else DEFAULT_RELEASE
+
+
+@main.command()
+@repository_option
+@manifest_option
+@click.option("--http-port", type=int, default=8000, show_default=True)
+@click.option("--grpc-port", type=int, default=8001, show_default=True)
+@click.option("--metrics-port", type=int, default=8002, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the embedded server binds to.")
+@click.option("--engine", type=click.Choice(["auto", "embedded", "docker"]), default="auto", show_default=True,
+              help="docker: the NGC image of the manifest's release; embedded: the nvidia-pytriton tritonserver.")
+@handle_errors
+def serve(repository: Path, manifest: Path, http_port: int, grpc_port: int, metrics_port: int, host: str,
+          engine: str) -> None:
+    """Serve the repository in tritonserver, in the foreground (Ctrl-C stops it)."""
+    from compiler.server.docker import choose_engine
+    from compiler.server.ports import Ports
+    from compiler.server.serve import serve_docker, serve_embedded
+
+    chosen, why = choose_engine(engine)
+    click.echo(f"engine: {chosen} ({why})", err=True)
+    ports = Ports(http_port, grpc_port, metrics_port)
+    if chosen == "docker":
+        sys.exit(serve_docker(repository, ports, host, _release_of(manifest), click.echo))
+    serve_embedded(repository, ports, host, click.echo)
+
+
+@main.command()
+@manifest_option
+@repository_option
+@handle_errors
+def verify(manifest: Path, repository: Path) -> None:
+    """Serve the repository on free loopback ports and check it against eager PyTorch."""
+    from compiler.verify import verify as run_verify
+
+    checks = run_verify(manifest, repository, progress=_progress)
+    width = max(len(c.check) for c in checks)
+    click.echo(f"{'model':<12} {'check':<{width}} {'proto':<5} result")
+    for c in checks:
+        mark = "ok  " if c.ok else click.style("FAIL", fg="red", bold=True)
+        click.echo(f"{c.model:<12} {c.check:<{width}} {c.protocol:<5} {mark} {c.detail}")
+    failed = [c for c in checks if not c.ok]
+    click.echo(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(EXIT_USER)

@@ -17,6 +17,7 @@ from pathlib import Path
 from compiler.errors import Problem, ServerError
 
 _OUR_BACKENDS = Path(__file__).parent / "backends"
+OUR_BACKENDS = _OUR_BACKENDS
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def pytriton_root() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def prepare_backends(workdir: Path) -> ServerLayout:
+def prepare_backends(workdir: Path, our_backends: Path = _OUR_BACKENDS) -> ServerLayout:
     """Lay out ``<workdir>/backends/{python,pytorch}`` for one server run."""
     root = pytriton_root()
     dist = root / "tritonserver"
@@ -73,5 +74,5 @@ def prepare_backends(workdir: Path) -> ServerLayout:
         if item.is_file():
             shutil.copy2(item, python_dir / item.name)
     shutil.copy2(stub, python_dir / "triton_python_backend_stub")
-    shutil.copytree(_OUR_BACKENDS, backends, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(our_backends, backends, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     return ServerLayout(binary, libs, backends, Path(sys.executable).parent)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import Problem, ServerError
-from compiler.server.distribution import ServerLayout, prepare_backends
+from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
 from compiler.server.ports import Ports
 
 _PR_SET_PDEATHSIG = 1
@@ -57,6 +57,7 @@ class TritonProcess:
         explicit_models: bool = False,
         extra_args: list[str] | None = None,
         model_config_name: str | None = None,
+        backends: Path | None = None,
     ) -> None:
         self.repository = Path(repository).resolve()
         self.ports = ports or Ports.free(host)
@@ -64,6 +65,7 @@ class TritonProcess:
         self.explicit_models = explicit_models
         self.extra_args = list(extra_args or [])
         self.model_config_name = model_config_name
+        self.backends = backends or OUR_BACKENDS
         self._workdir = Path(tempfile.mkdtemp(prefix="tritonserver-"))
         self.log_path = self._workdir / "tritonserver.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -93,7 +95,7 @@ class TritonProcess:
         return args + self.extra_args
 
     def start(self) -> TritonProcess:
-        self.layout = prepare_backends(self._workdir)
+        self.layout = prepare_backends(self._workdir, self.backends)
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._log_file = log
         self._process = subprocess.Popen(

@@ -102,3 +102,11 @@ def test_resnet_over_grpc_equals_eager_at_a_new_image_size(server: TritonProcess
     atol, rtol = _tolerance(repository, "resnet", "OUTPUT__0")
     assert served.shape == (3, 1000)
     np.testing.assert_allclose(served, expected, atol=atol, rtol=rtol)
+
+
+def test_verify_passes_on_the_committed_manifest(repository: Path) -> None:
+    """What `make verify` runs, with the embedded engine: CI runs it on every change."""
+    result = run_subprocess("-m", "compiler", "verify", "--manifest", "models.yaml", "--repository", str(repository))
+    assert result.code == 0, result.out + result.err
+    assert " 0 failed" in result.out
+    assert result.out.count("equal to eager PyTorch") >= 2 * 2 * 4

@@ -1,0 +1,210 @@
+"""verify: every model READY, its served config the emitted one, and its answers
+over HTTP and gRPC equal to eager PyTorch at two sizes of each variable dim and
+of the batch, also under concurrent requests that the dynamic batcher merges.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+from compiler import datatypes
+from compiler.errors import Problem, UserError
+from compiler.export.binding import Binding, bind
+from compiler.export.examples import Plan, make_inputs, plans_for
+from compiler.export.proof import flatten, mismatch
+from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
+from compiler.server.backends.pytorch import binding_rules as rules
+from compiler.server.process import TritonProcess
+from compiler.server.session import embedded_server
+from compiler.sources import load_source
+from compiler.triton_config import parse_text
+
+Progress = Callable[[str], None]
+CONCURRENT_REQUESTS = 8
+
+
+@dataclass(frozen=True)
+class Check:
+    model: str
+    check: str
+    protocol: str
+    ok: bool
+    detail: str = ""
+
+
+def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _: None,
+           backends: Path | None = None) -> list[Check]:
+    loaded = load_manifest(manifest_path)
+    missing = [m.name for m in loaded.manifest.models if not (Path(repository) / m.name / "config.pbtxt").is_file()]
+    if missing:
+        raise UserError(Problem(f"the repository {repository} lacks {', '.join(missing)}", hint="run `make repo` first"))
+    checks: list[Check] = _freshness_checks(loaded, Path(repository))
+    progress("starting tritonserver")
+    with embedded_server(Path(repository), backends=backends) as (server, served_models):
+        states = {s.name: s.state for s in server.model_states()}
+        notes = {m.name: m.note for m in served_models if m.note}
+        for model in loaded.manifest.models:
+            state = states.get(model.name, "absent")
+            checks.append(Check(model.name, "ready", "-", state == "READY", state + (f"; {notes[model.name]}"
+                                                                                       if model.name in notes else "")))
+            checks.append(_config_check(server, model, Path(repository)))
+            checks.extend(_inference_checks(server, loaded, model, progress))
+    return checks
+
+
+def _freshness_checks(loaded: LoadedManifest, repository: Path) -> list[Check]:
+    """A repository built from another manifest or compiler cannot be judged against today's eager model."""
+    from compiler.repository.fingerprint import compiler_code_hash, fingerprint
+
+    code = compiler_code_hash()
+    checks = []
+    for model in loaded.manifest.models:
+        current = fingerprint(model, loaded.manifest.triton_version, loaded.directory, code)
+        recorded = _record(repository, model.name).get("fingerprint")
+        ok = recorded == current
+        checks.append(Check(model.name, "built from this manifest", "-", ok,
+                            "fingerprint matches" if ok else "stale: the manifest, sources or compiler changed since "
+                            "the build; run `make repo`"))
+    return checks
+
+
+# -- served config -----------------------------------------------------------------------------
+_COMPARED = ("name", "platform", "max_batch_size", "input", "output", "parameters")
+
+
+def _config_check(server: TritonProcess, model: ModelSpec, repository: Path) -> Check:
+    emitted = parse_text((repository / model.name / "config.pbtxt").read_text())
+    served = pb.ModelConfig()
+    json_format.ParseDict(server.served_config(model.name), served, ignore_unknown_fields=True)
+    differences = []
+    for field in _COMPARED:
+        want, got = getattr(emitted, field), getattr(served, field)
+        if field in ("input", "output"):
+            want = [(t.name, t.data_type, list(t.dims), list(t.reshape.shape)) for t in want]
+            got = [(t.name, t.data_type, list(t.dims), list(t.reshape.shape)) for t in got]
+        elif field == "parameters":
+            want = {k: v.string_value for k, v in want.items()}
+            got = {k: v.string_value for k, v in got.items()}
+        if want != got:
+            differences.append(f"{field}: emitted {want}, served {got}")
+    if emitted.HasField("dynamic_batching") != served.HasField("dynamic_batching"):
+        differences.append("dynamic_batching present in one config only")
+    return Check(model.name, "served config", "-", not differences, "; ".join(differences) or "matches config.pbtxt")
+
+
+# -- inference ---------------------------------------------------------------------------------
+def _record(repository: Path, model: str) -> dict[str, Any]:
+    try:
+        return dict(json.loads((repository / model / "build.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: ModelSpec, progress: Progress) -> list[Check]:
+    import torch
+
+    progress(f"{model.name}: loading eager model")
+    eager = load_source(model, loaded.directory)
+    binding = bind(model, eager)
+    config = parse_text((Path(server.repository) / model.name / "config.pbtxt").read_text())
+    checks = []
+    with torch.no_grad():
+        for plan in plans_for(model):
+            inputs = make_inputs(model, plan)
+            expected = flatten(eager(*[inputs[name] for name in binding.order]))
+            shape = "x".join(str(s) for s in inputs[model.inputs[0].name].shape)
+            for protocol in ("http", "grpc"):
+                progress(f"{model.name}: {plan.label} over {protocol}")
+                try:
+                    served = _infer(server, protocol, model, config, inputs)
+                    detail = mismatch(model, expected, _ordered(config, served, expected))
+                except Exception as err:  # a refused request is a failed check, not a crash
+                    detail = f"request failed: {str(err).strip().splitlines()[0]}"
+                checks.append(Check(model.name, f"{plan.label} [{shape}]", protocol, detail is None,
+                                    detail or "equal to eager PyTorch"))
+        if model.max_batch_size > 0:
+            checks.append(_concurrent_check(server, model, config, eager, binding))
+    return checks
+
+
+def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any]) -> list[Any]:
+    """Served outputs in the model's tuple order, shaped as the model returns them."""
+    import torch
+
+    _, index = rules.bind_outputs([o.name for o in config.output])
+    ordered: list[Any] = [None] * len(config.output)
+    for out in config.output:
+        position = index[out.name]
+        value = torch.from_numpy(served[out.name].copy())
+        if out.HasField("reshape") and position < len(expected) and value.numel() == expected[position].numel():
+            value = value.reshape(expected[position].shape)
+        ordered[position] = value
+    return ordered
+
+
+def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.ModelConfig,
+           inputs: dict[str, Any]) -> dict[str, Any]:
+    if protocol == "http":
+        import tritonclient.http as client_module
+
+        client: Any = client_module.InferenceServerClient(server.http_url, network_timeout=300)
+    else:
+        import tritonclient.grpc as client_module  # type: ignore[no-redef]
+
+        client = client_module.InferenceServerClient(server.grpc_url)
+    request = []
+    for spec in model.inputs:
+        array = inputs[spec.name].numpy()
+        item = client_module.InferInput(spec.name, list(array.shape), datatypes.lookup(spec.dtype).api_name)
+        item.set_data_from_numpy(array)
+        request.append(item)
+    result = client.infer(model.name, request)
+    return {out.name: result.as_numpy(out.name) for out in config.output}
+
+
+def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, eager: Any,
+                      binding: Binding) -> Check:
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(server.http_url, concurrency=CONCURRENT_REQUESTS, network_timeout=300)
+    before = _counts(client, model.name)
+    base = plans_for(model)[0]
+    pending = []
+    for number in range(CONCURRENT_REQUESTS):
+        plan = Plan(f"concurrent {number}", 1, base.sizes, seed=100 + number)
+        inputs = make_inputs(model, plan)
+        request = []
+        for spec in model.inputs:
+            array = inputs[spec.name].numpy()
+            item = httpclient.InferInput(spec.name, list(array.shape), datatypes.lookup(spec.dtype).api_name)
+            item.set_data_from_numpy(array)
+            request.append(item)
+        pending.append((inputs, client.async_infer(model.name, request)))
+    failures = []
+    for number, (inputs, handle) in enumerate(pending):
+        try:
+            result = handle.get_result()
+            served = {out.name: result.as_numpy(out.name) for out in config.output}
+            expected = flatten(eager(*[inputs[name] for name in binding.order]))
+            detail = mismatch(model, expected, _ordered(config, served, expected))
+        except Exception as err:
+            detail = f"request failed: {str(err).strip().splitlines()[0]}"
+        if detail:
+            failures.append(f"request {number}: {detail}")
+    after = _counts(client, model.name)
+    executions, inferences = after[0] - before[0], after[1] - before[1]
+    merged = f"{inferences} requests in {executions} executions"
+    return Check(model.name, f"{CONCURRENT_REQUESTS} concurrent requests", "http", not failures,
+                 "; ".join(failures) or f"equal to eager PyTorch ({merged})")
+
+
+def _counts(client: Any, name: str) -> tuple[int, int]:
+    stats = client.get_inference_statistics(name)["model_stats"][0]
+    return int(stats.get("execution_count", 0)), int(stats.get("inference_count", 0))

@@ -1,0 +1,175 @@
+"""serve and verify against the real embedded tritonserver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from compiler.server.distribution import OUR_BACKENDS
+from compiler.server.docker import choose_engine, docker_command
+from compiler.server.ports import Ports
+from compiler.verify import verify
+from tests.conftest import FIXTURES, ROOT, run_cli, run_subprocess, tree_digest
+
+pytestmark = pytest.mark.tritonserver
+
+MANIFEST = """
+models:
+  - name: bert_like
+    source: {python: "tiny_models:bert_like"}
+    max_batch_size: 8
+    dynamic_batching: {max_queue_delay_microseconds: 5000}
+    instance_group: [{kind: KIND_GPU, count: 1}]
+    inputs:
+      - {name: attention_mask, dtype: INT64, dims: [-1], example: {shape: [5], high: 2}}
+      - {name: input_ids, dtype: INT64, dims: [-1], example: {shape: [5], high: 100}}
+      - {name: token_type_ids, dtype: INT64, dims: [-1], example: {shape: [5], high: 2}}
+  - name: affine
+    source: {python: "tiny_models:affine"}
+    inputs: [{name: x, dtype: FP32, dims: [4]}]
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("serve")
+    shutil.copy(FIXTURES / "tiny_models.py", root / "tiny_models.py")
+    (root / "models.yaml").write_text(MANIFEST)
+    result = run_cli("build", "--manifest", str(root / "models.yaml"), "--output", str(root / "repo"))
+    assert result.code == 0, result.err
+    return root / "models.yaml", root / "repo"
+
+
+def _tritonservers_on(port: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if "tritonserver" in cmdline and f"--http-port={port}" in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
+def test_verify_passes_and_serves_kind_gpu_on_cpu_without_touching_files(built: tuple[Path, Path]) -> None:
+    manifest, repo = built
+    before = tree_digest(repo)
+    result = run_cli("verify", "--manifest", str(manifest), "--repository", str(repo))
+    assert result.code == 0, result.out + result.err
+    assert "served as KIND_CPU (no GPU here)" in result.out
+    assert "concurrent requests" in result.out and " 0 failed" in result.out
+    assert tree_digest(repo) == before
+
+
+def test_verify_fails_when_the_backend_binds_inputs_wrongly(built: tuple[Path, Path], tmp_path: Path) -> None:
+    broken = tmp_path / "backends"
+    shutil.copytree(OUR_BACKENDS, broken, ignore=shutil.ignore_patterns("__pycache__"))
+    rules = broken / "pytorch" / "binding_rules.py"
+    text = rules.read_text()
+    assert "forward_args.index(name)" in text
+    rules.write_text(text.replace("forward_args.index(name)", "len(forward_args) - 1 - forward_args.index(name)"))
+    manifest, repo = built
+    checks = verify(manifest, repo, backends=broken)
+    failed = [c for c in checks if not c.ok]
+    assert failed and all(c.model == "bert_like" for c in failed)
+    assert any("values differ" in c.detail for c in failed)
+    assert all(c.ok for c in checks if c.model == "affine")
+
+
+def test_verify_refuses_a_stale_repository(built: tuple[Path, Path], tmp_path: Path) -> None:
+    manifest, repo = built
+    edited = tmp_path / "models.yaml"
+    shutil.copy(FIXTURES / "tiny_models.py", tmp_path / "tiny_models.py")
+    edited.write_text(manifest.read_text().replace("max_queue_delay_microseconds: 5000", "max_queue_delay_microseconds: 10"))
+    result = run_cli("verify", "--manifest", str(edited), "--repository", str(repo))
+    assert result.code == 1
+    assert "stale" in result.out and "run `make repo`" in result.out
+
+
+def _start_serve(repo: Path, ports: Ports, manifest: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "compiler", "serve", "--repository", str(repo), "--manifest", str(manifest),
+         "--engine", "embedded", "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
+         "--metrics-port", str(ports.metrics)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+
+
+def _wait_for(process: subprocess.Popen[str], text: str, timeout: float = 300) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen += line
+        if text in line:
+            return seen
+    raise AssertionError(f"never saw {text!r}:\n{seen}")
+
+
+def test_serve_prints_the_table_and_stops_on_sigterm(built: tuple[Path, Path]) -> None:
+    manifest, repo = built
+    ports = Ports.free()
+    process = _start_serve(repo, ports, manifest)
+    try:
+        seen = _wait_for(process, "Ctrl-C stops")
+        assert "| bert_like | 1       | READY  |" in seen and "| affine    | 1       | READY  |" in seen
+        assert "engine: embedded" in seen
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.http}/v2/health/ready", timeout=5) as answer:
+            assert answer.status == 200
+        assert _tritonservers_on(ports.http)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    time.sleep(1)
+    assert _tritonservers_on(ports.http) == []
+
+
+def test_tritonserver_dies_with_a_killed_serve(built: tuple[Path, Path]) -> None:
+    manifest, repo = built
+    ports = Ports.free()
+    process = _start_serve(repo, ports, manifest)
+    _wait_for(process, "Ctrl-C stops")
+    assert _tritonservers_on(ports.http)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _tritonservers_on(ports.http) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _tritonservers_on(ports.http) == []
+
+
+def test_serve_names_a_model_that_fails_to_load(built: tuple[Path, Path], tmp_path: Path) -> None:
+    manifest, repo = built
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy)
+    (copy / "affine" / "1" / "model.pt").unlink()
+    ports = Ports.free()
+    result = run_subprocess("-m", "compiler", "serve", "--repository", str(copy), "--manifest", str(manifest),
+                            "--engine", "embedded", "--http-port", str(ports.http), "--grpc-port", str(ports.grpc),
+                            "--metrics-port", str(ports.metrics))
+    assert result.code == 1
+    assert "model 'affine'" in result.err and "failed to load" in result.err
+    assert "no model file" in result.err  # the relevant server log line
+
+
+def test_auto_engine_says_why_and_docker_command_uses_the_release() -> None:
+    engine, why = choose_engine("auto")
+    if shutil.which("docker") is None or os.system("docker info >/dev/null 2>&1") != 0:
+        assert engine == "embedded" and "no Docker engine" in why
+    command = docker_command(Path("Triton/models"), Ports(8000, 8001, 8002), "24.10", "t")
+    assert "nvcr.io/nvidia/tritonserver:24.10-py3" in command and "--gpus=all" in command
+    assert f"{Path('Triton/models').resolve()}:/models:ro" in command
