@@ -20,7 +20,7 @@ VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
 
-.PHONY: help setup repo build serve verify test test-fast lint schema clean
+.PHONY: help setup repo build serve verify test test-fast lint schema container-files clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,12 @@ test: setup ## Run the whole test suite (real tritonserver end-to-end tests incl
 
 test-fast: setup ## Run the tests that need neither big models nor tritonserver
 	$(PY) -m pytest -m "not slow and not tritonserver" $(PYTEST_ARGS)
+
+schema: setup ## Regenerate proto/models.schema.json from the manifest models
+	$(COMPILER) schema
+
+container-files: setup ## Regenerate Dockerfile and docker-compose.yml from $(MANIFEST)
+	$(COMPILER) container-files --manifest $(MANIFEST)
 
 lint: setup ## ruff and mypy
 	$(PY) -m ruff check compiler tests

@@ -145,3 +145,16 @@ def verify(manifest: Path, repository: Path) -> None:
     click.echo(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
     if failed:
         sys.exit(EXIT_USER)
+
+
+@main.command()
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("proto/models.schema.json"),
+              show_default=True)
+@handle_errors
+def schema(output: Path) -> None:
+    """Write the JSON Schema of models.yaml (for editor completion)."""
+    from compiler.manifest.jsonschema import manifest_schema
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(manifest_schema())
+    click.echo(f"wrote {output}")

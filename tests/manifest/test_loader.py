@@ -79,3 +79,16 @@ def test_api_dtype_names_are_normalised(tmp_path: Path) -> None:
 def test_missing_manifest_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="manifest not found"):
         load_manifest(tmp_path / "nope.yaml")
+
+
+def test_committed_json_schema_is_current() -> None:
+    from compiler.manifest.jsonschema import manifest_schema
+
+    assert (ROOT / "proto" / "models.schema.json").read_text() == manifest_schema(), "run `make schema`"
+
+
+def test_json_schema_accepts_the_committed_manifest() -> None:
+    import json
+
+    schema = json.loads((ROOT / "proto" / "models.schema.json").read_text())
+    assert "models" in schema["required"] and schema["additionalProperties"] is False
