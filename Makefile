@@ -20,7 +20,7 @@ VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
 
-.PHONY: help setup repo build serve verify test test-fast lint schema container-files clean
+.PHONY: help setup repo build serve verify check test test-fast lint schema container-files clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ serve: repo ## Build, then serve $(REPO) in tritonserver (Ctrl-C stops it)
 
 verify: repo ## Build, then check every model in a real tritonserver against eager PyTorch
 	$(COMPILER) verify --manifest $(MANIFEST) --repository $(REPO)
+
+check: setup ## Lint REPO (any Triton repository) against its models and target release
+	$(COMPILER) check $(REPO)
 
 test: setup ## Run the whole test suite (real tritonserver end-to-end tests included)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -158,3 +158,27 @@ def schema(output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(manifest_schema())
     click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("repository", type=click.Path(path_type=Path, file_okay=False, exists=True), default="Triton/models")
+@click.option("--triton-version", help="Target release (YY.MM); default: Dockerfile FROM tag, manifest, latest.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--no-run", is_flag=True, help="Skip loading and running the model files (fast, no torch).")
+@handle_errors
+def check(repository: Path, triton_version: str | None, output_format: str, no_run: bool) -> None:
+    """Lint a Triton model repository (ours or hand-written) against its models and release."""
+    from compiler.check import check_repository
+    from compiler.check.findings import ERROR, render_json, render_text
+    from compiler.releases import Release
+
+    if triton_version:
+        try:
+            Release.parse(triton_version)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--triton-version") from None
+    findings, release, why = check_repository(repository, triton_version, run_models=not no_run)
+    shown = [f for f in findings if output_format == "json" or f.severity != "info" or not no_run]
+    click.echo(render_json(shown, release, why) if output_format == "json" else render_text(shown, release, why))
+    if any(f.severity == ERROR for f in findings):
+        sys.exit(EXIT_USER)

@@ -46,3 +46,13 @@ FORWARD_ARGUMENT_NAMES_SINCE = "22.06"
 PYTORCH_STRING_SINCE = "22.05"
 #: TYPE_BF16 exists in the model configuration schema from this release on.
 BF16_SINCE = "22.05"
+
+#: Model-configuration features and the first release whose schema has them.
+#: Used by `check` to flag configs that an older target release would reject.
+CONFIG_FEATURES: dict[str, str] = {
+    "TYPE_BF16": BF16_SINCE,
+    "iterative_sequence": "23.11",
+    "runtime": "24.01",
+    "is_non_linear_format_io": "24.08",
+    "model_metrics": "24.11",
+}

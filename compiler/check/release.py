@@ -1,0 +1,37 @@
+"""Which Triton release a repository targets.
+
+The flag wins; else the FROM tag of a tritonserver Dockerfile beside or above
+the repository (the seed keeps Triton/Dockerfile next to Triton/models); else
+the manifest's triton_version; else the latest release we know.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from compiler.releases import DEFAULT_RELEASE, Release
+
+_FROM = re.compile(r"^\s*FROM\s+\S*tritonserver:(\d{2}\.\d{2})", re.I | re.M)
+
+
+def resolve_release(repository: Path, flag: str | None) -> tuple[str, str]:
+    if flag:
+        return str(Release.parse(flag)), "--triton-version"
+    start = Path(repository).resolve()
+    for folder in [start, *start.parents]:
+        dockerfile = folder / "Dockerfile"
+        if dockerfile.is_file():
+            match = _FROM.search(dockerfile.read_text(errors="replace"))
+            if match:
+                return match.group(1), f"FROM in {dockerfile}"
+        manifest = folder / "models.yaml"
+        if manifest.is_file():
+            from compiler.errors import UserError
+            from compiler.manifest import load_manifest
+
+            try:
+                return load_manifest(manifest).manifest.triton_version, f"triton_version in {manifest}"
+            except UserError:
+                pass
+    return DEFAULT_RELEASE, "latest known release"

@@ -1,0 +1,268 @@
+"""The checks of `check`: layout, config, and the model against its config.
+
+Each rule returns findings and never raises for a problem in the repository:
+a broken repository is what `check` is for.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+from compiler import datatypes
+from compiler.check.findings import ERROR, INFO, WARNING, Finding
+from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, Release
+from compiler.server.backends.pytorch import binding_rules as rules
+
+PYTORCH_PLATFORM = "pytorch_libtorch"
+
+
+def line_of(text: str, needle: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return None
+
+
+# -- layout -------------------------------------------------------------------------------------
+def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
+    name = folder.name
+    findings: list[Finding] = []
+    config_path = folder / "config.pbtxt"
+    if not config_path.is_file():
+        findings.append(Finding(ERROR, "no config.pbtxt", name, folder,
+                                hint="every model folder needs one; `make repo` writes it from models.yaml"))
+    versions = [p for p in folder.iterdir() if p.is_dir()]
+    numeric = [p for p in versions if p.name.isdigit()]
+    for other in sorted(set(versions) - set(numeric)):
+        findings.append(Finding(WARNING, f"folder '{other.name}' is not a numeric version; Triton ignores it", name, other))
+    if not numeric:
+        findings.append(Finding(ERROR, "no numeric version folder (e.g. 1/)", name, folder))
+    filename = (config.default_model_filename if config and config.default_model_filename else "model.pt")
+    for version in sorted(numeric, key=lambda p: int(p.name)):
+        if not (version / filename).is_file():
+            present = ", ".join(sorted(p.name for p in version.iterdir())) or "nothing"
+            findings.append(Finding(ERROR, f"version {version.name} has no {filename} (it holds {present})", name,
+                                    version, hint="export the model into it (`make repo`); model files are build outputs"))
+    if config is not None and config.name and config.name != name:
+        text = config_path.read_text()
+        findings.append(Finding(ERROR, f"config name '{config.name}' differs from its folder '{name}'", name,
+                                config_path, line_of(text, "name:"), hint=f"set name: \"{name}\" or rename the folder"))
+    return findings
+
+
+# -- config -------------------------------------------------------------------------------------
+def parse_config(path: Path) -> tuple[pb.ModelConfig | None, list[Finding]]:
+    config = pb.ModelConfig()
+    try:
+        text_format.Parse(path.read_text(), config)
+    except text_format.ParseError as err:
+        line, column = getattr(err, "GetLine", lambda: None)(), getattr(err, "GetColumn", lambda: None)()
+        message = str(err)
+        match = re.match(r"^(\d+):(\d+) : (.*)$", message, re.S)
+        if match:
+            line, column, message = int(match.group(1)), int(match.group(2)), match.group(3)
+        hint = None
+        field = re.search(r'has no field named "(\w+)"', message)
+        if field:
+            hint = f"'{field.group(1)}' is not a ModelConfig field; check the spelling against Triton's model_config.proto"
+        return None, [Finding(ERROR, f"config does not parse: {message}", path.parent.name, path, line, column, hint)]
+    return config, []
+
+
+def _tensors(config: pb.ModelConfig) -> list[tuple[str, Any]]:
+    return [("input", t) for t in config.input] + [("output", t) for t in config.output]
+
+
+def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[Finding]:
+    name = path.parent.name
+    text = path.read_text()
+    findings: list[Finding] = []
+
+    def add(severity: str, message: str, needle: str | None = None, hint: str | None = None) -> None:
+        findings.append(Finding(severity, message, name, path, line_of(text, needle) if needle else None, hint=hint))
+
+    def needs(feature: str, where: str) -> None:
+        since = CONFIG_FEATURES[feature]
+        if not release.at_least(since):
+            add(ERROR, f"'{feature}' is unknown to Triton {release} (it arrives in {since})", where,
+                f"remove it, or target {since} or later")
+
+    is_pytorch = config.platform == PYTORCH_PLATFORM or config.backend == "pytorch"
+    allowed = ", ".join(datatypes.pytorch_allowed(release))
+    for kind, tensor in _tensors(config):
+        type_name = pb.DataType.Name(tensor.data_type)
+        if type_name == "TYPE_BF16":
+            needs("TYPE_BF16", "TYPE_BF16")
+        if tensor.is_non_linear_format_io:
+            needs("is_non_linear_format_io", "is_non_linear_format_io")
+        if not tensor.dims and not tensor.HasField("reshape"):
+            add(ERROR, f"{kind} '{tensor.name}' has no dims", f'"{tensor.name}"',
+                "a scalar per example is dims: [1] with reshape: { shape: [] }")
+        if any(d == 0 or d < -1 for d in tensor.dims):
+            add(ERROR, f"{kind} '{tensor.name}' dims {list(tensor.dims)}: each must be -1 or 1 or more", f'"{tensor.name}"')
+        if is_pytorch and type_name != "TYPE_INVALID":
+            row = datatypes.lookup(type_name)
+            if not row.served_by_pytorch(release):
+                add(ERROR, f"{kind} '{tensor.name}' is {type_name}, which the PyTorch backend of Triton {release} "
+                    "cannot serve", type_name, f"allowed: {allowed}")
+    if config.runtime:
+        needs("runtime", "runtime")
+    if config.sequence_batching.iterative_sequence:
+        needs("iterative_sequence", "iterative_sequence")
+    if config.HasField("model_metrics"):
+        needs("model_metrics", "model_metrics")
+    if config.HasField("dynamic_batching") and config.max_batch_size == 0:
+        add(ERROR, "dynamic_batching with max_batch_size 0", "dynamic_batching", "set max_batch_size >= 1")
+    if is_pytorch:
+        names = [t.name for t in config.input]
+        indexed = all(rules.named_index(n) is not None for n in names)
+        if not release.at_least(FORWARD_ARGUMENT_NAMES_SINCE) and not indexed:
+            add(ERROR, f"inputs {names}: Triton {release} binds PyTorch inputs only as <name>__<index>",
+                f'"{names[0]}"' if names else None, f"forward() argument names arrive in {FORWARD_ARGUMENT_NAMES_SINCE}")
+    return findings
+
+
+# -- the model against its config ----------------------------------------------------------------
+_NARROW_INTEGERS = {"TYPE_INT32", "TYPE_INT16", "TYPE_INT8", "TYPE_UINT8"}
+
+
+def _feeds(value: Any, kind: str, depth: int = 4) -> bool:
+    """Does `value` reach a `kind` node within a few steps (through casts, views, selects)?"""
+    frontier = [value]
+    for _ in range(depth):
+        following = []
+        for item in frontier:
+            for use in item.uses():
+                if use.user.kind() == kind:
+                    return True
+                following.extend(use.user.outputs())
+        frontier = following
+    return False
+
+
+def _line_in_block(text: str, name: str, key: str) -> int | None:
+    """The line of `key` inside the block of the tensor called `name` (else the name's line)."""
+    lines = text.splitlines()
+    start = line_of(text, f'"{name}"')
+    if start is None:
+        return None
+    for number in range(start, min(start + 8, len(lines) + 1)):
+        if lines[number - 1].strip().startswith(key):
+            return number
+    return start
+
+
+def check_model(folder: Path, config: pb.ModelConfig, release: Release) -> list[Finding]:
+    import torch
+
+    name = folder.name
+    path = folder / "config.pbtxt"
+    text = path.read_text()
+    versions = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    filename = config.default_model_filename or "model.pt"
+    files = [v / filename for v in versions if (v / filename).is_file()]
+    if not files or config.platform != PYTORCH_PLATFORM:
+        return []
+    model_file = files[-1]
+    findings: list[Finding] = []
+
+    def add(severity: str, message: str, needle: str | int | None = None, hint: str | None = None) -> None:
+        line = needle if isinstance(needle, int) or needle is None else line_of(text, needle)
+        findings.append(Finding(severity, message, name, path, line, hint=hint))
+
+    try:
+        module = torch.jit.load(str(model_file), map_location="cpu").eval()
+    except Exception as err:
+        return [Finding(ERROR, f"{model_file.name} is not loadable TorchScript: {str(err).splitlines()[0]}", name,
+                        model_file, hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save")]
+
+    args = [a.name for a in module.forward.schema.arguments[1:]]
+    config_names = [t.name for t in config.input]
+    if len(args) != len(config_names):
+        add(ERROR, f"the config has {len(config_names)} inputs, forward({', '.join(args)}) takes {len(args)}; Triton "
+            "refuses to load it", "input", "one input per forward() argument")
+        return findings
+    convention, index = rules.bind_inputs(config_names, args)
+    binding = ", ".join(f"{n} -> {args[index[n]]}" for n in config_names if index[n] < len(args))
+    add(INFO, f"input binding ({convention}): {binding}")
+    if convention == rules.STRICT_CONFIG_ORDERING:
+        add(WARNING, "input names are neither forward() arguments nor <name>__<index>: Triton binds them in config "
+            "order, silently", f'"{config_names[0]}"', f"name them after forward({', '.join(args)})")
+    elif sorted(index.values()) != list(range(len(args))):
+        add(ERROR, f"inputs {config_names} do not reach each of forward({', '.join(args)}) once", f'"{config_names[0]}"')
+        return findings
+
+    batching = config.max_batch_size > 0
+    graph = module.inlined_graph
+    graph_inputs = list(graph.inputs())[1:]
+    for tensor in config.input:
+        position = index[tensor.name]
+        want = pb.DataType.Name(tensor.data_type)
+        if want in _NARROW_INTEGERS and position < len(graph_inputs) and _feeds(graph_inputs[position], "aten::embedding"):
+            add(ERROR, f"input '{tensor.name}' is {want} but feeds an embedding lookup (token ids): PyTorch tokenizers "
+                f"produce and models are traced with INT64 ids, so clients sending them are refused by Triton",
+                _line_in_block(text, tensor.name, "data_type"), "set data_type: TYPE_INT64")
+
+    if "torch.device(\"cpu\")" in module.code or "torch.device(\"cuda" in module.code:
+        baked = "cpu" if "torch.device(\"cpu\")" in module.code else "cuda"
+        kinds = {pb.ModelInstanceGroup.Kind.Name(g.kind) for g in config.instance_group} or {"KIND_AUTO"}
+        if baked == "cpu" and kinds & {"KIND_GPU", "KIND_AUTO"}:
+            add(WARNING, f"tracing baked torch.device(\"cpu\") into the code; instance groups {sorted(kinds)} may run it "
+                "on a GPU, where tensors it creates land on the CPU", "instance_group" if config.instance_group else None,
+                "trace on the target device, or export with torch.jit.script")
+        elif baked == "cuda" and "KIND_CPU" in kinds:
+            add(ERROR, "tracing baked a CUDA device into the code, but the instance group is KIND_CPU",
+                "instance_group", "trace on CPU, or serve it KIND_GPU")
+
+    _run(module, config, text, index, batching, add)
+    return findings
+
+
+def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str, int], batching: bool, add: Any) -> None:
+    """Run the model on inputs shaped and typed as the config says; compare what comes back."""
+    import torch
+
+    def size(d: int) -> int:
+        return 8 if d == -1 else d
+
+    inputs: list[Any] = [None] * len(config.input)
+    for tensor in config.input:
+        shape = list(tensor.reshape.shape) if tensor.HasField("reshape") else list(tensor.dims)
+        shape = ([1] if batching else []) + [size(d) for d in shape]
+        type_name = pb.DataType.Name(tensor.data_type)
+        row = datatypes.lookup(type_name)
+        if row.torch_name is None:
+            return
+        dtype = row.torch_dtype()
+        value = torch.randint(0, 2, shape) if not row.is_floating else torch.rand(shape)
+        inputs[index[tensor.name]] = value.to(dtype)
+    try:
+        with torch.no_grad():
+            result = module(*inputs)
+    except Exception as err:
+        add(ERROR, f"the model fails on inputs shaped by the config: {type(err).__name__}: "
+            f"{str(err).strip().splitlines()[-1][:300]}", "input", "the dims or dtypes do not fit the model")
+        return
+    outputs = [result] if isinstance(result, torch.Tensor) else list(result) if isinstance(result, (tuple, list)) else []
+    _, out_index = rules.bind_outputs([t.name for t in config.output])
+    if len(outputs) != len(config.output):
+        add(ERROR, f"the config declares {len(config.output)} outputs, the model returns {len(outputs)}", "output")
+    for tensor in config.output:
+        k = out_index[tensor.name]
+        if k >= len(outputs) or not isinstance(outputs[k], torch.Tensor):
+            continue
+        got = outputs[k]
+        got_type = datatypes.from_torch(got.dtype).config_name
+        want_type = pb.DataType.Name(tensor.data_type)
+        shape = list(got.shape)[1:] if batching else list(got.shape)
+        declared = list(tensor.reshape.shape) if tensor.HasField("reshape") else list(tensor.dims)
+        fits = len(declared) == len(shape) and all(d in (-1, s) for d, s in zip(declared, shape))
+        if got_type != want_type or not fits:
+            add(ERROR, f"output '{tensor.name}' is declared {want_type} {list(tensor.dims)}, the model gives "
+                f"{got_type} {shape}", _line_in_block(config_text, tensor.name, "dims" if fits is False else "data_type"),
+            f"set data_type: {got_type} and dims: {shape}")
