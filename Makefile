@@ -33,6 +33,8 @@ setup: ## Create .venv with everything (idempotent; quick when nothing changed)
 		$(PYTHON_BOOT) -m venv "$(VENV_DIR)" && \
 		"$(VENV_DIR)/bin/pip" install -q --upgrade pip && \
 		"$(VENV_DIR)/bin/pip" install -q -r requirements.txt -r requirements-dev.txt && \
+		mkdir -p "$(VENV_CACHE)/schemas" && \
+		"$(VENV_DIR)/bin/pip" download -q --no-deps --only-binary=:all: --platform manylinux1_x86_64 --platform manylinux2014_x86_64 -d "$(VENV_CACHE)/schemas" tritonclient==2.19.0 tritonclient==2.51.0 && \
 		touch "$(VENV_DIR)/.complete"; \
 	fi
 	@if [ "$$(readlink .venv 2>/dev/null)" != "$(VENV_DIR)" ]; then rm -rf .venv && ln -s "$(VENV_DIR)" .venv; fi

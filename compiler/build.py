@@ -100,8 +100,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
             continue
         started = time.monotonic()
         try:
-            report = _export_one(loaded, model, staging / model.name, prints[model.name],
-                                 lambda text, name=model.name: progress(f"{name}: {text}"))
+            report = _export_one(loaded, model, staging / model.name, prints[model.name], _prefixed(progress, model.name))
         except UserError as err:
             line = loaded.line_of(("models", loaded.manifest.models.index(model)))
             problems.extend(_locate(p, loaded.path, line) for p in err.problems)
@@ -113,6 +112,10 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
     if problems:
         raise UserError(problems)
     return reports
+
+
+def _prefixed(progress: Progress, name: str) -> Progress:
+    return lambda text: progress(f"{name}: {text}")
 
 
 def _locate(problem: Problem, path: Path, line: int | None) -> Problem:

@@ -182,3 +182,22 @@ def check(repository: Path, triton_version: str | None, output_format: str, no_r
     click.echo(render_json(shown, release, why) if output_format == "json" else render_text(shown, release, why))
     if any(f.severity == ERROR for f in findings):
         sys.exit(EXIT_USER)
+
+
+@main.command()
+@click.argument("manifests", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@handle_errors
+def validate(manifests: tuple[Path, ...]) -> None:
+    """Validate manifests without exporting anything (fast; the pre-commit hook)."""
+    from compiler.errors import UserError as _UserError
+    from compiler.manifest import load_manifest
+
+    problems = []
+    for path in manifests or (Path("models.yaml"),):
+        try:
+            loaded = load_manifest(path)
+            click.echo(f"{path}: ok ({len(loaded.manifest.models)} models, Triton {loaded.manifest.triton_version})")
+        except _UserError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise UserError(problems)

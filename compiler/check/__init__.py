@@ -35,4 +35,24 @@ def check_repository(repository: Path, release_flag: str | None = None,
             findings.extend(check_config(config_path, config, release))
             if run_models:
                 findings.extend(check_model(folder, config, release))
+    findings.extend(_release_schema_findings(folders, release))
     return findings, release_text, why
+
+
+def _release_schema_findings(folders: list[Path], release: Release) -> list[Finding]:
+    """Parse every config with the target release's own schema, where it can be had."""
+    from compiler.check.findings import WARNING
+    from compiler.triton_config.release_schema import SchemaUnavailable, parse_for_release
+
+    texts = {f.name: (f / "config.pbtxt").read_text() for f in folders if (f / "config.pbtxt").is_file()}
+    if not texts:
+        return []
+    try:
+        errors = parse_for_release(texts, release)
+    except SchemaUnavailable as err:
+        return [Finding(WARNING, f"the exact schema of Triton {release} was not checked: {err}",
+                        hint="feature rules still applied; the schema needs one download from PyPI")]
+    return [Finding(ERROR, f"Triton {release}'s own schema rejects the config: {message}", name,
+                    folders[0].parent / name / "config.pbtxt",
+                    hint=f"remove what {release} does not know, or target a newer release")
+            for name, message in sorted(errors.items())]

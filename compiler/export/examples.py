@@ -115,6 +115,6 @@ def _random(spec: InputSpec, shape: list[int], generator: Any) -> Any:
         lo = int(low) if low is not None else 0
         hi = int(high) if high is not None else lo + 2
         return torch.randint(lo, hi, shape, generator=generator, dtype=torch.int64).to(dtype)
-    lo = float(low) if low is not None else 0.0
-    hi = float(high) if high is not None else 1.0
-    return (torch.rand(shape, generator=generator, dtype=torch.float64) * (hi - lo) + lo).to(dtype)
+    bottom = float(low) if low is not None else 0.0
+    top = float(high) if high is not None else 1.0
+    return (torch.rand(shape, generator=generator, dtype=torch.float64) * (top - bottom) + bottom).to(dtype)

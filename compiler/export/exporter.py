@@ -65,7 +65,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
     with torch.no_grad():
         example = make_inputs(model, plans[0])
         if is_scripted:
-            scripted, notes = module, []
+            scripted, notes = module, list[str]()
         else:
             progress(f"{model.export} with {binding.describe()}")
             scripted, notes = _trace(model, module, binding, example)
@@ -80,6 +80,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
             except Exception as err:
                 raise _eager_failure(model, plan, err) from None
             if not is_scripted:
+                detail: str | None
                 try:
                     produced = flatten(_call(scripted, binding, inputs))
                 except Exception as err:

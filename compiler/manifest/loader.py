@@ -81,7 +81,7 @@ def load_manifest(path: Path) -> LoadedManifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as err:
-        problems = [_translate(error, tree, path) for error in err.errors()]
+        problems = [_translate(dict(error), tree, path) for error in err.errors()]
         raise ManifestError(_dedupe(problems)) from None
 
     loaded = LoadedManifest(path, manifest, tree)
@@ -230,7 +230,8 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
                 ("models", m_index, "name"), model=model.name, field="name",
                 hint="model names are folder names in the repository; make them unique"))
         first_seen.setdefault(model.name, m_index)
-        for kind, items in (("inputs", model.inputs), ("outputs", model.outputs or [])):
+        groups: list[tuple[str, list[Any]]] = [("inputs", list(model.inputs)), ("outputs", list(model.outputs or []))]
+        for kind, items in groups:
             for i_index, io in enumerate(items):
                 row = datatypes.lookup(io.dtype)
                 loc: Loc = ("models", m_index, kind, i_index, "dtype")

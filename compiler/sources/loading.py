@@ -142,7 +142,7 @@ def _python(model: ModelSpec, source: PythonSource, base: Path) -> Any:
     except Exception as err:
         raise _fail(model, "python", f"importing '{module_name}' failed: {type(err).__name__}: {err}",
                     f"the module is looked up beside the manifest ({base}), then on sys.path") from None
-    factory = module
+    factory: Any = module
     for part in attr.split("."):
         factory = getattr(factory, part, None)
         if factory is None:
