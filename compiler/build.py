@@ -102,8 +102,8 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         try:
             report = _export_one(loaded, model, staging / model.name, prints[model.name], _prefixed(progress, model.name))
         except UserError as err:
-            line = loaded.line_of(("models", loaded.manifest.models.index(model)))
-            problems.extend(_locate(p, loaded.path, line) for p in err.problems)
+            index = loaded.manifest.models.index(model)
+            problems.extend(_locate(p, loaded, index) for p in err.problems)
             progress(f"{model.name}: FAILED")
             continue
         report.seconds = time.monotonic() - started
@@ -118,11 +118,14 @@ def _prefixed(progress: Progress, name: str) -> Progress:
     return lambda text: progress(f"{name}: {text}")
 
 
-def _locate(problem: Problem, path: Path, line: int | None) -> Problem:
+def _locate(problem: Problem, loaded: LoadedManifest, index: int) -> Problem:
+    """Place a problem from a later stage at the manifest line of its field (else of its model)."""
     if problem.file is not None:
         return problem
-    return Problem(problem.message, file=path, line=line, column=problem.column, model=problem.model,
-                   field=problem.field, hint=problem.hint)
+    parts = tuple(part for part in (problem.field or "").replace("[", ".").replace("]", "").split(".") if part)
+    line = loaded.line_of(("models", index, *parts)) if parts else loaded.line_of(("models", index))
+    return Problem(problem.message, file=loaded.path, line=line, model=problem.model, field=problem.field,
+                   hint=problem.hint)
 
 
 def _link_or_copy(src: str, dst: str) -> object:

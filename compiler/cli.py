@@ -65,10 +65,19 @@ def main() -> None:
 @manifest_option
 @repository_option
 @click.option("--force", is_flag=True, help="Export every model even if its fingerprint is unchanged.")
+@click.option("--allow-path", "allow_paths", multiple=True, type=click.Path(path_type=Path, file_okay=False),
+              help="A folder outside the manifest's that manifest paths (weights, torchscript) may point into.")
 @handle_errors
-def build(manifest: Path, repository: Path, force: bool) -> None:
+def build(manifest: Path, repository: Path, force: bool, allow_paths: tuple[Path, ...]) -> None:
     """Export every model and write the repository (all or nothing)."""
+    import os
+
     from compiler.build import build as run_build
+    from compiler.sources.paths import ALLOW_ENV
+
+    if allow_paths:
+        existing = [p for p in os.environ.get(ALLOW_ENV, "").split(os.pathsep) if p]
+        os.environ[ALLOW_ENV] = os.pathsep.join(existing + [str(p.resolve()) for p in allow_paths])
 
     started = time.monotonic()
     report = run_build(manifest, repository, progress=_progress, force=force)

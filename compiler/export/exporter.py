@@ -46,6 +46,10 @@ def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, A
                 args = tuple(example[name] for name in binding.order)
                 scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
         except Exception as err:
+            try:
+                _call(module, binding, example)
+            except Exception as eager_err:  # the model itself rejects the example: say that, not "try script"
+                raise _eager_failure(model, plans_for(model)[0], eager_err) from None
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             hint = ("TorchScript cannot compile this code; try `export: trace`" if model.export == "script"
                     else "the model cannot be traced on these inputs; try `export: script`")

@@ -16,6 +16,8 @@ from compiler import datatypes
 from compiler.releases import DEFAULT_RELEASE, Release
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: Folder names that some filesystems reserve: a repository must copy anywhere.
+RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 NAMED_INDEX = re.compile(r"^.+?__\d+$")
 
 
@@ -187,6 +189,10 @@ class ModelSpec(Strict):
             raise ValueError(
                 f"'{value}' is not a safe model folder name: use letters, digits, _ - . only, not starting with . or -"
             )
+        if value.lower().split(".")[0] in RESERVED_NAMES:
+            raise ValueError(f"'{value}' is a reserved device name on some filesystems; choose another model name")
+        if value.endswith("."):
+            raise ValueError(f"'{value}' ends with '.', which some filesystems drop; choose another model name")
         if len(value) > 128:
             raise ValueError("model names are limited to 128 characters")
         return value

@@ -28,7 +28,7 @@ def _existing_file(model: ModelSpec, field: str, text: str, base: Path) -> Path:
     try:
         path = resolve_path(text, base)
     except PathNotFound as err:
-        raise _fail(model, field, str(err)) from None
+        raise _fail(model, field, str(err), getattr(err, "hint", None)) from None
     if not path.is_file():
         raise _fail(model, field, f"file not found: {path}", hint=f"fix the path (relative paths start at {base})")
     return path
@@ -82,7 +82,7 @@ def _transformers(model: ModelSpec, source: TransformersSource, base: Path) -> A
         try:
             folder = resolve_path(target, base)
         except PathNotFound as err:
-            raise _fail(model, "transformers", str(err)) from None
+            raise _fail(model, "transformers", str(err), getattr(err, "hint", None)) from None
         if not (folder / "config.json").is_file():
             raise _fail(model, "transformers", f"{folder} is not a transformers model folder (no config.json)")
         location = str(folder)

@@ -9,21 +9,45 @@ Finding the package does not import it.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 PACKAGE_SCHEME = "package://"
+#: Extra folders that manifest paths may point into, separated by os.pathsep
+#: (`build --allow-path DIR` adds to it).
+ALLOW_ENV = "TRITON_COMPILER_ALLOW_PATHS"
 
 
 class PathNotFound(ValueError):
     pass
 
 
+class PathOutside(PathNotFound):
+    """A manifest path that points outside what the build may read."""
+
+    hint = f"move the file under the manifest's folder, or allow its folder with --allow-path DIR (or {ALLOW_ENV})"
+
+
 def is_package_path(text: str) -> bool:
     return text.startswith(PACKAGE_SCHEME)
 
 
+def allowed_roots(base: Path) -> list[Path]:
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get(ALLOW_ENV, "").split(os.pathsep) if p]
+    return [Path(base).resolve(), *extra]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def resolve_path(text: str, base: Path) -> Path:
-    """The file or folder a manifest path names (it may not exist)."""
+    """The file or folder a manifest path names (it may not exist).
+
+    A manifest may only point inside its own folder, inside an installed package
+    (package://), or inside a folder allowed explicitly: a shared manifest must
+    not be able to make the build read /etc or a home directory.
+    """
     if is_package_path(text):
         rest = text[len(PACKAGE_SCHEME):]
         package, _, inner = rest.partition("/")
@@ -35,7 +59,14 @@ def resolve_path(text: str, base: Path) -> Path:
             spec = None
         if spec is None or not spec.submodule_search_locations:
             raise PathNotFound(f"'{text}': package '{package}' is not installed (pip install it, or list it in requirements)")
-        root = Path(next(iter(spec.submodule_search_locations)))
-        return (root / inner).resolve() if inner else root
+        root = Path(next(iter(spec.submodule_search_locations))).resolve()
+        path = (root / inner).resolve() if inner else root
+        if not _inside(path, root):
+            raise PathOutside(f"'{text}' leaves the package '{package}'")
+        return path
     path = Path(text).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
+    path = path.resolve() if path.is_absolute() else (base / path).resolve()
+    roots = allowed_roots(base)
+    if not any(_inside(path, root) for root in roots):
+        raise PathOutside(f"'{text}' resolves to {path}, outside the manifest's folder {roots[0]}")
+    return path

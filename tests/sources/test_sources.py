@@ -35,7 +35,7 @@ def test_source_problem_is_a_clean_user_error(project: Project, source: str, phr
     assert result.code == 1
     assert "Traceback" not in result.text
     assert "model 'm'" in result.err
-    assert f"{project.manifest}:2" in result.err  # the model's line in the manifest
+    assert f"{project.manifest}:3" in result.err  # the line of `source:` in the manifest
     for phrase in phrases:
         assert phrase in result.err
 
