@@ -23,7 +23,9 @@ def seed(tmp_path: Path) -> Path:
     shutil.copytree(SEED, triton)
     torch.manual_seed(0)
     resnet = torchvision.models.resnet18(weights=None).eval()
-    torch.jit.trace(resnet, torch.rand(1, 3, 224, 224)).save(str(triton / "models" / "resnet" / "1" / "model.pt"))
+    version = triton / "models" / "resnet" / "1"
+    version.mkdir(parents=True, exist_ok=True)  # git keeps no empty folder
+    torch.jit.trace(resnet, torch.rand(1, 3, 224, 224)).save(str(version / "model.pt"))
     return triton / "models"
 
 
