@@ -10,6 +10,8 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 ENGINE ?= auto
 PYTEST_ARGS ?=
+SOAK_MODEL ?= bert
+SOAK_REQUESTS ?= 20000
 
 # Third-party packages live in a venv cached outside the clone, keyed on the
 # requirements files; .venv links to it, and this clone is installed editable.
@@ -20,7 +22,7 @@ VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
 
-.PHONY: help setup repo build serve verify check test test-fast lint schema container-files clean
+.PHONY: help setup repo build serve verify check soak test test-fast lint schema container-files clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +55,9 @@ serve: repo ## Build, then serve $(REPO) in tritonserver (Ctrl-C stops it)
 
 verify: repo ## Build, then check every model in a real tritonserver against eager PyTorch
 	$(COMPILER) verify --manifest $(MANIFEST) --repository $(REPO)
+
+soak: repo ## 20,000 HTTP+gRPC requests at concurrency 16 against bert, answers checked (SOAK_MODEL=, SOAK_REQUESTS=)
+	$(COMPILER) soak --manifest $(MANIFEST) --repository $(REPO) --model $(SOAK_MODEL) --requests $(SOAK_REQUESTS) --concurrency 16
 
 check: setup ## Lint REPO (any Triton repository) against its models and target release
 	$(COMPILER) check $(REPO)

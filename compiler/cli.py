@@ -210,3 +210,28 @@ def validate(manifests: tuple[Path, ...]) -> None:
             problems.extend(err.problems)
     if problems:
         raise UserError(problems)
+
+
+@main.command()
+@manifest_option
+@repository_option
+@click.option("--model", "model_name", default="bert", show_default=True, help="The manifest model to soak.")
+@click.option("--requests", type=click.IntRange(1), default=20000, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True)
+@handle_errors
+def soak(manifest: Path, repository: Path, model_name: str, requests: int, concurrency: int) -> None:
+    """Many concurrent HTTP and gRPC requests, every answer checked; memory before and after."""
+    from compiler.verify.soak import soak as run_soak
+
+    step = max(1, requests // 20)
+
+    def progress(done: int) -> None:
+        if done % step == 0:
+            click.echo(f"  {done}/{requests}", err=True)
+
+    report = run_soak(manifest, repository, model_name, requests, concurrency, progress)
+    click.echo(report.summary())
+    for error in report.errors[:10]:
+        click.echo(f"  error: {error}")
+    if not report.ok:
+        sys.exit(EXIT_USER)

@@ -86,3 +86,13 @@ def tree_digest(root: Path) -> dict[str, str]:
         else:
             digest[key] = "dir"
     return digest
+
+
+@pytest.fixture(scope="session")
+def example_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed models.yaml, built once per test session by the real CLI."""
+    output = tmp_path_factory.mktemp("example") / "models"
+    result = run_subprocess("-m", "compiler", "build", "--manifest", "models.yaml", "--output", str(output))
+    assert result.code == 0, result.err
+    assert "input  attention_mask -> forward(attention_mask)" in result.out
+    return output

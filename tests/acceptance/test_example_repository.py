@@ -25,12 +25,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
 
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("example") / "models"
-    result = run_subprocess("-m", "compiler", "build", "--manifest", "models.yaml", "--output", str(output))
-    assert result.code == 0, result.err
-    assert "input  attention_mask -> forward(attention_mask)" in result.out
-    return output
+def repository(example_repository: Path) -> Path:
+    return example_repository
 
 
 @pytest.fixture(scope="module")

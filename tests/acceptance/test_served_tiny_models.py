@@ -41,6 +41,12 @@ models:
     source: {python: "tiny_models:two_outputs"}
     max_batch_size: 4
     inputs: [{name: x, dtype: FP32, dims: [-1], example: {shape: [6]}}]
+  - name: fragile
+    source: {python: "tiny_models:fragile"}
+    export: script
+    max_batch_size: 8
+    dynamic_batching: {max_queue_delay_microseconds: 200000}
+    inputs: [{name: x, dtype: FP32, dims: [3]}]
 """
 
 
@@ -73,7 +79,7 @@ def _expected(t: dict[str, np.ndarray]) -> np.ndarray:
 
 def test_every_model_is_ready(server: TritonProcess) -> None:
     states = {m.name: m.state for m in server.model_states()}
-    assert states == {"by_name": "READY", "by_index": "READY", "two_outputs": "READY"}
+    assert states == {"by_name": "READY", "by_index": "READY", "two_outputs": "READY", "fragile": "READY"}
 
 
 def test_inputs_reach_the_argument_they_name_over_http(server: TritonProcess) -> None:
@@ -127,3 +133,25 @@ def test_concurrent_requests_are_batched_and_split_back(server: TritonProcess) -
         np.testing.assert_array_equal(request.get_result().as_numpy("OUTPUT__0"), _expected(tensors))
     stats = client.get_inference_statistics("by_name")["model_stats"][0]
     assert int(stats["execution_count"]) <= int(stats["inference_count"])
+
+
+def _fragile_request(client: httpclient.InferenceServerClient, value: float) -> object:
+    item = httpclient.InferInput("x", [1, 3], "FP32")
+    item.set_data_from_numpy(np.full((1, 3), value, dtype=np.float32))
+    return client.async_infer("fragile", [item])
+
+
+def test_an_exception_in_forward_fails_only_that_request(server: TritonProcess) -> None:
+    from tritonclient.utils import InferenceServerException
+
+    client = httpclient.InferenceServerClient(server.http_url, concurrency=8)
+    values = [1.0, 2.0, 5000.0, 3.0, 4.0, 5.0]  # sent together: the batcher merges them into one forward()
+    pending = [(v, _fragile_request(client, v)) for v in values]
+    for value, handle in pending:
+        if value > 1000:
+            with pytest.raises(InferenceServerException, match="input too large for this model"):
+                handle.get_result()  # type: ignore[attr-defined]
+        else:
+            answer = handle.get_result().as_numpy("OUTPUT__0")  # type: ignore[attr-defined]
+            np.testing.assert_array_equal(answer, np.full((1, 3), 2 * value, dtype=np.float32))
+    assert client.is_server_live() and client.is_model_ready("fragile")

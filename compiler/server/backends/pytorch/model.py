@@ -196,8 +196,10 @@ class TritonPythonModel:
         try:
             outputs, sizes = self._run(gathered)
         except Exception as err:
-            message = f"PyTorch execute failure: {err}"
-            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(message)) for _ in requests]
+            if len(requests) > 1:
+                # One bad request must not fail the requests it was batched with: run each alone.
+                return [self._respond_alone(request) for request in requests]
+            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(f"PyTorch execute failure: {err}"))]
         return self._split(outputs, sizes, len(requests))
 
     def _respond_alone(self, request: Any) -> Any:
@@ -205,7 +207,7 @@ class TritonPythonModel:
             outputs, sizes = self._run([self._gather(request)])
             return self._split(outputs, sizes, 1)[0]
         except Exception as err:
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(err)))
+            return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"PyTorch execute failure: {err}"))
 
     def _gather(self, request: Any) -> dict[str, torch.Tensor]:
         tensors = {}

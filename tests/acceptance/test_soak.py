@@ -1,0 +1,21 @@
+"""A short soak in CI (the full one is `make soak`): zero errors, every answer right, memory reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler.verify.soak import soak
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
+
+
+def test_short_soak_mixed_protocols(example_repository: Path) -> None:
+    report = soak(ROOT / "models.yaml", example_repository, "bert", requests=600, concurrency=16)
+    print(report.summary())
+    assert report.ok, report.errors[:5]
+    assert len(report.latencies_ms) == 600
+    assert set(report.by_protocol) == {"http", "grpc"}
+    assert report.rss_before_mb > 0 and report.rss_after_mb > 0
