@@ -235,3 +235,53 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int, concu
         click.echo(f"  error: {error}")
     if not report.ok:
         sys.exit(EXIT_USER)
+
+
+@main.command()
+@click.argument("model")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.npy", help="An input from a .npy file.")
+@click.option("--text", help="Text, tokenized with the model's tokenizer (from the manifest).")
+@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="An image, resized and normalised.")
+@click.option("--url", help="Server address (default 127.0.0.1:8000 for http, :8001 for grpc).")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), help="Save each output as NAME.npy here.")
+@manifest_option
+@handle_errors
+def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | None, url: str | None, protocol: str,
+          output_dir: Path | None, manifest: Path) -> None:
+    """Send one request to a served MODEL; names, dtypes and shapes come from its served config."""
+    from compiler.client import infer as client
+
+    address = url or client.default_url(protocol)
+    config = client.served_config(model, address, protocol)
+    spec = None
+    base = manifest.parent
+    if manifest.is_file():
+        from compiler.manifest import load_manifest
+
+        spec = next((m for m in load_manifest(manifest).manifest.models if m.name == model), None)
+    given = {}
+    for item in inputs:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"'{item}' is not NAME=FILE.npy", param_hint="--input")
+        given[name] = Path(path)
+    if text is not None:
+        arrays = client.text_inputs(config, spec, text, base)
+    elif image is not None:
+        arrays = client.image_inputs(config, image)
+    elif given:
+        arrays = client.file_inputs(config, given)
+    else:
+        arrays = client.random_inputs(config, spec)
+        click.echo("inputs: random, shaped by the served config", err=True)
+    for name, value in arrays.items():
+        click.echo(f"input  {name}: {value.dtype} {list(value.shape)}", err=True)
+    outputs = client.run(config, arrays, address, protocol)
+    for name, value in outputs.items():
+        click.echo(client.summarize(name, value))
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            np_path = output_dir / f"{name}.npy"
+            __import__("numpy").save(np_path, value)
+            click.echo(f"  saved {np_path}")

@@ -1,0 +1,188 @@
+"""`infer`: one request to a served model, with names, dtypes and shapes taken from
+the served config, so nobody looks up datatype strings or guesses shapes.
+
+Inputs come from .npy files, from text (tokenized with the model's tokenizer when
+the manifest says where it is), from an image (resized and normalised), or are
+random but well-formed.
+
+    request = build_request(config, manifest_model, text="hello world")
+    outputs = run(request, "bert", url="127.0.0.1:8000", protocol="http")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compiler import datatypes
+from compiler.errors import Problem, UserError
+from compiler.manifest.schema import ModelSpec, TransformersSource
+from compiler.sources.paths import resolve_path
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+VARIABLE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    api_dtype: str
+    dims: list[int]
+
+
+@dataclass(frozen=True)
+class ServedConfig:
+    name: str
+    max_batch_size: int
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+
+def _client(protocol: str, url: str) -> tuple[Any, Any]:
+    if protocol == "http":
+        import tritonclient.http as module
+    else:
+        import tritonclient.grpc as module  # type: ignore[no-redef]
+    return module, module.InferenceServerClient(url)
+
+
+def default_url(protocol: str) -> str:
+    return "127.0.0.1:8000" if protocol == "http" else "127.0.0.1:8001"
+
+
+def served_config(model: str, url: str, protocol: str) -> ServedConfig:
+    _, client = _client(protocol, url)
+    try:
+        raw = client.get_model_config(model) if protocol == "http" else client.get_model_config(model, as_json=True)
+    except Exception as err:
+        text = str(err).splitlines()[0]
+        hint = "start the server with `make serve`" if "connect" in text.lower() or "unavailable" in text.lower() else None
+        raise UserError(Problem(f"cannot read the config of '{model}' at {url} ({protocol}): {text}", model=model,
+                                hint=hint or "check the model name with `curl <url>/v2/repository/index -X POST`")) from None
+    config = raw.get("config", raw)
+
+    def tensors(key: str) -> list[TensorSpec]:
+        return [TensorSpec(t["name"], datatypes.lookup(t["data_type"]).api_name, [int(d) for d in t.get("dims", [])])
+                for t in config.get(key, [])]
+
+    return ServedConfig(config["name"], int(config.get("max_batch_size", 0)), tensors("input"), tensors("output"))
+
+
+def _shape(config: ServedConfig, spec: TensorSpec, sizes: list[int] | None = None) -> list[int]:
+    dims = sizes if sizes is not None else [VARIABLE_SIZE if d == -1 else d for d in spec.dims]
+    return ([1] if config.max_batch_size > 0 else []) + list(dims)
+
+
+def random_inputs(config: ServedConfig, manifest_model: ModelSpec | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    examples = {i.name: i for i in manifest_model.inputs} if manifest_model else {}
+    arrays = {}
+    for spec in config.inputs:
+        example = examples[spec.name].example if spec.name in examples else None
+        sizes = [s if d == -1 else d for d, s in zip(spec.dims, example.shape)] if example and example.shape else None
+        shape = _shape(config, spec, sizes)
+        row = datatypes.lookup(spec.api_dtype)
+        low = example.low if example and example.low is not None else 0
+        high = example.high if example and example.high is not None else (2 if not row.is_floating else 1)
+        if row.api_name == "BOOL":
+            arrays[spec.name] = rng.integers(0, 2, shape).astype(bool)
+        elif row.is_floating:
+            arrays[spec.name] = (rng.random(shape) * (high - low) + low).astype(row.numpy_dtype())
+        else:
+            arrays[spec.name] = rng.integers(int(low), int(high), shape).astype(row.numpy_dtype())
+    return arrays
+
+
+def text_inputs(config: ServedConfig, manifest_model: ModelSpec | None, text: str, base: Path) -> dict[str, np.ndarray]:
+    if manifest_model is None or not isinstance(manifest_model.source, TransformersSource):
+        raise UserError(Problem("--text needs a transformers model in the manifest (to find its tokenizer)",
+                                model=config.name, hint="pass --manifest, or give token ids with --input NAME=FILE.npy"))
+    from transformers import AutoTokenizer
+
+    source = manifest_model.source
+    location = source.tokenizer or source.transformers
+    try:
+        folder = str(resolve_path(location, base))
+    except ValueError:
+        folder = location
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    encoded = tokenizer([text], return_tensors="np")
+    arrays = {}
+    for spec in config.inputs:
+        if spec.name not in encoded:
+            raise UserError(Problem(f"the tokenizer gives {sorted(encoded)}, not '{spec.name}'", model=config.name,
+                                    hint="name the model's inputs after the tokenizer's outputs"))
+        value = encoded[spec.name].astype(datatypes.lookup(spec.api_dtype).numpy_dtype())
+        arrays[spec.name] = value if config.max_batch_size > 0 else value[0]
+    return arrays
+
+
+def image_inputs(config: ServedConfig, image: Path) -> dict[str, np.ndarray]:
+    from PIL import Image
+
+    candidates = [s for s in config.inputs if s.api_dtype in ("FP32", "FP16") and len(s.dims) == 3 and s.dims[0] == 3]
+    if len(config.inputs) != 1 or not candidates:
+        raise UserError(Problem("--image needs a model with one image input of dims [3, H, W]", model=config.name))
+    spec = candidates[0]
+    height = spec.dims[1] if spec.dims[1] > 0 else 224
+    width = spec.dims[2] if spec.dims[2] > 0 else 224
+    try:
+        picture = Image.open(image).convert("RGB").resize((width, height), Image.BILINEAR)
+    except OSError as err:
+        raise UserError(Problem(f"cannot read the image {image}: {err}", model=config.name)) from None
+    pixels = (np.asarray(picture, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    chw = pixels.transpose(2, 0, 1).astype(datatypes.lookup(spec.api_dtype).numpy_dtype())
+    return {spec.name: chw[None] if config.max_batch_size > 0 else chw}
+
+
+def file_inputs(config: ServedConfig, given: dict[str, Path]) -> dict[str, np.ndarray]:
+    arrays = {}
+    names = {s.name: s for s in config.inputs}
+    for name, path in given.items():
+        if name not in names:
+            raise UserError(Problem(f"the model has no input '{name}' (it has {', '.join(names)})", model=config.name))
+        try:
+            value = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise UserError(Problem(f"cannot read {path} as .npy: {err}", model=config.name)) from None
+        want = datatypes.lookup(names[name].api_dtype).numpy_dtype()
+        if value.dtype != want:
+            if not np.can_cast(value.dtype, want, casting="same_kind"):
+                raise UserError(Problem(f"{path} holds {value.dtype}, input '{name}' is {names[name].api_dtype}",
+                                        model=config.name, hint=f"save it as {want}"))
+            value = value.astype(want)
+        arrays[name] = value
+    return arrays
+
+
+def run(config: ServedConfig, arrays: dict[str, np.ndarray], url: str, protocol: str) -> dict[str, np.ndarray]:
+    module, client = _client(protocol, url)
+    missing = [s.name for s in config.inputs if s.name not in arrays]
+    if missing:
+        raise UserError(Problem(f"no value for input(s) {missing}", model=config.name,
+                                hint="give them with --input NAME=FILE.npy, or give none to send random inputs"))
+    request = []
+    for spec in config.inputs:
+        item = module.InferInput(spec.name, list(arrays[spec.name].shape), spec.api_dtype)
+        item.set_data_from_numpy(arrays[spec.name])
+        request.append(item)
+    try:
+        result = client.infer(config.name, request)
+    except Exception as err:
+        raise UserError(Problem(f"the server refused the request: {str(err).splitlines()[0]}", model=config.name)) from None
+    return {spec.name: result.as_numpy(spec.name) for spec in config.outputs}
+
+
+def summarize(name: str, value: np.ndarray) -> str:
+    text = f"{name}: {value.dtype} {list(value.shape)}"
+    if value.size and np.issubdtype(value.dtype, np.number):
+        flat = value.astype(np.float64).ravel()
+        text += f"  min {flat.min():.4g}  max {flat.max():.4g}  mean {flat.mean():.4g}"
+        if value.ndim == 2 and value.shape[1] >= 10:
+            top = np.argsort(value[0])[::-1][:5]
+            text += "  top-5 " + ", ".join(f"{i}:{value[0, i]:.3g}" for i in top)
+    return text
