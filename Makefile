@@ -22,7 +22,7 @@ VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
 
-.PHONY: help setup repo build serve verify check soak test test-fast lint schema container-files clean
+.PHONY: help setup repo build serve verify check soak bench test test-fast lint schema container-files clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,7 +36,10 @@ setup: ## Create .venv with everything (idempotent; quick when nothing changed)
 		"$(VENV_DIR)/bin/pip" install -q --upgrade pip && \
 		"$(VENV_DIR)/bin/pip" install -q -r requirements.txt -r requirements-dev.txt && \
 		mkdir -p "$(VENV_CACHE)/schemas" && \
-		"$(VENV_DIR)/bin/pip" download -q --no-deps --only-binary=:all: --platform manylinux1_x86_64 --platform manylinux2014_x86_64 -d "$(VENV_CACHE)/schemas" tritonclient==2.19.0 tritonclient==2.51.0 && \
+		for release_client in 2.19.0 2.51.0; do \
+			"$(VENV_DIR)/bin/pip" download -q --no-deps --only-binary=:all: --platform manylinux1_x86_64 \
+				--platform manylinux2014_x86_64 -d "$(VENV_CACHE)/schemas" tritonclient==$$release_client || exit 1; \
+		done && \
 		touch "$(VENV_DIR)/.complete"; \
 	fi
 	@if [ "$$(readlink .venv 2>/dev/null)" != "$(VENV_DIR)" ]; then rm -rf .venv && ln -s "$(VENV_DIR)" .venv; fi
@@ -58,6 +61,9 @@ verify: repo ## Build, then check every model in a real tritonserver against eag
 
 soak: repo ## 20,000 HTTP+gRPC requests at concurrency 16 against bert, answers checked (SOAK_MODEL=, SOAK_REQUESTS=)
 	$(COMPILER) soak --manifest $(MANIFEST) --repository $(REPO) --model $(SOAK_MODEL) --requests $(SOAK_REQUESTS) --concurrency 16
+
+bench: repo ## Served vs eager PyTorch vs PyTriton, and build vs raw trace; writes docs/benchmarks.{md,png}
+	$(COMPILER) bench --manifest $(MANIFEST) --repository $(REPO)
 
 check: setup ## Lint REPO (any Triton repository) against its models and target release
 	$(COMPILER) check $(REPO)

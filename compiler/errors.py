@@ -49,7 +49,8 @@ class Problem:
         text = ": ".join(head + [self.message]) if head else self.message
         if self.hint:
             text += f"\n    hint: {self.hint}"
-        return text
+        # What users typed may hold characters no terminal can print (lone surrogates): escape them.
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class CompilerError(Exception):

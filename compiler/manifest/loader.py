@@ -77,6 +77,12 @@ def load_manifest(path: Path) -> LoadedManifest:
             Problem("the manifest must be a mapping with a `models:` list", file=path, line=1,
                     hint="start from the models.yaml in this repository")
         )
+    broken = list(_unencodable(tree, ()))
+    if broken:
+        raise ManifestError([Problem("text that is not valid Unicode (an escaped lone surrogate such as \\udc80)",
+                                     file=path, line=_position(tree, loc)[0], model=_model_name(tree, loc),
+                                     field=_field_path(loc) or None, hint="write the character itself, or remove it")
+                             for loc in broken])
     data = _plain(tree)
     try:
         manifest = Manifest.model_validate(data)
@@ -89,6 +95,28 @@ def load_manifest(path: Path) -> LoadedManifest:
     if problems:
         raise ManifestError(problems)
     return loaded
+
+
+def _unencodable(node: Any, loc: Loc) -> Any:
+    """Locations of strings (keys or values) that UTF-8 cannot encode."""
+    def bad(text: object) -> bool:
+        try:
+            str(text).encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if bad(key):
+                yield loc
+            else:
+                yield from _unencodable(value, (*loc, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _unencodable(value, (*loc, index))
+    elif isinstance(node, str) and bad(node):
+        yield loc
 
 
 def _plain(node: Any) -> Any:

@@ -70,3 +70,17 @@ def test_arbitrary_structure(document: Any) -> None:
 @given(text=st.text(max_size=200))
 def test_arbitrary_text(text: str) -> None:
     _load(text)
+
+
+def test_escaped_lone_surrogate_is_a_manifest_error() -> None:
+    """Found by the fuzzer in CI: pydantic cannot take a string with a lone surrogate."""
+    _load('{"models": [{"name": "\\udc80", "source": {"python": "a:b"}, "inputs": []}]}')
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "models.yaml"
+        path.write_text('models:\n  - name: "\\udc80"\n')
+        try:
+            load_manifest(path)
+        except ManifestError as err:
+            assert err.problems[0].line == 2 and "not valid Unicode" in err.problems[0].message
+        else:
+            raise AssertionError("loaded a manifest with a lone surrogate")
