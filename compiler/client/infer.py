@@ -131,7 +131,7 @@ def image_inputs(config: ServedConfig, image: Path) -> dict[str, np.ndarray]:
     height = spec.dims[1] if spec.dims[1] > 0 else 224
     width = spec.dims[2] if spec.dims[2] > 0 else 224
     try:
-        picture = Image.open(image).convert("RGB").resize((width, height), Image.BILINEAR)
+        picture = Image.open(image).convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
     except OSError as err:
         raise UserError(Problem(f"cannot read the image {image}: {err}", model=config.name)) from None
     pixels = (np.asarray(picture, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD

@@ -1,0 +1,56 @@
+"""The user's obvious alternative: PyTriton serving the same TorchScript as a Python callable.
+
+Run as a script by `bench` (its own process, its own tritonserver):
+    python -m compiler.bench.pytriton_server MODEL_DIR NAME HTTP GRPC METRICS
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pytriton.decorators import batch
+from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
+from pytriton.triton import Triton, TritonConfig
+from tritonclient.grpc import model_config_pb2 as pb
+
+from compiler import datatypes
+from compiler.server.backends.pytorch import binding_rules as rules
+from compiler.triton_config import parse_text
+
+
+def main() -> None:
+    folder, name, http, grpc, metrics = Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:6])
+    config = parse_text((folder / "config.pbtxt").read_text())
+    module = torch.jit.load(str(folder / "1" / "model.pt")).eval()
+    args = [a.name for a in module.forward.schema.arguments[1:]]
+    _, index = rules.bind_inputs([t.name for t in config.input], args)
+    order = sorted(index, key=index.__getitem__)
+    outputs = [t.name for t in config.output]
+
+    @batch
+    def infer(**inputs: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            result = module(*[torch.from_numpy(inputs[n]) for n in order])
+        values = [result] if isinstance(result, torch.Tensor) else list(result)
+        return {n: values[k].numpy() for k, n in enumerate(outputs)}
+
+    def tensor(t: Any) -> Tensor:
+        dtype = datatypes.lookup(pb.DataType.Name(t.data_type)).numpy_dtype()
+        return Tensor(name=t.name, dtype=dtype, shape=tuple(int(d) for d in t.dims))
+
+    triton_config = TritonConfig(http_address="127.0.0.1", grpc_address="127.0.0.1", metrics_address="127.0.0.1",
+                                 http_port=http, grpc_port=grpc, metrics_port=metrics)
+    with Triton(config=triton_config) as triton:
+        triton.bind(model_name=name, infer_func=infer, inputs=[tensor(t) for t in config.input],
+                    outputs=[tensor(t) for t in config.output],
+                    config=ModelConfig(max_batch_size=config.max_batch_size or 1,
+                                       batcher=DynamicBatcher(max_queue_delay_microseconds=100)))
+        triton.serve()
+
+
+if __name__ == "__main__":
+    main()

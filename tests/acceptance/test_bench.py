@@ -1,0 +1,48 @@
+"""`bench` end to end on tiny models (short cells): it measures, writes the report and the plot."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from compiler.bench import run_bench, write_report
+from compiler.bench.load import closed_loop
+from tests.conftest import FIXTURES, run_cli
+
+pytestmark = pytest.mark.tritonserver
+
+MANIFEST = """
+models:
+  - name: affine
+    source: {python: "tiny_models:affine"}
+    max_batch_size: 8
+    dynamic_batching: {max_queue_delay_microseconds: 100}
+    inputs: [{name: x, dtype: FP32, dims: [4]}]
+"""
+
+
+def test_closed_loop_counts_examples_per_second() -> None:
+    measurement = closed_loop("sleep", lambda: (lambda: __import__("time").sleep(0.01)), concurrency=2, seconds=0.5,
+                              samples_per_request=3)
+    assert measurement.errors == 0 and len(measurement.latencies_ms) >= 20
+    assert 2 * 3 * 50 * 0.5 < measurement.throughput < 2 * 3 * 100 * 1.1  # 2 threads x 3 examples per ~10 ms
+    assert 9 < measurement.percentile(0.5) < 50
+
+
+def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "tiny_models.py", tmp_path / "tiny_models.py")
+    (tmp_path / "models.yaml").write_text(MANIFEST)
+    assert run_cli("build", "--manifest", str(tmp_path / "models.yaml"), "--output", str(tmp_path / "repo")).code == 0
+    results = run_bench(tmp_path / "models.yaml", tmp_path / "repo", seconds=0.5, concurrencies=(1, 4),
+                        with_pytriton=False, with_build=True)
+    bench = results.models[0]
+    assert [m.label for m in bench.served] == ["served http c1", "served http c4", "served grpc c1", "served grpc c4"]
+    assert all(m.errors == 0 and m.throughput > 0 for m in bench.served)
+    assert bench.eager_batched is not None and bench.eager_batched.samples_per_request == 8
+    assert results.build is not None and results.build.noop_build_s < results.build.full_build_s
+    markdown, plot = write_report(results, tmp_path / "docs")
+    text = markdown.read_text()
+    assert "| served grpc c4 | 4 |" in text and "full build / raw trace+save" in text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
