@@ -37,6 +37,7 @@ class ModelReport:
     seconds: float = 0.0
     binding: list[tuple[str, str]] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -162,8 +163,9 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "tolerances": result.tolerances,
         "proved": result.plans,
         "trace_warnings": result.trace_warnings,
+        "warnings": result.warnings,
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
     }
     (folder / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return ModelReport(model.name, "built", binding=result.binding.table(),
-                       outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs])
+                       outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs], warnings=result.warnings)

@@ -87,6 +87,8 @@ def build(manifest: Path, repository: Path, force: bool, allow_paths: tuple[Path
             click.echo(f"    input  {name} -> forward({argument})")
         for line in entry.outputs:
             click.echo(f"    output {line}")
+        for warning in entry.warnings:
+            click.echo(click.style("    warning: ", fg="yellow") + warning)
     state = "written" if report.wrote else "unchanged, nothing written"
     click.echo(f"repository {report.output}: {state} ({time.monotonic() - started:.1f}s)")
 

@@ -15,6 +15,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler import datatypes
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
+from compiler.export.devices import baked_devices
 from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, Release
 from compiler.server.backends.pytorch import binding_rules as rules
 
@@ -208,8 +209,9 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release) -> list[
                 f"produce and models are traced with INT64 ids, so clients sending them are refused by Triton",
                 _line_in_block(text, tensor.name, "data_type"), "set data_type: TYPE_INT64")
 
-    if "torch.device(\"cpu\")" in module.code or "torch.device(\"cuda" in module.code:
-        baked = "cpu" if "torch.device(\"cpu\")" in module.code else "cuda"
+    devices = baked_devices(module)
+    if devices:
+        baked = "cpu" if "cpu" in devices else "cuda"
         kinds = {pb.ModelInstanceGroup.Kind.Name(g.kind) for g in config.instance_group} or {"KIND_AUTO"}
         if baked == "cpu" and kinds & {"KIND_GPU", "KIND_AUTO"}:
             add(WARNING, f"tracing baked torch.device(\"cpu\") into the code; instance groups {sorted(kinds)} may run it "

@@ -10,6 +10,7 @@ from typing import Any
 from compiler import datatypes
 from compiler.errors import ExportError, Problem
 from compiler.export.binding import Binding, bind, check_exported
+from compiler.export.devices import baked_devices
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import DerivedOutput, derive_outputs, explain, flatten, mismatch, tolerance_for
 from compiler.manifest.schema import ModelSpec, OutputSpec, TorchscriptSource
@@ -25,6 +26,7 @@ class ExportResult:
     plans: list[str] = field(default_factory=list)
     tolerances: dict[str, list[float]] = field(default_factory=dict)
     trace_warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _call(module: Any, binding: Binding, inputs: dict[str, Any]) -> Any:
@@ -96,11 +98,28 @@ def export_model(model: ModelSpec, module: Any, release: Release,
             runs.append((plan, reference))
     derived = derive_outputs(model, runs)
     outputs = _settle_outputs(model, derived)
+    build_warnings = _device_rules(model, scripted)
     tolerances = {}
     for out in outputs:
         tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
         tolerances[out.name] = [tol.atol, tol.rtol]
-    return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes)
+    return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes, build_warnings)
+
+
+def _device_rules(model: ModelSpec, scripted: Any) -> list[str]:
+    """A program traced on CPU that creates CPU tensors cannot run on a GPU instance."""
+    if "cpu" not in baked_devices(scripted):
+        return []
+    kinds = {group.kind for group in model.instance_group or []} or {"KIND_AUTO"}
+    text = 'tracing froze torch.device("cpu") into the program (tensors it creates stay on the CPU)'
+    if "KIND_GPU" in kinds:
+        raise ExportError(Problem(f"{text}, but instance_group asks for KIND_GPU, where it fails with mixed devices",
+                                  model=model.name, field="instance_group",
+                                  hint="build on a GPU machine, use `export: script`, or serve it KIND_CPU"))
+    if kinds & {"KIND_AUTO", "KIND_MODEL"}:
+        return [f"{text}; with no instance_group Triton picks a GPU where there is one, and this model would fail "
+                "there. Declare `instance_group: [{kind: KIND_CPU}]`, or build on a GPU machine"]
+    return []
 
 
 def _eager_failure(model: ModelSpec, plan: Plan, err: Exception) -> ExportError:

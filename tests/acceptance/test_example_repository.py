@@ -106,3 +106,12 @@ def test_verify_passes_on_the_committed_manifest(repository: Path) -> None:
     assert result.code == 0, result.out + result.err
     assert " 0 failed" in result.out
     assert result.out.count("equal to eager PyTorch") >= 2 * 2 * 4
+
+
+def test_check_finds_our_own_repository_clean(repository: Path) -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli("check", str(repository), "--triton-version", "24.10")
+    assert result.code == 0, result.out
+    assert "0 error(s), 0 warning(s)" in result.out
+    assert "input binding (FORWARD_ARGUMENT): input_ids -> input_ids" in result.out

@@ -166,3 +166,28 @@ def test_torchscript_source_is_validated_and_placed(project: Project) -> None:
     assert result.code == 0, result.err
     assert (project.output / "m" / "1" / "model.pt").is_file()
     assert "OUTPUT__1 TYPE_FP16 [-1]" in result.out
+
+
+ONES = "          - {name: x, dtype: FP32, dims: [3]}"
+
+
+def test_a_cpu_baked_trace_is_refused_for_gpu_instances(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:makes_ones"}', ONES, "        instance_group: [{kind: KIND_GPU}]"))
+    result = project.build()
+    assert result.code == 1
+    assert 'tracing froze torch.device("cpu")' in result.err and "KIND_GPU" in result.err
+
+
+def test_a_cpu_baked_trace_warns_without_instance_group(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:makes_ones"}', ONES))
+    result = project.build()
+    assert result.code == 0
+    assert "warning: tracing froze" in result.out and "KIND_CPU" in result.out
+    record = json.loads((project.output / "m" / "build.json").read_text())
+    assert record["warnings"]
+
+
+def test_a_cpu_baked_trace_is_fine_on_cpu_instances(project: Project) -> None:
+    project.write(_one('{python: "tiny_models:makes_ones"}', ONES, "        instance_group: [{kind: KIND_CPU}]"))
+    result = project.build()
+    assert result.code == 0 and "warning" not in result.out
