@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler import datatypes
 from compiler.bench.load import Measurement, closed_loop
+from compiler.client.requests import infer_inputs
 from compiler.export.binding import bind
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.manifest import ModelSpec, load_manifest
@@ -60,11 +60,7 @@ def _requester(protocol: str, url: str, model: ModelSpec, arrays: dict[str, Any]
         else:
             import tritonclient.grpc as module  # type: ignore[no-redef]
         client = module.InferenceServerClient(url)
-        items = []
-        for spec in model.inputs:
-            item = module.InferInput(spec.name, list(arrays[spec.name].shape), datatypes.lookup(spec.dtype).api_name)
-            item.set_data_from_numpy(arrays[spec.name])
-            items.append(item)
+        items = infer_inputs(module, model, arrays)
         return lambda: client.infer(model.name, items)
 
     return make

@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from compiler import datatypes
+from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.binding import Binding, bind
 from compiler.export.examples import Plan, make_inputs, plans_for
@@ -159,13 +159,7 @@ def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.Mo
         import tritonclient.grpc as client_module  # type: ignore[no-redef]
 
         client = client_module.InferenceServerClient(server.grpc_url)
-    request = []
-    for spec in model.inputs:
-        array = inputs[spec.name].numpy()
-        item = client_module.InferInput(spec.name, list(array.shape), datatypes.lookup(spec.dtype).api_name)
-        item.set_data_from_numpy(array)
-        request.append(item)
-    result = client.infer(model.name, request)
+    result = client.infer(model.name, infer_inputs(client_module, model, inputs))
     return {out.name: result.as_numpy(out.name) for out in config.output}
 
 
@@ -180,13 +174,7 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
     for number in range(CONCURRENT_REQUESTS):
         plan = Plan(f"concurrent {number}", 1, base.sizes, seed=100 + number)
         inputs = make_inputs(model, plan)
-        request = []
-        for spec in model.inputs:
-            array = inputs[spec.name].numpy()
-            item = httpclient.InferInput(spec.name, list(array.shape), datatypes.lookup(spec.dtype).api_name)
-            item.set_data_from_numpy(array)
-            request.append(item)
-        pending.append((inputs, client.async_infer(model.name, request)))
+        pending.append((inputs, client.async_infer(model.name, infer_inputs(httpclient, model, inputs))))
     failures = []
     for number, (inputs, handle) in enumerate(pending):
         try:

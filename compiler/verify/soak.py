@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler import datatypes
+from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.binding import bind
 from compiler.export.examples import Plan, make_inputs, plans_for
@@ -121,21 +121,12 @@ def _clients(server: TritonProcess) -> tuple[Any, Any]:
             grpcclient.InferenceServerClient(server.grpc_url))
 
 
-def _request(module: Any, model: Any, arrays: dict[str, Any]) -> list[Any]:
-    items = []
-    for spec in model.inputs:
-        item = module.InferInput(spec.name, list(arrays[spec.name].shape), datatypes.lookup(spec.dtype).api_name)
-        item.set_data_from_numpy(arrays[spec.name])
-        items.append(item)
-    return items
-
-
 def _warm(server: TritonProcess, model: Any, config: Any, pool: list[Any]) -> None:
     import tritonclient.http as httpclient
 
     http, _ = _clients(server)
     for arrays, _ in pool[:4]:
-        http.infer(model.name, _request(httpclient, model, arrays))
+        http.infer(model.name, infer_inputs(httpclient, model, arrays))
 
 
 def _drive(server: TritonProcess, model: Any, config: Any, pool: list[Any], report: SoakReport,
@@ -161,7 +152,7 @@ def _drive(server: TritonProcess, model: Any, config: Any, pool: list[Any], repo
             module, client = (httpclient, http) if protocol == "http" else (grpcclient, grpc)
             started = time.perf_counter()
             try:
-                result = client.infer(model.name, _request(module, model, arrays))
+                result = client.infer(model.name, infer_inputs(module, model, arrays))
                 elapsed = (time.perf_counter() - started) * 1000
                 served: list[Any] = [None] * len(config.output)
                 for out in config.output:
