@@ -252,6 +252,8 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int, concu
 def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | None, url: str | None, protocol: str,
           output_dir: Path | None, manifest: Path) -> None:
     """Send one request to a served MODEL; names, dtypes and shapes come from its served config."""
+    import numpy as np
+
     from compiler.client import infer as client
 
     address = url or client.default_url(protocol)
@@ -285,7 +287,7 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)
             np_path = output_dir / f"{name}.npy"
-            __import__("numpy").save(np_path, value)
+            np.save(np_path, value)
             click.echo(f"  saved {np_path}")
 
 
