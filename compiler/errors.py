@@ -12,7 +12,7 @@ escapes is a bug in the compiler and keeps its traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -90,16 +90,3 @@ class RepositoryError(UserError):
 class ServerError(UserError):
     """tritonserver could not be found, started, or did not load a model."""
 
-
-@dataclass
-class ProblemList:
-    """Collects problems so that all of them are reported in one pass."""
-
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, message: str, **where: object) -> None:
-        self.problems.append(Problem(message, **where))  # type: ignore[arg-type]
-
-    def raise_if_any(self, kind: type[UserError] = UserError) -> None:
-        if self.problems:
-            raise kind(self.problems)

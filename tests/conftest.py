@@ -35,7 +35,21 @@ class Result:
 
 @dataclass
 class Project:
+    """A scratch folder holding the tiny test models, a manifest, and the repository built from it."""
+
     root: Path
+
+    @classmethod
+    def at(cls, root: Path) -> Project:
+        shutil.copy(FIXTURES / "tiny_models.py", root / "tiny_models.py")
+        return cls(root)
+
+    def built(self, yaml_text: str) -> Project:
+        """Write the manifest and build it; the build must succeed."""
+        self.write(yaml_text)
+        result = self.build()
+        assert result.code == 0, result.err
+        return self
 
     @property
     def manifest(self) -> Path:
@@ -55,8 +69,7 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    shutil.copy(FIXTURES / "tiny_models.py", tmp_path / "tiny_models.py")
-    return Project(tmp_path)
+    return Project.at(tmp_path)
 
 
 def run_cli(*args: str) -> Result:

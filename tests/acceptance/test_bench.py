@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from compiler.bench import run_bench, write_report
 from compiler.bench.load import closed_loop
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import Project
 
 pytestmark = pytest.mark.tritonserver
 
@@ -32,10 +31,8 @@ def test_closed_loop_counts_examples_per_second() -> None:
 
 
 def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
-    shutil.copy(FIXTURES / "tiny_models.py", tmp_path / "tiny_models.py")
-    (tmp_path / "models.yaml").write_text(MANIFEST)
-    assert run_cli("build", "--manifest", str(tmp_path / "models.yaml"), "--output", str(tmp_path / "repo")).code == 0
-    results = run_bench(tmp_path / "models.yaml", tmp_path / "repo", seconds=0.5, concurrencies=(1, 4),
+    built = Project.at(tmp_path).built(MANIFEST)
+    results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1, 4),
                         with_pytriton=False, with_build=True)
     bench = results.models[0]
     assert [m.label for m in bench.served] == ["served http c1", "served http c4", "served grpc c1", "served grpc c4"]

@@ -17,7 +17,7 @@ from compiler.server.distribution import OUR_BACKENDS
 from compiler.server.docker import choose_engine, docker_command
 from compiler.server.ports import Ports
 from compiler.verify import verify
-from tests.conftest import FIXTURES, ROOT, run_cli, run_subprocess, tree_digest
+from tests.conftest import ROOT, Project, run_cli, run_subprocess, tree_digest
 
 pytestmark = pytest.mark.tritonserver
 
@@ -40,12 +40,8 @@ models:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("serve")
-    shutil.copy(FIXTURES / "tiny_models.py", root / "tiny_models.py")
-    (root / "models.yaml").write_text(MANIFEST)
-    result = run_cli("build", "--manifest", str(root / "models.yaml"), "--output", str(root / "repo"))
-    assert result.code == 0, result.err
-    return root / "models.yaml", root / "repo"
+    built = Project.at(tmp_path_factory.mktemp("serve")).built(MANIFEST)
+    return built.manifest, built.output
 
 
 def _tritonservers_on(port: int) -> list[int]:
@@ -88,8 +84,7 @@ def test_verify_fails_when_the_backend_binds_inputs_wrongly(built: tuple[Path, P
 
 def test_verify_refuses_a_stale_repository(built: tuple[Path, Path], tmp_path: Path) -> None:
     manifest, repo = built
-    edited = tmp_path / "models.yaml"
-    shutil.copy(FIXTURES / "tiny_models.py", tmp_path / "tiny_models.py")
+    edited = Project.at(tmp_path).manifest
     edited.write_text(manifest.read_text().replace("max_queue_delay_microseconds: 5000", "max_queue_delay_microseconds: 10"))
     result = run_cli("verify", "--manifest", str(edited), "--repository", str(repo))
     assert result.code == 1

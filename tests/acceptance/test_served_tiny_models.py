@@ -7,7 +7,6 @@ reshape, and requests batch and split correctly.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,7 +15,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 from compiler.server.process import TritonProcess
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import Project
 
 pytestmark = pytest.mark.tritonserver
 
@@ -52,12 +51,8 @@ models:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonProcess]:
-    root = tmp_path_factory.mktemp("tiny")
-    shutil.copy(FIXTURES / "tiny_models.py", root / "tiny_models.py")
-    (root / "models.yaml").write_text(MANIFEST)
-    result = run_cli("build", "--manifest", str(root / "models.yaml"), "--output", str(root / "repo"))
-    assert result.code == 0, result.err
-    with TritonProcess(root / "repo") as process:
+    built = Project.at(tmp_path_factory.mktemp("tiny")).built(MANIFEST)
+    with TritonProcess(built.output) as process:
         process.wait_ready(timeout=300)
         yield process
     assert not process.running()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import FIXTURES, Project, run_cli
+from tests.conftest import Project, run_cli
 
 SEED = Path(__file__).parent / "seed" / "Triton"
 
@@ -64,7 +64,6 @@ def test_seed_bert_traced_as_the_notebook_shows_its_dtype_and_binding(seed: Path
 
 
 def test_our_own_build_is_clean(project: Project) -> None:
-    shutil.copy(FIXTURES / "tiny_models.py", project.root / "tiny_models.py")
     project.write("""
         models:
           - name: bert_like

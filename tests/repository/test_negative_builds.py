@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, Project, run_cli, tree_digest
+from tests.conftest import Project, tree_digest
 
 HERE = Path(__file__).parent
 CASES = sorted((HERE / "negative_builds").glob("*.yaml")) + sorted((HERE.parent / "manifest" / "negative").glob("*.yaml"))
@@ -38,12 +38,7 @@ def test_at_least_thirty_cases() -> None:
 
 @pytest.fixture(scope="module")
 def prebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("prebuilt")
-    shutil.copy(FIXTURES / "tiny_models.py", root / "tiny_models.py")
-    (root / "models.yaml").write_text(GOOD)
-    result = run_cli("build", "--manifest", str(root / "models.yaml"), "--output", str(root / "repo"))
-    assert result.code == 0, result.err
-    return root / "repo"
+    return Project.at(tmp_path_factory.mktemp("prebuilt")).built(GOOD).output
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
