@@ -77,7 +77,7 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
         wanted = {m.name for m in loaded.manifest.models}
         present = {p.name for p in output.iterdir()} if output.is_dir() else set()
         if unchanged == wanted and present == wanted:
-            return BuildReport(output, [ModelReport(name, "unchanged") for name in sorted(wanted)], wrote=False)
+            return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False)
 
         staging = new_staging(output)
         try:
@@ -96,7 +96,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
     for model in loaded.manifest.models:
         if model.name in unchanged:
             shutil.copytree(output / model.name, staging / model.name, copy_function=_link_or_copy)
-            reports.append(ModelReport(model.name, "unchanged"))
+            reports.append(_unchanged(output / model.name))
             progress(f"{model.name}: unchanged")
             continue
         started = time.monotonic()
@@ -115,6 +115,12 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
     return reports
 
 
+def _unchanged(folder: Path) -> ModelReport:
+    """An unchanged model still carries the warnings of the build that made it."""
+    warnings = (read_record(folder) or {}).get("warnings") or []
+    return ModelReport(folder.name, "unchanged", warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [])
+
+
 def _prefixed(progress: Progress, name: str) -> Progress:
     return lambda text: progress(f"{name}: {text}")
 
@@ -124,7 +130,10 @@ def _locate(problem: Problem, loaded: LoadedManifest, index: int) -> Problem:
     if problem.file is not None:
         return problem
     parts = tuple(part for part in (problem.field or "").replace("[", ".").replace("]", "").split(".") if part)
-    line = loaded.line_of(("models", index, *parts)) if parts else loaded.line_of(("models", index))
+    if parts == ("triton_version",):  # a fact about the target release, written once at the top
+        line = loaded.line_of(("triton_version",)) or loaded.line_of(("models", index))
+    else:
+        line = loaded.line_of(("models", index, *parts)) if parts else loaded.line_of(("models", index))
     return Problem(problem.message, file=loaded.path, line=line, model=problem.model, field=problem.field,
                    hint=problem.hint)
 
@@ -164,8 +173,15 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "proved": result.plans,
         "trace_warnings": result.trace_warnings,
         "warnings": result.warnings,
+        "torch_version": _torch_version(),
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
     }
     (folder / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return ModelReport(model.name, "built", binding=result.binding.table(),
                        outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs], warnings=result.warnings)
+
+
+def _torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)

@@ -182,6 +182,7 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release) -> list[
         return [Finding(ERROR, f"{model_file.name} is not loadable TorchScript: {str(err).splitlines()[0]}", name,
                         model_file, hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save")]
 
+    findings.extend(check_libtorch(folder, model_file, module, release))
     args = [a.name for a in module.forward.schema.arguments[1:]]
     config_names = [t.name for t in config.input]
     if len(args) != len(config_names):
@@ -223,6 +224,26 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release) -> list[
 
     _run(module, config, text, index, batching, add)
     return findings
+
+
+def check_libtorch(folder: Path, model_file: Path, module: Any, release: Release) -> list[Finding]:
+    """Will the target's libtorch load this file? The saving torch comes from our build record, else the archive."""
+    import json
+
+    from compiler.compat import TorchVersion, assess
+    from compiler.compat.torchscript import SavedBy, operators, saved_by_lower_bound
+
+    saved_by = None
+    try:
+        recorded = json.loads((folder / "build.json").read_text()).get("torch_version")
+        saved_by = SavedBy(TorchVersion.parse(recorded), True, "build.json") if recorded else None
+    except (OSError, ValueError, AttributeError):
+        pass
+    saved_by = saved_by or saved_by_lower_bound(model_file)
+    fit = assess(release, saved_by, operators(module))
+    return ([Finding(ERROR, n.message, folder.name, model_file, hint=n.hint) for n in fit.errors]
+            + [Finding(WARNING, n.message, folder.name, model_file, hint=n.hint) for n in fit.warnings]
+            + [Finding(INFO, n.message, folder.name, model_file, hint=n.hint) for n in fit.notes])
 
 
 def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str, int], batching: bool, add: Any) -> None:

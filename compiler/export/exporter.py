@@ -98,7 +98,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
             runs.append((plan, reference))
     derived = derive_outputs(model, runs)
     outputs = _settle_outputs(model, derived)
-    build_warnings = _device_rules(model, scripted)
+    build_warnings = _device_rules(model, scripted) + _libtorch_rules(model, scripted, release)
     tolerances = {}
     for out in outputs:
         tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
@@ -120,6 +120,20 @@ def _device_rules(model: ModelSpec, scripted: Any) -> list[str]:
         return [f"{text}; with no instance_group Triton picks a GPU where there is one, and this model would fail "
                 "there. Declare `instance_group: [{kind: KIND_CPU}]`, or build on a GPU machine"]
     return []
+
+
+def _libtorch_rules(model: ModelSpec, scripted: Any, release: Release) -> list[str]:
+    """The export against the target release's libtorch: refuse what cannot load there, warn about the rest."""
+    import torch
+
+    from compiler.compat import TorchVersion, assess
+    from compiler.compat.torchscript import SavedBy, operators
+
+    fit = assess(release, SavedBy(TorchVersion.parse(torch.__version__), True, "this build"), operators(scripted))
+    if fit.errors:
+        raise ExportError([Problem(note.message, model=model.name, field="triton_version", hint=note.hint)
+                           for note in fit.errors])
+    return [note.message + (f"; {note.hint}" if note.hint else "") for note in fit.warnings]
 
 
 def _eager_failure(model: ModelSpec, plan: Plan, err: Exception) -> ExportError:

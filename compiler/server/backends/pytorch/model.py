@@ -127,7 +127,15 @@ class TritonPythonModel:
         path = os.path.join(args["model_repository"], args["model_version"], filename)
         if not os.path.isfile(path):
             raise pb_utils.TritonModelException(f"model '{self.name}': no model file at {path}")
-        self.module = torch.jit.load(path, map_location=self.device)
+        try:
+            self.module = torch.jit.load(path, map_location=self.device)
+        except RuntimeError as err:
+            if "torchvision::" not in str(err):
+                raise
+            # NGC images link torchvision's operators into the PyTorch backend; here, importing it registers them.
+            import torchvision  # noqa: F401
+
+            self.module = torch.jit.load(path, map_location=self.device)
         self.module.eval()
 
         self.inputs = [io["name"] for io in self.config.get("input", [])]
