@@ -54,10 +54,10 @@ build: repo
 
 serve: repo ## Build, then serve $(REPO) in tritonserver (Ctrl-C stops it)
 	$(COMPILER) serve --repository $(REPO) --manifest $(MANIFEST) --engine $(ENGINE) \
-		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) $(if $(VARIANT),--variant $(VARIANT))
 
 verify: repo ## Build, then check every model in a real tritonserver against eager PyTorch
-	$(COMPILER) verify --manifest $(MANIFEST) --repository $(REPO)
+	$(COMPILER) verify --manifest $(MANIFEST) --repository $(REPO) $(if $(VARIANT),--variant $(VARIANT))
 
 soak: repo ## 20,000 HTTP+gRPC requests at concurrency 16 against bert, answers checked (SOAK_MODEL=, SOAK_REQUESTS=)
 	$(COMPILER) soak --manifest $(MANIFEST) --repository $(REPO) --model $(SOAK_MODEL) --requests $(SOAK_REQUESTS) --concurrency 16

@@ -23,7 +23,7 @@ from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.repository.fingerprint import compiler_code_hash, fingerprint
 from compiler.repository.swap import RepositoryLock, discard, new_staging, replace
-from compiler.triton_config.builder import MODEL_FILENAME
+from compiler.triton_config.builder import MODEL_FILENAME, VARIANTS_DIR
 
 RECORD = "build.json"  # beside config.pbtxt; Triton ignores plain files in a model folder
 
@@ -45,6 +45,23 @@ class BuildReport:
     output: Path
     models: list[ModelReport]
     wrote: bool
+    warnings: list[str] = field(default_factory=list)  # about the whole build, not one model
+
+
+def libtorch_warnings(release: str) -> list[str]:
+    """The exporting torch against the target release's libtorch: one fact for every model of the build."""
+    import importlib.metadata
+
+    from compiler.compat import TorchVersion, assess
+    from compiler.compat.torchscript import SavedBy
+    from compiler.releases import Release
+
+    try:
+        version = TorchVersion.parse(importlib.metadata.version("torch"))
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return []
+    fit = assess(Release.parse(release), SavedBy(version, True, "this build"), None)
+    return [note.message + (f"; {note.hint}" if note.hint else "") for note in fit.warnings]
 
 
 def read_record(model_dir: Path) -> dict[str, object] | None:
@@ -77,7 +94,8 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
         wanted = {m.name for m in loaded.manifest.models}
         present = {p.name for p in output.iterdir()} if output.is_dir() else set()
         if unchanged == wanted and present == wanted:
-            return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False)
+            return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False,
+                               warnings=libtorch_warnings(release))
 
         staging = new_staging(output)
         try:
@@ -86,7 +104,7 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
         except BaseException:
             discard(staging)
             raise
-    return BuildReport(output, reports, wrote=True)
+    return BuildReport(output, reports, wrote=True, warnings=libtorch_warnings(release))
 
 
 def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: set[str],
@@ -158,12 +176,16 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     progress(f"loading source ({next(iter(model.source.model_dump(exclude_none=True)))})")
     module = load_source(model, loaded.directory)
     result = export_model(model, module, loaded.manifest.release, progress)
-    config = build_config(model, result.outputs)
+    config = build_config(model, result.outputs, result.batching[None])
 
     version_dir = folder / str(model.version)
     version_dir.mkdir(parents=True)
     result.scripted.save(str(version_dir / MODEL_FILENAME))
     (folder / "config.pbtxt").write_text(to_text(config))
+    for variant in sorted(model.variants or {}):
+        (folder / VARIANTS_DIR).mkdir(exist_ok=True)
+        variant_config = build_config(model.for_variant(variant), result.outputs, result.batching[variant])
+        (folder / VARIANTS_DIR / f"{variant}.pbtxt").write_text(to_text(variant_config))
     record = {
         "fingerprint": print_,
         "triton_version": loaded.manifest.triton_version,
@@ -174,9 +196,14 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "trace_warnings": result.trace_warnings,
         "warnings": result.warnings,
         "torch_version": _torch_version(),
+        "batch_invariance": {"examples": result.invariance.checked, "failure": result.invariance.failure},
+        "dynamic_batching": {name or "config.pbtxt": on for name, on in result.batching.items()},
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
     }
     (folder / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    if result.invariance.checked:
+        verdict = "holds" if result.invariance.holds else "fails"
+        progress(f"batch invariance {verdict} on {result.invariance.checked} stacked examples")
     return ModelReport(model.name, "built", binding=result.binding.table(),
                        outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs], warnings=result.warnings)
 

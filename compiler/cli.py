@@ -29,6 +29,9 @@ manifest_option = click.option(
 repository_option = click.option(
     "--repository", "--output", "repository", type=click.Path(path_type=Path, file_okay=False),
     default=Path("Triton/models"), show_default=True, help="The Triton model repository folder.")
+variant_option = click.option(
+    "--variant", metavar="NAME", help="Serve configs/NAME.pbtxt (tritonserver --model-config-name); models "
+    "without that variant use config.pbtxt.")
 
 
 def _progress(text: str) -> None:
@@ -89,6 +92,8 @@ def build(manifest: Path, repository: Path, force: bool, allow_paths: tuple[Path
             click.echo(f"    output {line}")
         for warning in entry.warnings:
             click.echo(click.style("    warning: ", fg="yellow") + warning)
+    for warning in report.warnings:
+        click.echo(click.style("warning: ", fg="yellow") + warning)
     state = "written" if report.wrote else "unchanged, nothing written"
     click.echo(f"repository {report.output}: {state} ({time.monotonic() - started:.1f}s)")
 
@@ -122,9 +127,10 @@ def _release_of(manifest: Path) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the embedded server binds to.")
 @click.option("--engine", type=click.Choice(["auto", "embedded", "docker"]), default="auto", show_default=True,
               help="docker: the NGC image of the manifest's release; embedded: the nvidia-pytriton tritonserver.")
+@variant_option
 @handle_errors
 def serve(repository: Path, manifest: Path, http_port: int, grpc_port: int, metrics_port: int, host: str,
-          engine: str) -> None:
+          engine: str, variant: str | None) -> None:
     """Serve the repository in tritonserver, in the foreground (Ctrl-C stops it)."""
     from compiler.server.docker import choose_engine
     from compiler.server.ports import Ports
@@ -134,19 +140,20 @@ def serve(repository: Path, manifest: Path, http_port: int, grpc_port: int, metr
     click.echo(f"engine: {chosen} ({why})", err=True)
     ports = Ports(http_port, grpc_port, metrics_port)
     if chosen == "docker":
-        sys.exit(serve_docker(repository, ports, host, _release_of(manifest), click.echo))
-    serve_embedded(repository, ports, host, click.echo)
+        sys.exit(serve_docker(repository, ports, host, _release_of(manifest), click.echo, variant))
+    serve_embedded(repository, ports, host, click.echo, variant=variant)
 
 
 @main.command()
 @manifest_option
 @repository_option
+@variant_option
 @handle_errors
-def verify(manifest: Path, repository: Path) -> None:
+def verify(manifest: Path, repository: Path, variant: str | None) -> None:
     """Serve the repository on free loopback ports and check it against eager PyTorch."""
     from compiler.verify import verify as run_verify
 
-    checks = run_verify(manifest, repository, progress=_progress)
+    checks = run_verify(manifest, repository, progress=_progress, variant=variant)
     width = max(len(c.check) for c in checks)
     click.echo(f"{'model':<12} {'check':<{width}} {'proto':<5} result")
     for c in checks:

@@ -47,6 +47,10 @@ PYTORCH_STRING_SINCE = "22.05"
 #: TYPE_BF16 exists in the model configuration schema from this release on.
 BF16_SINCE = "22.05"
 
+#: tritonserver --model-config-name (configs/<name>.pbtxt beside config.pbtxt) from this release on
+#: (triton-inference-server/server PR 7185, merged May 2024).
+MODEL_CONFIG_NAME_SINCE = "24.06"
+
 #: Model-configuration features and the first release whose schema has them.
 #: Used by `check` to flag configs that an older target release would reject.
 CONFIG_FEATURES: dict[str, str] = {

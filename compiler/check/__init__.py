@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler.check.findings import ERROR, Finding
+from compiler.check.findings import ERROR, INFO, Finding
 from compiler.check.release import resolve_release
 from compiler.check.rules import check_config, check_layout, check_model, parse_config
 from compiler.releases import Release
+from compiler.triton_config.builder import VARIANTS_DIR
 
 __all__ = ["Finding", "check_repository"]
 
@@ -35,6 +36,14 @@ def check_repository(repository: Path, release_flag: str | None = None,
             findings.extend(check_config(config_path, config, release))
             if run_models:
                 findings.extend(check_model(folder, config, release))
+        for variant_path in sorted((folder / VARIANTS_DIR).glob("*.pbtxt")):
+            variant, problems = parse_config(variant_path)
+            findings.extend(problems)
+            if variant is not None:
+                findings.extend(check_config(variant_path, variant, release))
+                if run_models:  # the model against the variant's tensors, batching and instance groups
+                    findings.extend(f for f in check_model(folder, variant, release, variant_path)
+                                    if f.severity != INFO)
     findings.extend(_release_schema_findings(folders, release))
     return findings, release_text, why
 

@@ -16,8 +16,9 @@ from tritonclient.grpc import model_config_pb2 as pb
 from compiler import datatypes
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
 from compiler.export.devices import baked_devices
-from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, Release
+from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, MODEL_CONFIG_NAME_SINCE, Release
 from compiler.server.backends.pytorch import binding_rules as rules
+from compiler.triton_config.builder import VARIANTS_DIR
 
 PYTORCH_PLATFORM = "pytorch_libtorch"
 
@@ -40,6 +41,12 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
     versions = [p for p in folder.iterdir() if p.is_dir()]
     numeric = [p for p in versions if p.name.isdigit()]
     for other in sorted(set(versions) - set(numeric)):
+        if other.name == VARIANTS_DIR:
+            strays = sorted(p.name for p in other.iterdir() if p.suffix != ".pbtxt")
+            if strays:
+                findings.append(Finding(WARNING, f"configs/ holds {', '.join(strays)}: only <variant>.pbtxt files are "
+                                        "read (tritonserver --model-config-name)", name, other))
+            continue
         findings.append(Finding(WARNING, f"folder '{other.name}' is not a numeric version; Triton ignores it", name, other))
     if not numeric:
         findings.append(Finding(ERROR, "no numeric version folder (e.g. 1/)", name, folder))
@@ -80,7 +87,7 @@ def _tensors(config: pb.ModelConfig) -> list[tuple[str, Any]]:
 
 
 def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[Finding]:
-    name = path.parent.name
+    name = path.parent.parent.name if path.parent.name == VARIANTS_DIR else path.parent.name
     text = path.read_text()
     findings: list[Finding] = []
 
@@ -111,6 +118,9 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
             if not row.served_by_pytorch(release):
                 add(ERROR, f"{kind} '{tensor.name}' is {type_name}, which the PyTorch backend of Triton {release} "
                     "cannot serve", type_name, f"allowed: {allowed}")
+    if path.parent.name == VARIANTS_DIR and not release.at_least(MODEL_CONFIG_NAME_SINCE):
+        add(WARNING, f"Triton {release} has no --model-config-name (it arrives in {MODEL_CONFIG_NAME_SINCE}): this "
+            "variant is never loaded there", None, f"target {MODEL_CONFIG_NAME_SINCE} or later")
     if config.runtime:
         needs("runtime", "runtime")
     if config.sequence_batching.iterative_sequence:
@@ -158,11 +168,13 @@ def _line_in_block(text: str, name: str, key: str) -> int | None:
     return start
 
 
-def check_model(folder: Path, config: pb.ModelConfig, release: Release) -> list[Finding]:
+def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Path | None = None) -> list[Finding]:
+    """The model file against `config` (config.pbtxt, or the variant config at `path`)."""
     import torch
 
     name = folder.name
-    path = folder / "config.pbtxt"
+    is_variant = path is not None
+    path = path or folder / "config.pbtxt"
     text = path.read_text()
     versions = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     filename = config.default_model_filename or "model.pt"
@@ -182,7 +194,8 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release) -> list[
         return [Finding(ERROR, f"{model_file.name} is not loadable TorchScript: {str(err).splitlines()[0]}", name,
                         model_file, hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save")]
 
-    findings.extend(check_libtorch(folder, model_file, module, release))
+    if not is_variant:  # a fact about the file, said once
+        findings.extend(check_libtorch(folder, model_file, module, release))
     args = [a.name for a in module.forward.schema.arguments[1:]]
     config_names = [t.name for t in config.input]
     if len(args) != len(config_names):

@@ -9,6 +9,7 @@ from typing import Any
 
 from compiler import datatypes
 from compiler.errors import ExportError, Problem
+from compiler.export.batch_invariance import Invariance, decide_batching, prove_batch_invariance
 from compiler.export.binding import Binding, bind, check_exported
 from compiler.export.devices import baked_devices
 from compiler.export.examples import Plan, make_inputs, plans_for
@@ -27,6 +28,9 @@ class ExportResult:
     tolerances: dict[str, list[float]] = field(default_factory=dict)
     trace_warnings: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    invariance: Invariance = field(default_factory=lambda: Invariance(0))
+    #: dynamic batching per config: None is config.pbtxt, a name is configs/<name>.pbtxt
+    batching: dict[str | None, bool] = field(default_factory=dict)
 
 
 def _call(module: Any, binding: Binding, inputs: dict[str, Any]) -> Any:
@@ -98,23 +102,44 @@ def export_model(model: ModelSpec, module: Any, release: Release,
             runs.append((plan, reference))
     derived = derive_outputs(model, runs)
     outputs = _settle_outputs(model, derived)
-    build_warnings = _device_rules(model, scripted) + _libtorch_rules(model, scripted, release)
+    build_warnings = _libtorch_rules(model, scripted, release)
+
+    invariance = Invariance(0)
+    if model.max_batch_size > 0:
+        progress("prove: batch invariance")
+        invariance = prove_batch_invariance(model, scripted, lambda m, inputs: _call(m, binding, inputs),
+                                            model.largest_batch)
+    devices = baked_devices(scripted)
+    batching: dict[str | None, bool] = {}
+    problems: list[Problem] = []
+    for variant in [None, *sorted(model.variants or {})]:
+        spec = model if variant is None else model.for_variant(variant)
+        prefix = "" if variant is None else f"variants.{variant}."
+        label = "" if variant is None else f"variant '{variant}': "
+        try:
+            batching[variant], warning = decide_batching(spec, invariance, prefix + "dynamic_batching")
+            build_warnings += [label + w for w in [warning, *_device_rules(spec, devices, prefix)] if w]
+        except ExportError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise ExportError(problems)
     tolerances = {}
     for out in outputs:
         tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
         tolerances[out.name] = [tol.atol, tol.rtol]
-    return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes, build_warnings)
+    return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes, build_warnings,
+                        invariance, batching)
 
 
-def _device_rules(model: ModelSpec, scripted: Any) -> list[str]:
+def _device_rules(model: ModelSpec, devices: set[str], prefix: str = "") -> list[str]:
     """A program traced on CPU that creates CPU tensors cannot run on a GPU instance."""
-    if "cpu" not in baked_devices(scripted):
+    if "cpu" not in devices:
         return []
     kinds = {group.kind for group in model.instance_group or []} or {"KIND_AUTO"}
     text = 'tracing froze torch.device("cpu") into the program (tensors it creates stay on the CPU)'
     if "KIND_GPU" in kinds:
         raise ExportError(Problem(f"{text}, but instance_group asks for KIND_GPU, where it fails with mixed devices",
-                                  model=model.name, field="instance_group",
+                                  model=model.name, field=prefix + "instance_group",
                                   hint="build on a GPU machine, use `export: script`, or serve it KIND_CPU"))
     if kinds & {"KIND_AUTO", "KIND_MODEL"}:
         return [f"{text}; with no instance_group Triton picks a GPU where there is one, and this model would fail "
@@ -123,13 +148,12 @@ def _device_rules(model: ModelSpec, scripted: Any) -> list[str]:
 
 
 def _libtorch_rules(model: ModelSpec, scripted: Any, release: Release) -> list[str]:
-    """The export against the target release's libtorch: refuse what cannot load there, warn about the rest."""
-    import torch
+    """The operators of the export against the target's libtorch: refuse what cannot load there, warn about
+    custom operators. (The saving torch against the target is one fact per build; build.py says it once.)"""
+    from compiler.compat import assess
+    from compiler.compat.torchscript import operators
 
-    from compiler.compat import TorchVersion, assess
-    from compiler.compat.torchscript import SavedBy, operators
-
-    fit = assess(release, SavedBy(TorchVersion.parse(torch.__version__), True, "this build"), operators(scripted))
+    fit = assess(release, None, operators(scripted))
     if fit.errors:
         raise ExportError([Problem(note.message, model=model.name, field="triton_version", hint=note.hint)
                            for note in fit.errors])

@@ -23,7 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from compiler import datatypes
 from compiler.errors import ManifestError, Problem
 from compiler.manifest.schema import NAMED_INDEX, SOURCE_KINDS, Manifest
-from compiler.releases import FORWARD_ARGUMENT_NAMES_SINCE
+from compiler.releases import FORWARD_ARGUMENT_NAMES_SINCE, MODEL_CONFIG_NAME_SINCE
 
 Loc = tuple[str | int, ...]
 
@@ -219,8 +219,10 @@ def _allowed_keys(loc: Loc) -> list[str]:
     `loc` right after `source`; that tag picks the member model.
     """
     candidates: list[type[BaseModel]] = [Manifest]
+    keyed = False  # the previous field is a mapping (variants): this part is one of its keys
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         tagged = [m for m in candidates if isinstance(part, str) and part in SOURCE_KINDS and part in m.model_fields]
         if len(candidates) > 1 and tagged:
@@ -230,9 +232,16 @@ def _allowed_keys(loc: Loc) -> list[str]:
         if not fields:
             return []
         candidates = _models_in(fields[0].annotation)
+        keyed = _is_mapping(fields[0].annotation)
         if not candidates:
             return []
     return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
+
+
+def _is_mapping(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is dict:
+        return True
+    return any(_is_mapping(arg) for arg in typing.get_args(annotation))
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -280,4 +289,10 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
                         f"<name>__<index> (forward() argument names arrive in {FORWARD_ARGUMENT_NAMES_SINCE})",
                         ("models", m_index, "inputs", i_index, "name"), model=model.name,
                         field=f"inputs[{i_index}].name", hint=f"rename it INPUT__{i_index}, or target a newer release"))
+        if model.variants and not release.at_least(MODEL_CONFIG_NAME_SINCE):
+            problems.append(loaded.problem(
+                f"variants need tritonserver --model-config-name, which arrives in {MODEL_CONFIG_NAME_SINCE}; Triton "
+                f"{release} would ignore configs/*.pbtxt and always serve config.pbtxt",
+                ("models", m_index, "variants"), model=model.name, field="variants",
+                hint=f"target {MODEL_CONFIG_NAME_SINCE} or later, or build one manifest per hardware"))
     return problems

@@ -169,6 +169,22 @@ class Tolerance(Strict):
     rtol: float = Field(ge=0)
 
 
+VARIANT_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+class Variant(Strict):
+    """A per-hardware alternative to config.pbtxt, emitted as configs/<variant>.pbtxt.
+
+    tritonserver --model-config-name=<variant> loads it instead of config.pbtxt (models without one
+    fall back to config.pbtxt). Unset fields keep the model's values.
+    """
+
+    max_batch_size: int | None = Field(None, ge=0)
+    instance_group: list[InstanceGroup] | None = None
+    dynamic_batching: DynamicBatching | bool | None = None
+    parameters: dict[str, str | bool | int | float] | None = None
+
+
 class ModelSpec(Strict):
     name: str = Field(description="Triton model name: letters, digits, _ - . only")
     source: Source
@@ -178,9 +194,12 @@ class ModelSpec(Strict):
     inputs: list[InputSpec] = Field(min_length=1)
     outputs: list[OutputSpec] | None = Field(None, description="derived from the model when omitted")
     instance_group: list[InstanceGroup] | None = None
-    dynamic_batching: DynamicBatching | None = None
+    dynamic_batching: DynamicBatching | bool | None = Field(
+        None, description="settings, or true/false; omitted: enabled when the build proves the model batch-invariant")
     parameters: dict[str, str | bool | int | float] | None = None
     tolerance: Tolerance | None = Field(None, description="export-vs-eager tolerance; default per dtype")
+    variants: dict[str, Variant] | None = Field(
+        None, description="per-hardware configs (configs/<name>.pbtxt), chosen with --model-config-name / --variant")
 
     @field_validator("name")
     @classmethod
@@ -205,13 +224,49 @@ class ModelSpec(Strict):
                 if item.name in seen:
                     raise ValueError(f"{what} name '{item.name}' is used twice")
                 seen.add(item.name)
-        if self.dynamic_batching is not None and self.max_batch_size == 0:
+        if self.batching_requested and self.max_batch_size == 0:
             raise ValueError("dynamic_batching needs max_batch_size of 1 or more")
-        preferred = self.dynamic_batching.preferred_batch_size if self.dynamic_batching else None
+        for name, variant in (self.variants or {}).items():
+            if not VARIANT_PATTERN.match(name) or len(name) > 64:
+                raise ValueError(f"variant name '{name}' must be letters, digits, _ and - (it becomes configs/{name}.pbtxt)")
+            if variant.max_batch_size is not None and (variant.max_batch_size == 0) != (self.max_batch_size == 0):
+                raise ValueError(f"variant '{name}': max_batch_size {variant.max_batch_size} changes whether the model "
+                                 f"has a batch dim (the model's is {self.max_batch_size}); a variant may only resize it")
+            resolved = self.for_variant(name)
+            if resolved.batching_requested and resolved.max_batch_size == 0:
+                raise ValueError(f"variant '{name}': dynamic_batching needs max_batch_size of 1 or more")
+            for size in (resolved.batching_settings.preferred_batch_size or []) if resolved.batching_requested else []:
+                if not 1 <= size <= resolved.max_batch_size:
+                    raise ValueError(f"variant '{name}': preferred_batch_size {size} must lie in 1..max_batch_size "
+                                     f"({resolved.max_batch_size})")
+        preferred = self.batching_settings.preferred_batch_size if self.batching_requested else None
         for size in preferred or []:
             if not 1 <= size <= self.max_batch_size:
                 raise ValueError(f"preferred_batch_size {size} must lie in 1..max_batch_size ({self.max_batch_size})")
         return self
+
+    @property
+    def batching_requested(self) -> bool:
+        """The manifest asks for dynamic batching (settings or `true`): the build fails if it cannot be proved safe."""
+        return self.dynamic_batching is not None and self.dynamic_batching is not False
+
+    @property
+    def batching_settings(self) -> DynamicBatching:
+        return self.dynamic_batching if isinstance(self.dynamic_batching, DynamicBatching) \
+            else DynamicBatching.model_validate({})
+
+    def for_variant(self, name: str) -> ModelSpec:
+        """The model as variant `name` configures it (its overrides on top of the model's values)."""
+        variant = (self.variants or {})[name]
+        update: dict[str, Any] = {key: value for key, value in variant if value is not None}
+        if variant.parameters is not None:  # parameters merge; every other field replaces
+            update["parameters"] = {**(self.parameters or {}), **variant.parameters}
+        return self.model_copy(update={**update, "variants": None})
+
+    @property
+    def largest_batch(self) -> int:
+        sizes = [self.max_batch_size] + [v.max_batch_size for v in (self.variants or {}).values() if v.max_batch_size]
+        return max(sizes)
 
     def parameter_strings(self) -> dict[str, str]:
         out = {}

@@ -40,10 +40,12 @@ def choose_engine(requested: str) -> tuple[str, str]:
     return "embedded", f"{missing}: using the embedded tritonserver (nvidia-pytriton)"
 
 
-def docker_command(repository: Path, ports: Ports, release: str, name: str, host: str = "127.0.0.1") -> list[str]:
+def docker_command(repository: Path, ports: Ports, release: str, name: str, host: str = "127.0.0.1",
+                   variant: str | None = None) -> list[str]:
     return [
         "docker", "run", "--rm", "--name", name, "--gpus=all", "--shm-size=1g",
         "-p", f"{host}:{ports.http}:8000", "-p", f"{host}:{ports.grpc}:8001", "-p", f"{host}:{ports.metrics}:8002",
         "-v", f"{Path(repository).resolve()}:/models:ro",
         image(release), "tritonserver", "--model-repository=/models",
+        *([f"--model-config-name={variant}"] if variant else []),
     ]

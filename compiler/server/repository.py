@@ -17,6 +17,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler.errors import Problem, ServerError
 from compiler.triton_config import parse_text
+from compiler.triton_config.builder import VARIANTS_DIR
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class RepositoryModel:
     name: str
     config: pb.ModelConfig
     override: dict[str, Any] | None  # JSON config to load instead, or None
+    config_file: str = "config.pbtxt"  # the file tritonserver reads, relative to the model folder
 
     @property
     def note(self) -> str | None:
@@ -39,20 +41,29 @@ def gpu_available() -> bool:
         return False
 
 
-def read_repository(repository: Path, has_gpu: bool | None = None) -> list[RepositoryModel]:
+def config_path(folder: Path, variant: str | None) -> Path:
+    """The config tritonserver loads for `variant`: configs/<variant>.pbtxt, else config.pbtxt (its fallback)."""
+    if variant:
+        chosen = folder / VARIANTS_DIR / f"{variant}.pbtxt"
+        if chosen.is_file():
+            return chosen
+    return folder / "config.pbtxt"
+
+
+def read_repository(repository: Path, has_gpu: bool | None = None, variant: str | None = None) -> list[RepositoryModel]:
     repository = Path(repository)
     if not repository.is_dir():
         raise ServerError(Problem(f"no model repository at {repository}", hint="run `make repo` first"))
     has_gpu = gpu_available() if has_gpu is None else has_gpu
     models = []
     for folder in sorted(p for p in repository.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        config_path = folder / "config.pbtxt"
-        if not config_path.is_file():
+        chosen = config_path(folder, variant)
+        if not chosen.is_file():
             continue
         try:
-            config = parse_text(config_path.read_text())
+            config = parse_text(chosen.read_text())
         except Exception as err:
-            raise ServerError(Problem(f"config does not parse: {err}", file=config_path, model=folder.name)) from None
+            raise ServerError(Problem(f"config does not parse: {err}", file=chosen, model=folder.name)) from None
         override = None
         if not has_gpu and any(g.kind == pb.ModelInstanceGroup.KIND_GPU for g in config.instance_group):
             cpu = pb.ModelConfig()
@@ -62,7 +73,12 @@ def read_repository(repository: Path, has_gpu: bool | None = None) -> list[Repos
                     group.kind = pb.ModelInstanceGroup.KIND_CPU
                     del group.gpus[:]
             override = json_format.MessageToDict(cpu, preserving_proto_field_name=True)
-        models.append(RepositoryModel(folder.name, config, override))
+        models.append(RepositoryModel(folder.name, config, override, str(chosen.relative_to(folder))))
     if not models:
         raise ServerError(Problem(f"{repository} holds no model folder with a config.pbtxt", hint="run `make repo`"))
+    if variant and all(m.config_file == "config.pbtxt" for m in models):
+        known = sorted({p.stem for p in repository.glob(f"*/{VARIANTS_DIR}/*.pbtxt")})
+        raise ServerError(Problem(f"no model in {repository} has a '{variant}' variant (configs/{variant}.pbtxt)",
+                                  hint=f"variants built: {', '.join(known) or 'none'}; declare `variants:` in "
+                                       "models.yaml and run `make repo`"))
     return models

@@ -31,11 +31,14 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
-                   until: Callable[[], bool] = lambda: False) -> None:
+                   until: Callable[[], bool] = lambda: False, variant: str | None = None) -> None:
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        with embedded_server(repository, ports=ports, host=host) as (server, models):
+        with embedded_server(repository, ports=ports, host=host, variant=variant) as (server, models):
             echo(status_table(server.model_states()))
+            if variant:
+                for model in models:
+                    echo(f"config: {model.name}: {model.config_file}")
             for model in models:
                 if model.note:
                     echo(f"note: {model.name}: {model.note}")
@@ -54,9 +57,10 @@ def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
         signal.signal(signal.SIGTERM, previous)
 
 
-def serve_docker(repository: Path, ports: Ports, host: str, release: str, echo: Echo) -> int:
+def serve_docker(repository: Path, ports: Ports, host: str, release: str, echo: Echo,
+                 variant: str | None = None) -> int:
     name = f"triton-compiler-{os.getpid()}"
-    command = docker_command(repository, ports, release, name, host)
+    command = docker_command(repository, ports, release, name, host, variant)
     echo("$ " + " ".join(command))
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     process = subprocess.Popen(command, start_new_session=True)

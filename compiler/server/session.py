@@ -23,9 +23,13 @@ def embedded_server(
     host: str = "127.0.0.1",
     backends: Path | None = None,
     ready_timeout: float = 600.0,
+    variant: str | None = None,
 ) -> Iterator[tuple[TritonProcess, list[RepositoryModel]]]:
-    models = read_repository(repository)
-    with TritonProcess(repository, ports=ports, host=host, explicit_models=True, backends=backends) as server:
+    """`variant` starts tritonserver with --model-config-name, so models load configs/<variant>.pbtxt where they
+    have one and config.pbtxt elsewhere."""
+    models = read_repository(repository, variant=variant)
+    with TritonProcess(repository, ports=ports, host=host, explicit_models=True, backends=backends,
+                       model_config_name=variant) as server:
         server.wait_live(timeout=120)
         problems: list[Problem] = []
         for model in models:

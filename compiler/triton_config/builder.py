@@ -11,6 +11,7 @@ from compiler.manifest.schema import InputSpec, ModelSpec, OutputSpec
 
 PLATFORM = "pytorch_libtorch"
 MODEL_FILENAME = "model.pt"
+VARIANTS_DIR = "configs"  # <model>/configs/<variant>.pbtxt, chosen by tritonserver --model-config-name
 
 
 def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
@@ -24,7 +25,8 @@ def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
         target.reshape.SetInParent()
 
 
-def build_config(model: ModelSpec, outputs: Sequence[OutputSpec]) -> pb.ModelConfig:
+def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: bool | None = None) -> pb.ModelConfig:
+    """The ModelConfig of `model`; `batching` is the build's dynamic-batching decision (default: as asked)."""
     config = pb.ModelConfig()
     config.name = model.name
     config.platform = PLATFORM
@@ -39,12 +41,13 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec]) -> pb.ModelCon
         item.count = group.count
         if group.gpus:
             item.gpus.extend(group.gpus)
-    if model.dynamic_batching is not None:
-        batching = config.dynamic_batching
-        batching.SetInParent()
-        batching.max_queue_delay_microseconds = model.dynamic_batching.max_queue_delay_microseconds
-        batching.preferred_batch_size.extend(model.dynamic_batching.preferred_batch_size or [])
-        batching.preserve_ordering = model.dynamic_batching.preserve_ordering
+    if model.batching_requested if batching is None else batching:
+        settings = model.batching_settings
+        target = config.dynamic_batching
+        target.SetInParent()
+        target.max_queue_delay_microseconds = settings.max_queue_delay_microseconds
+        target.preferred_batch_size.extend(settings.preferred_batch_size or [])
+        target.preserve_ordering = settings.preserve_ordering
     for key, value in model.parameter_strings().items():
         config.parameters[key].string_value = value
     config.version_policy.specific.versions.append(model.version)

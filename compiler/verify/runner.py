@@ -40,22 +40,26 @@ class Check:
 
 
 def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _: None,
-           backends: Path | None = None) -> list[Check]:
+           backends: Path | None = None, variant: str | None = None) -> list[Check]:
+    """`variant`: serve configs/<variant>.pbtxt (tritonserver --model-config-name) and check against it."""
     loaded = load_manifest(manifest_path)
     missing = [m.name for m in loaded.manifest.models if not (Path(repository) / m.name / "config.pbtxt").is_file()]
     if missing:
         raise UserError(Problem(f"the repository {repository} lacks {', '.join(missing)}", hint="run `make repo` first"))
     checks: list[Check] = _freshness_checks(loaded, Path(repository))
     progress("starting tritonserver")
-    with embedded_server(Path(repository), backends=backends) as (server, served_models):
+    with embedded_server(Path(repository), backends=backends, variant=variant) as (server, served_models):
         states = {s.name: s.state for s in server.model_states()}
         notes = {m.name: m.note for m in served_models if m.note}
-        for model in loaded.manifest.models:
+        files = {m.name: m.config_file for m in served_models}
+        for declared in loaded.manifest.models:
+            model = declared.for_variant(variant) if variant in (declared.variants or {}) else declared
             state = states.get(model.name, "absent")
             checks.append(Check(model.name, "ready", "-", state == "READY", state + (f"; {notes[model.name]}"
                                                                                        if model.name in notes else "")))
-            checks.append(_config_check(server, model, Path(repository)))
-            checks.extend(_inference_checks(server, loaded, model, progress))
+            config_file = files.get(model.name, "config.pbtxt")
+            checks.append(_config_check(server, model, Path(repository), config_file))
+            checks.extend(_inference_checks(server, loaded, model, config_file, progress))
     return checks
 
 
@@ -79,8 +83,8 @@ def _freshness_checks(loaded: LoadedManifest, repository: Path) -> list[Check]:
 _COMPARED = ("name", "platform", "max_batch_size", "input", "output", "parameters")
 
 
-def _config_check(server: TritonProcess, model: ModelSpec, repository: Path) -> Check:
-    emitted = parse_text((repository / model.name / "config.pbtxt").read_text())
+def _config_check(server: TritonProcess, model: ModelSpec, repository: Path, config_file: str) -> Check:
+    emitted = parse_text((repository / model.name / config_file).read_text())
     served = pb.ModelConfig()
     json_format.ParseDict(server.served_config(model.name), served, ignore_unknown_fields=True)
     differences = []
@@ -96,7 +100,18 @@ def _config_check(server: TritonProcess, model: ModelSpec, repository: Path) -> 
             differences.append(f"{field}: emitted {want}, served {got}")
     if emitted.HasField("dynamic_batching") != served.HasField("dynamic_batching"):
         differences.append("dynamic_batching present in one config only")
-    return Check(model.name, "served config", "-", not differences, "; ".join(differences) or "matches config.pbtxt")
+    want_groups = [(g.kind, g.count) for g in emitted.instance_group]
+    got_groups = [(g.kind, g.count) for g in served.instance_group]
+    if want_groups and want_groups != got_groups and not _gpu_served_on_cpu(emitted, served):
+        differences.append(f"instance_group: emitted {want_groups}, served {got_groups}")
+    return Check(model.name, "served config", "-", not differences, "; ".join(differences) or f"matches {config_file}")
+
+
+def _gpu_served_on_cpu(emitted: pb.ModelConfig, served: pb.ModelConfig) -> bool:
+    """The KIND_GPU -> KIND_CPU override of a machine without a GPU (server/repository.py)."""
+    cpu = [(pb.ModelInstanceGroup.KIND_CPU if g.kind == pb.ModelInstanceGroup.KIND_GPU else g.kind, g.count)
+           for g in emitted.instance_group]
+    return cpu == [(g.kind, g.count) for g in served.instance_group]
 
 
 # -- inference ---------------------------------------------------------------------------------
@@ -107,13 +122,14 @@ def _record(repository: Path, model: str) -> dict[str, Any]:
         return {}
 
 
-def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: ModelSpec, progress: Progress) -> list[Check]:
+def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: ModelSpec, config_file: str,
+                      progress: Progress) -> list[Check]:
     import torch
 
     progress(f"{model.name}: loading eager model")
     eager = load_source(model, loaded.directory)
     binding = bind(model, eager)
-    config = parse_text((Path(server.repository) / model.name / "config.pbtxt").read_text())
+    config = parse_text((Path(server.repository) / model.name / config_file).read_text())
     checks = []
     with torch.no_grad():
         for plan in plans_for(model):

@@ -150,3 +150,35 @@ def test_an_exception_in_forward_fails_only_that_request(server: TritonProcess) 
             answer = handle.get_result().as_numpy("OUTPUT__0")  # type: ignore[attr-defined]
             np.testing.assert_array_equal(answer, np.full((1, 3), 2 * value, dtype=np.float32))
     assert client.is_server_live() and client.is_model_ready("fragile")
+
+
+def test_a_variant_is_served_with_model_config_name_and_others_fall_back(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """tritonserver --model-config-name=cpu loads configs/cpu.pbtxt; a model without one loads config.pbtxt."""
+    from compiler.verify import verify
+
+    built = Project.at(tmp_path_factory.mktemp("variants")).built("""
+        models:
+          - name: with_variant
+            source: {python: "tiny_models:affine"}
+            max_batch_size: 4
+            inputs: [{name: INPUT__0, dtype: FP32, dims: [4]}]
+            instance_group: [{kind: KIND_GPU}]
+            variants:
+              cpu: {instance_group: [{kind: KIND_CPU, count: 3}], max_batch_size: 2}
+          - name: without
+            source: {python: "tiny_models:two_outputs"}
+            max_batch_size: 4
+            inputs: [{name: x, dtype: FP32, dims: [-1], example: {shape: [6]}}]
+    """)
+    with TritonProcess(built.output, model_config_name="cpu") as process:
+        process.wait_ready(timeout=300)
+        served = process.served_config("with_variant")
+        assert served["max_batch_size"] == 2
+        assert [(g["kind"], g["count"]) for g in served["instance_group"]] == [("KIND_CPU", 3)]
+        assert process.served_config("without")["max_batch_size"] == 4
+    checks = verify(built.manifest, built.output, variant="cpu")
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    config_checks = {c.model: c.detail for c in checks if c.check == "served config"}
+    assert config_checks == {"with_variant": "matches configs/cpu.pbtxt", "without": "matches config.pbtxt"}
+    ready = [c.detail for c in checks if c.check == "ready" and c.model == "with_variant"]
+    assert ready == ["READY"]  # the cpu variant needs no KIND_GPU override on this machine

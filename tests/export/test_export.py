@@ -190,4 +190,4 @@ def test_a_cpu_baked_trace_warns_without_instance_group(project: Project) -> Non
 def test_a_cpu_baked_trace_is_fine_on_cpu_instances(project: Project) -> None:
     project.write(_one('{python: "tiny_models:makes_ones"}', ONES, "        instance_group: [{kind: KIND_CPU}]"))
     result = project.build()
-    assert result.code == 0 and "warning" not in result.out
+    assert result.code == 0 and "    warning:" not in result.out  # none for the model (the build-wide libtorch one aside)

@@ -26,6 +26,19 @@ def test_example_config_matches_golden(model: ModelSpec, request: pytest.Fixture
     assert text == golden.read_text()
 
 
+VARIANTS = [(m, v) for m in MANIFEST.manifest.models for v in sorted(m.variants or {})]
+
+
+@pytest.mark.parametrize(("model", "variant"), VARIANTS, ids=[f"{m.name}-{v}" for m, v in VARIANTS])
+def test_example_variant_configs_match_golden(model: ModelSpec, variant: str, request: pytest.FixtureRequest) -> None:
+    resolved = model.for_variant(variant)
+    text = to_text(build_config(resolved, model.outputs or []))
+    golden = GOLDEN / f"{model.name}.configs.{variant}.pbtxt"
+    if request.config.getoption("--update-golden"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
 @pytest.mark.parametrize("model", MANIFEST.manifest.models, ids=lambda m: m.name)
 def test_config_round_trips_through_protobuf(model: ModelSpec) -> None:
     config = build_config(model, model.outputs or [])
