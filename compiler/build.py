@@ -21,6 +21,7 @@ from pathlib import Path
 
 from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
+from compiler.profiling import write_profiling
 from compiler.repository.fingerprint import compiler_code_hash, fingerprint
 from compiler.repository.swap import RepositoryLock, discard, new_staging, replace
 from compiler.triton_config.builder import MODEL_FILENAME, VARIANTS_DIR
@@ -94,6 +95,7 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
         wanted = {m.name for m in loaded.manifest.models}
         present = {p.name for p in output.iterdir()} if output.is_dir() else set()
         if unchanged == wanted and present == wanted:
+            write_profiling(loaded, output)
             return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False,
                                warnings=libtorch_warnings(release))
 
@@ -104,6 +106,7 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
         except BaseException:
             discard(staging)
             raise
+        write_profiling(loaded, output)
     return BuildReport(output, reports, wrote=True, warnings=libtorch_warnings(release))
 
 

@@ -106,3 +106,36 @@ def test_user_errors_are_clean(server: TritonProcess, tmp_path: Path) -> None:
     assert wrong.code == 1 and "holds float32, input 'input_ids' is INT64" in wrong.err
     down = run_cli("infer", "bert", "--url", "127.0.0.1:9")
     assert down.code == 1 and "Traceback" not in down.err
+
+
+@pytest.mark.parametrize("model", ["bert", "resnet"])
+def test_profiling_input_data_is_accepted_by_the_server(server: TritonProcess, example_repository: Path,
+                                                        model: str) -> None:
+    """What perf_analyzer would send from input_data.json: every entry answered, outputs shaped by the config."""
+    import json
+
+    import tritonclient.http as httpclient
+
+    from compiler.triton_config import parse_text
+
+    config = parse_text((example_repository / model / "config.pbtxt").read_text())
+    data = json.loads((example_repository.parent / "profiling" / model / "input_data.json").read_text())
+    client = httpclient.InferenceServerClient(server.http_url, network_timeout=300)
+    for entry in data["data"][:2]:
+        inputs = []
+        for tensor in config.input:
+            datatype = tensor_datatype(tensor.data_type)
+            array = np.array(entry[tensor.name]["content"], dtype=np.float32 if datatype == "FP32" else np.int64)
+            array = array.reshape([1, *entry[tensor.name]["shape"]])
+            request = httpclient.InferInput(tensor.name, list(array.shape), datatype)
+            request.set_data_from_numpy(array)
+            inputs.append(request)
+        result = client.infer(model, inputs)
+        for out in config.output:
+            assert result.as_numpy(out.name).shape[0] == 1
+
+
+def tensor_datatype(data_type: int) -> str:
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    return pb.DataType.Name(data_type).removeprefix("TYPE_")

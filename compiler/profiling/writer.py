@@ -1,0 +1,94 @@
+"""Write the profiling files of every model beside the repository (never inside it: Triton would take a
+folder there for a model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from io import StringIO
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from compiler.manifest import LoadedManifest
+from compiler.manifest.schema import ModelSpec
+from compiler.profiling.data import input_data, shape_flags
+
+CONCURRENCY = [1, 2, 4, 8, 16]
+
+
+def profiling_folder(repository: Path) -> Path:
+    return Path(repository).parent / "profiling"
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+    return True
+
+
+def perf_analyzer_command(model: ModelSpec, data_path: Path) -> list[str]:
+    command = ["perf_analyzer", "-m", model.name, "--input-data", str(data_path)]
+    for flag in shape_flags(model):
+        command += ["--shape", flag]
+    if model.max_batch_size > 0:
+        command += ["-b", "1"]
+    command += ["--concurrency-range", f"1:{CONCURRENCY[-1]}:2", "-i", "grpc", "-u", "localhost:8001"]
+    return command
+
+
+def _kind(model: ModelSpec) -> str:
+    """The instance kind to sweep: the model's own, else KIND_GPU (Model Analyzer runs where the GPUs are)."""
+    kinds = [group.kind for group in model.instance_group or [] if group.kind in ("KIND_CPU", "KIND_GPU")]
+    return kinds[0] if kinds else "KIND_GPU"
+
+
+def model_analyzer_config(model: ModelSpec, repository: Path, data_path: Path) -> dict[str, object]:
+    flags: dict[str, object] = {"input-data": str(data_path)}
+    shapes = shape_flags(model)
+    if shapes:
+        flags["shape"] = shapes
+    profile: dict[str, object] = {
+        "perf_analyzer_flags": flags,
+        "parameters": {"concurrency": CONCURRENCY, "batch_sizes": [1]},
+    }
+    if model.max_batch_size > 0:
+        sizes = sorted({size for size in (1, 4, 8, 16, 32, model.max_batch_size) if size <= model.max_batch_size})
+        profile["model_config_parameters"] = {
+            "max_batch_size": sizes,
+            "dynamic_batching": {"max_queue_delay_microseconds": [0, 100, 500]},
+            "instance_group": [[{"kind": _kind(model), "count": count}] for count in (1, 2)],
+        }
+    return {
+        "model_repository": str(repository),
+        "run_config_search_disable": True,
+        "profile_models": {model.name: profile},
+    }
+
+
+def write_profiling(loaded: LoadedManifest, repository: Path) -> list[Path]:
+    """Write (or leave, when unchanged) the profiling files; returns the files that changed."""
+    folder = profiling_folder(repository)
+    changed = []
+    yaml = YAML()
+    yaml.default_flow_style = False
+    for model in loaded.manifest.models:
+        target = folder / model.name
+        data_path = target / "input_data.json"
+        text = json.dumps(input_data(model, loaded.directory), indent=1) + "\n"
+        if _write_if_changed(data_path, text):
+            changed.append(data_path)
+        command = " ".join(shlex.quote(part) for part in perf_analyzer_command(model, data_path))
+        if _write_if_changed(target / "perf_analyzer.txt", command + "\n"):
+            changed.append(target / "perf_analyzer.txt")
+        buffer = StringIO()
+        yaml.dump(model_analyzer_config(model, repository, data_path), buffer)
+        header = f"# Model Analyzer profile config for {model.name}: model-analyzer profile -f {target / 'model_analyzer.yaml'}\n"
+        if _write_if_changed(target / "model_analyzer.yaml", header + buffer.getvalue()):
+            changed.append(target / "model_analyzer.yaml")
+    return changed
