@@ -320,3 +320,59 @@ def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: fl
     markdown, plot = write_report(results, docs)
     click.echo(markdown.read_text())
     click.echo(f"wrote {markdown} and {plot}")
+
+
+@main.command()
+@manifest_option
+@repository_option
+@click.option("--target", type=click.Choice(["kserve", "k8s"]), required=True,
+              help="kserve: an InferenceService (Triton runtime, protocol v2); k8s: Deployment, Service, HPA.")
+@click.option("--storage-uri", help="Where `publish` put the repository: s3://bucket/path (or s3://host:port/bucket/path).")
+@click.option("--replicas", type=click.IntRange(1), default=1, show_default=True, help="Minimum replicas.")
+@click.option("--max-replicas", type=click.IntRange(1), help="Autoscaling ceiling (default: 4 x --replicas).")
+@click.option("--name", default="triton", show_default=True, help="Name of the Kubernetes objects.")
+@click.option("--namespace", help="Namespace of the objects (default: the one kubectl applies to).")
+@variant_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("deploy"),
+              show_default=True, help="Manifests go to OUT/<target>/.")
+@handle_errors
+def deploy(manifest: Path, repository: Path, target: str, storage_uri: str | None, replicas: int,
+           max_replicas: int | None, name: str, namespace: str | None, variant: str | None, out_dir: Path) -> None:
+    """Write Kubernetes manifests serving the repository: a KServe InferenceService, or plain Kubernetes."""
+    from compiler.deploy import DeployOptions, StorageUri, write_deploy
+    from compiler.manifest import load_manifest
+
+    options = DeployOptions(StorageUri.parse(storage_uri) if storage_uri else None, replicas, max_replicas, name,
+                            namespace, variant)
+    loaded = load_manifest(manifest)
+    files = write_deploy(loaded, target, options, out_dir, repository)
+    try:
+        from ruamel.yaml import YAML
+
+        from compiler.deploy.validation import validate
+
+        for path in files:
+            validate(YAML(typ="safe").load(path.read_text()))
+        checked = "validated offline (kubernetes-validate schemas, kserve models)"
+    except ImportError:
+        checked = "not validated: install requirements-dev.txt for kubernetes-validate and kserve"
+    for path in files:
+        click.echo(f"wrote {path}")
+    click.echo(checked)
+
+
+@main.command()
+@repository_option
+@click.option("--storage-uri", required=True, help="s3://bucket/path, or s3://host:port/bucket/path (S3-compatible).")
+@click.option("--endpoint-url", help="S3 endpoint URL (default: AWS, or http://host:port from the URI).")
+@click.option("--delete/--no-delete", default=True, show_default=True,
+              help="Delete objects under the prefix that the repository no longer has.")
+@handle_errors
+def publish(repository: Path, storage_uri: str, endpoint_url: str | None, delete: bool) -> None:
+    """Upload the repository to S3-compatible storage; unchanged files (by sha256) are not sent again."""
+    from compiler.repository.publish import publish as run_publish
+    from compiler.repository.storage_uri import StorageUri
+
+    report = run_publish(repository, StorageUri.parse(storage_uri), endpoint_url, delete, progress=_progress)
+    click.echo(f"{storage_uri}: {len(report.uploaded)} uploaded ({report.bytes_uploaded / 2**20:.1f} MiB), "
+               f"{len(report.unchanged)} unchanged, {len(report.deleted)} deleted")

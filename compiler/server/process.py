@@ -51,7 +51,7 @@ class ModelState:
 class TritonProcess:
     def __init__(
         self,
-        repository: Path,
+        repository: Path | str,
         ports: Ports | None = None,
         host: str = "127.0.0.1",
         explicit_models: bool = False,
@@ -59,7 +59,8 @@ class TritonProcess:
         model_config_name: str | None = None,
         backends: Path | None = None,
     ) -> None:
-        self.repository = Path(repository).resolve()
+        # a local folder, or object storage as tritonserver reads it (s3://host:port/bucket/path)
+        self.repository: Path | str = repository if "://" in str(repository) else Path(repository).resolve()
         self.ports = ports or Ports.free(host)
         self.host = host
         self.explicit_models = explicit_models
