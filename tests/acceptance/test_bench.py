@@ -43,3 +43,17 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     text = markdown.read_text()
     assert "| served grpc c4 | 4 |" in text and "full build / raw trace+save" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pytriton_serves_the_same_model_for_the_comparison(tmp_path: Path) -> None:
+    """The PyTriton side of `bench`: same model.pt, its own tritonserver, answers without errors."""
+    built = Project.at(tmp_path).built(MANIFEST)
+    results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1, 2),
+                        with_pytriton=True, with_build=False)
+    bench = results.models[0]
+    assert bench.pytriton_error is None, bench.pytriton_error
+    assert bench.pytriton_c1 is not None and bench.pytriton is not None
+    assert [bench.pytriton_c1.label, bench.pytriton.label] == ["pytriton http c1", "pytriton http c2"]
+    assert bench.pytriton.errors == 0 and bench.pytriton.throughput > 0
+    text = write_report(results, tmp_path / "docs")[0].read_text()
+    assert "| pytriton http c2 | 2 |" in text and "PYTRITON_NO_TENSORSTORE=1" in text
