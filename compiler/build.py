@@ -95,7 +95,7 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
         wanted = {m.name for m in loaded.manifest.models}
         present = {p.name for p in output.iterdir()} if output.is_dir() else set()
         if unchanged == wanted and present == wanted:
-            write_profiling(loaded, output)
+            write_profiling(loaded, output, prints)
             return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False,
                                warnings=libtorch_warnings(release))
 
@@ -106,7 +106,7 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
         except BaseException:
             discard(staging)
             raise
-        write_profiling(loaded, output)
+        write_profiling(loaded, output, prints)
     return BuildReport(output, reports, wrote=True, warnings=libtorch_warnings(release))
 
 

@@ -18,6 +18,8 @@ from compiler import datatypes
 from compiler.manifest.schema import InputSpec, ModelSpec, TransformersSource
 
 SAMPLES = 4
+#: Above this many values per request (an image), one sample: perf_analyzer reuses it, and the file stays small.
+LARGE = 65536
 _ONES = ("attention_mask", "mask")
 _ZEROS = ("token_type_ids", "segment_ids")
 
@@ -73,6 +75,8 @@ def input_data(model: ModelSpec, manifest_dir: Path, samples: int = SAMPLES) -> 
     """perf_analyzer's --input-data JSON: {"data": [{NAME: {"content": [...], "shape": [...]}}, ...]}."""
     rng = random.Random(f"profiling:{model.name}")
     vocabulary = vocabulary_size(model, manifest_dir)
+    if sum(math.prod(request_shape(spec)) for spec in model.inputs) > LARGE:
+        samples = 1
     data = []
     for _ in range(samples):
         entry = {}

@@ -71,16 +71,27 @@ def model_analyzer_config(model: ModelSpec, repository: Path, data_path: Path) -
     }
 
 
-def write_profiling(loaded: LoadedManifest, repository: Path) -> list[Path]:
-    """Write (or leave, when unchanged) the profiling files; returns the files that changed."""
+STAMP = ".built-from"  # the build fingerprint and repository the files were made for
+
+
+def write_profiling(loaded: LoadedManifest, repository: Path, fingerprints: dict[str, str] | None = None) -> list[Path]:
+    """Write the profiling files of models whose build changed; returns the files written.
+
+    `fingerprints` are the build's (they cover the manifest entry and the compiler): when a model's and the
+    repository path are what its files were made from, nothing is generated (a no-op build stays fast).
+    """
     folder = profiling_folder(repository)
     changed = []
     yaml = YAML()
     yaml.default_flow_style = False
     for model in loaded.manifest.models:
         target = folder / model.name
+        stamp = f"{(fingerprints or {}).get(model.name)}\n{Path(repository).resolve()}\n"
+        files = [target / name for name in ("input_data.json", "perf_analyzer.txt", "model_analyzer.yaml")]
+        if (target / STAMP).is_file() and (target / STAMP).read_text() == stamp and all(f.is_file() for f in files):
+            continue
         data_path = target / "input_data.json"
-        text = json.dumps(input_data(model, loaded.directory), indent=1) + "\n"
+        text = json.dumps(input_data(model, loaded.directory), separators=(",", ":")) + "\n"
         if _write_if_changed(data_path, text):
             changed.append(data_path)
         command = " ".join(shlex.quote(part) for part in perf_analyzer_command(model, data_path))
@@ -91,4 +102,5 @@ def write_profiling(loaded: LoadedManifest, repository: Path) -> list[Path]:
         header = f"# Model Analyzer profile config for {model.name}: model-analyzer profile -f {target / 'model_analyzer.yaml'}\n"
         if _write_if_changed(target / "model_analyzer.yaml", header + buffer.getvalue()):
             changed.append(target / "model_analyzer.yaml")
+        _write_if_changed(target / STAMP, stamp)
     return changed

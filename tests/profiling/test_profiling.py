@@ -31,7 +31,7 @@ def _files(repository: Path, name: str) -> tuple[dict, list[str], dict]:  # type
 def test_input_data_fits_the_config(example_repository: Path, name: str) -> None:
     config = parse_text((example_repository / name / "config.pbtxt").read_text())
     data, _, _ = _files(example_repository, name)
-    assert len(data["data"]) >= 2
+    assert len(data["data"]) >= (1 if name == "resnet" else 2)  # one image is enough: perf_analyzer reuses it
     for entry in data["data"]:
         assert set(entry) == {t.name for t in config.input}
         for tensor in config.input:
