@@ -42,13 +42,14 @@ def main() -> None:
         dtype = datatypes.lookup(pb.DataType.Name(t.data_type)).numpy_dtype()
         return Tensor(name=t.name, dtype=dtype, shape=tuple(int(d) for d in t.dims))
 
+    delay = config.dynamic_batching.max_queue_delay_microseconds  # the same batching as our config.pbtxt
     triton_config = TritonConfig(http_address="127.0.0.1", grpc_address="127.0.0.1", metrics_address="127.0.0.1",
                                  http_port=http, grpc_port=grpc, metrics_port=metrics)
     with Triton(config=triton_config) as triton:
         triton.bind(model_name=name, infer_func=infer, inputs=[tensor(t) for t in config.input],
                     outputs=[tensor(t) for t in config.output],
                     config=ModelConfig(max_batch_size=config.max_batch_size or 1,
-                                       batcher=DynamicBatcher(max_queue_delay_microseconds=100)))
+                                       batcher=DynamicBatcher(max_queue_delay_microseconds=delay)))
         triton.serve()
 
 
