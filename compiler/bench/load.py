@@ -23,6 +23,12 @@ class Measurement:
         """Samples per second."""
         return len(self.latencies_ms) * self.samples_per_request / self.seconds if self.seconds else 0.0
 
+    def absorb(self, other: Measurement) -> None:
+        """Add another window of the same cell: throughput and percentiles then cover both windows."""
+        self.seconds += other.seconds
+        self.latencies_ms += other.latencies_ms
+        self.errors += other.errors
+
     def percentile(self, q: float) -> float:
         data = sorted(self.latencies_ms)
         return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")

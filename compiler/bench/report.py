@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from compiler.bench.load import Measurement
-from compiler.bench.runner import BenchResults, ModelBench
+from compiler.bench.runner import REQUESTS_PER_THREAD, BenchResults, ModelBench
 
 
 def _machine() -> str:
@@ -73,10 +73,13 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["# Benchmarks", "",
              f"Made by `make bench` on {date.today().isoformat()}: {_machine()}.", f"Versions: {_versions()}.", "",
-             f"Closed loop: C client threads, each sending its next request when the last is answered, for "
-             f"{results.seconds_per_cell:.0f} s per cell; one example per request (batch 1) against the server, whose "
-             "dynamic batcher may merge them. Eager PyTorch runs in the benchmark process on the same inputs. "
-             "Throughput is examples per second.", ""]
+             "Closed loop: C client threads, each sending its next request when the last is answered; one example "
+             "per request (batch 1) against the server, whose dynamic batcher may merge them. Eager PyTorch runs in "
+             "the benchmark process on the same inputs. Throughput is examples per second. Each window lasts at "
+             f"least {results.seconds_per_cell:.0f} s, and long enough for {REQUESTS_PER_THREAD} requests per thread at "
+             "the eager latency of the batch the server can form. Eager PyTorch, our server and PyTriton are up "
+             f"together and every row is measured once per round in {results.rounds} interleaved rounds; a row's "
+             "figures cover all its windows, so that drift on this shared machine falls on all of them alike.", ""]
     for bench in results.models:
         lines += [f"## {bench.name}", "", "| what | concurrency | examples/s | p50 ms | p90 ms | p99 ms |",
                   "|---|---|---|---|---|---|", _row(bench.eager_latency)]

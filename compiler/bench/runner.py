@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,28 @@ class BenchResults:
     models: list[ModelBench]
     build: BuildBench | None
     seconds_per_cell: float
+    rounds: int = 1
+
+
+@dataclass
+class _Cell:
+    """One measured configuration; every round adds a window to the same Measurement."""
+
+    label: str
+    make_caller: Callable[[], Callable[[], Any]]
+    concurrency: int
+    seconds: float
+    samples_per_request: int = 1
+    measurement: Measurement | None = None
+
+    def run(self, warmup: int, tick: Tick) -> Measurement:
+        window = closed_loop(self.label, self.make_caller, self.concurrency, self.seconds, self.samples_per_request,
+                             warmup=warmup, tick=tick)
+        if self.measurement is None:
+            self.measurement = window
+        else:
+            self.measurement.absorb(window)
+        return self.measurement
 
 
 def _requester(protocol: str, url: str, model: ModelSpec, arrays: dict[str, Any]) -> Callable[[], Callable[[], Any]]:
@@ -67,7 +89,7 @@ def _requester(protocol: str, url: str, model: ModelSpec, arrays: dict[str, Any]
     return make
 
 
-def _eager(model: ModelSpec, module: Any, order: list[str], batch: int, seconds: float, tick: Tick) -> Measurement:
+def _eager_caller(model: ModelSpec, module: Any, order: list[str], batch: int) -> Callable[[], Callable[[], Any]]:
     import torch
 
     base = plans_for(model)[0]
@@ -81,8 +103,21 @@ def _eager(model: ModelSpec, module: Any, order: list[str], batch: int, seconds:
 
         return call
 
-    label = f"eager batch {batch}"
-    return closed_loop(label, make, 1, seconds, samples_per_request=batch if model.max_batch_size else 1, tick=tick)
+    return make
+
+
+def _probe_ms(make_caller: Callable[[], Callable[[], Any]]) -> float:
+    """One warm call's latency: sizes the cells so that a slow model still completes several batches in each."""
+    call = make_caller()
+    call()
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+#: A cell lasts long enough for this many requests per client thread (at the eager latency of the batch the
+#: server will form), so that slow models are not measured over two or three batches.
+REQUESTS_PER_THREAD = 5
 
 
 def _wait_http(url: str, path: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -102,46 +137,69 @@ def _wait_http(url: str, path: str, timeout: float, process: subprocess.Popen[by
 
 def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, seconds: float = 6.0,
               concurrencies: tuple[int, ...] = (1, 4, 16), with_pytriton: bool = True, with_build: bool = True,
-              tick: Tick = lambda: None) -> BenchResults:
-    import torch
-
+              rounds: int = 3, tick: Tick = lambda: None) -> BenchResults:
+    """Per model, eager PyTorch, our server and PyTriton are all up at once and measured in `rounds` interleaved
+    rounds (every cell once per round, windows added up), so that drift on a shared machine falls on all alike."""
     loaded = load_manifest(manifest)
     chosen = [m for m in loaded.manifest.models if not names or m.name in names]
     benches: list[ModelBench] = []
-    references = {}
-    for model in chosen:
-        module = load_source(model, loaded.directory)
-        order = bind(model, module).order
-        bench = ModelBench(model.name, model.max_batch_size)
-        bench.eager_latency = _eager(model, module, order, 1, seconds, tick)
-        if model.max_batch_size > 1:
-            bench.eager_batched = _eager(model, module, order, model.max_batch_size, seconds, tick)
-        base = plans_for(model)[0]
-        inputs = make_inputs(model, Plan("bench", 1 if model.max_batch_size else None, base.sizes, seed=7))
-        references[model.name] = {k: v.numpy() for k, v in inputs.items()}
-        benches.append(bench)
-        del module
-    torch.set_num_threads(torch.get_num_threads())
-
     with embedded_server(repository) as (server, _):
-        for model, bench in zip(chosen, benches):
-            for protocol in ("http", "grpc"):
-                url = server.http_url if protocol == "http" else server.grpc_url
-                for concurrency in concurrencies:
-                    bench.served.append(closed_loop(f"served {protocol} c{concurrency}",
-                                                    _requester(protocol, url, model, references[model.name]),
-                                                    concurrency, seconds, tick=tick))
-
-    if with_pytriton:
-        for model, bench in zip(chosen, benches):
-            try:
-                bench.pytriton_c1, bench.pytriton = _pytriton(repository / model.name, model, references[model.name],
-                                                              (1, max(concurrencies)), seconds, tick)
-            except PyTritonUnavailable as err:
-                bench.pytriton_error = str(err)
+        for model in chosen:
+            benches.append(_bench_model(model, loaded.directory, repository, server.http_url, server.grpc_url,
+                                        seconds, concurrencies, with_pytriton, rounds, tick))
     every = [m.name for m in loaded.manifest.models]  # the build always builds them all: time the same set
     build = _build_times(manifest, loaded.directory, every) if with_build else None
-    return BenchResults(benches, build, seconds)
+    return BenchResults(benches, build, seconds, rounds)
+
+
+def _bench_model(model: ModelSpec, base: Path, repository: Path, http_url: str, grpc_url: str, seconds: float,
+                 concurrencies: tuple[int, ...], with_pytriton: bool, rounds: int, tick: Tick) -> ModelBench:
+    module = load_source(model, base)
+    order = bind(model, module).order
+    bench = ModelBench(model.name, model.max_batch_size)
+    plan = plans_for(model)[0]
+    arrays = {k: v.numpy() for k, v in
+              make_inputs(model, Plan("bench", 1 if model.max_batch_size else None, plan.sizes, seed=7)).items()}
+    largest = max(model.max_batch_size, 1)
+    single = _eager_caller(model, module, order, 1)
+    batched = _eager_caller(model, module, order, largest) if largest > 1 else None
+    single_ms = _probe_ms(single)
+    batched_ms = _probe_ms(batched) if batched else single_ms
+
+    def cell_seconds(concurrency: int) -> float:
+        formed = min(concurrency, largest)  # the batch the dynamic batcher can form from C one-example requests
+        expected_ms = max(single_ms, batched_ms * formed / largest)
+        return max(seconds, REQUESTS_PER_THREAD * expected_ms / 1000)
+
+    eager_single = _Cell("eager batch 1", single, 1, max(seconds, REQUESTS_PER_THREAD * single_ms / 1000))
+    cells = [eager_single]
+    eager_batched = None
+    if batched:
+        eager_batched = _Cell(f"eager batch {largest}", batched, 1, max(seconds, REQUESTS_PER_THREAD * batched_ms / 1000),
+                              samples_per_request=largest)
+        cells.append(eager_batched)
+    served = [_Cell(f"served {protocol} c{c}", _requester(protocol, url, model, arrays), c, cell_seconds(c))
+              for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in concurrencies]
+    cells += served
+    with contextlib.ExitStack() as stack:
+        pytriton: list[_Cell] = []
+        if with_pytriton:
+            try:
+                url = stack.enter_context(_pytriton_server(repository / model.name, model))
+                pytriton = [_Cell(f"pytriton http c{c}", _requester("http", url, model, arrays), c, cell_seconds(c))
+                            for c in (1, max(concurrencies))]
+            except PyTritonUnavailable as err:
+                bench.pytriton_error = str(err)
+        cells += pytriton
+        for index in range(rounds):
+            for cell in cells:
+                cell.run(warmup=3 if index == 0 else 1, tick=tick)
+    bench.eager_latency = eager_single.measurement
+    bench.eager_batched = eager_batched.measurement if eager_batched else None
+    bench.served = [c.measurement for c in served if c.measurement]
+    if pytriton:
+        bench.pytriton_c1, bench.pytriton = pytriton[0].measurement, pytriton[1].measurement
+    return bench
 
 
 class PyTritonUnavailable(RuntimeError):
@@ -154,8 +212,9 @@ class PyTritonUnavailable(RuntimeError):
 PYTRITON_ENV = {"PYTRITON_NO_TENSORSTORE": "1"}
 
 
-def _pytriton(folder: Path, model: ModelSpec, arrays: dict[str, Any], concurrencies: tuple[int, int], seconds: float,
-              tick: Tick) -> tuple[Measurement, Measurement]:
+@contextlib.contextmanager
+def _pytriton_server(folder: Path, model: ModelSpec) -> Iterator[str]:
+    """PyTriton serving the model in its own process and tritonserver; yields its HTTP address."""
     ports = Ports.free()
     log = tempfile.NamedTemporaryFile(prefix="pytriton-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen([sys.executable, "-m", "compiler.bench.pytriton_server", str(folder), model.name,
@@ -169,9 +228,7 @@ def _pytriton(folder: Path, model: ModelSpec, arrays: dict[str, Any], concurrenc
         except TimeoutError as err:
             lines = [ln.strip() for ln in Path(log.name).read_text(errors="replace").splitlines() if "Error" in ln]
             raise PyTritonUnavailable(f"{err}; its log ({log.name}) ends with: {lines[-1] if lines else 'nothing'}") from None
-        low, high = (closed_loop(f"pytriton http c{c}", _requester("http", url, model, arrays), c, seconds, tick=tick)
-                     for c in concurrencies)
-        return low, high
+        yield url
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGINT)

@@ -30,25 +30,36 @@ def test_closed_loop_counts_examples_per_second() -> None:
     assert 9 < measurement.percentile(0.5) < 50
 
 
+def test_windows_of_one_cell_add_up() -> None:
+    first = closed_loop("w", lambda: (lambda: __import__("time").sleep(0.01)), concurrency=1, seconds=0.3)
+    second = closed_loop("w", lambda: (lambda: __import__("time").sleep(0.03)), concurrency=1, seconds=0.3)
+    count = len(first.latencies_ms) + len(second.latencies_ms)
+    first.absorb(second)
+    assert len(first.latencies_ms) == count and 0.6 <= first.seconds < 0.8
+    assert 10 < first.percentile(0.5) < 40 and first.percentile(0.99) >= 30  # both windows' latencies
+    assert count / 0.8 < first.throughput <= count / 0.6
+
+
 def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     built = Project.at(tmp_path).built(MANIFEST)
-    results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1, 4),
+    results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1, 4), rounds=2,
                         with_pytriton=False, with_build=True)
     bench = results.models[0]
     assert [m.label for m in bench.served] == ["served http c1", "served http c4", "served grpc c1", "served grpc c4"]
     assert all(m.errors == 0 and m.throughput > 0 for m in bench.served)
+    assert all(m.seconds >= 2 * 0.5 for m in [*bench.served, bench.eager_latency])  # one window per round, added up
     assert bench.eager_batched is not None and bench.eager_batched.samples_per_request == 8
     assert results.build is not None and results.build.noop_build_s < results.build.full_build_s
     markdown, plot = write_report(results, tmp_path / "docs")
     text = markdown.read_text()
-    assert "| served grpc c4 | 4 |" in text and "full build / raw trace+save" in text
+    assert "| served grpc c4 | 4 |" in text and "full build / raw trace+save" in text and "2 interleaved rounds" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_pytriton_serves_the_same_model_for_the_comparison(tmp_path: Path) -> None:
     """The PyTriton side of `bench`: same model.pt, its own tritonserver, answers without errors."""
     built = Project.at(tmp_path).built(MANIFEST)
-    results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1, 2),
+    results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1, 2), rounds=1,
                         with_pytriton=True, with_build=False)
     bench = results.models[0]
     assert bench.pytriton_error is None, bench.pytriton_error
