@@ -7,6 +7,7 @@ a broken repository is what `check` is for.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +190,9 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Pa
         findings.append(Finding(severity, message, name, path, line, hint=hint))
 
     try:
-        module = torch.jit.load(str(model_file), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch 2.14 deprecates jit.load for torch.export; Triton's libtorch needs it
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(model_file), map_location="cpu").eval()
     except Exception as err:
         return [Finding(ERROR, f"{model_file.name} is not loadable TorchScript: {str(err).splitlines()[0]}", name,
                         model_file, hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save")]
