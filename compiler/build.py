@@ -62,7 +62,7 @@ def libtorch_warnings(release: str) -> list[str]:
     except (importlib.metadata.PackageNotFoundError, ValueError):
         return []
     fit = assess(Release.parse(release), SavedBy(version, True, "this build"), None)
-    return [note.message + (f"; {note.hint}" if note.hint else "") for note in fit.warnings]
+    return [note.line() for note in fit.warnings]
 
 
 def read_record(model_dir: Path) -> dict[str, object] | None:

@@ -42,6 +42,10 @@ class Note:
     message: str
     hint: str | None = None
 
+    def line(self) -> str:
+        """The message and its hint on one line, as build output prints them."""
+        return self.message + (f"; {self.hint}" if self.hint else "")
+
 
 @dataclass
 class Fit:

@@ -46,17 +46,11 @@ def operators(module: Any) -> set[str]:
     found: set[str] = set()
     seen: set[int] = set()
 
-    def walk_graph(graph: Any) -> None:
-        for node in graph.nodes():
+    def walk_nodes(owner: Any) -> None:  # a graph, or a block nested in one (if, loop)
+        for node in owner.nodes():
             found.add(node.kind())
             for block in node.blocks():
-                walk_block(block)
-
-    def walk_block(block: Any) -> None:
-        for node in block.nodes():
-            found.add(node.kind())
-            for inner in node.blocks():
-                walk_block(inner)
+                walk_nodes(block)
 
     def walk_module(mod: Any) -> None:
         if id(mod) in seen:
@@ -66,11 +60,11 @@ def operators(module: Any) -> set[str]:
             method = getattr(mod, name, None)
             graph = getattr(method, "graph", None)
             if graph is not None:
-                walk_graph(graph)
+                walk_nodes(graph)
         for child in mod.children():
             walk_module(child)
 
     walk_module(module)
     if hasattr(module, "inlined_graph"):
-        walk_graph(module.inlined_graph)
+        walk_nodes(module.inlined_graph)
     return {kind for kind in found if not kind.startswith("prim::")}

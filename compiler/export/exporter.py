@@ -157,7 +157,7 @@ def _libtorch_rules(model: ModelSpec, scripted: Any, release: Release) -> list[s
     if fit.errors:
         raise ExportError([Problem(note.message, model=model.name, field="triton_version", hint=note.hint)
                            for note in fit.errors])
-    return [note.message + (f"; {note.hint}" if note.hint else "") for note in fit.warnings]
+    return [note.line() for note in fit.warnings]
 
 
 def _eager_failure(model: ModelSpec, plan: Plan, err: Exception) -> ExportError:
