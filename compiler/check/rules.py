@@ -244,16 +244,15 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Pa
 
 def check_libtorch(folder: Path, model_file: Path, module: Any, release: Release) -> list[Finding]:
     """Will the target's libtorch load this file? The saving torch comes from our build record, else the archive."""
-    import json
-
+    from compiler.build import RECORD, read_record
     from compiler.compat import TorchVersion, assess
     from compiler.compat.torchscript import SavedBy, operators, saved_by_lower_bound
 
     saved_by = None
+    recorded = (read_record(folder) or {}).get("torch_version")
     try:
-        recorded = json.loads((folder / "build.json").read_text()).get("torch_version")
-        saved_by = SavedBy(TorchVersion.parse(recorded), True, "build.json") if recorded else None
-    except (OSError, ValueError, AttributeError):
+        saved_by = SavedBy(TorchVersion.parse(str(recorded)), True, RECORD) if recorded else None
+    except ValueError:
         pass
     saved_by = saved_by or saved_by_lower_bound(model_file)
     fit = assess(release, saved_by, operators(module))

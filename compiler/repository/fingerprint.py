@@ -34,11 +34,16 @@ def _hash_file(path: Path, digest: hashlib._Hash) -> None:
             digest.update(chunk)
 
 
-def _hash_tree(root: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
+    _hash_file(path, digest)
+    return digest.hexdigest()
+
+
+def _hash_tree(root: Path) -> str:
     if root.is_file():
-        _hash_file(root, digest)
-        return digest.hexdigest()
+        return file_sha256(root)
+    digest = hashlib.sha256()
     if not root.is_dir():
         return "missing"
     for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):

@@ -13,7 +13,6 @@ so an interrupted publish is finished by the next one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import Problem, UserError
+from compiler.repository.fingerprint import file_sha256
 from compiler.repository.storage_uri import StorageUri
 
 INDEX = ".publish-index.json"
@@ -32,14 +32,6 @@ class PublishReport:
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     bytes_uploaded: int = 0
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def local_files(repository: Path) -> dict[str, Path]:
@@ -79,7 +71,7 @@ def publish(repository: Path, uri: StorageUri, endpoint_url: str | None = None, 
         ordered = sorted(files, key=lambda rel: (rel.split("/", 1)[0], rel.endswith("config.pbtxt"), rel))
         for relative in ordered:
             path = files[relative]
-            digest, size = _sha256(path), path.stat().st_size
+            digest, size = file_sha256(path), path.stat().st_size
             fresh[relative] = {"sha256": digest, "size": size}
             known = index.get(relative, {})
             if known.get("sha256") == digest and remote.get(prefix + relative) == size:

@@ -5,7 +5,6 @@ of the batch, also under concurrent requests that the dynamic batcher merges.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as pb
 
+from compiler.build import read_record
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.binding import Binding, bind
@@ -71,7 +71,7 @@ def _freshness_checks(loaded: LoadedManifest, repository: Path) -> list[Check]:
     checks = []
     for model in loaded.manifest.models:
         current = fingerprint(model, loaded.manifest.triton_version, loaded.directory, code)
-        recorded = _record(repository, model.name).get("fingerprint")
+        recorded = (read_record(repository / model.name) or {}).get("fingerprint")
         ok = recorded == current
         checks.append(Check(model.name, "built from this manifest", "-", ok,
                             "fingerprint matches" if ok else "stale: the manifest, sources or compiler changed since "
@@ -115,13 +115,6 @@ def _gpu_served_on_cpu(emitted: pb.ModelConfig, served: pb.ModelConfig) -> bool:
 
 
 # -- inference ---------------------------------------------------------------------------------
-def _record(repository: Path, model: str) -> dict[str, Any]:
-    try:
-        return dict(json.loads((repository / model / "build.json").read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
 def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: ModelSpec, config_file: str,
                       progress: Progress) -> list[Check]:
     import torch
