@@ -13,7 +13,7 @@ BASE_MEMORY_MIB = 2048  # tritonserver, the PyTorch backend and CUDA context
 
 
 def served_specs(loaded: LoadedManifest, variant: str | None) -> list[ModelSpec]:
-    return [m.for_variant(variant) if variant and variant in (m.variants or {}) else m for m in loaded.manifest.models]
+    return [m.served_as(variant) for m in loaded.manifest.models]
 
 
 def gpu_count(specs: list[ModelSpec]) -> int:

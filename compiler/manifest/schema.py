@@ -224,26 +224,26 @@ class ModelSpec(Strict):
                 if item.name in seen:
                     raise ValueError(f"{what} name '{item.name}' is used twice")
                 seen.add(item.name)
-        if self.batching_requested and self.max_batch_size == 0:
-            raise ValueError("dynamic_batching needs max_batch_size of 1 or more")
+        self._check_batching("")
         for name, variant in (self.variants or {}).items():
             if not VARIANT_PATTERN.match(name) or len(name) > 64:
                 raise ValueError(f"variant name '{name}' must be letters, digits, _ and - (it becomes configs/{name}.pbtxt)")
             if variant.max_batch_size is not None and (variant.max_batch_size == 0) != (self.max_batch_size == 0):
                 raise ValueError(f"variant '{name}': max_batch_size {variant.max_batch_size} changes whether the model "
                                  f"has a batch dim (the model's is {self.max_batch_size}); a variant may only resize it")
-            resolved = self.for_variant(name)
-            if resolved.batching_requested and resolved.max_batch_size == 0:
-                raise ValueError(f"variant '{name}': dynamic_batching needs max_batch_size of 1 or more")
-            for size in (resolved.batching_settings.preferred_batch_size or []) if resolved.batching_requested else []:
-                if not 1 <= size <= resolved.max_batch_size:
-                    raise ValueError(f"variant '{name}': preferred_batch_size {size} must lie in 1..max_batch_size "
-                                     f"({resolved.max_batch_size})")
-        preferred = self.batching_settings.preferred_batch_size if self.batching_requested else None
-        for size in preferred or []:
-            if not 1 <= size <= self.max_batch_size:
-                raise ValueError(f"preferred_batch_size {size} must lie in 1..max_batch_size ({self.max_batch_size})")
+            self.for_variant(name)._check_batching(f"variant '{name}': ")
         return self
+
+    def _check_batching(self, label: str) -> None:
+        """dynamic_batching against max_batch_size, of the model or of one variant as resolved."""
+        if not self.batching_requested:
+            return
+        if self.max_batch_size == 0:
+            raise ValueError(f"{label}dynamic_batching needs max_batch_size of 1 or more")
+        for size in self.batching_settings.preferred_batch_size or []:
+            if not 1 <= size <= self.max_batch_size:
+                raise ValueError(f"{label}preferred_batch_size {size} must lie in 1..max_batch_size "
+                                 f"({self.max_batch_size})")
 
     @property
     def batching_requested(self) -> bool:
@@ -262,6 +262,11 @@ class ModelSpec(Strict):
         if variant.parameters is not None:  # parameters merge; every other field replaces
             update["parameters"] = {**(self.parameters or {}), **variant.parameters}
         return self.model_copy(update={**update, "variants": None})
+
+    def served_as(self, variant: str | None) -> ModelSpec:
+        """The model as tritonserver --model-config-name=`variant` serves it: the variant where the model declares
+        one, else the model itself (tritonserver falls back to config.pbtxt)."""
+        return self.for_variant(variant) if variant and variant in (self.variants or {}) else self
 
     @property
     def largest_batch(self) -> int:

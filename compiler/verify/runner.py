@@ -22,6 +22,7 @@ from compiler.export.proof import flatten, mismatch
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.server.backends.pytorch import binding_rules as rules
 from compiler.server.process import TritonProcess
+from compiler.server.repository import RepositoryModel
 from compiler.server.session import embedded_server
 from compiler.sources import load_source
 from compiler.triton_config import parse_text
@@ -51,15 +52,14 @@ def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _:
     with embedded_server(Path(repository), backends=backends, variant=variant) as (server, served_models):
         states = {s.name: s.state for s in server.model_states()}
         notes = {m.name: m.note for m in served_models if m.note}
-        files = {m.name: m.config_file for m in served_models}
+        served = {m.name: m for m in served_models}
         for declared in loaded.manifest.models:
-            model = declared.for_variant(variant) if variant in (declared.variants or {}) else declared
+            model = declared.served_as(variant)
             state = states.get(model.name, "absent")
             checks.append(Check(model.name, "ready", "-", state == "READY", state + (f"; {notes[model.name]}"
                                                                                        if model.name in notes else "")))
-            config_file = files.get(model.name, "config.pbtxt")
-            checks.append(_config_check(server, model, Path(repository), config_file))
-            checks.extend(_inference_checks(server, loaded, model, config_file, progress))
+            checks.append(_config_check(server, model, Path(repository), served[model.name]))
+            checks.extend(_inference_checks(server, loaded, model, served[model.name].config_file, progress))
     return checks
 
 
@@ -83,7 +83,8 @@ def _freshness_checks(loaded: LoadedManifest, repository: Path) -> list[Check]:
 _COMPARED = ("name", "platform", "max_batch_size", "input", "output", "parameters")
 
 
-def _config_check(server: TritonProcess, model: ModelSpec, repository: Path, config_file: str) -> Check:
+def _config_check(server: TritonProcess, model: ModelSpec, repository: Path, loaded_as: RepositoryModel) -> Check:
+    config_file = loaded_as.config_file
     emitted = parse_text((repository / model.name / config_file).read_text())
     served = pb.ModelConfig()
     json_format.ParseDict(server.served_config(model.name), served, ignore_unknown_fields=True)
@@ -100,18 +101,14 @@ def _config_check(server: TritonProcess, model: ModelSpec, repository: Path, con
             differences.append(f"{field}: emitted {want}, served {got}")
     if emitted.HasField("dynamic_batching") != served.HasField("dynamic_batching"):
         differences.append("dynamic_batching present in one config only")
-    want_groups = [(g.kind, g.count) for g in emitted.instance_group]
+    loaded_config = emitted
+    if loaded_as.override is not None:  # loaded with the KIND_GPU -> KIND_CPU override of a machine without a GPU
+        loaded_config = json_format.ParseDict(loaded_as.override, pb.ModelConfig(), ignore_unknown_fields=True)
+    want_groups = [(g.kind, g.count) for g in loaded_config.instance_group]
     got_groups = [(g.kind, g.count) for g in served.instance_group]
-    if want_groups and want_groups != got_groups and not _gpu_served_on_cpu(emitted, served):
+    if want_groups and want_groups != got_groups:
         differences.append(f"instance_group: emitted {want_groups}, served {got_groups}")
     return Check(model.name, "served config", "-", not differences, "; ".join(differences) or f"matches {config_file}")
-
-
-def _gpu_served_on_cpu(emitted: pb.ModelConfig, served: pb.ModelConfig) -> bool:
-    """The KIND_GPU -> KIND_CPU override of a machine without a GPU (server/repository.py)."""
-    cpu = [(pb.ModelInstanceGroup.KIND_CPU if g.kind == pb.ModelInstanceGroup.KIND_GPU else g.kind, g.count)
-           for g in emitted.instance_group]
-    return cpu == [(g.kind, g.count) for g in served.instance_group]
 
 
 # -- inference ---------------------------------------------------------------------------------
