@@ -166,17 +166,18 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, http_url: str, 
     single_ms = _probe_ms(single)
     batched_ms = _probe_ms(batched) if batched else single_ms
 
-    def cell_seconds(concurrency: int) -> float:
-        formed = min(concurrency, largest)  # the batch the dynamic batcher can form from C one-example requests
-        expected_ms = max(single_ms, batched_ms * formed / largest)
+    def window(expected_ms: float) -> float:
         return max(seconds, REQUESTS_PER_THREAD * expected_ms / 1000)
 
-    eager_single = _Cell("eager batch 1", single, 1, max(seconds, REQUESTS_PER_THREAD * single_ms / 1000))
+    def cell_seconds(concurrency: int) -> float:
+        formed = min(concurrency, largest)  # the batch the dynamic batcher can form from C one-example requests
+        return window(max(single_ms, batched_ms * formed / largest))
+
+    eager_single = _Cell("eager batch 1", single, 1, window(single_ms))
     cells = [eager_single]
     eager_batched = None
     if batched:
-        eager_batched = _Cell(f"eager batch {largest}", batched, 1, max(seconds, REQUESTS_PER_THREAD * batched_ms / 1000),
-                              samples_per_request=largest)
+        eager_batched = _Cell(f"eager batch {largest}", batched, 1, window(batched_ms), samples_per_request=largest)
         cells.append(eager_batched)
     served = [_Cell(f"served {protocol} c{c}", _requester(protocol, url, model, arrays), c, cell_seconds(c))
               for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in concurrencies]

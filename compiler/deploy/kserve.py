@@ -7,11 +7,15 @@ from typing import Any
 from compiler.deploy.options import DeployOptions
 
 
-def inference_service(options: DeployOptions, release: str, resources: dict[str, dict[str, str]]) -> dict[str, Any]:
-    assert options.storage_uri is not None  # checked by the caller: KServe pulls the repository from storage
-    metadata: dict[str, Any] = {"name": options.name}
+def _metadata(options: DeployOptions, name: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
     if options.namespace:
         metadata["namespace"] = options.namespace
+    return metadata
+
+
+def inference_service(options: DeployOptions, release: str, resources: dict[str, dict[str, str]]) -> dict[str, Any]:
+    assert options.storage_uri is not None  # checked by the caller: KServe pulls the repository from storage
     model: dict[str, Any] = {
         "modelFormat": {"name": "triton"},
         "protocolVersion": "v2",
@@ -24,23 +28,16 @@ def inference_service(options: DeployOptions, release: str, resources: dict[str,
     # KServe's storage initializer finds the S3 credentials (and the endpoint of an S3-compatible
     # server, in the secret's annotations) through the predictor's service account.
     predictor: dict[str, Any] = {"minReplicas": options.replicas, "maxReplicas": options.ceiling,
-                                 "serviceAccountName": secret_name(options), "model": model}
+                                 "serviceAccountName": options.s3_secret, "model": model}
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": metadata,
+        "metadata": _metadata(options, options.name),
         "spec": {"predictor": predictor},
     }
 
 
-def secret_name(options: DeployOptions) -> str:
-    return f"{options.name}-s3"
-
-
 def service_account(options: DeployOptions) -> dict[str, Any]:
     """The service account KServe reads S3 credentials through; the secret itself holds keys and is made by hand."""
-    metadata: dict[str, Any] = {"name": secret_name(options)}
-    if options.namespace:
-        metadata["namespace"] = options.namespace
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata,
-            "secrets": [{"name": secret_name(options)}]}
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(options, options.s3_secret),
+            "secrets": [{"name": options.s3_secret}]}

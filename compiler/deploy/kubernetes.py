@@ -26,9 +26,9 @@ def _repository_args(options: DeployOptions) -> tuple[str, list[dict[str, Any]],
     mounts: list[dict[str, Any]] = [{"name": "shm", "mountPath": "/dev/shm"}]
     env: list[dict[str, Any]] = []
     if options.storage_uri is not None:
-        secret = f"{options.name}-s3"
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}})
+            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": options.s3_secret, "key": key,
+                                                                    "optional": True}}})
         return options.storage_uri.text, env, volumes, mounts
     volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": f"{options.name}-models", "readOnly": True}})
     mounts.append({"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True})

@@ -33,5 +33,10 @@ class DeployOptions:
                                     field="--max-replicas"))
 
     @property
+    def s3_secret(self) -> str:
+        """The Secret holding the S3 credentials (made by hand), for KServe's service account and the Deployment."""
+        return f"{self.name}-s3"
+
+    @property
     def ceiling(self) -> int:
         return self.max_replicas or max(self.replicas * 4, self.replicas + 1)
