@@ -2,6 +2,12 @@
 
 The server is ours: it stops when we stop (process group + parent-death
 signal), and when it dies on its own we say so with its log.
+
+A stop signal can land anywhere in the main thread: while models load,
+in the serving loop, or in the middle of printing the status table. So
+the whole session runs inside one signal scope, and the first SIGTERM or
+Ctrl-C unwinds it from wherever it is; later ones are ignored so that
+the clean-up the first one started (stopping tritonserver) runs to the end.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -26,35 +33,46 @@ class _Stop(Exception):
     pass
 
 
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop()
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Within: the first SIGTERM or SIGINT raises _Stop; any further one is ignored."""
+    stopping = False
+
+    def first_stops(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise _Stop()
+
+    previous = {number: signal.signal(number, first_stops) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
                    until: Callable[[], bool] = lambda: False, variant: str | None = None) -> None:
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
-    try:
-        with embedded_server(repository, ports=ports, host=host, variant=variant) as (server, models):
-            echo(status_table(server.model_states()))
-            if variant:
+    with _stop_signals():
+        try:
+            with embedded_server(repository, ports=ports, host=host, variant=variant) as (server, models):
+                echo(status_table(server.model_states()))
+                if variant:
+                    for model in models:
+                        echo(f"config: {model.name}: {model.config_file}")
                 for model in models:
-                    echo(f"config: {model.name}: {model.config_file}")
-            for model in models:
-                if model.note:
-                    echo(f"note: {model.name}: {model.note}")
-            echo(f"serving {repository} at http://{host}:{ports.http} (gRPC {host}:{ports.grpc}, "
-                 f"metrics http://{host}:{ports.metrics}/metrics); Ctrl-C stops")
-            try:
+                    if model.note:
+                        echo(f"note: {model.name}: {model.note}")
+                echo(f"serving {repository} at http://{host}:{ports.http} (gRPC {host}:{ports.grpc}, "
+                     f"metrics http://{host}:{ports.metrics}/metrics); Ctrl-C stops")
                 while server.running() and not until():
                     time.sleep(0.5)
-            except (KeyboardInterrupt, _Stop):
-                echo("stopping tritonserver")
-                return
-            if not server.running():
-                raise ServerError(Problem("tritonserver exited unexpectedly\n"
-                                          + "\n".join(server.log_lines_for(None, 30))))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+                if not server.running():
+                    raise ServerError(Problem("tritonserver exited unexpectedly\n"
+                                              + "\n".join(server.log_lines_for(None, 30))))
+        except _Stop:
+            echo("tritonserver stopped")
 
 
 def serve_docker(repository: Path, ports: Ports, host: str, release: str, echo: Echo,
@@ -62,14 +80,16 @@ def serve_docker(repository: Path, ports: Ports, host: str, release: str, echo: 
     name = f"triton-compiler-{os.getpid()}"
     command = docker_command(repository, ports, release, name, host, variant)
     echo("$ " + " ".join(command))
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
-    process = subprocess.Popen(command, start_new_session=True)
-    try:
-        return process.wait()
-    except (KeyboardInterrupt, _Stop):
-        subprocess.run(["docker", "stop", name], capture_output=True)
-        return process.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    process: subprocess.Popen[bytes] | None = None
+    with _stop_signals():
+        try:
+            process = subprocess.Popen(command, start_new_session=True)
+            return process.wait()
+        except _Stop:
+            if process is None:
+                return 0
+            subprocess.run(["docker", "stop", name], capture_output=True)
+            return process.wait()
+        finally:
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)

@@ -133,6 +133,27 @@ def test_serve_prints_the_table_and_stops_on_sigterm(built: tuple[Path, Path]) -
     assert _tritonservers_on(ports.http) == []
 
 
+def test_sigterm_while_the_server_starts_is_a_clean_stop(built: tuple[Path, Path]) -> None:
+    """SIGTERM can land anywhere in the main thread, not only in the serving loop: here while models load."""
+    manifest, repo = built
+    ports = Ports.free()
+    process = _start_serve(repo, ports, manifest)
+    try:
+        deadline = time.monotonic() + 60
+        while not _tritonservers_on(ports.http) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _tritonservers_on(ports.http), "tritonserver never started"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output
+        assert "internal error" not in output and "stopped" in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+    time.sleep(1)
+    assert _tritonservers_on(ports.http) == []
+
+
 def test_tritonserver_dies_with_a_killed_serve(built: tuple[Path, Path]) -> None:
     manifest, repo = built
     ports = Ports.free()
