@@ -8,6 +8,10 @@ in the serving loop, or in the middle of printing the status table. So
 the whole session runs inside one signal scope, and the first SIGTERM or
 Ctrl-C unwinds it from wherever it is; later ones are ignored so that
 the clean-up the first one started (stopping tritonserver) runs to the end.
+The stop is a BaseException, as KeyboardInterrupt is, so that library code
+with `except Exception` (torch's import inside gpu_available, for one) does
+not swallow it; and the serving loop also checks the flag, so a stop that was
+swallowed anyway still ends the session.
 """
 
 from __future__ import annotations
@@ -29,24 +33,24 @@ from compiler.server.session import embedded_server, status_table
 Echo = Callable[[str], None]
 
 
-class _Stop(Exception):
+class StopSignal(BaseException):
     pass
 
 
 @contextmanager
-def _stop_signals() -> Iterator[None]:
-    """Within: the first SIGTERM or SIGINT raises _Stop; any further one is ignored."""
+def stop_signals() -> Iterator[Callable[[], bool]]:
+    """Within: the first SIGTERM or SIGINT raises StopSignal; any further one is ignored. Yields `stopped()`."""
     stopping = False
 
     def first_stops(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         if not stopping:
             stopping = True
-            raise _Stop()
+            raise StopSignal()
 
     previous = {number: signal.signal(number, first_stops) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield lambda: stopping
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -54,7 +58,7 @@ def _stop_signals() -> Iterator[None]:
 
 def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
                    until: Callable[[], bool] = lambda: False, variant: str | None = None) -> None:
-    with _stop_signals():
+    with stop_signals() as stopped:
         try:
             with embedded_server(repository, ports=ports, host=host, variant=variant) as (server, models):
                 echo(status_table(server.model_states()))
@@ -66,12 +70,14 @@ def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
                         echo(f"note: {model.name}: {model.note}")
                 echo(f"serving {repository} at http://{host}:{ports.http} (gRPC {host}:{ports.grpc}, "
                      f"metrics http://{host}:{ports.metrics}/metrics); Ctrl-C stops")
-                while server.running() and not until():
+                while server.running() and not until() and not stopped():
                     time.sleep(0.5)
+                if stopped():
+                    raise StopSignal()
                 if not server.running():
                     raise ServerError(Problem("tritonserver exited unexpectedly\n"
                                               + "\n".join(server.log_lines_for(None, 30))))
-        except _Stop:
+        except StopSignal:
             echo("tritonserver stopped")
 
 
@@ -81,11 +87,11 @@ def serve_docker(repository: Path, ports: Ports, host: str, release: str, echo: 
     command = docker_command(repository, ports, release, name, host, variant)
     echo("$ " + " ".join(command))
     process: subprocess.Popen[bytes] | None = None
-    with _stop_signals():
+    with stop_signals():
         try:
             process = subprocess.Popen(command, start_new_session=True)
             return process.wait()
-        except _Stop:
+        except StopSignal:
             if process is None:
                 return 0
             subprocess.run(["docker", "stop", name], capture_output=True)
