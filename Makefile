@@ -80,9 +80,9 @@ schema: setup ## Regenerate proto/models.schema.json from the manifest models
 container-files: setup ## Regenerate Dockerfile and docker-compose.yml from $(MANIFEST)
 	$(COMPILER) container-files --manifest $(MANIFEST)
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff and mypy (strict about untyped defs), on the package and the tests
 	$(PY) -m ruff check compiler tests
-	$(PY) -m mypy compiler
+	$(PY) -m mypy
 
 clean: ## Remove the built repository (not the cached venv)
 	rm -rf $(REPO) Triton/.models.*

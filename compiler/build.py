@@ -12,21 +12,19 @@ nothing changed nothing is written and torch is never imported.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.profiling import write_profiling
+from compiler.repository import layout
 from compiler.repository.fingerprint import compiler_code_hash, fingerprint
+from compiler.repository.record import read_record, write_record
 from compiler.repository.swap import RepositoryLock, discard, new_staging, replace
-from compiler.triton_config.builder import MODEL_FILENAME, VARIANTS_DIR
-
-RECORD = "build.json"  # beside config.pbtxt; Triton ignores plain files in a model folder
 
 Progress = Callable[[str], None]
 
@@ -65,25 +63,18 @@ def libtorch_warnings(release: str) -> list[str]:
     return [note.line() for note in fit.warnings]
 
 
-def read_record(model_dir: Path) -> dict[str, object] | None:
-    try:
-        data = json.loads((model_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _is_complete(model_dir: Path, model: ModelSpec) -> bool:
-    return (model_dir / "config.pbtxt").is_file() and (model_dir / str(model.version) / MODEL_FILENAME).is_file()
+    return layout.config_file(model_dir).is_file() and layout.model_file(model_dir, model.version).is_file()
 
 
 def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None,
-          force: bool = False) -> BuildReport:
+          force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
+    """`allow_paths`: folders outside the manifest's that its paths may point into (--allow-path)."""
     loaded = load_manifest(manifest_path)
     output = Path(output)
     code_hash = compiler_code_hash()
     release = loaded.manifest.triton_version
-    prints = {m.name: fingerprint(m, release, loaded.directory, code_hash) for m in loaded.manifest.models}
+    prints = {m.name: fingerprint(m, release, loaded.directory, code_hash, allow_paths) for m in loaded.manifest.models}
 
     with RepositoryLock(output):
         unchanged = set()
@@ -101,7 +92,7 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
 
         staging = new_staging(output)
         try:
-            reports = _build_into(loaded, staging, output, unchanged, prints, progress)
+            reports = _build_into(loaded, staging, output, unchanged, prints, progress, allow_paths)
             replace(output, staging)
         except BaseException:
             discard(staging)
@@ -111,9 +102,10 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
 
 
 def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: set[str],
-                prints: dict[str, str], progress: Progress) -> list[ModelReport]:
+                prints: dict[str, str], progress: Progress, allow_paths: Sequence[Path]) -> list[ModelReport]:
     reports: list[ModelReport] = []
     problems: list[Problem] = []
+    causes: list[BaseException] = []
     for model in loaded.manifest.models:
         if model.name in unchanged:
             shutil.copytree(output / model.name, staging / model.name, copy_function=_link_or_copy)
@@ -122,17 +114,19 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
             continue
         started = time.monotonic()
         try:
-            report = _export_one(loaded, model, staging / model.name, prints[model.name], _prefixed(progress, model.name))
+            report = _export_one(loaded, model, staging / model.name, prints[model.name], _prefixed(progress, model.name),
+                                 allow_paths)
         except UserError as err:
             index = loaded.manifest.models.index(model)
             problems.extend(_locate(p, loaded, index) for p in err.problems)
+            causes.extend(err.underlying())
             progress(f"{model.name}: FAILED")
             continue
         report.seconds = time.monotonic() - started
         reports.append(report)
         progress(f"{model.name}: built in {report.seconds:.1f}s")
     if problems:
-        raise UserError(problems)
+        raise UserError(problems, causes)
     return reports
 
 
@@ -170,25 +164,26 @@ def _link_or_copy(src: str, dst: str) -> object:
 
 
 def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: str,
-                progress: Progress) -> ModelReport:
+                progress: Progress, allow_paths: Sequence[Path]) -> ModelReport:
     # torch is imported only here, when a model really has to be exported.
     from compiler.export import export_model
     from compiler.sources import load_source
     from compiler.triton_config import build_config, to_text
 
     progress(f"loading source ({next(iter(model.source.model_dump(exclude_none=True)))})")
-    module = load_source(model, loaded.directory)
+    module = load_source(model, loaded.directory, allow_paths)
     result = export_model(model, module, loaded.manifest.release, progress)
     config = build_config(model, result.outputs, result.batching[None])
 
-    version_dir = folder / str(model.version)
-    version_dir.mkdir(parents=True)
-    result.scripted.save(str(version_dir / MODEL_FILENAME))
-    (folder / "config.pbtxt").write_text(to_text(config))
+    model_file = layout.model_file(folder, model.version, config)
+    model_file.parent.mkdir(parents=True)
+    result.scripted.save(str(model_file))
+    layout.config_file(folder).write_text(to_text(config))
     for variant in sorted(model.variants or {}):
-        (folder / VARIANTS_DIR).mkdir(exist_ok=True)
         variant_config = build_config(model.for_variant(variant), result.outputs, result.batching[variant])
-        (folder / VARIANTS_DIR / f"{variant}.pbtxt").write_text(to_text(variant_config))
+        variant_path = layout.variant_file(folder, variant)
+        variant_path.parent.mkdir(exist_ok=True)
+        variant_path.write_text(to_text(variant_config))
     record = {
         "fingerprint": print_,
         "triton_version": loaded.manifest.triton_version,
@@ -200,10 +195,10 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "warnings": result.warnings,
         "torch_version": _torch_version(),
         "batch_invariance": {"examples": result.invariance.checked, "failure": result.invariance.failure},
-        "dynamic_batching": {name or "config.pbtxt": on for name, on in result.batching.items()},
+        "dynamic_batching": {name or layout.CONFIG_FILE: on for name, on in result.batching.items()},
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
     }
-    (folder / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_record(folder, record)
     if result.invariance.checked:
         verdict = "holds" if result.invariance.holds else "fails"
         progress(f"batch invariance {verdict} on {result.invariance.checked} stacked examples")

@@ -6,19 +6,16 @@ traceback), 2 usage error (click), 3 internal error (a bug: traceback shown).
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from compiler.errors import UserError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from compiler.sources.paths import ALLOW_ENV
 
 EXIT_USER = 1
 EXIT_INTERNAL = 3
@@ -32,79 +29,74 @@ repository_option = click.option(
 variant_option = click.option(
     "--variant", metavar="NAME", help="Serve configs/NAME.pbtxt (tritonserver --model-config-name); models "
     "without that variant use config.pbtxt.")
+allow_path_option = click.option(
+    "--allow-path", "allow_paths", multiple=True, envvar=ALLOW_ENV,
+    type=click.Path(path_type=Path, file_okay=False),
+    help=f"A folder outside the manifest's that manifest paths (weights, torchscript) may point into "
+         f"(repeatable; default: ${ALLOW_ENV}, separated by ':').")
 
 
 def _progress(text: str) -> None:
     click.echo(f"  {text}", err=True)
 
 
-def handle_errors(func: F) -> F:
-    """Turn UserError into exit 1 with a clean message; anything else is a bug."""
+def _style(text: str, kind: str) -> str:
+    return click.style(text, fg="yellow") if kind == "warning" else click.style(text, fg="red", bold=True)
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+
+class CompilerGroup(click.Group):
+    """Every command's errors are handled here, once: UserError is exit 1 with a clean message; anything
+    else is a bug (exit 3, traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return func(*args, **kwargs)
+            return super().invoke(ctx)
         except UserError as err:
             click.echo(click.style("error: ", fg="red", bold=True) + err.render(), err=True)
+            for cause in err.underlying() if ctx.meta.get("traceback") else []:
+                click.echo("traceback of the error underneath (--traceback):", err=True)
+                click.echo("".join(traceback.format_exception(cause)).rstrip(), err=True)
             sys.exit(EXIT_USER)
-        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, KeyboardInterrupt):
             raise
         except Exception:
             click.echo("internal error (a bug in the compiler; please report it):", err=True)
             traceback.print_exc()
             sys.exit(EXIT_INTERNAL)
 
-    return wrapper  # type: ignore[return-value]
 
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CompilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name=None, version=__import__("compiler").__version__)
-def main() -> None:
+@click.option("--traceback", "show_traceback", is_flag=True,
+              help="On a user error, also print the traceback underneath it (a model factory's own, for one).")
+@click.pass_context
+def main(ctx: click.Context, show_traceback: bool) -> None:
     """Compile models.yaml into a Triton model repository, serve it and verify it."""
+    ctx.meta["traceback"] = show_traceback
 
 
 @main.command()
 @manifest_option
 @repository_option
 @click.option("--force", is_flag=True, help="Export every model even if its fingerprint is unchanged.")
-@click.option("--allow-path", "allow_paths", multiple=True, type=click.Path(path_type=Path, file_okay=False),
-              help="A folder outside the manifest's that manifest paths (weights, torchscript) may point into.")
-@handle_errors
+@allow_path_option
 def build(manifest: Path, repository: Path, force: bool, allow_paths: tuple[Path, ...]) -> None:
     """Export every model and write the repository (all or nothing)."""
-    import os
-
     from compiler.build import build as run_build
-    from compiler.sources.paths import ALLOW_ENV
-
-    if allow_paths:
-        existing = [p for p in os.environ.get(ALLOW_ENV, "").split(os.pathsep) if p]
-        os.environ[ALLOW_ENV] = os.pathsep.join(existing + [str(p.resolve()) for p in allow_paths])
+    from compiler.reporting import build_lines
 
     started = time.monotonic()
-    report = run_build(manifest, repository, progress=_progress, force=force)
-    for entry in report.models:
-        click.echo(f"{entry.name:<20} {entry.status}" + (f" in {entry.seconds:.1f}s" if entry.seconds else ""))
-        for name, argument in entry.binding:
-            click.echo(f"    input  {name} -> forward({argument})")
-        for line in entry.outputs:
-            click.echo(f"    output {line}")
-        for warning in entry.warnings:
-            click.echo(click.style("    warning: ", fg="yellow") + warning)
-    for warning in report.warnings:
-        click.echo(click.style("warning: ", fg="yellow") + warning)
-    state = "written" if report.wrote else "unchanged, nothing written"
-    click.echo(f"repository {report.output}: {state} ({time.monotonic() - started:.1f}s)")
+    report = run_build(manifest, repository, progress=_progress, force=force, allow_paths=allow_paths)
+    for line in build_lines(report, time.monotonic() - started, _style):
+        click.echo(line)
 
 
 @main.command("container-files")
 @manifest_option
-@handle_errors
 def container_files(manifest: Path) -> None:
     """Write Dockerfile and docker-compose.yml beside the manifest, from it."""
+    from compiler.deploy.container import write_container_files
     from compiler.manifest import load_manifest
-    from compiler.repository.container import write_container_files
 
     loaded = load_manifest(manifest)
     for path in write_container_files(loaded, loaded.directory):
@@ -128,7 +120,6 @@ def _release_of(manifest: Path) -> str:
 @click.option("--engine", type=click.Choice(["auto", "embedded", "docker"]), default="auto", show_default=True,
               help="docker: the NGC image of the manifest's release; embedded: the nvidia-pytriton tritonserver.")
 @variant_option
-@handle_errors
 def serve(repository: Path, manifest: Path, http_port: int, grpc_port: int, metrics_port: int, host: str,
           engine: str, variant: str | None) -> None:
     """Serve the repository in tritonserver, in the foreground (Ctrl-C stops it)."""
@@ -148,27 +139,22 @@ def serve(repository: Path, manifest: Path, http_port: int, grpc_port: int, metr
 @manifest_option
 @repository_option
 @variant_option
-@handle_errors
-def verify(manifest: Path, repository: Path, variant: str | None) -> None:
+@allow_path_option
+def verify(manifest: Path, repository: Path, variant: str | None, allow_paths: tuple[Path, ...]) -> None:
     """Serve the repository on free loopback ports and check it against eager PyTorch."""
+    from compiler.reporting import verify_lines
     from compiler.verify import verify as run_verify
 
-    checks = run_verify(manifest, repository, progress=_progress, variant=variant)
-    width = max(len(c.check) for c in checks)
-    click.echo(f"{'model':<12} {'check':<{width}} {'proto':<5} result")
-    for c in checks:
-        mark = "ok  " if c.ok else click.style("FAIL", fg="red", bold=True)
-        click.echo(f"{c.model:<12} {c.check:<{width}} {c.protocol:<5} {mark} {c.detail}")
-    failed = [c for c in checks if not c.ok]
-    click.echo(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
-    if failed:
+    checks = run_verify(manifest, repository, progress=_progress, variant=variant, allow_paths=allow_paths)
+    for line in verify_lines(checks, _style):
+        click.echo(line)
+    if not all(c.ok for c in checks):
         sys.exit(EXIT_USER)
 
 
 @main.command()
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("proto/models.schema.json"),
               show_default=True)
-@handle_errors
 def schema(output: Path) -> None:
     """Write the JSON Schema of models.yaml (for editor completion)."""
     from compiler.manifest.jsonschema import manifest_schema
@@ -183,7 +169,6 @@ def schema(output: Path) -> None:
 @click.option("--triton-version", help="Target release (YY.MM); default: Dockerfile FROM tag, manifest, latest.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-run", is_flag=True, help="Skip loading and running the model files (fast, no torch).")
-@handle_errors
 def check(repository: Path, triton_version: str | None, output_format: str, no_run: bool) -> None:
     """Lint a Triton model repository (ours or hand-written) against its models and release."""
     from compiler.check import check_repository
@@ -204,10 +189,8 @@ def check(repository: Path, triton_version: str | None, output_format: str, no_r
 
 @main.command()
 @click.argument("manifests", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
-@handle_errors
 def validate(manifests: tuple[Path, ...]) -> None:
     """Validate manifests without exporting anything (fast; the pre-commit hook)."""
-    from compiler.errors import UserError as _UserError
     from compiler.manifest import load_manifest
 
     problems = []
@@ -215,7 +198,7 @@ def validate(manifests: tuple[Path, ...]) -> None:
         try:
             loaded = load_manifest(path)
             click.echo(f"{path}: ok ({len(loaded.manifest.models)} models, Triton {loaded.manifest.triton_version})")
-        except _UserError as err:
+        except UserError as err:
             problems.extend(err.problems)
     if problems:
         raise UserError(problems)
@@ -227,8 +210,9 @@ def validate(manifests: tuple[Path, ...]) -> None:
 @click.option("--model", "model_name", default="bert", show_default=True, help="The manifest model to soak.")
 @click.option("--requests", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True)
-@handle_errors
-def soak(manifest: Path, repository: Path, model_name: str, requests: int, concurrency: int) -> None:
+@allow_path_option
+def soak(manifest: Path, repository: Path, model_name: str, requests: int, concurrency: int,
+         allow_paths: tuple[Path, ...]) -> None:
     """Many concurrent HTTP and gRPC requests, every answer checked; memory before and after."""
     from compiler.verify.soak import soak as run_soak
 
@@ -238,7 +222,7 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int, concu
         if done % step == 0:
             click.echo(f"  {done}/{requests}", err=True)
 
-    report = run_soak(manifest, repository, model_name, requests, concurrency, progress)
+    report = run_soak(manifest, repository, model_name, requests, concurrency, progress, allow_paths=allow_paths)
     click.echo(report.summary())
     for error in report.errors[:10]:
         click.echo(f"  error: {error}")
@@ -255,47 +239,31 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int, concu
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), help="Save each output as NAME.npy here.")
 @manifest_option
-@handle_errors
 def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | None, url: str | None, protocol: str,
           output_dir: Path | None, manifest: Path) -> None:
     """Send one request to a served MODEL; names, dtypes and shapes come from its served config."""
-    import numpy as np
-
     from compiler.client import infer as client
 
-    address = url or client.default_url(protocol)
-    config = client.served_config(model, address, protocol)
-    spec = None
-    base = manifest.parent
-    if manifest.is_file():
-        from compiler.manifest import load_manifest
-
-        spec = next((m for m in load_manifest(manifest).manifest.models if m.name == model), None)
-    given = {}
+    files = {}
     for item in inputs:
         name, sep, path = item.partition("=")
         if not sep:
             raise click.BadParameter(f"'{item}' is not NAME=FILE.npy", param_hint="--input")
-        given[name] = Path(path)
-    if text is not None:
-        arrays = client.text_inputs(config, spec, text, base)
-    elif image is not None:
-        arrays = client.image_inputs(config, image)
-    elif given:
-        arrays = client.file_inputs(config, given)
-    else:
-        arrays = client.random_inputs(config, spec)
+        files[name] = Path(path)
+    spec = None
+    if manifest.is_file():
+        from compiler.manifest import load_manifest
+
+        spec = next((m for m in load_manifest(manifest).manifest.models if m.name == model), None)
+    result = client.infer(model, url, protocol, files, text, image, spec, manifest.parent, output_dir)
+    if result.random_inputs:
         click.echo("inputs: random, shaped by the served config", err=True)
-    for name, value in arrays.items():
+    for name, value in result.inputs.items():
         click.echo(f"input  {name}: {value.dtype} {list(value.shape)}", err=True)
-    outputs = client.run(config, arrays, address, protocol)
-    for name, value in outputs.items():
+    for name, value in result.outputs.items():
         click.echo(client.summarize(name, value))
-        if output_dir is not None:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            np_path = output_dir / f"{name}.npy"
-            np.save(np_path, value)
-            click.echo(f"  saved {np_path}")
+    for saved in result.saved:
+        click.echo(f"  saved {saved}")
 
 
 @main.command()
@@ -309,7 +277,6 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
 @click.option("--no-pytriton", is_flag=True, help="Skip the PyTriton comparison.")
 @click.option("--no-build", is_flag=True, help="Skip the build-time comparison.")
 @click.option("--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True)
-@handle_errors
 def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: float, rounds: int, no_pytriton: bool,
           no_build: bool, docs: Path) -> None:
     """Throughput and latency: served (HTTP, gRPC; concurrency 1, 4, 16) vs eager PyTorch and PyTriton."""
@@ -338,7 +305,6 @@ def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: fl
 @variant_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("deploy"),
               show_default=True, help="Manifests go to OUT/<target>/.")
-@handle_errors
 def deploy(manifest: Path, repository: Path, target: str, storage_uri: str | None, replicas: int,
            max_replicas: int | None, name: str, namespace: str | None, variant: str | None, out_dir: Path) -> None:
     """Write Kubernetes manifests serving the repository: a KServe InferenceService, or plain Kubernetes."""
@@ -347,21 +313,10 @@ def deploy(manifest: Path, repository: Path, target: str, storage_uri: str | Non
 
     options = DeployOptions(StorageUri.parse(storage_uri) if storage_uri else None, replicas, max_replicas, name,
                             namespace, variant)
-    loaded = load_manifest(manifest)
-    files = write_deploy(loaded, target, options, out_dir, repository)
-    try:
-        from ruamel.yaml import YAML
-
-        from compiler.deploy.validation import validate
-
-        for path in files:
-            validate(YAML(typ="safe").load(path.read_text()))
-        checked = "validated offline (kubernetes-validate schemas, kserve models)"
-    except ImportError:
-        checked = "not validated: install requirements-dev.txt for kubernetes-validate and kserve"
-    for path in files:
+    deployed = write_deploy(load_manifest(manifest), target, options, out_dir, repository)
+    for path in deployed.files:
         click.echo(f"wrote {path}")
-    click.echo(checked)
+    click.echo(deployed.validation)
 
 
 @main.command()
@@ -370,11 +325,10 @@ def deploy(manifest: Path, repository: Path, target: str, storage_uri: str | Non
 @click.option("--endpoint-url", help="S3 endpoint URL (default: AWS, or http://host:port from the URI).")
 @click.option("--delete/--no-delete", default=True, show_default=True,
               help="Delete objects under the prefix that the repository no longer has.")
-@handle_errors
 def publish(repository: Path, storage_uri: str, endpoint_url: str | None, delete: bool) -> None:
     """Upload the repository to S3-compatible storage; unchanged files (by sha256) are not sent again."""
-    from compiler.repository.publish import publish as run_publish
-    from compiler.repository.storage_uri import StorageUri
+    from compiler.deploy.publish import publish as run_publish
+    from compiler.deploy.storage_uri import StorageUri
 
     report = run_publish(repository, StorageUri.parse(storage_uri), endpoint_url, delete, progress=_progress)
     click.echo(f"{storage_uri}: {len(report.uploaded)} uploaded ({report.bytes_uploaded / 2**20:.1f} MiB), "

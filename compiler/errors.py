@@ -60,9 +60,18 @@ class CompilerError(Exception):
 class UserError(CompilerError):
     """Bad input: one or more problems the user can fix. Exit code 1."""
 
-    def __init__(self, problems: list[Problem] | Problem):
+    def __init__(self, problems: list[Problem] | Problem, causes: list[BaseException] | None = None):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        self._causes = list(causes or [])
         super().__init__(self.render())
+
+    def underlying(self) -> list[BaseException]:
+        """The exceptions underneath (a model factory's own, for one), for `--traceback`: given ones, else the
+        exception this one was raised from or while handling (kept even by `raise ... from None`)."""
+        if self._causes:
+            return list(self._causes)
+        cause = self.__cause__ or self.__context__
+        return [cause] if cause is not None else []
 
     def render(self) -> str:
         lines = [p.render() for p in self.problems]

@@ -1,104 +1,21 @@
-"""Shared fixtures: a scratch project with the tiny models, CLI runners, tree hashes."""
+"""Fixtures shared by every test folder; the helpers they use are in tests/helpers.py."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
-import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from tests.helpers import Project, run_subprocess
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.pbtxt from the code")
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-@dataclass
-class Project:
-    """A scratch folder holding the tiny test models, a manifest, and the repository built from it."""
-
-    root: Path
-
-    @classmethod
-    def at(cls, root: Path) -> Project:
-        shutil.copy(FIXTURES / "tiny_models.py", root / "tiny_models.py")
-        return cls(root)
-
-    def built(self, yaml_text: str) -> Project:
-        """Write the manifest and build it; the build must succeed."""
-        self.write(yaml_text)
-        result = self.build()
-        assert result.code == 0, result.err
-        return self
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / "models.yaml"
-
-    @property
-    def output(self) -> Path:
-        return self.root / "repo"
-
-    def write(self, yaml_text: str) -> Path:
-        self.manifest.write_text(textwrap.dedent(yaml_text).lstrip())
-        return self.manifest
-
-    def build(self, *extra: str) -> Result:
-        return run_cli("build", "--manifest", str(self.manifest), "--output", str(self.output), *extra)
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project.at(tmp_path)
-
-
-def run_cli(*args: str) -> Result:
-    """The real click CLI, in this process (torch stays imported between tests)."""
-    from compiler.cli import main
-
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return Result(result.exit_code, result.stdout, result.stderr)
-
-
-def run_subprocess(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
-    """The CLI as a user runs it: a fresh interpreter."""
-    proc = subprocess.run([sys.executable, *args], cwd=cwd or ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=900)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file under root with its content hash (and mode), for byte-for-byte checks."""
-    if not root.exists():
-        return {}
-    digest = {}
-    for path in sorted(root.rglob("*")):
-        key = str(path.relative_to(root))
-        if path.is_file():
-            digest[key] = hashlib.sha256(path.read_bytes()).hexdigest() + f" {path.stat().st_mode:o}"
-        else:
-            digest[key] = "dir"
-    return digest
 
 
 @pytest.fixture(scope="session")

@@ -18,14 +18,16 @@ from pytriton.triton import Triton, TritonConfig
 from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler import datatypes
-from compiler.server.backends.pytorch import binding_rules as rules
+from compiler.backend.pytorch import binding_rules as rules
+from compiler.repository import layout
 from compiler.triton_config import parse_text
 
 
 def main() -> None:
     folder, name, http, grpc, metrics = Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:6])
-    config = parse_text((folder / "config.pbtxt").read_text())
-    module = torch.jit.load(str(folder / "1" / "model.pt")).eval()
+    config = parse_text(layout.config_file(folder).read_text())
+    newest = layout.version_dirs(folder)[-1].name
+    module = torch.jit.load(str(layout.model_file(folder, newest, config))).eval()
     args = [a.name for a in module.forward.schema.arguments[1:]]
     _, index = rules.bind_inputs([t.name for t in config.input], args)
     order = sorted(index, key=index.__getitem__)

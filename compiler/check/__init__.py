@@ -12,7 +12,7 @@ from compiler.check.findings import ERROR, INFO, Finding
 from compiler.check.release import resolve_release
 from compiler.check.rules import check_config, check_layout, check_model, parse_config
 from compiler.releases import Release
-from compiler.triton_config.builder import VARIANTS_DIR
+from compiler.repository import layout
 
 __all__ = ["Finding", "check_repository"]
 
@@ -22,11 +22,11 @@ def check_repository(repository: Path, release_flag: str | None = None,
     release_text, why = resolve_release(repository, release_flag)
     release = Release.parse(release_text)
     findings: list[Finding] = []
-    folders = sorted(p for p in Path(repository).iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = layout.model_folders(repository)
     if not folders:
-        findings.append(Finding(ERROR, "the repository holds no model folder", file=Path(repository)))
+        findings.append(Finding.of(ERROR, "the repository holds no model folder", file=Path(repository)))
     for folder in folders:
-        config_path = folder / "config.pbtxt"
+        config_path = layout.config_file(folder)
         config = None
         if config_path.is_file():
             config, problems = parse_config(config_path)
@@ -36,7 +36,7 @@ def check_repository(repository: Path, release_flag: str | None = None,
             findings.extend(check_config(config_path, config, release))
             if run_models:
                 findings.extend(check_model(folder, config, release))
-        for variant_path in sorted((folder / VARIANTS_DIR).glob("*.pbtxt")):
+        for variant_path in layout.variant_files(folder):
             variant, problems = parse_config(variant_path)
             findings.extend(problems)
             if variant is not None:
@@ -53,15 +53,15 @@ def _release_schema_findings(folders: list[Path], release: Release) -> list[Find
     from compiler.check.findings import WARNING
     from compiler.triton_config.release_schema import SchemaUnavailable, parse_for_release
 
-    texts = {f.name: (f / "config.pbtxt").read_text() for f in folders if (f / "config.pbtxt").is_file()}
+    texts = {f.name: layout.config_file(f).read_text() for f in folders if layout.config_file(f).is_file()}
     if not texts:
         return []
     try:
         errors = parse_for_release(texts, release)
     except SchemaUnavailable as err:
-        return [Finding(WARNING, f"the exact schema of Triton {release} was not checked: {err}",
+        return [Finding.of(WARNING, f"the exact schema of Triton {release} was not checked: {err}",
                         hint="feature rules still applied; the schema needs one download from PyPI")]
-    return [Finding(ERROR, f"Triton {release}'s own schema rejects the config: {message}", name,
-                    folders[0].parent / name / "config.pbtxt",
+    return [Finding.of(ERROR, f"Triton {release}'s own schema rejects the config: {message}", name,
+                       layout.config_file(folders[0].parent / name),
                     hint=f"remove what {release} does not know, or target a newer release")
             for name, message in sorted(errors.items())]

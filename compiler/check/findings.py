@@ -1,10 +1,16 @@
-"""What `check` reports: findings with a severity, a place, a model and a fix."""
+"""What `check` reports: a finding is a severity plus a Problem (the compiler's one diagnostic type).
+
+    Finding.of(ERROR, "no config.pbtxt", model="bert", file=folder, hint="...")
+    finding.problem.render()
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+
+from compiler.errors import Problem
 
 ERROR = "error"
 WARNING = "warning"
@@ -14,27 +20,33 @@ INFO = "info"
 @dataclass(frozen=True)
 class Finding:
     severity: str
-    message: str
-    model: str | None = None
-    file: Path | None = None
-    line: int | None = None
-    column: int | None = None
-    hint: str | None = None
+    problem: Problem
+
+    @classmethod
+    def of(cls, severity: str, message: str, model: str | None = None, file: Path | None = None,
+           line: int | None = None, column: int | None = None, hint: str | None = None,
+           field: str | None = None) -> Finding:
+        return cls(severity, Problem(message, file=file, line=line, column=column, model=model, field=field, hint=hint))
+
+    @property
+    def message(self) -> str:
+        return self.problem.message
+
+    @property
+    def model(self) -> str | None:
+        return self.problem.model
+
+    @property
+    def hint(self) -> str | None:
+        return self.problem.hint
 
     def place(self) -> str:
-        if self.file is None:
-            return "-"
-        text = str(self.file)
-        if self.line:
-            text += f":{self.line}"
-            if self.column:
-                text += f":{self.column}"
-        return text
+        return self.problem.where() or "-"
 
     def to_json(self) -> dict[str, object]:
-        data = asdict(self)
-        data["file"] = str(self.file) if self.file else None
-        return data
+        p = self.problem
+        return {"severity": self.severity, "message": p.message, "model": p.model, "field": p.field,
+                "file": str(p.file) if p.file else None, "line": p.line, "column": p.column, "hint": p.hint}
 
 
 def render_text(findings: list[Finding], release: str, why: str) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,11 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler import datatypes
+from compiler.backend.pytorch import binding_rules as rules
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
 from compiler.export.devices import baked_devices
 from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, MODEL_CONFIG_NAME_SINCE, Release
-from compiler.server.backends.pytorch import binding_rules as rules
-from compiler.triton_config.builder import VARIANTS_DIR
-
-PYTORCH_PLATFORM = "pytorch_libtorch"
+from compiler.repository import layout
 
 
 def line_of(text: str, needle: str) -> int | None:
@@ -35,31 +35,31 @@ def line_of(text: str, needle: str) -> int | None:
 def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
     name = folder.name
     findings: list[Finding] = []
-    config_path = folder / "config.pbtxt"
+    config_path = layout.config_file(folder)
     if not config_path.is_file():
-        findings.append(Finding(ERROR, "no config.pbtxt", name, folder,
+        findings.append(Finding.of(ERROR, f"no {layout.CONFIG_FILE}", name, folder,
                                 hint="every model folder needs one; `make repo` writes it from models.yaml"))
     versions = [p for p in folder.iterdir() if p.is_dir()]
     numeric = [p for p in versions if p.name.isdigit()]
     for other in sorted(set(versions) - set(numeric)):
-        if other.name == VARIANTS_DIR:
+        if other.name == layout.VARIANTS_DIR:
             strays = sorted(p.name for p in other.iterdir() if p.suffix != ".pbtxt")
             if strays:
-                findings.append(Finding(WARNING, f"configs/ holds {', '.join(strays)}: only <variant>.pbtxt files are "
+                findings.append(Finding.of(WARNING, f"configs/ holds {', '.join(strays)}: only <variant>.pbtxt files are "
                                         "read (tritonserver --model-config-name)", name, other))
             continue
-        findings.append(Finding(WARNING, f"folder '{other.name}' is not a numeric version; Triton ignores it", name, other))
+        findings.append(Finding.of(WARNING, f"folder '{other.name}' is not a numeric version; Triton ignores it", name, other))
     if not numeric:
-        findings.append(Finding(ERROR, "no numeric version folder (e.g. 1/)", name, folder))
-    filename = (config.default_model_filename if config and config.default_model_filename else "model.pt")
+        findings.append(Finding.of(ERROR, "no numeric version folder (e.g. 1/)", name, folder))
+    filename = layout.model_filename(config)
     for version in sorted(numeric, key=lambda p: int(p.name)):
         if not (version / filename).is_file():
             present = ", ".join(sorted(p.name for p in version.iterdir())) or "nothing"
-            findings.append(Finding(ERROR, f"version {version.name} has no {filename} (it holds {present})", name,
+            findings.append(Finding.of(ERROR, f"version {version.name} has no {filename} (it holds {present})", name,
                                     version, hint="export the model into it (`make repo`); model files are build outputs"))
     if config is not None and config.name and config.name != name:
         text = config_path.read_text()
-        findings.append(Finding(ERROR, f"config name '{config.name}' differs from its folder '{name}'", name,
+        findings.append(Finding.of(ERROR, f"config name '{config.name}' differs from its folder '{name}'", name,
                                 config_path, line_of(text, "name:"), hint=f"set name: \"{name}\" or rename the folder"))
     return findings
 
@@ -79,7 +79,7 @@ def parse_config(path: Path) -> tuple[pb.ModelConfig | None, list[Finding]]:
         field = re.search(r'has no field named "(\w+)"', message)
         if field:
             hint = f"'{field.group(1)}' is not a ModelConfig field; check the spelling against Triton's model_config.proto"
-        return None, [Finding(ERROR, f"config does not parse: {message}", path.parent.name, path, line, column, hint)]
+        return None, [Finding.of(ERROR, f"config does not parse: {message}", path.parent.name, path, line, column, hint)]
     return config, []
 
 
@@ -88,12 +88,12 @@ def _tensors(config: pb.ModelConfig) -> list[tuple[str, Any]]:
 
 
 def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[Finding]:
-    name = path.parent.parent.name if path.parent.name == VARIANTS_DIR else path.parent.name
+    name = layout.model_of(path).name
     text = path.read_text()
     findings: list[Finding] = []
 
     def add(severity: str, message: str, needle: str | None = None, hint: str | None = None) -> None:
-        findings.append(Finding(severity, message, name, path, line_of(text, needle) if needle else None, hint=hint))
+        findings.append(Finding.of(severity, message, name, path, line_of(text, needle) if needle else None, hint=hint))
 
     def needs(feature: str, where: str) -> None:
         since = CONFIG_FEATURES[feature]
@@ -101,7 +101,7 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
             add(ERROR, f"'{feature}' is unknown to Triton {release} (it arrives in {since})", where,
                 f"remove it, or target {since} or later")
 
-    is_pytorch = config.platform == PYTORCH_PLATFORM or config.backend == "pytorch"
+    is_pytorch = layout.is_pytorch(config)
     allowed = ", ".join(datatypes.pytorch_allowed(release))
     for kind, tensor in _tensors(config):
         type_name = pb.DataType.Name(tensor.data_type)
@@ -119,7 +119,7 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
             if not row.served_by_pytorch(release):
                 add(ERROR, f"{kind} '{tensor.name}' is {type_name}, which the PyTorch backend of Triton {release} "
                     "cannot serve", type_name, f"allowed: {allowed}")
-    if path.parent.name == VARIANTS_DIR and not release.at_least(MODEL_CONFIG_NAME_SINCE):
+    if layout.is_variant_file(path) and not release.at_least(MODEL_CONFIG_NAME_SINCE):
         add(WARNING, f"Triton {release} has no --model-config-name (it arrives in {MODEL_CONFIG_NAME_SINCE}): this "
             "variant is never loaded there", None, f"target {MODEL_CONFIG_NAME_SINCE} or later")
     if config.runtime:
@@ -169,84 +169,141 @@ def _line_in_block(text: str, name: str, key: str) -> int | None:
     return start
 
 
+@dataclass
+class ModelUnderCheck:
+    """One model file loaded, and the config it is checked against (config.pbtxt or a variant's)."""
+
+    folder: Path
+    path: Path  # the config file
+    text: str
+    config: pb.ModelConfig
+    release: Release
+    model_file: Path
+    module: Any  # the loaded TorchScript module
+    is_variant: bool
+    args: list[str] = field(default_factory=list)  # forward() argument names
+    index: dict[str, int] | None = None  # config input -> forward() position; None when they cannot bind
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def add(self, severity: str, message: str, needle: str | int | None = None, hint: str | None = None) -> None:
+        line = needle if isinstance(needle, int) or needle is None else line_of(self.text, needle)
+        self.findings.append(Finding.of(severity, message, self.name, self.path, line, hint=hint))
+
+
+ModelRule = Callable[[ModelUnderCheck], None]
+
+
 def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Path | None = None) -> list[Finding]:
-    """The model file against `config` (config.pbtxt, or the variant config at `path`)."""
-    import torch
-
-    name = folder.name
-    is_variant = path is not None
-    path = path or folder / "config.pbtxt"
-    text = path.read_text()
-    versions = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
-    filename = config.default_model_filename or "model.pt"
-    files = [v / filename for v in versions if (v / filename).is_file()]
-    if not files or config.platform != PYTORCH_PLATFORM:
+    """The model file against `config` (config.pbtxt, or the variant config at `path`): each of MODEL_RULES."""
+    versions = layout.version_dirs(folder)
+    files = [layout.model_file(folder, v.name, config) for v in versions]
+    files = [f for f in files if f.is_file()]
+    if not files or config.platform != layout.PYTORCH_PLATFORM:
         return []
-    model_file = files[-1]
-    findings: list[Finding] = []
+    path = path or layout.config_file(folder)
+    loaded = _load_torchscript(folder, files[-1])
+    if isinstance(loaded, Finding):
+        return [loaded]
+    subject = ModelUnderCheck(folder, path, path.read_text(), config, release, files[-1], loaded,
+                              is_variant=layout.is_variant_file(path))
+    for rule in MODEL_RULES:
+        rule(subject)
+    return subject.findings
 
-    def add(severity: str, message: str, needle: str | int | None = None, hint: str | None = None) -> None:
-        line = needle if isinstance(needle, int) or needle is None else line_of(text, needle)
-        findings.append(Finding(severity, message, name, path, line, hint=hint))
+
+def _load_torchscript(folder: Path, model_file: Path) -> Any:
+    import torch
 
     try:
         with warnings.catch_warnings():  # torch 2.14 deprecates jit.load for torch.export; Triton's libtorch needs it
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(model_file), map_location="cpu").eval()
+            warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")
+            return torch.jit.load(str(model_file), map_location="cpu").eval()
     except Exception as err:
-        return [Finding(ERROR, f"{model_file.name} is not loadable TorchScript: {str(err).splitlines()[0]}", name,
-                        model_file, hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save")]
+        return Finding.of(ERROR, f"{model_file.name} is not loadable TorchScript: {str(err).splitlines()[0]}",
+                          folder.name, model_file,
+                          hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save")
 
-    if not is_variant:  # a fact about the file, said once
-        findings.extend(check_libtorch(folder, model_file, module, release))
-    args = [a.name for a in module.forward.schema.arguments[1:]]
-    config_names = [t.name for t in config.input]
+
+def rule_libtorch(subject: ModelUnderCheck) -> None:
+    """Will the target's libtorch load the file? A fact about the file: said for config.pbtxt only."""
+    if not subject.is_variant:
+        subject.findings.extend(check_libtorch(subject.folder, subject.model_file, subject.module, subject.release))
+
+
+def rule_binding(subject: ModelUnderCheck) -> None:
+    """Config inputs against forward() arguments, by the libtorch backend's own rules."""
+    args = [a.name for a in subject.module.forward.schema.arguments[1:]]
+    subject.args = args
+    config_names = [t.name for t in subject.config.input]
     if len(args) != len(config_names):
-        add(ERROR, f"the config has {len(config_names)} inputs, forward({', '.join(args)}) takes {len(args)}; Triton "
-            "refuses to load it", "input", "one input per forward() argument")
-        return findings
+        subject.add(ERROR, f"the config has {len(config_names)} inputs, forward({', '.join(args)}) takes {len(args)}; "
+                    "Triton refuses to load it", "input", "one input per forward() argument")
+        return
     convention, index = rules.bind_inputs(config_names, args)
     binding = ", ".join(f"{n} -> {args[index[n]]}" for n in config_names if index[n] < len(args))
-    add(INFO, f"input binding ({convention}): {binding}")
+    subject.add(INFO, f"input binding ({convention}): {binding}")
     if convention == rules.STRICT_CONFIG_ORDERING:
-        add(WARNING, "input names are neither forward() arguments nor <name>__<index>: Triton binds them in config "
-            "order, silently", f'"{config_names[0]}"', f"name them after forward({', '.join(args)})")
+        subject.add(WARNING, "input names are neither forward() arguments nor <name>__<index>: Triton binds them in "
+                    "config order, silently", f'"{config_names[0]}"', f"name them after forward({', '.join(args)})")
     elif sorted(index.values()) != list(range(len(args))):
-        add(ERROR, f"inputs {config_names} do not reach each of forward({', '.join(args)}) once", f'"{config_names[0]}"')
-        return findings
+        subject.add(ERROR, f"inputs {config_names} do not reach each of forward({', '.join(args)}) once",
+                    f'"{config_names[0]}"')
+        return
+    subject.index = index
 
-    batching = config.max_batch_size > 0
-    graph = module.inlined_graph
-    graph_inputs = list(graph.inputs())[1:]
-    for tensor in config.input:
-        position = index[tensor.name]
+
+def rule_token_ids(subject: ModelUnderCheck) -> None:
+    """Narrow integer ids feeding an embedding: a client sending what tokenizers produce (INT64) is refused."""
+    if subject.index is None:
+        return
+    graph_inputs = list(subject.module.inlined_graph.inputs())[1:]
+    for tensor in subject.config.input:
+        position = subject.index[tensor.name]
         want = pb.DataType.Name(tensor.data_type)
         if want in _NARROW_INTEGERS and position < len(graph_inputs) and _feeds(graph_inputs[position], "aten::embedding"):
-            add(ERROR, f"input '{tensor.name}' is {want} but feeds an embedding lookup (token ids): PyTorch tokenizers "
-                f"produce and models are traced with INT64 ids, so clients sending them are refused by Triton",
-                _line_in_block(text, tensor.name, "data_type"), "set data_type: TYPE_INT64")
+            subject.add(ERROR, f"input '{tensor.name}' is {want} but feeds an embedding lookup (token ids): PyTorch "
+                        "tokenizers produce and models are traced with INT64 ids, so clients sending them are refused "
+                        "by Triton", _line_in_block(subject.text, tensor.name, "data_type"), "set data_type: TYPE_INT64")
 
-    devices = baked_devices(module)
-    if devices:
-        baked = "cpu" if "cpu" in devices else "cuda"
-        kinds = {pb.ModelInstanceGroup.Kind.Name(g.kind) for g in config.instance_group} or {"KIND_AUTO"}
-        if baked == "cpu" and kinds & {"KIND_GPU", "KIND_AUTO"}:
-            add(WARNING, f"tracing baked torch.device(\"cpu\") into the code; instance groups {sorted(kinds)} may run it "
-                "on a GPU, where tensors it creates land on the CPU", "instance_group" if config.instance_group else None,
-                "trace on the target device, or export with torch.jit.script")
-        elif baked == "cuda" and "KIND_CPU" in kinds:
-            add(ERROR, "tracing baked a CUDA device into the code, but the instance group is KIND_CPU",
-                "instance_group", "trace on CPU, or serve it KIND_GPU")
 
-    _run(module, config, text, index, batching, add)
-    return findings
+def rule_devices(subject: ModelUnderCheck) -> None:
+    """A device frozen into the program by tracing, against the instance groups."""
+    devices = baked_devices(subject.module)
+    if not devices:
+        return
+    config = subject.config
+    baked = "cpu" if "cpu" in devices else "cuda"
+    kinds = {pb.ModelInstanceGroup.Kind.Name(g.kind) for g in config.instance_group} or {"KIND_AUTO"}
+    if baked == "cpu" and kinds & {"KIND_GPU", "KIND_AUTO"}:
+        subject.add(WARNING, f"tracing baked torch.device(\"cpu\") into the code; instance groups {sorted(kinds)} may "
+                    "run it on a GPU, where tensors it creates land on the CPU",
+                    "instance_group" if config.instance_group else None,
+                    "trace on the target device, or export with torch.jit.script")
+    elif baked == "cuda" and "KIND_CPU" in kinds:
+        subject.add(ERROR, "tracing baked a CUDA device into the code, but the instance group is KIND_CPU",
+                    "instance_group", "trace on CPU, or serve it KIND_GPU")
+
+
+def rule_runs(subject: ModelUnderCheck) -> None:
+    """Run the model on inputs shaped and typed as the config says; compare what comes back."""
+    if subject.index is not None:
+        _run(subject.module, subject.config, subject.text, subject.index, subject.config.max_batch_size > 0,
+             subject.add)
+
+
+#: The checks of a model file against its config, in order; each adds findings to the subject.
+MODEL_RULES: list[ModelRule] = [rule_libtorch, rule_binding, rule_token_ids, rule_devices, rule_runs]
 
 
 def check_libtorch(folder: Path, model_file: Path, module: Any, release: Release) -> list[Finding]:
     """Will the target's libtorch load this file? The saving torch comes from our build record, else the archive."""
-    from compiler.build import RECORD, read_record
     from compiler.compat import TorchVersion, assess
     from compiler.compat.torchscript import SavedBy, operators, saved_by_lower_bound
+    from compiler.repository.record import RECORD, read_record
 
     saved_by = None
     recorded = (read_record(folder) or {}).get("torch_version")
@@ -256,9 +313,9 @@ def check_libtorch(folder: Path, model_file: Path, module: Any, release: Release
         pass
     saved_by = saved_by or saved_by_lower_bound(model_file)
     fit = assess(release, saved_by, operators(module))
-    return ([Finding(ERROR, n.message, folder.name, model_file, hint=n.hint) for n in fit.errors]
-            + [Finding(WARNING, n.message, folder.name, model_file, hint=n.hint) for n in fit.warnings]
-            + [Finding(INFO, n.message, folder.name, model_file, hint=n.hint) for n in fit.notes])
+    return ([Finding.of(ERROR, n.message, folder.name, model_file, hint=n.hint) for n in fit.errors]
+            + [Finding.of(WARNING, n.message, folder.name, model_file, hint=n.hint) for n in fit.warnings]
+            + [Finding.of(INFO, n.message, folder.name, model_file, hint=n.hint) for n in fit.notes])
 
 
 def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str, int], batching: bool, add: Any) -> None:

@@ -186,3 +186,36 @@ def summarize(name: str, value: np.ndarray) -> str:
             top = np.argsort(value[0])[::-1][:5]
             text += "  top-5 " + ", ".join(f"{i}:{value[0, i]:.3g}" for i in top)
     return text
+
+
+@dataclass(frozen=True)
+class InferResult:
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    random_inputs: bool  # nothing given: well-formed random inputs, shaped by the served config
+    saved: list[Path]
+
+
+def infer(model: str, url: str | None = None, protocol: str = "http", files: dict[str, Path] | None = None,
+          text: str | None = None, image: Path | None = None, manifest_model: ModelSpec | None = None,
+          manifest_dir: Path = Path("."), output_dir: Path | None = None) -> InferResult:
+    """One request to a served `model`: inputs from text, an image, .npy files, or random; outputs saved as
+    NAME.npy in `output_dir` when given."""
+    address = url or default_url(protocol)
+    config = served_config(model, address, protocol)
+    if text is not None:
+        arrays = text_inputs(config, manifest_model, text, manifest_dir)
+    elif image is not None:
+        arrays = image_inputs(config, image)
+    elif files:
+        arrays = file_inputs(config, files)
+    else:
+        arrays = random_inputs(config, manifest_model)
+    outputs = run(config, arrays, address, protocol)
+    saved = []
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, value in outputs.items():
+            np.save(output_dir / f"{name}.npy", value)
+            saved.append(output_dir / f"{name}.npy")
+    return InferResult(arrays, outputs, not (text is not None or image is not None or files), saved)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from compiler.deploy.container import image
 from compiler.deploy.options import DeployOptions
-from compiler.repository.container import image
 
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 MODELS_MOUNT = "/models"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from compiler.deploy.storage_uri import StorageUri
 from compiler.errors import Problem, UserError
-from compiler.repository.storage_uri import StorageUri
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,28 @@ def to_yaml(obj: dict[str, Any], header: str) -> str:
     return f"# {header}\n" + buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class Deployed:
+    files: list[Path]
+    validation: str  # what checked the objects before they were written
+
+
+def validate_objects(made: dict[str, dict[str, Any]]) -> str:
+    """Every object checked offline before anything is written; an invalid one is a bug in our generator."""
+    try:
+        from compiler.deploy.validation import validate
+
+        for obj in made.values():
+            validate(obj)
+    except ImportError:
+        return "not validated: install requirements-dev.txt for kubernetes-validate and kserve"
+    return "validated offline (kubernetes-validate schemas, kserve models)"
+
+
 def write_deploy(loaded: LoadedManifest, target: str, options: DeployOptions, out_dir: Path,
-                 repository: Path) -> list[Path]:
+                 repository: Path) -> Deployed:
     made = objects(loaded, target, options, repository)
+    validation = validate_objects(made)
     folder = Path(out_dir) / target
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.yaml"):
@@ -61,4 +81,4 @@ def write_deploy(loaded: LoadedManifest, target: str, options: DeployOptions, ou
         path = folder / name
         path.write_text(to_yaml(obj, header))
         written.append(path)
-    return written
+    return Deployed(written, validation)

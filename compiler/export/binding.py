@@ -13,9 +13,9 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
+from compiler.backend.pytorch import binding_rules as rules
 from compiler.errors import ExportError, Problem
 from compiler.manifest.schema import ModelSpec, TransformersSource
-from compiler.server.backends.pytorch import binding_rules as rules
 
 
 @dataclass(frozen=True)

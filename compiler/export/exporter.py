@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler import datatypes
+from compiler.backend.pytorch import binding_rules as rules
 from compiler.errors import ExportError, Problem
 from compiler.export.batch_invariance import Invariance, decide_batching, prove_batch_invariance
 from compiler.export.binding import Binding, bind, check_exported
@@ -16,7 +17,6 @@ from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import DerivedOutput, derive_outputs, explain, flatten, mismatch, tolerance_for
 from compiler.manifest.schema import ModelSpec, OutputSpec, TorchscriptSource
 from compiler.releases import Release
-from compiler.server.backends.pytorch import binding_rules as rules
 
 
 @dataclass
@@ -67,41 +67,21 @@ def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, A
 
 def export_model(model: ModelSpec, module: Any, release: Release,
                  progress: Callable[[str], None] = lambda _: None) -> ExportResult:
+    """Export `module`, prove the export against it, derive the outputs, and decide batching per config."""
     import torch
 
     plans = plans_for(model)
-    is_scripted = isinstance(model.source, TorchscriptSource)
     binding = bind(model, module)
     with torch.no_grad():
         example = make_inputs(model, plans[0])
-        if is_scripted:
+        if isinstance(model.source, TorchscriptSource):
             scripted, notes = module, list[str]()
         else:
             progress(f"{model.export} with {binding.describe()}")
             scripted, notes = _trace(model, module, binding, example)
         check_exported(model, scripted, binding)
-
-        runs: list[tuple[Plan, list[Any]]] = []
-        for plan in plans:
-            progress(f"prove: {plan.label}")
-            inputs = example if plan is plans[0] else make_inputs(model, plan)
-            try:
-                reference = flatten(_call(module, binding, inputs))
-            except Exception as err:
-                raise _eager_failure(model, plan, err) from None
-            if not is_scripted:
-                detail: str | None
-                try:
-                    produced = flatten(_call(scripted, binding, inputs))
-                except Exception as err:
-                    detail = f"the export raised {type(err).__name__}: {str(err).strip().splitlines()[-1]}"
-                    raise ExportError(explain(model, plan, detail, notes)) from None
-                detail = mismatch(model, reference, produced)
-                if detail:
-                    raise ExportError(explain(model, plan, detail, notes))
-            runs.append((plan, reference))
-    derived = derive_outputs(model, runs)
-    outputs = _settle_outputs(model, derived)
+        runs = _prove(model, module, scripted, binding, plans, example, notes, progress)
+    outputs = _settle_outputs(model, derive_outputs(model, runs))
     build_warnings = _libtorch_rules(model, scripted, release)
 
     invariance = Invariance(0)
@@ -109,8 +89,45 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         progress("prove: batch invariance")
         invariance = prove_batch_invariance(model, scripted, lambda m, inputs: _call(m, binding, inputs),
                                             model.largest_batch)
-    devices = baked_devices(scripted)
+    batching, config_warnings = _batching_per_config(model, invariance, baked_devices(scripted))
+    tolerances = {}
+    for out in outputs:
+        tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
+        tolerances[out.name] = [tol.atol, tol.rtol]
+    return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes,
+                        build_warnings + config_warnings, invariance, batching)
+
+
+def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans: list[Plan], example: dict[str, Any],
+           notes: list[str], progress: Callable[[str], None]) -> list[tuple[Plan, list[Any]]]:
+    """Eager vs the export under every plan (the example, new values, other sizes); returns eager's outputs per
+    plan, from which the outputs are derived. A model that is already TorchScript is only run."""
+    runs: list[tuple[Plan, list[Any]]] = []
+    for plan in plans:
+        progress(f"prove: {plan.label}")
+        inputs = example if plan is plans[0] else make_inputs(model, plan)
+        try:
+            reference = flatten(_call(module, binding, inputs))
+        except Exception as err:
+            raise _eager_failure(model, plan, err) from None
+        if exported is not module:
+            try:
+                produced = flatten(_call(exported, binding, inputs))
+            except Exception as err:
+                detail = f"the export raised {type(err).__name__}: {str(err).strip().splitlines()[-1]}"
+                raise ExportError(explain(model, plan, detail, notes)) from None
+            difference = mismatch(model, reference, produced)
+            if difference:
+                raise ExportError(explain(model, plan, difference, notes))
+        runs.append((plan, reference))
+    return runs
+
+
+def _batching_per_config(model: ModelSpec, invariance: Invariance,
+                         devices: set[str]) -> tuple[dict[str | None, bool], list[str]]:
+    """Dynamic batching and the device rules for config.pbtxt (None) and each variant; all problems at once."""
     batching: dict[str | None, bool] = {}
+    warnings_: list[str] = []
     problems: list[Problem] = []
     for variant in [None, *sorted(model.variants or {})]:
         spec = model if variant is None else model.for_variant(variant)
@@ -118,17 +135,12 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         label = "" if variant is None else f"variant '{variant}': "
         try:
             batching[variant], warning = decide_batching(spec, invariance, prefix + "dynamic_batching")
-            build_warnings += [label + w for w in [warning, *_device_rules(spec, devices, prefix)] if w]
+            warnings_ += [label + w for w in [warning, *_device_rules(spec, devices, prefix)] if w]
         except ExportError as err:
             problems.extend(err.problems)
     if problems:
         raise ExportError(problems)
-    tolerances = {}
-    for out in outputs:
-        tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
-        tolerances[out.name] = [tol.atol, tol.rtol]
-    return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes, build_warnings,
-                        invariance, batching)
+    return batching, warnings_
 
 
 def _device_rules(model: ModelSpec, devices: set[str], prefix: str = "") -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from compiler.manifest.schema import ModelSpec, PythonSource, TorchscriptSource, TorchvisionSource, TransformersSource
@@ -59,7 +60,7 @@ def compiler_code_hash() -> str:
     return digest.hexdigest()
 
 
-def _source_files(model: ModelSpec, base: Path) -> dict[str, str]:
+def _source_files(model: ModelSpec, base: Path, allow: Sequence[Path]) -> dict[str, str]:
     from compiler.sources.loading import python_module_file
 
     source = model.source
@@ -69,7 +70,7 @@ def _source_files(model: ModelSpec, base: Path) -> dict[str, str]:
         if not text:
             return
         try:
-            files[label] = _hash_tree(resolve_path(text, base))
+            files[label] = _hash_tree(resolve_path(text, base, allow))
         except PathNotFound:
             files[label] = "unresolved"
 
@@ -83,18 +84,18 @@ def _source_files(model: ModelSpec, base: Path) -> dict[str, str]:
         add("torchscript", source.torchscript)
     if isinstance(source, TransformersSource):
         try:
-            folder = resolve_path(source.transformers, base)
+            folder = resolve_path(source.transformers, base, allow)
             files["transformers"] = _hash_tree(folder) if folder.exists() else f"hub:{source.transformers}"
         except PathNotFound:
             files["transformers"] = "unresolved"
     return files
 
 
-def fingerprint(model: ModelSpec, release: str, base: Path, code_hash: str) -> str:
+def fingerprint(model: ModelSpec, release: str, base: Path, code_hash: str, allow: Sequence[Path] = ()) -> str:
     record = {
         "entry": model.model_dump(mode="json"),
         "release": release,
-        "files": _source_files(model, base),
+        "files": _source_files(model, base, allow),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "compiler": code_hash,
     }

@@ -14,10 +14,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import compiler.backend
 from compiler.errors import Problem, ServerError
 
-_OUR_BACKENDS = Path(__file__).parent / "backends"
-OUR_BACKENDS = _OUR_BACKENDS
+#: Our runtime backends (compiler/backend/<name>/model.py), shipped into tritonserver's backend directory.
+OUR_BACKENDS = Path(compiler.backend.__file__).parent
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def pytriton_root() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def prepare_backends(workdir: Path, our_backends: Path = _OUR_BACKENDS) -> ServerLayout:
+def prepare_backends(workdir: Path, our_backends: Path = OUR_BACKENDS) -> ServerLayout:
     """Lay out ``<workdir>/backends/{python,pytorch}`` for one server run."""
     root = pytriton_root()
     dist = root / "tritonserver"
@@ -74,5 +75,6 @@ def prepare_backends(workdir: Path, our_backends: Path = _OUR_BACKENDS) -> Serve
         if item.is_file():
             shutil.copy2(item, python_dir / item.name)
     shutil.copy2(stub, python_dir / "triton_python_backend_stub")
-    shutil.copytree(our_backends, backends, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    for backend in sorted(p for p in our_backends.iterdir() if (p / "model.py").is_file()):
+        shutil.copytree(backend, backends / backend.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     return ServerLayout(binary, libs, backends, Path(sys.executable).parent)

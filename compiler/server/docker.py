@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from compiler.repository.container import image
+from compiler.deploy.container import image
 from compiler.server.ports import Ports
 
 
@@ -29,11 +30,12 @@ def nvidia_gpu_present() -> bool:
     return probe.returncode == 0 and "GPU" in probe.stdout
 
 
-def choose_engine(requested: str) -> tuple[str, str]:
+def choose_engine(requested: str, engine_probe: Callable[[], bool] = docker_engine_available,
+                  gpu_probe: Callable[[], bool] = nvidia_gpu_present) -> tuple[str, str]:
     """(engine, why): auto picks docker only where it can use a GPU."""
     if requested != "auto":
         return requested, f"--engine {requested}"
-    engine, gpu = docker_engine_available(), nvidia_gpu_present()
+    engine, gpu = engine_probe(), gpu_probe()
     if engine and gpu:
         return "docker", "a Docker engine and an NVIDIA GPU are present"
     missing = " and ".join(what for what, ok in (("no Docker engine", engine), ("no NVIDIA GPU", gpu)) if not ok)

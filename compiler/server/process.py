@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -23,7 +24,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from compiler.errors import Problem, ServerError
 from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
@@ -70,6 +71,8 @@ class TritonProcess:
         self._workdir = Path(tempfile.mkdtemp(prefix="tritonserver-"))
         self.log_path = self._workdir / "tritonserver.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+        self._log_cited = False  # a failure message named the log: keep it after stop()
         self.layout: ServerLayout | None = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -118,9 +121,11 @@ class TritonProcess:
         return self._process is not None and self._process.poll() is None
 
     def stop(self, grace: float = 30.0) -> int | None:
-        """SIGINT to the whole group, then SIGKILL; returns the exit code."""
+        """SIGINT to the whole group, then SIGKILL; returns the exit code. The temporary folder (backends, log)
+        is removed, except the log when a failure message named it."""
         process = self._process
         if process is None:
+            self._remove_workdir()
             return None
         if process.poll() is None:
             self._signal_group(signal.SIGINT)
@@ -130,8 +135,20 @@ class TritonProcess:
                 self._signal_group(signal.SIGKILL)
                 process.wait(timeout=30)
         self._signal_group(signal.SIGKILL)  # stubs left behind by a crash
-        self._log_file.close()
+        if self._log_file is not None:
+            self._log_file.close()
+        self._remove_workdir()
         return process.returncode
+
+    def _remove_workdir(self) -> None:
+        if self._log_cited:
+            for item in self._workdir.iterdir():
+                if item.is_dir():
+                    shutil.rmtree(item, ignore_errors=True)
+                elif item != self.log_path:
+                    item.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _signal_group(self, sig: int) -> None:
         assert self._process is not None
@@ -237,6 +254,7 @@ class TritonProcess:
         return relevant[-limit:]
 
     def _failure(self, message: str, model: str | None = None) -> Problem:
+        self._log_cited = True
         tail = "\n".join("      " + ln for ln in self.log_lines_for(model))
         return Problem(
             f"{message}\n    tritonserver log ({self.log_path}):\n{tail}",

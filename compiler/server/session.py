@@ -13,7 +13,7 @@ from pathlib import Path
 from compiler.errors import Problem, ServerError
 from compiler.server.ports import Ports
 from compiler.server.process import ModelState, TritonProcess
-from compiler.server.repository import RepositoryModel, read_repository
+from compiler.server.served import RepositoryModel, read_repository
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,9 +25,9 @@ def _fail(model: ModelSpec, field: str, message: str, hint: str | None = None) -
     return SourceError(Problem(message, model=model.name, field=f"source.{field}", hint=hint))
 
 
-def _existing_file(model: ModelSpec, field: str, text: str, base: Path) -> Path:
+def _existing_file(model: ModelSpec, field: str, text: str, base: Path, allow: Sequence[Path]) -> Path:
     try:
-        path = resolve_path(text, base)
+        path = resolve_path(text, base, allow)
     except PathNotFound as err:
         raise _fail(model, field, str(err), getattr(err, "hint", None)) from None
     if not path.is_file():
@@ -34,8 +35,10 @@ def _existing_file(model: ModelSpec, field: str, text: str, base: Path) -> Path:
     return path
 
 
-def load_source(model: ModelSpec, base: Path) -> Any:
-    """The eager nn.Module (or, for torchscript sources, the loaded ScriptModule), in eval mode."""
+def load_source(model: ModelSpec, base: Path, allow: Sequence[Path] = ()) -> Any:
+    """The eager nn.Module (or, for torchscript sources, the loaded ScriptModule), in eval mode.
+
+    `allow`: folders outside `base` that manifest paths may point into (build --allow-path)."""
     import torch
 
     source = model.source
@@ -46,16 +49,16 @@ def load_source(model: ModelSpec, base: Path) -> Any:
         module = _torchvision(model, source)
         weights = source.weights
     elif isinstance(source, TransformersSource):
-        module, weights = _transformers(model, source, base), None
+        module, weights = _transformers(model, source, base, allow), None
     elif isinstance(source, PythonSource):
         module = _python(model, source, base)
         weights = source.weights
     elif isinstance(source, TorchscriptSource):
-        return _torchscript(model, source, base)
+        return _torchscript(model, source, base, allow)
     else:  # pragma: no cover - the schema admits no other kind
         raise TypeError(f"unknown source {source!r}")
     if weights:
-        _load_weights(model, module, _existing_file(model, "weights", weights, base))
+        _load_weights(model, module, _existing_file(model, "weights", weights, base, allow))
     return module.eval()
 
 
@@ -73,14 +76,14 @@ def _torchvision(model: ModelSpec, source: TorchvisionSource) -> Any:
         raise _fail(model, "kwargs", f"torchvision.models.get_model('{source.torchvision}') failed: {err}") from None
 
 
-def _transformers(model: ModelSpec, source: TransformersSource, base: Path) -> Any:
+def _transformers(model: ModelSpec, source: TransformersSource, base: Path, allow: Sequence[Path]) -> Any:
     import transformers
 
     target = source.transformers
     local = is_package_path(target) or target.startswith((".", "/", "~")) or (base / target).exists()
     if local:
         try:
-            folder = resolve_path(target, base)
+            folder = resolve_path(target, base, allow)
         except PathNotFound as err:
             raise _fail(model, "transformers", str(err), getattr(err, "hint", None)) from None
         if not (folder / "config.json").is_file():
@@ -178,10 +181,10 @@ def _load_weights(model: ModelSpec, module: Any, path: Path) -> None:
                     "the state_dict must come from the same architecture") from None
 
 
-def _torchscript(model: ModelSpec, source: TorchscriptSource, base: Path) -> Any:
+def _torchscript(model: ModelSpec, source: TorchscriptSource, base: Path, allow: Sequence[Path]) -> Any:
     import torch
 
-    path = _existing_file(model, "torchscript", source.torchscript, base)
+    path = _existing_file(model, "torchscript", source.torchscript, base, allow)
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:

@@ -9,12 +9,12 @@ Finding the package does not import it.
 from __future__ import annotations
 
 import importlib.util
-import os
+from collections.abc import Sequence
 from pathlib import Path
 
 PACKAGE_SCHEME = "package://"
-#: Extra folders that manifest paths may point into, separated by os.pathsep
-#: (`build --allow-path DIR` adds to it).
+#: Extra folders that manifest paths may point into, separated by os.pathsep. The CLI reads it (as the
+#: default of --allow-path) and passes the folders down as a parameter; the library never reads the environment.
 ALLOW_ENV = "TRITON_COMPILER_ALLOW_PATHS"
 
 
@@ -32,16 +32,15 @@ def is_package_path(text: str) -> bool:
     return text.startswith(PACKAGE_SCHEME)
 
 
-def allowed_roots(base: Path) -> list[Path]:
-    extra = [Path(p).expanduser().resolve() for p in os.environ.get(ALLOW_ENV, "").split(os.pathsep) if p]
-    return [Path(base).resolve(), *extra]
+def allowed_roots(base: Path, allow: Sequence[Path] = ()) -> list[Path]:
+    return [Path(base).resolve(), *(Path(p).expanduser().resolve() for p in allow)]
 
 
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def resolve_path(text: str, base: Path) -> Path:
+def resolve_path(text: str, base: Path, allow: Sequence[Path] = ()) -> Path:
     """The file or folder a manifest path names (it may not exist).
 
     A manifest may only point inside its own folder, inside an installed package
@@ -66,7 +65,7 @@ def resolve_path(text: str, base: Path) -> Path:
         return path
     path = Path(text).expanduser()
     path = path.resolve() if path.is_absolute() else (base / path).resolve()
-    roots = allowed_roots(base)
+    roots = allowed_roots(base, allow)
     if not any(_inside(path, root) for root in roots):
         raise PathOutside(f"'{text}' resolves to {path}, outside the manifest's folder {roots[0]}")
     return path

@@ -8,10 +8,7 @@ from typing import Any
 from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler.manifest.schema import InputSpec, ModelSpec, OutputSpec
-
-PLATFORM = "pytorch_libtorch"
-MODEL_FILENAME = "model.pt"
-VARIANTS_DIR = "configs"  # <model>/configs/<variant>.pbtxt, chosen by tritonserver --model-config-name
+from compiler.repository.layout import PYTORCH_PLATFORM
 
 
 def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
@@ -29,7 +26,7 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: bool
     """The ModelConfig of `model`; `batching` is the build's dynamic-batching decision (default: as asked)."""
     config = pb.ModelConfig()
     config.name = model.name
-    config.platform = PLATFORM
+    config.platform = PYTORCH_PLATFORM
     config.max_batch_size = model.max_batch_size
     for spec in model.inputs:
         _tensor(config.input.add(), spec)

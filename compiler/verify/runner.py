@@ -5,7 +5,7 @@ of the batch, also under concurrent requests that the dynamic batcher merges.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,16 +13,17 @@ from typing import Any
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from compiler.build import read_record
+from compiler.backend.pytorch import binding_rules as rules
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.binding import Binding, bind
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import flatten, mismatch
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
-from compiler.server.backends.pytorch import binding_rules as rules
+from compiler.repository import layout
+from compiler.repository.record import read_record
 from compiler.server.process import TritonProcess
-from compiler.server.repository import RepositoryModel
+from compiler.server.served import RepositoryModel
 from compiler.server.session import embedded_server
 from compiler.sources import load_source
 from compiler.triton_config import parse_text
@@ -41,13 +42,14 @@ class Check:
 
 
 def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _: None,
-           backends: Path | None = None, variant: str | None = None) -> list[Check]:
-    """`variant`: serve configs/<variant>.pbtxt (tritonserver --model-config-name) and check against it."""
+           backends: Path | None = None, variant: str | None = None, allow_paths: Sequence[Path] = ()) -> list[Check]:
+    """`variant`: serve configs/<variant>.pbtxt (tritonserver --model-config-name) and check against it.
+    `allow_paths`: folders outside the manifest's that its paths may point into (as for build)."""
     loaded = load_manifest(manifest_path)
-    missing = [m.name for m in loaded.manifest.models if not (Path(repository) / m.name / "config.pbtxt").is_file()]
+    missing = [m.name for m in loaded.manifest.models if not layout.config_file(Path(repository) / m.name).is_file()]
     if missing:
         raise UserError(Problem(f"the repository {repository} lacks {', '.join(missing)}", hint="run `make repo` first"))
-    checks: list[Check] = _freshness_checks(loaded, Path(repository))
+    checks: list[Check] = _freshness_checks(loaded, Path(repository), allow_paths)
     progress("starting tritonserver")
     with embedded_server(Path(repository), backends=backends, variant=variant) as (server, served_models):
         states = {s.name: s.state for s in server.model_states()}
@@ -59,18 +61,19 @@ def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _:
             checks.append(Check(model.name, "ready", "-", state == "READY", state + (f"; {notes[model.name]}"
                                                                                        if model.name in notes else "")))
             checks.append(_config_check(server, model, Path(repository), served[model.name]))
-            checks.extend(_inference_checks(server, loaded, model, served[model.name].config_file, progress))
+            checks.extend(_inference_checks(server, loaded, model, served[model.name].config_file, progress,
+                                            allow_paths))
     return checks
 
 
-def _freshness_checks(loaded: LoadedManifest, repository: Path) -> list[Check]:
+def _freshness_checks(loaded: LoadedManifest, repository: Path, allow_paths: Sequence[Path]) -> list[Check]:
     """A repository built from another manifest or compiler cannot be judged against today's eager model."""
     from compiler.repository.fingerprint import compiler_code_hash, fingerprint
 
     code = compiler_code_hash()
     checks = []
     for model in loaded.manifest.models:
-        current = fingerprint(model, loaded.manifest.triton_version, loaded.directory, code)
+        current = fingerprint(model, loaded.manifest.triton_version, loaded.directory, code, allow_paths)
         recorded = (read_record(repository / model.name) or {}).get("fingerprint")
         ok = recorded == current
         checks.append(Check(model.name, "built from this manifest", "-", ok,
@@ -113,11 +116,11 @@ def _config_check(server: TritonProcess, model: ModelSpec, repository: Path, loa
 
 # -- inference ---------------------------------------------------------------------------------
 def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: ModelSpec, config_file: str,
-                      progress: Progress) -> list[Check]:
+                      progress: Progress, allow_paths: Sequence[Path]) -> list[Check]:
     import torch
 
     progress(f"{model.name}: loading eager model")
-    eager = load_source(model, loaded.directory)
+    eager = load_source(model, loaded.directory, allow_paths)
     binding = bind(model, eager)
     config = parse_text((Path(server.repository) / model.name / config_file).read_text())
     checks = []

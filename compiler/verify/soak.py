@@ -13,18 +13,19 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.backend.pytorch import binding_rules as rules
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.binding import bind
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import flatten, mismatch
 from compiler.manifest import load_manifest
-from compiler.server.backends.pytorch import binding_rules as rules
+from compiler.repository import layout
 from compiler.server.process import TritonProcess
 from compiler.server.session import embedded_server
 from compiler.sources import load_source
@@ -83,14 +84,14 @@ def server_rss_mb(pid: int) -> float:
 
 
 def soak(manifest: Path, repository: Path, model_name: str, requests: int = 20000, concurrency: int = 16,
-         progress: Callable[[int], None] = lambda _: None, seed: int = 0) -> SoakReport:
+         progress: Callable[[int], None] = lambda _: None, seed: int = 0, allow_paths: Sequence[Path] = ()) -> SoakReport:
     loaded = load_manifest(manifest)
     model = next((m for m in loaded.manifest.models if m.name == model_name), None)
     if model is None:
         raise UserError(Problem(f"no model '{model_name}' in {manifest}", hint="name one of the manifest's models"))
-    eager = load_source(model, loaded.directory)
+    eager = load_source(model, loaded.directory, allow_paths)
     binding = bind(model, eager)
-    config = parse_text((Path(repository) / model.name / "config.pbtxt").read_text())
+    config = parse_text(layout.config_file(Path(repository) / model.name).read_text())
     base = plans_for(model)[0]
     pool = _pool(model, eager, binding, base)
     with embedded_server(Path(repository)) as (server, _):

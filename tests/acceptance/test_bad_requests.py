@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,15 +12,14 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from compiler.server.session import embedded_server
+from compiler.server.process import TritonProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
 
 
 @pytest.fixture(scope="module")
-def server(example_repository: Path) -> Iterator[object]:
-    with embedded_server(example_repository) as (process, _):
-        yield process
+def server(example_server: TritonProcess) -> TritonProcess:
+    return example_server
 
 
 def _post(server: object, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:

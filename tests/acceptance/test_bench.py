@@ -8,7 +8,7 @@ import pytest
 
 from compiler.bench import run_bench, write_report
 from compiler.bench.load import closed_loop
-from tests.conftest import Project
+from tests.helpers import Project
 
 pytestmark = pytest.mark.tritonserver
 
@@ -47,6 +47,7 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     bench = results.models[0]
     assert [m.label for m in bench.served] == ["served http c1", "served http c4", "served grpc c1", "served grpc c4"]
     assert all(m.errors == 0 and m.throughput > 0 for m in bench.served)
+    assert bench.eager_latency is not None
     assert all(m.seconds >= 2 * 0.5 for m in [*bench.served, bench.eager_latency])  # one window per round, added up
     assert bench.eager_batched is not None and bench.eager_batched.samples_per_request == 8
     assert results.build is not None and results.build.noop_build_s < results.build.full_build_s

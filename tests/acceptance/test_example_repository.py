@@ -19,7 +19,7 @@ import tritonclient.http as httpclient
 from compiler.manifest import load_manifest
 from compiler.server.process import TritonProcess
 from compiler.sources import load_source
-from tests.conftest import ROOT, run_subprocess
+from tests.helpers import ROOT, run_subprocess
 
 pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
 
@@ -109,7 +109,7 @@ def test_verify_passes_on_the_committed_manifest(repository: Path) -> None:
 
 
 def test_check_finds_our_own_repository_clean(repository: Path) -> None:
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     result = run_cli("check", str(repository), "--triton-version", "24.10")
     assert result.code == 0, result.out

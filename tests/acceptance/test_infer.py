@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +10,17 @@ import torch
 
 from compiler.manifest import load_manifest
 from compiler.server.process import TritonProcess
-from compiler.server.session import embedded_server
 from compiler.sources import load_source
 from compiler.sources.paths import resolve_path
-from tests.conftest import ROOT, run_cli
+from tests.helpers import ROOT, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
 MANIFEST = load_manifest(ROOT / "models.yaml")
 
 
 @pytest.fixture(scope="module")
-def server(example_repository: Path) -> Iterator[TritonProcess]:
-    with embedded_server(example_repository) as (process, _):
-        yield process
+def server(example_server: TritonProcess) -> TritonProcess:
+    return example_server
 
 
 def _url(server: TritonProcess, protocol: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from compiler.server.distribution import OUR_BACKENDS
 from compiler.server.docker import choose_engine, docker_command
 from compiler.server.ports import Ports
 from compiler.verify import verify
-from tests.conftest import ROOT, Project, run_cli, run_subprocess, tree_digest
+from tests.helpers import ROOT, Project, run_cli, run_subprocess, tree_digest
 
 pytestmark = pytest.mark.tritonserver
 
@@ -182,10 +181,23 @@ def test_serve_names_a_model_that_fails_to_load(built: tuple[Path, Path], tmp_pa
     assert "no model file" in result.err  # the relevant server log line
 
 
-def test_auto_engine_says_why_and_docker_command_uses_the_release() -> None:
-    engine, why = choose_engine("auto")
-    if shutil.which("docker") is None or os.system("docker info >/dev/null 2>&1") != 0:
-        assert engine == "embedded" and "no Docker engine" in why
+@pytest.mark.parametrize(("engine", "gpu", "chosen", "why"), [
+    (True, True, "docker", "a Docker engine and an NVIDIA GPU are present"),
+    (True, False, "embedded", "no NVIDIA GPU: using the embedded"),
+    (False, True, "embedded", "no Docker engine: using the embedded"),
+    (False, False, "embedded", "no Docker engine and no NVIDIA GPU"),
+])
+def test_auto_engine_needs_both_a_docker_engine_and_a_gpu(engine: bool, gpu: bool, chosen: str, why: str) -> None:
+    got, reason = choose_engine("auto", engine_probe=lambda: engine, gpu_probe=lambda: gpu)
+    assert got == chosen and why in reason
+    assert choose_engine("docker", lambda: False, lambda: False) == ("docker", "--engine docker")
+
+
+def test_auto_engine_on_this_machine_and_the_docker_command_uses_the_release() -> None:
+    from compiler.server.docker import docker_engine_available, nvidia_gpu_present
+
+    engine, _ = choose_engine("auto")
+    assert engine == ("docker" if docker_engine_available() and nvidia_gpu_present() else "embedded")
     command = docker_command(Path("Triton/models"), Ports(8000, 8001, 8002), "24.10", "t")
     assert "nvcr.io/nvidia/tritonserver:24.10-py3" in command and "--gpus=all" in command
     assert f"{Path('Triton/models').resolve()}:/models:ro" in command

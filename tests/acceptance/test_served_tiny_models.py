@@ -15,7 +15,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 from compiler.server.process import TritonProcess
-from tests.conftest import Project
+from tests.helpers import Project
 
 pytestmark = pytest.mark.tritonserver
 

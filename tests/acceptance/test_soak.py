@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from compiler.verify.soak import soak
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import Project, run_cli
+from tests.helpers import Project, run_cli
 
 SEED = Path(__file__).parent / "seed" / "Triton"
 

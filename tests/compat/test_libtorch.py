@@ -16,7 +16,7 @@ from compiler.compat.pytorch_versions import (
 )
 from compiler.compat.torchscript import SavedBy, operators, saved_by_lower_bound
 from compiler.releases import EMBEDDED_RELEASE, Release
-from tests.conftest import Project, run_cli
+from tests.helpers import Project, run_cli
 
 TORCH = TorchVersion.parse(torch.__version__)
 ONE_MODEL = """

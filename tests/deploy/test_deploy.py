@@ -10,7 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from compiler.deploy.validation import Invalid, validate, validate_inference_service, validate_kubernetes
-from tests.conftest import ROOT, run_cli
+from tests.helpers import ROOT, run_cli
 
 
 def _load(path: Path) -> dict[str, Any]:

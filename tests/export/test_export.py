@@ -7,7 +7,7 @@ import json
 import torch
 
 from compiler.triton_config import parse_text
-from tests.conftest import Project
+from tests.helpers import Project
 
 
 def _one(source: str, inputs: str, extra: str = "", batch: int = 4) -> str:

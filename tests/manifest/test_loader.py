@@ -87,8 +87,18 @@ def test_committed_json_schema_is_current() -> None:
     assert (ROOT / "proto" / "models.schema.json").read_text() == manifest_schema(), "run `make schema`"
 
 
-def test_json_schema_accepts_the_committed_manifest() -> None:
+def test_json_schema_accepts_the_committed_manifest_and_rejects_a_typo() -> None:
+    """What an editor does with the schema named on the manifest's first line."""
+    import copy
     import json
 
+    import jsonschema
+    from ruamel.yaml import YAML
+
     schema = json.loads((ROOT / "proto" / "models.schema.json").read_text())
-    assert "models" in schema["required"] and schema["additionalProperties"] is False
+    manifest = YAML(typ="safe").load((ROOT / "models.yaml").read_text())
+    jsonschema.validate(manifest, schema)
+    typo = copy.deepcopy(manifest)
+    typo["models"][0]["max_batch_sise"] = typo["models"][0].pop("max_batch_size")
+    with pytest.raises(jsonschema.ValidationError, match="max_batch_sise"):
+        jsonschema.validate(typo, schema)

@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from compiler.manifest import load_manifest
 from compiler.sources.paths import resolve_path
 from compiler.triton_config import parse_text
-from tests.conftest import Project
+from tests.helpers import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = [m.name for m in load_manifest(ROOT / "models.yaml").manifest.models]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from tests.conftest import Project, run_subprocess, tree_digest
+from tests.helpers import Project, run_subprocess, tree_digest
 
 
 def entry(name: str, batch: int = 2) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from compiler.repository.swap import RepositoryLock
 from compiler.triton_config import parse_text
-from tests.conftest import ROOT, Project, tree_digest
+from tests.helpers import ROOT, Project, tree_digest
 
 
 def _manifest(batch: int) -> str:

@@ -7,7 +7,7 @@ import json
 from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler.triton_config import parse_text
-from tests.conftest import Project, run_cli
+from tests.helpers import Project, run_cli
 
 VARIANTS = """
 models:

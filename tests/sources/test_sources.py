@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import Project
+from tests.helpers import Project
 
 INPUT = "    inputs: [{name: x, dtype: FP32, dims: [4]}]\n"
 
@@ -81,7 +81,7 @@ def test_transformers_inputs_must_use_argument_names() -> None:
     import tempfile
     from pathlib import Path
 
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = Path(tmp) / "models.yaml"
@@ -94,3 +94,21 @@ def test_transformers_inputs_must_use_argument_names() -> None:
         result = run_cli("build", "--manifest", str(manifest), "--output", str(Path(tmp) / "repo"))
     assert result.code == 1
     assert "transformers models must name inputs after forward() arguments" in result.err
+
+
+def test_traceback_shows_the_factorys_own_frames_only_when_asked(project: Project) -> None:
+    from tests.helpers import run_cli
+
+    project.write("""
+        models:
+          - name: m
+            source: {python: "tiny_models:raises"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+    """)
+    plain = run_cli("build", "--manifest", str(project.manifest), "--output", str(project.output))
+    assert plain.code == 1 and "raised RuntimeError: checkpoint server unreachable" in plain.err
+    assert "Traceback" not in plain.err
+    shown = run_cli("--traceback", "build", "--manifest", str(project.manifest), "--output", str(project.output))
+    assert shown.code == 1 and "raised RuntimeError: checkpoint server unreachable" in shown.err
+    assert "Traceback (most recent call last)" in shown.err
+    assert 'tiny_models.py", line' in shown.err and "in raises" in shown.err  # the user's own frame

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from compiler.deploy.container import compose, dockerfile
 from compiler.manifest import load_manifest
 from compiler.manifest.schema import ModelSpec
-from compiler.repository.container import compose, dockerfile
 from compiler.triton_config import build_config, parse_text, to_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,8 @@ def test_config_round_trips_through_protobuf(model: ModelSpec) -> None:
 
 
 def _spec(**overrides: object) -> ModelSpec:
-    data = {"name": "m", "source": {"python": "x:y"}, "inputs": [{"name": "x", "dtype": "FP32", "dims": [4]}]}
+    data: dict[str, object] = {"name": "m", "source": {"python": "x:y"},
+                               "inputs": [{"name": "x", "dtype": "FP32", "dims": [4]}]}
     data.update(overrides)
     return ModelSpec.model_validate(data)
 

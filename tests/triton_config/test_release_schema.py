@@ -6,7 +6,7 @@ from pathlib import Path
 
 from compiler.releases import Release
 from compiler.triton_config.release_schema import parse_for_release, tritonclient_version
-from tests.conftest import Project, run_cli
+from tests.helpers import Project, run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 

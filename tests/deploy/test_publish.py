@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from compiler.repository.publish import INDEX, publish
-from compiler.repository.storage_uri import StorageUri
+from compiler.deploy.publish import INDEX, publish
+from compiler.deploy.storage_uri import StorageUri
 from compiler.server.ports import free_port
-from tests.conftest import Project, run_cli
+from tests.helpers import Project, run_cli
 
 MANIFEST = """
 models:
@@ -109,10 +109,12 @@ def test_tritonserver_serves_the_published_repository_from_s3(project: Project, 
         server.wait_ready(timeout=300)
         assert {m.name: m.state for m in server.model_states()} == {"first": "READY", "second": "READY"}
         client = httpclient.InferenceServerClient(server.http_url)
-        x = np.ones((1, 6), dtype=np.float32)
+        x = np.arange(6, dtype=np.float32).reshape(1, 6)  # two_outputs: (x.sum(-1), x * 2 as FP16)
         request = httpclient.InferInput("x", [1, 6], "FP32")
         request.set_data_from_numpy(x)
-        assert client.infer("second", [request]).as_numpy("OUTPUT__0") is not None
+        answer = client.infer("second", [request])
+        assert answer.as_numpy("OUTPUT__0").tolist() == [15.0]
+        assert answer.as_numpy("OUTPUT__1").tolist() == [[0.0, 2.0, 4.0, 6.0, 8.0, 10.0]]
 
 
 def test_storage_uri_forms() -> None:

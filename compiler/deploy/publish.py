@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.deploy.storage_uri import StorageUri
 from compiler.errors import Problem, UserError
+from compiler.repository import layout
 from compiler.repository.fingerprint import file_sha256
-from compiler.repository.storage_uri import StorageUri
 
 INDEX = ".publish-index.json"
 
@@ -68,7 +69,7 @@ def publish(repository: Path, uri: StorageUri, endpoint_url: str | None = None, 
         index = _read_index(client, uri.bucket, prefix + INDEX)
         fresh: dict[str, dict[str, Any]] = {}
         # config.pbtxt last within each model: a server polling the bucket sees the new weights first
-        ordered = sorted(files, key=lambda rel: (rel.split("/", 1)[0], rel.endswith("config.pbtxt"), rel))
+        ordered = sorted(files, key=lambda rel: (rel.split("/", 1)[0], rel.endswith(layout.CONFIG_FILE), rel))
         for relative in ordered:
             path = files[relative]
             digest, size = file_sha256(path), path.stat().st_size

@@ -16,8 +16,8 @@ from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler.errors import Problem, ServerError
+from compiler.repository import layout
 from compiler.triton_config import parse_text
-from compiler.triton_config.builder import VARIANTS_DIR
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class RepositoryModel:
     name: str
     config: pb.ModelConfig
     override: dict[str, Any] | None  # JSON config to load instead, or None
-    config_file: str = "config.pbtxt"  # the file tritonserver reads, relative to the model folder
+    config_file: str = layout.CONFIG_FILE  # the file tritonserver reads, relative to the model folder
 
     @property
     def note(self) -> str | None:
@@ -41,23 +41,14 @@ def gpu_available() -> bool:
         return False
 
 
-def config_path(folder: Path, variant: str | None) -> Path:
-    """The config tritonserver loads for `variant`: configs/<variant>.pbtxt, else config.pbtxt (its fallback)."""
-    if variant:
-        chosen = folder / VARIANTS_DIR / f"{variant}.pbtxt"
-        if chosen.is_file():
-            return chosen
-    return folder / "config.pbtxt"
-
-
 def read_repository(repository: Path, has_gpu: bool | None = None, variant: str | None = None) -> list[RepositoryModel]:
     repository = Path(repository)
     if not repository.is_dir():
         raise ServerError(Problem(f"no model repository at {repository}", hint="run `make repo` first"))
     has_gpu = gpu_available() if has_gpu is None else has_gpu
     models = []
-    for folder in sorted(p for p in repository.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        chosen = config_path(folder, variant)
+    for folder in layout.model_folders(repository):
+        chosen = layout.config_file(folder, variant)
         if not chosen.is_file():
             continue
         try:
@@ -76,8 +67,8 @@ def read_repository(repository: Path, has_gpu: bool | None = None, variant: str 
         models.append(RepositoryModel(folder.name, config, override, str(chosen.relative_to(folder))))
     if not models:
         raise ServerError(Problem(f"{repository} holds no model folder with a config.pbtxt", hint="run `make repo`"))
-    if variant and all(m.config_file == "config.pbtxt" for m in models):
-        known = sorted({p.stem for p in repository.glob(f"*/{VARIANTS_DIR}/*.pbtxt")})
+    if variant and all(m.config_file == layout.CONFIG_FILE for m in models):
+        known = sorted({p.stem for folder in layout.model_folders(repository) for p in layout.variant_files(folder)})
         raise ServerError(Problem(f"no model in {repository} has a '{variant}' variant (configs/{variant}.pbtxt)",
                                   hint=f"variants built: {', '.join(known) or 'none'}; declare `variants:` in "
                                        "models.yaml and run `make repo`"))

@@ -1,0 +1,82 @@
+"""The one place that knows how a Triton model repository is laid out, and which platform writes which file.
+
+    <repository>/<model>/config.pbtxt
+    <repository>/<model>/configs/<variant>.pbtxt      # tritonserver --model-config-name=<variant>
+    <repository>/<model>/<version>/<model file>        # model.pt for pytorch_libtorch
+    <repository>/<model>/build.json                    # our build record (repository/record.py)
+
+    layout.config_file(folder)                  # folder / "config.pbtxt"
+    layout.config_file(folder, "cpu")           # folder / "configs/cpu.pbtxt" when it exists, else config.pbtxt
+    layout.model_file(folder, 1, config)        # folder / "1/model.pt" (default_model_filename respected)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.pbtxt"
+#: <model>/configs/<variant>.pbtxt, chosen by tritonserver --model-config-name
+VARIANTS_DIR = "configs"
+VARIANT_SUFFIX = ".pbtxt"
+
+#: Triton's platform name for TorchScript models; tritonserver maps it to the backend named "pytorch".
+PYTORCH_PLATFORM = "pytorch_libtorch"
+PYTORCH_BACKEND = "pytorch"
+#: The file the libtorch backend loads from a version folder unless default_model_filename says otherwise.
+DEFAULT_MODEL_FILENAMES = {PYTORCH_PLATFORM: "model.pt"}
+TORCHSCRIPT_FILENAME = DEFAULT_MODEL_FILENAMES[PYTORCH_PLATFORM]
+
+
+def is_pytorch(config: Any) -> bool:
+    """A config served by the PyTorch backend: by platform, or by backend name alone."""
+    return bool(config.platform == PYTORCH_PLATFORM or config.backend == PYTORCH_BACKEND)
+
+
+def model_filename(config: Any) -> str:
+    """The file tritonserver loads from each version folder of a config (a ModelConfig)."""
+    if config is not None and config.default_model_filename:
+        return str(config.default_model_filename)
+    platform = config.platform if config is not None and config.platform else PYTORCH_PLATFORM
+    return DEFAULT_MODEL_FILENAMES.get(platform, TORCHSCRIPT_FILENAME)
+
+
+def config_file(folder: Path, variant: str | None = None) -> Path:
+    """The config tritonserver loads for `variant`: configs/<variant>.pbtxt, else config.pbtxt (its fallback)."""
+    if variant:
+        chosen = variant_file(folder, variant)
+        if chosen.is_file():
+            return chosen
+    return Path(folder) / CONFIG_FILE
+
+
+def variant_file(folder: Path, variant: str) -> Path:
+    return Path(folder) / VARIANTS_DIR / f"{variant}{VARIANT_SUFFIX}"
+
+
+def variant_files(folder: Path) -> list[Path]:
+    return sorted((Path(folder) / VARIANTS_DIR).glob(f"*{VARIANT_SUFFIX}"))
+
+
+def is_variant_file(path: Path) -> bool:
+    return Path(path).parent.name == VARIANTS_DIR
+
+
+def model_of(config_path: Path) -> Path:
+    """The model folder a config file belongs to (config.pbtxt or configs/<variant>.pbtxt)."""
+    path = Path(config_path)
+    return path.parent.parent if is_variant_file(path) else path.parent
+
+
+def version_dirs(folder: Path) -> list[Path]:
+    """Numeric version folders, oldest first."""
+    return sorted((p for p in Path(folder).iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def model_file(folder: Path, version: int | str, config: Any = None) -> Path:
+    return Path(folder) / str(version) / model_filename(config)
+
+
+def model_folders(repository: Path) -> list[Path]:
+    """The model folders of a repository (hidden folders, such as staging copies, are not models)."""
+    return sorted(p for p in Path(repository).iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -1,0 +1,36 @@
+"""The build record: ``<model>/build.json``, what the build proved about a model.
+
+Written by `build`, read by `build` (fingerprints), `check` (the saving torch, the traced dtypes) and `verify`
+(which manifest built the repository, at which sizes the export was proved). Triton ignores plain files in a
+model folder, so the record travels with the repository.
+
+    write_record(folder, {"fingerprint": "...", ...})
+    (read_record(folder) or {}).get("torch_version")
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RECORD = "build.json"
+
+
+def record_path(folder: Path) -> Path:
+    return Path(folder) / RECORD
+
+
+def read_record(folder: Path) -> dict[str, Any] | None:
+    """The record of a model folder, or None when it has none (a repository we did not build) or it is unreadable."""
+    try:
+        data = json.loads(record_path(folder).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_record(folder: Path, record: dict[str, Any]) -> Path:
+    path = record_path(folder)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path

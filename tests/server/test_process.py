@@ -1,0 +1,45 @@
+"""The tritonserver process wrapper, without starting a server: its log filter and its temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compiler.server.process import TritonProcess
+
+LOG = """\
+I1125 13:00:00.000 1 server.cc:1] Started
+W1125 13:00:00.100 1 pinned_memory_manager.cc:1] Unable to allocate pinned system memory, pinned memory pool will \
+not be available: CUDA driver version is insufficient for CUDA runtime version
+I1125 13:00:00.200 1 model_lifecycle.cc:1] loading: other:1
+I1125 13:00:00.300 1 model_lifecycle.cc:1] loading: bert:1
+E1125 13:00:00.400 1 model_lifecycle.cc:1] failed to load 'bert' version 1: Invalid argument: no model file
+I1125 13:00:00.500 1 model_lifecycle.cc:1] successfully loaded 'other'
+"""
+
+
+def test_the_log_lines_for_a_model_are_its_own_and_the_errors_without_gpu_noise(tmp_path: Path) -> None:
+    server = TritonProcess(tmp_path)
+    server.log_path.write_text(LOG)
+    lines = server.log_lines_for("bert")
+    assert lines == ["I1125 13:00:00.300 1 model_lifecycle.cc:1] loading: bert:1",
+                     "E1125 13:00:00.400 1 model_lifecycle.cc:1] failed to load 'bert' version 1: Invalid argument: "
+                     "no model file"]
+    everything = server.log_lines_for(None)
+    assert len(everything) == 5 and not any("CUDA driver" in line for line in everything)
+    assert server.log_lines_for(None, limit=2) == everything[-2:]
+    server.stop()
+
+
+def test_stop_removes_the_temporary_folder_but_a_log_a_failure_named(tmp_path: Path) -> None:
+    quiet = TritonProcess(tmp_path)
+    (quiet.log_path.parent / "backends").mkdir()
+    quiet.stop()
+    assert not quiet.log_path.parent.exists()
+
+    failed = TritonProcess(tmp_path)
+    failed.log_path.write_text(LOG)
+    (failed.log_path.parent / "backends" / "pytorch").mkdir(parents=True)
+    problem = failed._failure("model 'bert' failed to load", model="bert")
+    assert str(failed.log_path) in problem.message
+    failed.stop()
+    assert failed.log_path.is_file() and list(failed.log_path.parent.iterdir()) == [failed.log_path]
