@@ -113,7 +113,7 @@ def test_tritonserver_serves_the_published_repository_from_s3(project: Project, 
         request = httpclient.InferInput("x", [1, 6], "FP32")
         request.set_data_from_numpy(x)
         answer = client.infer("second", [request])
-        assert answer.as_numpy("OUTPUT__0").tolist() == [15.0]
+        assert answer.as_numpy("OUTPUT__0").tolist() == [[15.0]]  # a scalar per example: dims [1], reshape []
         assert answer.as_numpy("OUTPUT__1").tolist() == [[0.0, 2.0, 4.0, 6.0, 8.0, 10.0]]
 
 
