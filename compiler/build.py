@@ -118,7 +118,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
                                  allow_paths)
         except UserError as err:
             index = loaded.manifest.models.index(model)
-            problems.extend(_locate(p, loaded, index) for p in err.problems)
+            problems.extend(loaded.locate(p, index) for p in err.problems)
             causes.extend(err.underlying())
             progress(f"{model.name}: FAILED")
             continue
@@ -138,19 +138,6 @@ def _unchanged(folder: Path) -> ModelReport:
 
 def _prefixed(progress: Progress, name: str) -> Progress:
     return lambda text: progress(f"{name}: {text}")
-
-
-def _locate(problem: Problem, loaded: LoadedManifest, index: int) -> Problem:
-    """Place a problem from a later stage at the manifest line of its field (else of its model)."""
-    if problem.file is not None:
-        return problem
-    parts = tuple(part for part in (problem.field or "").replace("[", ".").replace("]", "").split(".") if part)
-    if parts == ("triton_version",):  # a fact about the target release, written once at the top
-        line = loaded.line_of(("triton_version",)) or loaded.line_of(("models", index))
-    else:
-        line = loaded.line_of(("models", index, *parts)) if parts else loaded.line_of(("models", index))
-    return Problem(problem.message, file=loaded.path, line=line, model=problem.model, field=problem.field,
-                   hint=problem.hint)
 
 
 def _link_or_copy(src: str, dst: str) -> object:
@@ -192,7 +179,8 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "tolerances": result.tolerances,
         "proved": result.plans,
         "trace_warnings": result.trace_warnings,
-        "warnings": result.warnings,
+        "warnings": result.warnings + result.weak,
+        "weak_outputs": result.weak,
         "torch_version": _torch_version(),
         "batch_invariance": {"examples": result.invariance.checked, "failure": result.invariance.failure},
         "dynamic_batching": {name or layout.CONFIG_FILE: on for name, on in result.batching.items()},
@@ -202,8 +190,10 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     if result.invariance.checked:
         verdict = "holds" if result.invariance.holds else "fails"
         progress(f"batch invariance {verdict} on {result.invariance.checked} stacked examples")
+    where = f"{loaded.path}:{loaded.line_of(('models', loaded.manifest.models.index(model)))}"
     return ModelReport(model.name, "built", binding=result.binding.table(),
-                       outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs], warnings=result.warnings)
+                       outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs],
+                       warnings=result.warnings + [f"{where}: weak proof: {w}" for w in result.weak])
 
 
 def _torch_version() -> str:

@@ -189,14 +189,15 @@ def check(repository: Path, triton_version: str | None, output_format: str, no_r
 
 @main.command()
 @click.argument("manifests", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
-def validate(manifests: tuple[Path, ...]) -> None:
-    """Validate manifests without exporting anything (fast; the pre-commit hook)."""
-    from compiler.manifest import load_manifest
+@allow_path_option
+def validate(manifests: tuple[Path, ...], allow_paths: tuple[Path, ...]) -> None:
+    """Validate manifests without exporting anything: every rule that needs no model (fast; the pre-commit hook)."""
+    from compiler.validate import validate_manifest
 
     problems = []
     for path in manifests or (Path("models.yaml"),):
         try:
-            loaded = load_manifest(path)
+            loaded = validate_manifest(path, allow_paths)
             click.echo(f"{path}: ok ({len(loaded.manifest.models)} models, Triton {loaded.manifest.triton_version})")
         except UserError as err:
             problems.extend(err.problems)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,3 +93,41 @@ def tree_digest(root: Path) -> dict[str, str]:
         else:
             digest[key] = "dir"
     return digest
+
+
+# -- data-driven cases: broken manifests that say what they must produce -----------------------------------------
+NEGATIVE_CASES = sorted((Path(__file__).parent / "repository" / "negative_builds").glob("*.yaml")) + sorted(
+    (Path(__file__).parent / "manifest" / "negative").glob("*.yaml"))
+
+
+def expected_line(text: str) -> int:
+    """`# expect-line: N`, or `# expect-key: K`: the line where key K is written."""
+    fixed = re.search(r"^# expect-line: (\d+)$", text, re.M)
+    if fixed:
+        return int(fixed.group(1))
+    key = re.search(r"^# expect-key: (\w+)$", text, re.M)
+    if key is None:
+        raise AssertionError("a case names its line with # expect-line: N or # expect-key: K")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"^\s*(- )?{key.group(1)}:", line):
+            return number
+    raise AssertionError(f"key {key.group(1)} is not in the case")
+
+
+def expected_phrases(text: str) -> list[str]:
+    return re.findall(r"^# expect: (.+)$", text, re.M)
+
+
+def expected_model(text: str) -> str | None:
+    """The model the message must name: `# expect-model: NAME`, else the case's only model; `# expect-model: -`
+    for a problem of the whole manifest (the release, the models list)."""
+    given = re.search(r"^# expect-model: (\S+)$", text, re.M)
+    if given:
+        return None if given.group(1) == "-" else given.group(1)
+    names = re.findall(r"^\s*- name: ([\w.-]+)\s*$", text, re.M)
+    return names[0] if len(set(names)) == 1 else None
+
+
+def needs_model(text: str) -> bool:
+    """`# needs-model`: only exporting (running) the model reveals the problem, so `validate` cannot."""
+    return re.search(r"^# needs-model", text, re.M) is not None

@@ -11,8 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler import datatypes
-from compiler.errors import ExportError, Problem
 from compiler.manifest.schema import InputSpec, ModelSpec
+
+#: Floats are drawn from [-1, 1) unless the manifest gives example.low/high: signed values, so that a model whose
+#: output shape depends on the signs (x[x > 0]) shows it between the proof's runs.
+DEFAULT_FLOAT_RANGE = (-1.0, 1.0)
+#: Integers are drawn from [low, low + 2) unless example.high is given (ids, masks and flags of 0 and 1).
+DEFAULT_INTEGER_SPAN = 2
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Plan:
     varied: list[Axis] = field(default_factory=list)
     trace_size: int | None = None
     new_size: int | None = None
+    #: which part of each float input's range values are drawn from: all of it, or its top or bottom quarter
+    values: str = "full"
 
     def shape(self, name: str) -> list[int]:
         per_example = self.sizes[name]
@@ -46,25 +53,13 @@ def _alt(size: int) -> int:
 def _example_shapes(model: ModelSpec) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
     base: dict[str, list[int]] = {}
     alt: dict[str, list[int]] = {}
-    missing = []
-    for spec in model.inputs:
-        shape = spec.example.shape if spec.example and spec.example.shape else None
-        if shape is None:
-            if -1 in spec.dims:
-                missing.append(spec.name)
-                continue
-            shape = list(spec.dims)
+    for spec in model.inputs:  # the schema requires example.shape wherever dims has a -1
+        shape = spec.example.shape if spec.example and spec.example.shape else list(spec.dims)
         base[spec.name] = list(shape)
         given_alt = spec.example.alt_shape if spec.example and spec.example.alt_shape else None
         alt[spec.name] = list(given_alt) if given_alt else [
             _alt(size) if want == -1 else size for want, size in zip(spec.dims, shape)
         ]
-    if missing:
-        raise ExportError([
-            Problem(f"input '{name}' has variable (-1) dims but no example.shape", model=model.name,
-                    field="inputs.example.shape", hint="e.g. `example: {shape: [3, 224, 224]}`: the size to trace at")
-            for name in missing
-        ])
     return base, alt
 
 
@@ -73,6 +68,11 @@ def plans_for(model: ModelSpec) -> list[Plan]:
     batching = model.max_batch_size > 0
     b0 = min(2, model.max_batch_size) if batching else None
     plans = [Plan("example", b0, base, seed=0), Plan("new values", b0, base, seed=1)]
+    if any(datatypes.lookup(spec.dtype).is_floating for spec in model.inputs):
+        # A branch on a threshold (x.mean() > 0.5) may take the same side for two draws from the whole range;
+        # draws from its top and bottom quarters take both sides of any threshold inside the range.
+        plans += [Plan("values near the top of the range", b0, base, seed=10, values="top"),
+                  Plan("values near the bottom of the range", b0, base, seed=11, values="bottom")]
     if batching and model.max_batch_size >= 2:
         plans.append(Plan("batch", 1, base, seed=2, varied=[], trace_size=b0, new_size=1))
     groups: dict[tuple[int, int], list[Axis]] = {}
@@ -98,11 +98,11 @@ def make_inputs(model: ModelSpec, plan: Plan) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(1234 + plan.seed)
     tensors = {}
     for spec in model.inputs:
-        tensors[spec.name] = _random(spec, plan.shape(spec.name), generator)
+        tensors[spec.name] = _random(spec, plan.shape(spec.name), generator, plan.values)
     return tensors
 
 
-def _random(spec: InputSpec, shape: list[int], generator: Any) -> Any:
+def _random(spec: InputSpec, shape: list[int], generator: Any, values: str = "full") -> Any:
     import torch
 
     row = datatypes.lookup(spec.dtype)
@@ -113,8 +113,13 @@ def _random(spec: InputSpec, shape: list[int], generator: Any) -> Any:
         return torch.randint(0, 2, shape, generator=generator).bool()
     if row.is_integer:
         lo = int(low) if low is not None else 0
-        hi = int(high) if high is not None else lo + 2
+        hi = int(high) if high is not None else lo + DEFAULT_INTEGER_SPAN
         return torch.randint(lo, hi, shape, generator=generator, dtype=torch.int64).to(dtype)
-    bottom = float(low) if low is not None else 0.0
-    top = float(high) if high is not None else 1.0
+    bottom = float(low) if low is not None else DEFAULT_FLOAT_RANGE[0]
+    top = float(high) if high is not None else DEFAULT_FLOAT_RANGE[1]
+    quarter = (top - bottom) / 4
+    if values == "top":
+        bottom = top - quarter
+    elif values == "bottom":
+        top = bottom + quarter
     return (torch.rand(shape, generator=generator, dtype=torch.float64) * (top - bottom) + bottom).to(dtype)

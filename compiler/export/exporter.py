@@ -14,7 +14,15 @@ from compiler.export.batch_invariance import Invariance, decide_batching, prove_
 from compiler.export.binding import Binding, bind, check_exported
 from compiler.export.devices import baked_devices
 from compiler.export.examples import Plan, make_inputs, plans_for
-from compiler.export.proof import DerivedOutput, derive_outputs, explain, flatten, mismatch, tolerance_for
+from compiler.export.proof import (
+    DerivedOutput,
+    derive_outputs,
+    explain,
+    flatten,
+    mismatch,
+    tolerance_for,
+    weak_outputs,
+)
 from compiler.manifest.schema import ModelSpec, OutputSpec, TorchscriptSource
 from compiler.releases import Release
 
@@ -31,6 +39,8 @@ class ExportResult:
     invariance: Invariance = field(default_factory=lambda: Invariance(0))
     #: dynamic batching per config: None is config.pbtxt, a name is configs/<name>.pbtxt
     batching: dict[str | None, bool] = field(default_factory=dict)
+    #: outputs the proof cannot discriminate (constant everywhere): said loudly, at the model's manifest line
+    weak: list[str] = field(default_factory=list)
 
 
 def _call(module: Any, binding: Binding, inputs: dict[str, Any]) -> Any:
@@ -95,7 +105,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
         tolerances[out.name] = [tol.atol, tol.rtol]
     return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes,
-                        build_warnings + config_warnings, invariance, batching)
+                        build_warnings + config_warnings, invariance, batching, weak_outputs(model, runs))
 
 
 def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans: list[Plan], example: dict[str, Any],
@@ -174,7 +184,7 @@ def _libtorch_rules(model: ModelSpec, scripted: Any, release: Release) -> list[s
 
 def _eager_failure(model: ModelSpec, plan: Plan, err: Exception) -> ExportError:
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    if plan.label in ("example", "new values"):
+    if plan.label in ("example", "new values") or plan.values != "full":
         hint = "check the inputs' dims, dtypes and example ranges (example.low/high) against what forward() expects"
         message = f"the model itself fails on the example inputs: {type(err).__name__}: {text}"
     else:

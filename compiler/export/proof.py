@@ -74,13 +74,45 @@ def mismatch(model: ModelSpec, eager: list[Any], exported: list[Any]) -> str | N
         row = datatypes.from_torch(want.dtype)
         tol = tolerance_for(model, row.api_name)
         if want.is_floating_point():
+            diff = (want.double() - got.double()).abs().nan_to_num(0).max().item() if want.numel() else 0.0
             if not torch.allclose(want, got, atol=tol.atol, rtol=tol.rtol, equal_nan=True):
-                diff = (want.double() - got.double()).abs().nan_to_num(0).max().item()
                 return f"output {k}: values differ by up to {diff:.3g} (atol {tol.atol}, rtol {tol.rtol})"
+            scale = _scale(want)
+            if scale < tol.atol and diff > tol.rtol * scale:
+                # Every value is below the absolute tolerance, which would accept anything: compare relatively.
+                return (f"output {k}: values differ by up to {diff:.3g}, {diff / scale if scale else float('inf'):.3g} "
+                        f"times the output's own scale ({scale:.3g}, below atol {tol.atol}, so compared relative to "
+                        f"it with rtol {tol.rtol})")
         elif not torch.equal(want, got):
             count = int((want != got).sum().item())
             return f"output {k}: {count} of {want.numel()} values differ ({row.config_name} compares exactly)"
     return None
+
+
+def _scale(tensor: Any) -> float:
+    """The largest finite magnitude of a float tensor (0 for an empty or all-zero one)."""
+    if not tensor.numel():
+        return 0.0
+    return float(tensor.double().abs().nan_to_num(0, posinf=0, neginf=0).max().item())
+
+
+def weak_outputs(model: ModelSpec, runs: list[tuple[Plan, list[Any]]]) -> list[str]:
+    """Outputs on which the proof shows little: constant at every proved input (all zeros, say, from random
+    weights), where any export that gets shapes and dtypes right would pass. Tiny outputs are compared relative to
+    their own scale (see mismatch), so they are not weak."""
+    first = runs[0][1]
+    weak = []
+    for k, tensor in enumerate(first):
+        values = [outputs[k] for _, outputs in runs if k < len(outputs)]
+        if not tensor.is_floating_point() or not all(v.numel() for v in values):
+            continue
+        constant = all(bool((v == v.flatten()[0]).all()) for v in values)
+        if constant and len({float(v.flatten()[0]) for v in values}) == 1:
+            value = float(tensor.flatten()[0])
+            weak.append(f"output {k} is {value:g} everywhere, at every proved input: the proof shows its shape and "
+                        "dtype, not its values (random weights?). Give real weights (source.weights), or inputs in "
+                        "the range the model expects (example.low/high)")
+    return weak
 
 
 def explain(model: ModelSpec, plan: Plan, detail: str, warnings: list[str]) -> Problem:
@@ -90,7 +122,7 @@ def explain(model: ModelSpec, plan: Plan, detail: str, warnings: list[str]) -> P
     if plan.label == "example":
         message = f"the export differs from eager PyTorch on the very inputs it was traced with: {detail}"
         hint = "the model is not deterministic in eval mode (dropout? randomness in forward?)"
-    elif plan.label == "new values":
+    elif plan.label == "new values" or plan.values != "full":
         names = ", ".join(spec.name for spec in model.inputs)
         message = (f"same shapes, new values of {names}: {detail}; the trace froze one side of a branch that "
                    "depends on the input values")

@@ -41,6 +41,18 @@ class LoadedManifest:
     def line_of(self, loc: Loc) -> int | None:
         return _position(self.tree, loc)[0]
 
+    def locate(self, problem: Problem, index: int) -> Problem:
+        """Place a problem of model `index` from a later stage at the line of its field (else of its model)."""
+        if problem.file is not None:
+            return problem
+        parts = tuple(part for part in (problem.field or "").replace("[", ".").replace("]", "").split(".") if part)
+        if parts == ("triton_version",):  # a fact about the target release, written once at the top
+            line = self.line_of(("triton_version",)) or self.line_of(("models", index))
+        else:
+            line = self.line_of(("models", index, *parts)) if parts else self.line_of(("models", index))
+        return Problem(problem.message, file=self.path, line=line, model=problem.model, field=problem.field,
+                       hint=problem.hint)
+
     def problem(self, message: str, loc: Loc, **extra: Any) -> Problem:
         line, column = _position(self.tree, loc)
         return Problem(message, file=self.path, line=line, column=column, **extra)

@@ -75,6 +75,9 @@ class InputSpec(Strict):
     @model_validator(mode="after")
     def _example_fits(self) -> InputSpec:
         example = self.example
+        if -1 in self.dims and (example is None or example.shape is None):
+            raise ValueError(f"input '{self.name}' has variable (-1) dims but no example.shape: give the size to trace "
+                             f"at, e.g. `example: {{shape: {[8 if d == -1 else d for d in self.dims]}}}`")
         for key in ("shape", "alt_shape"):
             shape = getattr(example, key, None) if example else None
             if shape is None:

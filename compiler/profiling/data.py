@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import datatypes
+from compiler.export.examples import DEFAULT_FLOAT_RANGE, DEFAULT_INTEGER_SPAN
 from compiler.manifest.schema import InputSpec, ModelSpec, TransformersSource
 
 SAMPLES = 4
@@ -62,12 +63,12 @@ def _values(spec: InputSpec, count: int, vocabulary: int | None, rng: random.Ran
         if any(key in lowered for key in _ZEROS):
             return [0] * count
         lo = int(low) if low is not None else 0
-        hi = int(high) if high is not None else lo + 2
+        hi = int(high) if high is not None else lo + DEFAULT_INTEGER_SPAN
         if vocabulary is not None and "ids" in lowered:
             hi = min(hi, vocabulary)
         return [rng.randrange(lo, hi) for _ in range(count)]
-    bottom = float(low) if low is not None else 0.0
-    top = float(high) if high is not None else 1.0
+    bottom = float(low) if low is not None else DEFAULT_FLOAT_RANGE[0]
+    top = float(high) if high is not None else DEFAULT_FLOAT_RANGE[1]
     return [round(rng.uniform(bottom, top), 6) for _ in range(count)]
 
 

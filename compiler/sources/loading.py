@@ -10,7 +10,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from compiler.errors import Problem, SourceError
 from compiler.manifest.schema import (
     ModelSpec,
     PythonSource,
@@ -18,21 +17,7 @@ from compiler.manifest.schema import (
     TorchvisionSource,
     TransformersSource,
 )
-from compiler.sources.paths import PathNotFound, is_package_path, resolve_path
-
-
-def _fail(model: ModelSpec, field: str, message: str, hint: str | None = None) -> SourceError:
-    return SourceError(Problem(message, model=model.name, field=f"source.{field}", hint=hint))
-
-
-def _existing_file(model: ModelSpec, field: str, text: str, base: Path, allow: Sequence[Path]) -> Path:
-    try:
-        path = resolve_path(text, base, allow)
-    except PathNotFound as err:
-        raise _fail(model, field, str(err), getattr(err, "hint", None)) from None
-    if not path.is_file():
-        raise _fail(model, field, f"file not found: {path}", hint=f"fix the path (relative paths start at {base})")
-    return path
+from compiler.sources.static import existing_file, fail, transformers_folder
 
 
 def load_source(model: ModelSpec, base: Path, allow: Sequence[Path] = ()) -> Any:
@@ -58,7 +43,7 @@ def load_source(model: ModelSpec, base: Path, allow: Sequence[Path] = ()) -> Any
     else:  # pragma: no cover - the schema admits no other kind
         raise TypeError(f"unknown source {source!r}")
     if weights:
-        _load_weights(model, module, _existing_file(model, "weights", weights, base, allow))
+        _load_weights(model, module, existing_file(model, "weights", weights, base, allow))
     return module.eval()
 
 
@@ -69,38 +54,30 @@ def _torchvision(model: ModelSpec, source: TorchvisionSource) -> Any:
     if source.torchvision not in names:
         close = difflib.get_close_matches(source.torchvision, names, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "see torchvision.models.list_models()"
-        raise _fail(model, "torchvision", f"torchvision has no model '{source.torchvision}'", hint)
+        raise fail(model, "torchvision", f"torchvision has no model '{source.torchvision}'", hint)
     try:
         return torchvision.models.get_model(source.torchvision, weights=None, **(source.kwargs or {}))
     except Exception as err:
-        raise _fail(model, "kwargs", f"torchvision.models.get_model('{source.torchvision}') failed: {err}") from None
+        raise fail(model, "kwargs", f"torchvision.models.get_model('{source.torchvision}') failed: {err}") from None
 
 
 def _transformers(model: ModelSpec, source: TransformersSource, base: Path, allow: Sequence[Path]) -> Any:
     import transformers
 
     target = source.transformers
-    local = is_package_path(target) or target.startswith((".", "/", "~")) or (base / target).exists()
-    if local:
-        try:
-            folder = resolve_path(target, base, allow)
-        except PathNotFound as err:
-            raise _fail(model, "transformers", str(err), getattr(err, "hint", None)) from None
-        if not (folder / "config.json").is_file():
-            raise _fail(model, "transformers", f"{folder} is not a transformers model folder (no config.json)")
-        location = str(folder)
-    else:
-        location = target
+    folder = transformers_folder(model, source, base, allow)
+    local = folder is not None
+    location = str(folder) if folder is not None else target
     auto = getattr(transformers, source.auto_class, None)
     if auto is None or not hasattr(auto, "from_pretrained"):
-        raise _fail(model, "auto_class", f"transformers has no loader '{source.auto_class}'", "use AutoModel")
+        raise fail(model, "auto_class", f"transformers has no loader '{source.auto_class}'", "use AutoModel")
     try:
         module = auto.from_pretrained(location, local_files_only=local, attn_implementation="eager")
     except OSError as err:
         hint = None if local else "no model hub is reachable here: download the model and name its folder"
-        raise _fail(model, "transformers", f"could not load '{target}': {err}", hint) from None
+        raise fail(model, "transformers", f"could not load '{target}': {err}", hint) from None
     except Exception as err:
-        raise _fail(model, "transformers", f"loading '{target}' failed: {type(err).__name__}: {err}") from None
+        raise fail(model, "transformers", f"loading '{target}' failed: {type(err).__name__}: {err}") from None
     module.config.return_dict = False  # tuples, so that outputs are OUTPUT__0, OUTPUT__1, ...
     return module
 
@@ -143,7 +120,7 @@ def _python(model: ModelSpec, source: PythonSource, base: Path) -> Any:
     try:
         module = _import_beside(module_name, base) or importlib.import_module(module_name)
     except Exception as err:
-        raise _fail(model, "python", f"importing '{module_name}' failed: {type(err).__name__}: {err}",
+        raise fail(model, "python", f"importing '{module_name}' failed: {type(err).__name__}: {err}",
                     f"the module is looked up beside the manifest ({base}), then on sys.path") from None
     factory: Any = module
     for part in attr.split("."):
@@ -151,16 +128,16 @@ def _python(model: ModelSpec, source: PythonSource, base: Path) -> Any:
         if factory is None:
             names = [n for n in dir(module) if not n.startswith("_")]
             close = difflib.get_close_matches(part, names, n=1)
-            raise _fail(model, "python", f"'{module_name}' has no '{attr}'",
+            raise fail(model, "python", f"'{module_name}' has no '{attr}'",
                         f"did you mean '{close[0]}'?" if close else None)
     if not callable(factory):
-        raise _fail(model, "python", f"'{source.python}' is not callable")
+        raise fail(model, "python", f"'{source.python}' is not callable")
     try:
         built = factory(**(source.kwargs or {}))
     except Exception as err:
-        raise _fail(model, "python", f"'{source.python}' raised {type(err).__name__}: {err}") from None
+        raise fail(model, "python", f"'{source.python}' raised {type(err).__name__}: {err}") from None
     if not isinstance(built, torch.nn.Module):
-        raise _fail(model, "python", f"'{source.python}' returned {type(built).__name__}, not a torch.nn.Module")
+        raise fail(model, "python", f"'{source.python}' returned {type(built).__name__}, not a torch.nn.Module")
     return built
 
 
@@ -170,23 +147,23 @@ def _load_weights(model: ModelSpec, module: Any, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise _fail(model, "weights", f"{path} is not a loadable state_dict: {type(err).__name__}: {err}",
+        raise fail(model, "weights", f"{path} is not a loadable state_dict: {type(err).__name__}: {err}",
                     "save it with torch.save(model.state_dict(), path)") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     try:
         module.load_state_dict(state)
     except Exception as err:
-        raise _fail(model, "weights", f"{path} does not fit the model: {err}".splitlines()[0],
+        raise fail(model, "weights", f"{path} does not fit the model: {err}".splitlines()[0],
                     "the state_dict must come from the same architecture") from None
 
 
 def _torchscript(model: ModelSpec, source: TorchscriptSource, base: Path, allow: Sequence[Path]) -> Any:
     import torch
 
-    path = _existing_file(model, "torchscript", source.torchscript, base, allow)
+    path = existing_file(model, "torchscript", source.torchscript, base, allow)
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:
-        raise _fail(model, "torchscript", f"{path} is not a TorchScript file: {err}".splitlines()[0]) from None
+        raise fail(model, "torchscript", f"{path} is not a TorchScript file: {err}".splitlines()[0]) from None
     return module.eval()

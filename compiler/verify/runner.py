@@ -133,7 +133,8 @@ def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: Mode
                 progress(f"{model.name}: {plan.label} over {protocol}")
                 try:
                     served = _infer(server, protocol, model, config, inputs)
-                    detail = mismatch(model, expected, _ordered(config, served, expected))
+                    detail = shape_problem(config, served) or mismatch(model, expected,
+                                                                       _ordered(config, served, expected))
                 except Exception as err:  # a refused request is a failed check, not a crash
                     detail = f"request failed: {str(err).strip().splitlines()[0]}"
                 checks.append(Check(model.name, f"{plan.label} [{shape}]", protocol, detail is None,
@@ -141,6 +142,20 @@ def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: Mode
         if model.max_batch_size > 0:
             checks.append(_concurrent_check(server, model, config, eager, binding))
     return checks
+
+
+def shape_problem(config: pb.ModelConfig, served: dict[str, Any]) -> str | None:
+    """A served output whose shape the config's dims do not admit (Triton does not check output shapes: a model
+    whose output size depends on the values, such as x[x > 0], answers with whatever it computed)."""
+    for out in config.output:
+        got = list(served[out.name].shape)
+        if config.max_batch_size > 0:
+            got = got[1:]
+        admitted = [list(out.dims)] + ([list(out.reshape.shape)] if out.HasField("reshape") else [])
+        if not any(len(want) == len(got) and all(w in (-1, g) for w, g in zip(want, got)) for want in admitted):
+            return (f"output '{out.name}' came back with dims {got}, the config says {list(out.dims)}: its size "
+                    "depends on the input values, so clients get shapes the config does not declare")
+    return None
 
 
 def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any]) -> list[Any]:
@@ -190,7 +205,7 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
             result = handle.get_result()
             served = {out.name: result.as_numpy(out.name) for out in config.output}
             expected = flatten(eager(*[inputs[name] for name in binding.order]))
-            detail = mismatch(model, expected, _ordered(config, served, expected))
+            detail = shape_problem(config, served) or mismatch(model, expected, _ordered(config, served, expected))
         except Exception as err:
             detail = f"request failed: {str(err).strip().splitlines()[0]}"
         if detail:

@@ -3,13 +3,13 @@ the line and the words its error must have; add a file, get a test."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from compiler.errors import ManifestError
 from compiler.manifest import load_manifest
+from tests.helpers import expected_line, expected_phrases
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -18,8 +18,7 @@ NEGATIVE = sorted((HERE / "negative").glob("*.yaml"))
 
 def _expectations(path: Path) -> tuple[int, list[str]]:
     text = path.read_text()
-    line = int(re.search(r"^# expect-line: (\d+)$", text, re.M).group(1))  # type: ignore[union-attr]
-    return line, re.findall(r"^# expect: (.+)$", text, re.M)
+    return expected_line(text), expected_phrases(text)
 
 
 def test_there_are_enough_negative_cases() -> None:

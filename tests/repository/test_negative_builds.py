@@ -7,39 +7,15 @@ tests/repository/negative_builds/ (source and export errors).
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Project, tree_digest
+from tests.helpers import NEGATIVE_CASES, Project, expected_line, expected_model, expected_phrases, tree_digest
 
-HERE = Path(__file__).parent
-CASES = sorted((HERE / "negative_builds").glob("*.yaml")) + sorted((HERE.parent / "manifest" / "negative").glob("*.yaml"))
+CASES = NEGATIVE_CASES
 GOOD = 'models:\n  - name: good\n    source: {python: "tiny_models:affine"}\n    inputs: [{name: x, dtype: FP32, dims: [4]}]\n'
-
-
-def _expected_line(text: str) -> int:
-    """`# expect-line: N`, or `# expect-key: K`: the line where key K is written."""
-    fixed = re.search(r"^# expect-line: (\d+)$", text, re.M)
-    if fixed:
-        return int(fixed.group(1))
-    key = re.search(r"^# expect-key: (\w+)$", text, re.M).group(1)  # type: ignore[union-attr]
-    for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"^\s*(- )?{key}:", line):
-            return number
-    raise AssertionError(f"key {key} is not in the case")
-
-
-def _expected_model(text: str) -> str | None:
-    """The model the message must name: `# expect-model: NAME`, else the case's only model; `# expect-model: -`
-    for a problem of the whole manifest (the release, the models list)."""
-    given = re.search(r"^# expect-model: (\S+)$", text, re.M)
-    if given:
-        return None if given.group(1) == "-" else given.group(1)
-    names = re.findall(r"^\s*- name: ([\w.-]+)\s*$", text, re.M)
-    return names[0] if len(set(names)) == 1 else None
 
 
 def test_at_least_thirty_cases() -> None:
@@ -57,14 +33,14 @@ def test_broken_manifest_fails_cleanly_and_leaves_the_repository(case: Path, pro
     before = tree_digest(project.output)
     shutil.copy(case, project.manifest)
     text = case.read_text()
-    line = _expected_line(text)
+    line = expected_line(text)
     result = project.build()
     assert result.code == 1, result.out + result.err
     assert "Traceback" not in result.text
     assert f"{project.manifest}:{line}" in result.err
-    for phrase in re.findall(r"^# expect: (.+)$", text, re.M):
+    for phrase in expected_phrases(text):
         assert phrase in result.err
-    model = _expected_model(text)
+    model = expected_model(text)
     if model is not None:
         assert f"model '{model}'" in result.err, result.err
     assert tree_digest(project.output) == before
