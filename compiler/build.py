@@ -12,6 +12,7 @@ nothing changed nothing is written and torch is never imported.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -126,8 +127,23 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         reports.append(report)
         progress(f"{model.name}: built in {report.seconds:.1f}s")
     if problems:
-        raise UserError(problems, causes)
+        raise UserError(_with_logs(problems, output), causes)
     return reports
+
+
+def _with_logs(problems: list[Problem], output: Path) -> list[Problem]:
+    """Problems whose full text was summarised (tensor reprs, tracebacks) name a log file that holds it."""
+    logs = output.parent / f".{output.name}.logs"
+    located = []
+    for problem in problems:
+        if problem.details:
+            logs.mkdir(parents=True, exist_ok=True)
+            log = logs / f"{problem.model or 'build'}.log"
+            log.write_text(problem.render() + "\n\n" + problem.details)
+            problem = dataclasses.replace(problem, hint=f"{problem.hint}; full text in {log}" if problem.hint
+                                          else f"full text in {log}")
+        located.append(problem)
+    return located
 
 
 def _unchanged(folder: Path) -> ModelReport:
@@ -181,6 +197,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "trace_warnings": result.trace_warnings,
         "warnings": result.warnings + result.weak,
         "weak_outputs": result.weak,
+        "output_keys": result.output_keys,
         "torch_version": _torch_version(),
         "batch_invariance": {"examples": result.invariance.checked, "failure": result.invariance.failure},
         "dynamic_batching": {name or layout.CONFIG_FILE: on for name, on in result.batching.items()},

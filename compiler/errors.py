@@ -12,6 +12,7 @@ escapes is a bug in the compiler and keeps its traceback.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ class Problem:
     model: str | None = None
     field: str | None = None
     hint: str | None = None
+    #: the full text behind a summarised message (a traceback, a tensor's repr): written to a log file, not printed
+    details: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def where(self) -> str:
         if self.file is None:

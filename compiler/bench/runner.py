@@ -18,7 +18,8 @@ from typing import Any
 
 from compiler.bench.load import Measurement, closed_loop
 from compiler.client.requests import infer_inputs
-from compiler.export.binding import bind
+from compiler.export.adapt import adapted
+from compiler.export.binding import Binding, bind
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.manifest import ModelSpec, load_manifest
 from compiler.server.ports import Ports
@@ -89,17 +90,16 @@ def _requester(protocol: str, url: str, model: ModelSpec, arrays: dict[str, Any]
     return make
 
 
-def _eager_caller(model: ModelSpec, module: Any, order: list[str], batch: int) -> Callable[[], Callable[[], Any]]:
+def _eager_caller(model: ModelSpec, module: Any, binding: Binding, batch: int) -> Callable[[], Callable[[], Any]]:
     import torch
 
     base = plans_for(model)[0]
     inputs = make_inputs(model, Plan("bench", batch if model.max_batch_size else None, base.sizes, seed=7))
-    args = [inputs[n] for n in order]
 
     def make() -> Callable[[], Any]:
         def call() -> Any:
             with torch.inference_mode():
-                return module(*args)
+                return binding.call(module, inputs)
 
         return call
 
@@ -155,14 +155,15 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
 def _bench_model(model: ModelSpec, base: Path, repository: Path, http_url: str, grpc_url: str, seconds: float,
                  concurrencies: tuple[int, ...], with_pytriton: bool, rounds: int, tick: Tick) -> ModelBench:
     module = load_source(model, base)
-    order = bind(model, module).order
+    binding = bind(model, module)
+    module, _ = adapted(module, binding, make_inputs(model, plans_for(model)[0]))  # as the build served it
     bench = ModelBench(model.name, model.max_batch_size)
     plan = plans_for(model)[0]
     arrays = {k: v.numpy() for k, v in
               make_inputs(model, Plan("bench", 1 if model.max_batch_size else None, plan.sizes, seed=7)).items()}
     largest = max(model.max_batch_size, 1)
-    single = _eager_caller(model, module, order, 1)
-    batched = _eager_caller(model, module, order, largest) if largest > 1 else None
+    single = _eager_caller(model, module, binding, 1)
+    batched = _eager_caller(model, module, binding, largest) if largest > 1 else None
     single_ms = _probe_ms(single)
     batched_ms = _probe_ms(batched) if batched else single_ms
 
@@ -245,7 +246,7 @@ import sys, torch
 from pathlib import Path
 from compiler.manifest import load_manifest
 from compiler.sources import load_source
-from compiler.export.binding import bind
+from compiler.export.binding import Binding, bind
 from compiler.export.examples import make_inputs, plans_for
 loaded = load_manifest(Path(sys.argv[1]))
 out = Path(sys.argv[2])

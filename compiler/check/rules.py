@@ -261,13 +261,24 @@ def rule_token_ids(subject: ModelUnderCheck) -> None:
     if subject.index is None:
         return
     graph_inputs = list(subject.module.inlined_graph.inputs())[1:]
+    proved = _proved_dtypes(subject.folder)
     for tensor in subject.config.input:
         position = subject.index[tensor.name]
         want = pb.DataType.Name(tensor.data_type)
+        if proved.get(tensor.name) == want:
+            continue  # our build traced and proved the model with exactly these ids: one source of truth
         if want in _NARROW_INTEGERS and position < len(graph_inputs) and _feeds(graph_inputs[position], "aten::embedding"):
             subject.add(ERROR, f"input '{tensor.name}' is {want} but feeds an embedding lookup (token ids): PyTorch "
                         "tokenizers produce and models are traced with INT64 ids, so clients sending them are refused "
                         "by Triton", _line_in_block(subject.text, tensor.name, "data_type"), "set data_type: TYPE_INT64")
+
+
+def _proved_dtypes(folder: Path) -> dict[str, str]:
+    """Input name -> the dtype our build traced and proved the model with (build.json), for models we built."""
+    from compiler.repository.record import read_record
+
+    recorded = (read_record(folder) or {}).get("inputs") or []
+    return {str(i["name"]): str(i["dtype"]) for i in recorded if isinstance(i, dict) and "name" in i and "dtype" in i}
 
 
 def rule_devices(subject: ModelUnderCheck) -> None:

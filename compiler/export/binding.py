@@ -30,6 +30,14 @@ class Binding:
     def describe(self) -> str:
         return ", ".join(f"{name} -> {arg}" for name, arg in self.table())
 
+    def call(self, module: Any, inputs: dict[str, Any]) -> Any:
+        """Run `module` (eager or exported) on config-named inputs as the backend binds them: by argument name,
+        or by position. By name matters for an eager forward(input_ids, attention_mask, decoder_input_ids) bound
+        to input_ids and decoder_input_ids: by position, the decoder ids would land in attention_mask."""
+        if self.convention == rules.FORWARD_ARGUMENT:
+            return module(**{argument: inputs[name] for name, argument in self.table()})
+        return module(*[inputs[name] for name in self.order])
+
 
 def _fail(model: ModelSpec, message: str, hint: str | None = None) -> ExportError:
     return ExportError(Problem(message, model=model.name, field="inputs", hint=hint))
@@ -72,6 +80,7 @@ def bind(model: ModelSpec, module: Any) -> Binding:
         args = [p.name for p in positional[: len(names)]]
         args += [f"*{i}" for i in range(len(args), len(names))]
         _check_unbound(model, params, bound, signature)
+        _check_list_arguments(model, params, bound)
         return Binding(convention, order, args)
     else:
         stray = [n for n in names if n not in keywordable and rules.named_index(n) is None]
@@ -79,7 +88,20 @@ def bind(model: ModelSpec, module: Any) -> Binding:
                     "Triton would silently bind inputs in config order",
                     f"name each input after its forward() argument ({', '.join(keywordable)}) or INPUT__<k>")
     _check_unbound(model, params, bound, signature)
+    _check_list_arguments(model, params, bound)
     return Binding(convention, order, list(order))
+
+
+def _check_list_arguments(model: ModelSpec, params: list[inspect.Parameter], bound: set[str]) -> None:
+    """Triton hands forward() one tensor per input, never a list: a model taking `images: List[Tensor]`
+    (torchvision's detection models) has no direct path."""
+    for p in params:
+        text = p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+        origin = getattr(p.annotation, "__origin__", None)
+        if p.name in bound and (origin in (list, tuple) or str(text).lower().startswith(("list[", "sequence[", "tuple["))):
+            raise _fail(model, f"forward() takes '{p.name}' as a list ({text}); Triton passes each input as one tensor",
+                        "wrap the model so that it takes tensors and returns tensors: README.md, 'Models without a "
+                        "direct path', has the recipe for detection models")
 
 
 def _check_unbound(model: ModelSpec, params: list[inspect.Parameter], bound: set[str], signature: str) -> None:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.errors import ExportError, Problem
+from compiler.export.adapt import adapted, output_name
 from compiler.export.batch_invariance import Invariance, decide_batching, prove_batch_invariance
 from compiler.export.binding import Binding, bind, check_exported
 from compiler.export.devices import baked_devices
 from compiler.export.examples import Plan, make_inputs, plans_for
+from compiler.export.messages import describe, full_text
 from compiler.export.proof import (
     DerivedOutput,
+    UnservableOutput,
     derive_outputs,
     explain,
     flatten,
@@ -25,6 +28,10 @@ from compiler.export.proof import (
 )
 from compiler.manifest.schema import ModelSpec, OutputSpec, TorchscriptSource
 from compiler.releases import Release
+
+#: Where the README shows the wrapper for models whose outputs have no direct path (detection, seq2seq).
+UNSERVABLE_HINT = ("return Tensors, a tuple of Tensors or a dict of Tensors; for detection and encoder-decoder models "
+                   "wrap forward() as README.md, 'Models without a direct path', shows")
 
 
 @dataclass
@@ -41,10 +48,12 @@ class ExportResult:
     batching: dict[str | None, bool] = field(default_factory=dict)
     #: outputs the proof cannot discriminate (constant everywhere): said loudly, at the model's manifest line
     weak: list[str] = field(default_factory=list)
+    #: output name -> the dict key it serves, for a model that returns a dict (adapt.py)
+    output_keys: dict[str, str] = field(default_factory=dict)
 
 
 def _call(module: Any, binding: Binding, inputs: dict[str, Any]) -> Any:
-    return module(*[inputs[name] for name in binding.order])
+    return binding.call(module, inputs)
 
 
 def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -66,11 +75,10 @@ def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, A
                 _call(module, binding, example)
             except Exception as eager_err:  # the model itself rejects the example: say that, not "try script"
                 raise _eager_failure(model, plans_for(model)[0], eager_err) from None
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             hint = ("TorchScript cannot compile this code; try `export: trace`" if model.export == "script"
                     else "the model cannot be traced on these inputs; try `export: script`")
-            raise ExportError(Problem(f"{model.export} failed: {type(err).__name__}: {first}", model=model.name,
-                                      field="export", hint=hint)) from None
+            raise ExportError(Problem(f"{model.export} failed: {describe(err)}", model=model.name,
+                                      field="export", hint=hint, details=full_text(err))) from None
     notes = [str(w.message).splitlines()[0] for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
     return scripted, notes
 
@@ -82,16 +90,18 @@ def export_model(model: ModelSpec, module: Any, release: Release,
 
     plans = plans_for(model)
     binding = bind(model, module)
+    keys: list[str] | None = None
     with torch.no_grad():
         example = make_inputs(model, plans[0])
         if isinstance(model.source, TorchscriptSource):
             scripted, notes = module, list[str]()
         else:
+            module, keys = _adapt_outputs(model, module, binding, example, plans[0], progress)
             progress(f"{model.export} with {binding.describe()}")
             scripted, notes = _trace(model, module, binding, example)
         check_exported(model, scripted, binding)
         runs = _prove(model, module, scripted, binding, plans, example, notes, progress)
-    outputs = _settle_outputs(model, derive_outputs(model, runs))
+    outputs = _settle_outputs(model, derive_outputs(model, runs), keys)
     build_warnings = _libtorch_rules(model, scripted, release)
 
     invariance = Invariance(0)
@@ -104,8 +114,34 @@ def export_model(model: ModelSpec, module: Any, release: Release,
     for out in outputs:
         tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
         tolerances[out.name] = [tol.atol, tol.rtol]
+    output_keys = {out.name: key for out, key in zip(outputs, keys)} if keys else {}
     return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes,
-                        build_warnings + config_warnings, invariance, batching, weak_outputs(model, runs))
+                        build_warnings + config_warnings, invariance, batching, weak_outputs(model, runs), output_keys)
+
+
+def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], plan: Plan,
+                   progress: Callable[[str], None]) -> tuple[Any, list[str] | None]:
+    """A model returning a dict (or a transformers ModelOutput) is served as the tuple of its values."""
+    import torch
+
+    try:
+        module, keys = adapted(module, binding, example)
+    except Exception as err:
+        raise _eager_failure(model, plan, err) from None
+    try:
+        with torch.no_grad():
+            flatten(binding.call(module, example))  # servable before anything is traced: name what is not
+    except UnservableOutput as err:
+        raise ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT)) from None
+    if keys is None:
+        return module, None
+    if model.export == "script":
+        raise ExportError(Problem(
+            f"forward() returns a dict ({', '.join(keys)}); a scripted dict cannot be served by Triton's PyTorch "
+            "backend, which takes a Tensor or a tuple", model=model.name, field="export",
+            hint="use `export: trace`: the compiler then serves the values as a tuple in key order, named after the keys"))
+    progress(f"forward() returns a dict: served as a tuple in key order ({', '.join(keys)})")
+    return module, keys
 
 
 def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans: list[Plan], example: dict[str, Any],
@@ -117,15 +153,20 @@ def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans
         progress(f"prove: {plan.label}")
         inputs = example if plan is plans[0] else make_inputs(model, plan)
         try:
-            reference = flatten(_call(module, binding, inputs))
+            raw = _call(module, binding, inputs)
         except Exception as err:
             raise _eager_failure(model, plan, err) from None
+        try:
+            reference = flatten(raw)
+        except UnservableOutput as err:
+            raise ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT)) from None
         if exported is not module:
             try:
                 produced = flatten(_call(exported, binding, inputs))
             except Exception as err:
-                detail = f"the export raised {type(err).__name__}: {str(err).strip().splitlines()[-1]}"
-                raise ExportError(explain(model, plan, detail, notes)) from None
+                detail = f"the export raised {describe(err)}"
+                problem = explain(model, plan, detail, notes)
+                raise ExportError(replace(problem, details=full_text(err))) from None
             difference = mismatch(model, reference, produced)
             if difference:
                 raise ExportError(explain(model, plan, difference, notes))
@@ -183,27 +224,28 @@ def _libtorch_rules(model: ModelSpec, scripted: Any, release: Release) -> list[s
 
 
 def _eager_failure(model: ModelSpec, plan: Plan, err: Exception) -> ExportError:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if plan.label in ("example", "new values") or plan.values != "full":
         hint = "check the inputs' dims, dtypes and example ranges (example.low/high) against what forward() expects"
-        message = f"the model itself fails on the example inputs: {type(err).__name__}: {text}"
+        message = f"the model itself fails on the example inputs: {describe(err)}"
     else:
         dims = ", ".join(a.describe() for a in plan.varied) or "batch dim"
         message = (f"the model itself fails when {dims} is {plan.new_size} (traced at {plan.trace_size}): "
-                   f"{type(err).__name__}: {text}")
+                   f"{describe(err)}")
         hint = "it does not take variable sizes there: declare the fixed size, or set example.alt_shape to a size it takes"
-    return ExportError(Problem(message, model=model.name, field="inputs", hint=hint))
+    return ExportError(Problem(message, model=model.name, field="inputs", hint=hint, details=full_text(err)))
 
 
-def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput]) -> list[OutputSpec]:
-    """Declared outputs checked against the derived ones; OUTPUT__k when none are declared."""
+def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[str] | None = None) -> list[OutputSpec]:
+    """Declared outputs checked against the derived ones; when none are declared, OUTPUT__k, or <key>__k for a
+    model that returns a dict."""
     for k, out in enumerate(derived):
         row = datatypes.lookup(out.dtype)
         if not row.pytorch_backend:
             raise ExportError(Problem(f"output {k} is {out.dtype}, which Triton's PyTorch backend cannot serve",
                                       model=model.name, field="outputs", hint="cast it in forward()"))
     if model.outputs is None:
-        return [OutputSpec(name=f"OUTPUT__{k}", dtype=o.dtype, dims=o.dims) for k, o in enumerate(derived)]
+        return [OutputSpec(name=output_name(keys[k], k) if keys else f"OUTPUT__{k}", dtype=o.dtype, dims=o.dims)
+                for k, o in enumerate(derived)]
     declared = model.outputs
     problems = []
     if len(declared) != len(derived):

@@ -42,6 +42,10 @@ class DerivedOutput:
     dims: list[int]
 
 
+class UnservableOutput(TypeError):
+    """The model returns something Triton's PyTorch backend cannot serve (nested tuples, lists of dicts, ...)."""
+
+
 def flatten(result: Any) -> list[Any]:
     import torch
 
@@ -51,13 +55,14 @@ def flatten(result: Any) -> list[Any]:
         items: list[Any] = []
         for item in result:
             if isinstance(item, (tuple, list)):
-                raise TypeError("nested tuples; Triton's PyTorch backend takes a Tensor or a flat tuple of Tensors")
+                raise UnservableOutput("the model returns nested tuples; Triton's PyTorch backend takes a Tensor or a "
+                                       "flat tuple of Tensors")
             if not isinstance(item, torch.Tensor):
-                raise TypeError(f"an output is {type(item).__name__}; only Tensors can be served")
+                raise UnservableOutput(f"an output is {type(item).__name__}; only Tensors can be served")
             items.append(item)
         return items
-    raise TypeError(f"the model returns {type(result).__name__}; Triton's PyTorch backend needs a Tensor or a tuple "
-                    "of Tensors (transformers: return_dict=False)")
+    raise UnservableOutput(f"the model returns {type(result).__name__}; Triton's PyTorch backend needs a Tensor, or "
+                           "a tuple or dict of Tensors")
 
 
 def mismatch(model: ModelSpec, eager: list[Any], exported: list[Any]) -> str | None:

@@ -9,6 +9,7 @@ to fix it (with a did-you-mean for misspelt keys and dtypes).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import typing
 from dataclasses import dataclass
@@ -50,8 +51,7 @@ class LoadedManifest:
             line = self.line_of(("triton_version",)) or self.line_of(("models", index))
         else:
             line = self.line_of(("models", index, *parts)) if parts else self.line_of(("models", index))
-        return Problem(problem.message, file=self.path, line=line, model=problem.model, field=problem.field,
-                       hint=problem.hint)
+        return dataclasses.replace(problem, file=self.path, line=line)
 
     def problem(self, message: str, loc: Loc, **extra: Any) -> Problem:
         line, column = _position(self.tree, loc)

@@ -17,6 +17,7 @@ from compiler.manifest.schema import (
     TorchvisionSource,
     TransformersSource,
 )
+from compiler.sources.noise import silence_known_chatter
 from compiler.sources.static import existing_file, fail, transformers_folder
 
 
@@ -26,6 +27,7 @@ def load_source(model: ModelSpec, base: Path, allow: Sequence[Path] = ()) -> Any
     `allow`: folders outside `base` that manifest paths may point into (build --allow-path)."""
     import torch
 
+    silence_known_chatter()
     source = model.source
     # Random initialisation is seeded so that a model without weights is the same
     # model in every process: the build, `verify` and the tests compare against it.

@@ -16,6 +16,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
+from compiler.export.adapt import adapted
 from compiler.export.binding import Binding, bind
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import flatten, mismatch
@@ -122,12 +123,13 @@ def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: Mode
     progress(f"{model.name}: loading eager model")
     eager = load_source(model, loaded.directory, allow_paths)
     binding = bind(model, eager)
+    eager, _ = adapted(eager, binding, make_inputs(model, plans_for(model)[0]))  # as the build served it
     config = parse_text((Path(server.repository) / model.name / config_file).read_text())
     checks = []
     with torch.no_grad():
         for plan in plans_for(model):
             inputs = make_inputs(model, plan)
-            expected = flatten(eager(*[inputs[name] for name in binding.order]))
+            expected = flatten(binding.call(eager, inputs))
             shape = "x".join(str(s) for s in inputs[model.inputs[0].name].shape)
             for protocol in ("http", "grpc"):
                 progress(f"{model.name}: {plan.label} over {protocol}")
@@ -204,7 +206,7 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
         try:
             result = handle.get_result()
             served = {out.name: result.as_numpy(out.name) for out in config.output}
-            expected = flatten(eager(*[inputs[name] for name in binding.order]))
+            expected = flatten(binding.call(eager, inputs))
             detail = shape_problem(config, served) or mismatch(model, expected, _ordered(config, served, expected))
         except Exception as err:
             detail = f"request failed: {str(err).strip().splitlines()[0]}"

@@ -21,6 +21,7 @@ from typing import Any
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
+from compiler.export.adapt import adapted
 from compiler.export.binding import bind
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import flatten, mismatch
@@ -91,6 +92,7 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int = 2000
         raise UserError(Problem(f"no model '{model_name}' in {manifest}", hint="name one of the manifest's models"))
     eager = load_source(model, loaded.directory, allow_paths)
     binding = bind(model, eager)
+    eager, _ = adapted(eager, binding, make_inputs(model, plans_for(model)[0]))  # as the build served it
     config = parse_text(layout.config_file(Path(repository) / model.name).read_text())
     base = plans_for(model)[0]
     pool = _pool(model, eager, binding, base)
@@ -110,7 +112,7 @@ def _pool(model: Any, eager: Any, binding: Any, base: Plan) -> list[tuple[dict[s
     with torch.no_grad():
         for number in range(POOL):
             inputs = make_inputs(model, Plan(f"soak {number}", 1 if base.batch else None, base.sizes, seed=500 + number))
-            pool.append(({k: v.numpy() for k, v in inputs.items()}, flatten(eager(*[inputs[n] for n in binding.order]))))
+            pool.append(({k: v.numpy() for k, v in inputs.items()}, flatten(binding.call(eager, inputs))))
     return pool
 
 

@@ -180,3 +180,22 @@ def test_release_comes_from_the_manifest_when_no_dockerfile(tmp_path: Path) -> N
                                            '    inputs: [{name: x, dtype: FP32, dims: [4]}]\n')
     result = run_cli("check", str(repo), "--no-run")
     assert "target release 23.05 (triton_version in" in result.out
+
+
+def test_build_and_check_agree_on_ids_the_build_proved(project: Project) -> None:
+    """A GRU scorer traced with INT32 ids builds cleanly; check believes the build record, not a guess."""
+    project.built("""
+        models:
+          - name: scorer
+            source: {python: "tiny_models:int32_scorer"}
+            max_batch_size: 4
+            inputs: [{name: ids, dtype: INT32, dims: [-1], example: {shape: [7], high: 50}}]
+    """)
+    result = run_cli("check", str(project.output), "--format", "json")
+    report = json.loads(result.out)
+    assert not [f for f in report["findings"] if "embedding" in f["message"]], report
+    assert report["errors"] == 0, report
+    # without our record (a hand-made repository), the INT32-ids rule still speaks
+    (project.output / "scorer" / "build.json").unlink()
+    bare = json.loads(run_cli("check", str(project.output), "--format", "json").out)
+    assert any("feeds an embedding lookup" in f["message"] for f in bare["findings"])

@@ -1,0 +1,31 @@
+"""Known, harmless third-party chatter, silenced by name at its source; everything else stays visible.
+
+    silence_known_chatter()   # idempotent; load_source calls it
+"""
+
+from __future__ import annotations
+
+import logging
+
+#: (logger, the start of a message) pairs that say nothing about the user's model or our export.
+KNOWN = [
+    # transformers 5 logs this whenever a model's loss_function is looked at (tracing walks attributes) and its
+    # config has no loss_type; inference never computes a loss.
+    ("transformers.modeling_utils", "`loss_type=None` was set in the config but it is unrecognized"),
+]
+
+
+class _Drop(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(self.prefix)
+
+
+def silence_known_chatter() -> None:
+    for name, prefix in KNOWN:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _Drop) and f.prefix == prefix for f in logger.filters):
+            logger.addFilter(_Drop(prefix))

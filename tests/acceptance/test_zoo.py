@@ -1,0 +1,49 @@
+"""The zoo (tests/zoo/): the kinds of models users bring build, serve in the real tritonserver and verify against
+eager PyTorch; the ones without a direct path are refused, naming the README recipe that serves them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
+
+ZOO = ROOT / "tests" / "zoo"
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("zoo")
+    for item in ZOO.iterdir():
+        if item.suffix in (".py", ".yaml"):
+            shutil.copy(item, folder / item.name)
+    return folder
+
+
+def test_the_zoo_builds_serves_and_verifies(zoo: Path) -> None:
+    built = run_cli("build", "--manifest", str(zoo / "models.yaml"), "--output", str(zoo / "repo"))
+    assert built.code == 0, built.err
+    assert len([line for line in built.out.splitlines() if " built in " in line]) >= 12
+    assert "output logits__0 TYPE_FP32 [5]" in built.out  # vit: a transformers ImageClassifierOutput
+    assert "output embedding__2 TYPE_FP32 [4]" in built.out  # dict_heads: a plain dict
+    assert "no dynamic batching: example 0 alone and in a batch of 4 differ" not in built.out  # said in the manifest
+    verified = run_cli("verify", "--manifest", str(zoo / "models.yaml"), "--repository", str(zoo / "repo"))
+    assert verified.code == 0, verified.out
+    lines = verified.out.splitlines()
+    assert lines[-1].endswith(" 0 failed")
+    for name in ("efficientnet_b0", "vit", "distilbert_classifier", "t5_encoder", "t5_step", "gru_scorer",
+                 "quantized_mlp", "optional_scale", "two_heads", "dict_heads", "positives", "detector"):
+        assert any(line.startswith(name) and " ok " in line and "grpc" in line for line in lines), name
+
+
+def test_models_without_a_direct_path_are_refused_with_the_recipe(zoo: Path) -> None:
+    result = run_cli("build", "--manifest", str(zoo / "refused.yaml"), "--output", str(zoo / "refused"))
+    assert result.code == 1
+    assert "model 'raw_detector': inputs: forward() takes 'images' as a list" in result.err
+    assert "model 't5_with_cache': outputs: an output is EncoderDecoderCache" in result.err
+    assert result.err.count("'Models without a direct path'") == 2
+    assert "Models without a direct path" in (ROOT / "README.md").read_text()
