@@ -33,7 +33,7 @@ Progress = Callable[[str], None]
 @dataclass
 class ModelReport:
     name: str
-    status: str  # built | unchanged
+    status: str  # built | unchanged | kept (exported by a failed build, same fingerprint)
     seconds: float = 0.0
     binding: list[tuple[str, str]] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
@@ -93,25 +93,41 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
 
         staging = new_staging(output)
         try:
-            reports = _build_into(loaded, staging, output, unchanged, prints, progress, allow_paths)
+            reports = _build_into(loaded, staging, output, unchanged, prints, progress, allow_paths, force)
             replace(output, staging)
         except BaseException:
             discard(staging)
             raise
+        shutil.rmtree(kept_folder(output), ignore_errors=True)  # all of it is in the repository now
         write_profiling(loaded, output, prints)
     return BuildReport(output, reports, wrote=True, warnings=libtorch_warnings(release))
 
 
+def kept_folder(output: Path) -> Path:
+    """Where a failed build keeps the models it did export and prove (beside the repository, never in it)."""
+    return output.parent / f".{output.name}.kept"
+
+
 def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: set[str],
-                prints: dict[str, str], progress: Progress, allow_paths: Sequence[Path]) -> list[ModelReport]:
+                prints: dict[str, str], progress: Progress, allow_paths: Sequence[Path],
+                force: bool = False) -> list[ModelReport]:
     reports: list[ModelReport] = []
     problems: list[Problem] = []
     causes: list[BaseException] = []
+    built: list[str] = []
+    kept = kept_folder(output)
     for model in loaded.manifest.models:
         if model.name in unchanged:
             shutil.copytree(output / model.name, staging / model.name, copy_function=_link_or_copy)
             reports.append(_unchanged(output / model.name))
             progress(f"{model.name}: unchanged")
+            continue
+        earlier = kept / model.name
+        if not force and (read_record(earlier) or {}).get("fingerprint") == prints[model.name] \
+                and _is_complete(earlier, model):
+            shutil.copytree(earlier, staging / model.name, copy_function=_link_or_copy)
+            reports.append(_unchanged(earlier, "kept"))
+            progress(f"{model.name}: kept from the last (failed) build, same fingerprint")
             continue
         started = time.monotonic()
         try:
@@ -125,10 +141,22 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
             continue
         report.seconds = time.monotonic() - started
         reports.append(report)
+        built.append(model.name)
         progress(f"{model.name}: built in {report.seconds:.1f}s")
     if problems:
+        _keep(staging, kept, built)
         raise UserError(_with_logs(problems, output), causes)
     return reports
+
+
+def _keep(staging: Path, kept: Path, names: list[str]) -> None:
+    """The repository stays all or nothing; what did export and prove is kept for the next build (by fingerprint),
+    so that fixing one model does not export the others again."""
+    for name in names:
+        target = kept / name
+        shutil.rmtree(target, ignore_errors=True)
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(staging / name, target, copy_function=_link_or_copy)
 
 
 def _with_logs(problems: list[Problem], output: Path) -> list[Problem]:
@@ -146,10 +174,10 @@ def _with_logs(problems: list[Problem], output: Path) -> list[Problem]:
     return located
 
 
-def _unchanged(folder: Path) -> ModelReport:
-    """An unchanged model still carries the warnings of the build that made it."""
+def _unchanged(folder: Path, status: str = "unchanged") -> ModelReport:
+    """An unchanged (or kept) model still carries the warnings of the build that made it."""
     warnings = (read_record(folder) or {}).get("warnings") or []
-    return ModelReport(folder.name, "unchanged", warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [])
+    return ModelReport(folder.name, status, warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [])
 
 
 def _prefixed(progress: Progress, name: str) -> Progress:
@@ -190,6 +218,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     record = {
         "fingerprint": print_,
         "triton_version": loaded.manifest.triton_version,
+        "manifest": str(loaded.path.resolve()),
         "binding": {"convention": result.binding.convention, "inputs": result.binding.table()},
         "outputs": [out.model_dump() for out in result.outputs],
         "tolerances": result.tolerances,

@@ -23,6 +23,19 @@ EXIT_INTERNAL = 3
 manifest_option = click.option(
     "--manifest", type=click.Path(path_type=Path, dir_okay=False), default=Path("models.yaml"),
     show_default=True, help="The models.yaml manifest.")
+#: For commands that read a built repository: the manifest defaults to the one its build record names.
+built_manifest_option = click.option(
+    "--manifest", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="The models.yaml manifest (default: the one that built the repository, from its build.json; "
+         "else models.yaml).")
+
+
+def _manifest_of(repository: Path, given: Path | None) -> Path:
+    if given is not None:
+        return given
+    from compiler.repository.record import built_from
+
+    return built_from(repository)[0] or Path("models.yaml")
 repository_option = click.option(
     "--repository", "--output", "repository", type=click.Path(path_type=Path, file_okay=False),
     default=Path("Triton/models"), show_default=True, help="The Triton model repository folder.")
@@ -112,7 +125,7 @@ def _release_of(manifest: Path) -> str:
 
 @main.command()
 @repository_option
-@manifest_option
+@built_manifest_option
 @click.option("--http-port", type=int, default=8000, show_default=True)
 @click.option("--grpc-port", type=int, default=8001, show_default=True)
 @click.option("--metrics-port", type=int, default=8002, show_default=True)
@@ -120,7 +133,7 @@ def _release_of(manifest: Path) -> str:
 @click.option("--engine", type=click.Choice(["auto", "embedded", "docker"]), default="auto", show_default=True,
               help="docker: the NGC image of the manifest's release; embedded: the nvidia-pytriton tritonserver.")
 @variant_option
-def serve(repository: Path, manifest: Path, http_port: int, grpc_port: int, metrics_port: int, host: str,
+def serve(repository: Path, manifest: Path | None, http_port: int, grpc_port: int, metrics_port: int, host: str,
           engine: str, variant: str | None) -> None:
     """Serve the repository in tritonserver, in the foreground (Ctrl-C stops it)."""
     from compiler.server.docker import choose_engine
@@ -131,21 +144,22 @@ def serve(repository: Path, manifest: Path, http_port: int, grpc_port: int, metr
     click.echo(f"engine: {chosen} ({why})", err=True)
     ports = Ports(http_port, grpc_port, metrics_port)
     if chosen == "docker":
-        sys.exit(serve_docker(repository, ports, host, _release_of(manifest), click.echo, variant))
+        sys.exit(serve_docker(repository, ports, host, _release_of(_manifest_of(repository, manifest)), click.echo,
+                              variant))
     serve_embedded(repository, ports, host, click.echo, variant=variant)
 
 
 @main.command()
-@manifest_option
+@built_manifest_option
 @repository_option
 @variant_option
 @allow_path_option
-def verify(manifest: Path, repository: Path, variant: str | None, allow_paths: tuple[Path, ...]) -> None:
+def verify(manifest: Path | None, repository: Path, variant: str | None, allow_paths: tuple[Path, ...]) -> None:
     """Serve the repository on free loopback ports and check it against eager PyTorch."""
     from compiler.reporting import verify_lines
     from compiler.verify import verify as run_verify
 
-    checks = run_verify(manifest, repository, progress=_progress, variant=variant, allow_paths=allow_paths)
+    checks = run_verify(_manifest_of(repository, manifest), repository, progress=_progress, variant=variant, allow_paths=allow_paths)
     for line in verify_lines(checks, _style):
         click.echo(line)
     if not all(c.ok for c in checks):
@@ -206,13 +220,13 @@ def validate(manifests: tuple[Path, ...], allow_paths: tuple[Path, ...]) -> None
 
 
 @main.command()
-@manifest_option
+@built_manifest_option
 @repository_option
 @click.option("--model", "model_name", default="bert", show_default=True, help="The manifest model to soak.")
 @click.option("--requests", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True)
 @allow_path_option
-def soak(manifest: Path, repository: Path, model_name: str, requests: int, concurrency: int,
+def soak(manifest: Path | None, repository: Path, model_name: str, requests: int, concurrency: int,
          allow_paths: tuple[Path, ...]) -> None:
     """Many concurrent HTTP and gRPC requests, every answer checked; memory before and after."""
     from compiler.verify.soak import soak as run_soak
@@ -223,7 +237,7 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int, concu
         if done % step == 0:
             click.echo(f"  {done}/{requests}", err=True)
 
-    report = run_soak(manifest, repository, model_name, requests, concurrency, progress, allow_paths=allow_paths)
+    report = run_soak(_manifest_of(repository, manifest), repository, model_name, requests, concurrency, progress, allow_paths=allow_paths)
     click.echo(report.summary())
     for error in report.errors[:10]:
         click.echo(f"  error: {error}")
@@ -239,9 +253,10 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int, concu
 @click.option("--url", help="Server address (default 127.0.0.1:8000 for http, :8001 for grpc).")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), help="Save each output as NAME.npy here.")
-@manifest_option
+@built_manifest_option
+@repository_option
 def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | None, url: str | None, protocol: str,
-          output_dir: Path | None, manifest: Path) -> None:
+          output_dir: Path | None, manifest: Path | None, repository: Path) -> None:
     """Send one request to a served MODEL; names, dtypes and shapes come from its served config."""
     from compiler.client import infer as client
 
@@ -252,6 +267,7 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
             raise click.BadParameter(f"'{item}' is not NAME=FILE.npy", param_hint="--input")
         files[name] = Path(path)
     spec = None
+    manifest = _manifest_of(repository, manifest)
     if manifest.is_file():
         from compiler.manifest import load_manifest
 

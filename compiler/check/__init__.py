@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler.check.findings import ERROR, INFO, Finding
+from compiler.check.findings import ERROR, INFO, WARNING, Finding
 from compiler.check.release import resolve_release
 from compiler.check.rules import check_config, check_layout, check_model, parse_config
 from compiler.releases import Release
@@ -45,7 +45,25 @@ def check_repository(repository: Path, release_flag: str | None = None,
                     findings.extend(f for f in check_model(folder, variant, release, variant_path)
                                     if f.severity != INFO)
     findings.extend(_release_schema_findings(folders, release))
-    return findings, release_text, why
+    return said_once(findings, Path(repository)), release_text, why
+
+
+def said_once(findings: list[Finding], repository: Path) -> list[Finding]:
+    """A warning that several models share word for word (the saving torch against the target's libtorch, for
+    one) is said once for the run, naming the models, where it first appeared."""
+    groups: dict[tuple[str, str, str | None], list[Finding]] = {}
+    for f in findings:
+        if f.severity == WARNING and f.model:
+            groups.setdefault((f.severity, f.message, f.hint), []).append(f)
+    merged: list[Finding] = []
+    for f in findings:
+        group = groups.get((f.severity, f.message, f.hint), [])
+        if len(group) < 2:
+            merged.append(f)
+        elif f is group[0]:
+            models = ", ".join(sorted({g.model for g in group if g.model}))
+            merged.append(Finding.of(WARNING, f"{f.message} (models: {models})", file=repository, hint=f.hint))
+    return merged
 
 
 def _release_schema_findings(folders: list[Path], release: Release) -> list[Finding]:

@@ -18,6 +18,11 @@ _FROM = re.compile(r"^\s*FROM\s+\S*tritonserver:(\d{2}\.\d{2})", re.I | re.M)
 def resolve_release(repository: Path, flag: str | None) -> tuple[str, str]:
     if flag:
         return str(Release.parse(flag)), "--triton-version"
+    from compiler.repository.record import built_from
+
+    manifest, recorded = built_from(repository)
+    if recorded:
+        return recorded, f"the build record ({manifest or 'build.json'})"
     start = Path(repository).resolve()
     for folder in [start, *start.parents]:
         dockerfile = folder / "Dockerfile"

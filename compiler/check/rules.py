@@ -216,14 +216,21 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Pa
 
 
 def _load_torchscript(folder: Path, model_file: Path) -> Any:
+    import importlib.util
+
     import torch
+
+    from compiler.export.messages import describe
+
+    if importlib.util.find_spec("torchvision") is not None:
+        import torchvision  # noqa: F401 - registers torchvision:: operators, as NGC's PyTorch backend links them
 
     try:
         with warnings.catch_warnings():  # torch 2.14 deprecates jit.load for torch.export; Triton's libtorch needs it
             warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")
             return torch.jit.load(str(model_file), map_location="cpu").eval()
     except Exception as err:
-        return Finding.of(ERROR, f"{model_file.name} is not loadable TorchScript: {str(err).splitlines()[0]}",
+        return Finding.of(ERROR, f"{model_file.name} is not loadable TorchScript: {describe(err)}",
                           folder.name, model_file,
                           hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save")
 

@@ -30,6 +30,23 @@ def read_record(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def built_from(repository: Path) -> tuple[Path | None, str | None]:
+    """The manifest that built `repository` and its target release, as our build records say (None where they
+    do not, or disagree, or the manifest is gone)."""
+    manifests, releases = set(), set()
+    folders = [p for p in Path(repository).iterdir() if p.is_dir() and not p.name.startswith(".")] \
+        if Path(repository).is_dir() else []
+    for folder in folders:
+        record = read_record(folder) or {}
+        if record.get("manifest"):
+            manifests.add(str(record["manifest"]))
+        if record.get("triton_version"):
+            releases.add(str(record["triton_version"]))
+    manifest = Path(next(iter(manifests))) if len(manifests) == 1 else None
+    return (manifest if manifest is not None and manifest.is_file() else None,
+            next(iter(releases)) if len(releases) == 1 else None)
+
+
 def write_record(folder: Path, record: dict[str, Any]) -> Path:
     path = record_path(folder)
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -99,6 +99,7 @@ class TritonProcess:
         return args + self.extra_args
 
     def start(self) -> TritonProcess:
+        self.ports.check_available(self.host)
         self.layout = prepare_backends(self._workdir, self.backends)
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._log_file = log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -63,6 +64,9 @@ def test_verify_passes_and_serves_kind_gpu_on_cpu_without_touching_files(built: 
     assert result.code == 0, result.out + result.err
     assert "served as KIND_CPU (no GPU here)" in result.out
     assert "concurrent requests" in result.out and " 0 failed" in result.out
+    # what the concurrency check showed about batching is said, with the server's own counts
+    assert re.search(r"merged by the dynamic batcher: 8 requests in [1-7] executions|not merged: 8 requests in 8 "
+                     r"executions in each of 3 bursts, so this shows the answers, not batching", result.out)
     assert tree_digest(repo) == before
 
 
@@ -201,3 +205,11 @@ def test_auto_engine_on_this_machine_and_the_docker_command_uses_the_release() -
     command = docker_command(Path("Triton/models"), Ports(8000, 8001, 8002), "24.10", "t")
     assert "nvcr.io/nvidia/tritonserver:24.10-py3" in command and "--gpus=all" in command
     assert f"{Path('Triton/models').resolve()}:/models:ro" in command
+
+
+def test_verify_finds_the_manifest_from_the_repository(built: tuple[Path, Path]) -> None:
+    """Run from this repository's root, where the committed models.yaml (resnet, bert) would be the wrong one."""
+    manifest, repo = built
+    result = run_cli("verify", "--repository", str(repo))
+    assert result.code == 0, result.out + result.err
+    assert "bert_like" in result.out and "resnet" not in result.out

@@ -3,6 +3,7 @@ eager PyTorch; the ones without a direct path are refused, naming the README rec
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,11 @@ def test_the_zoo_builds_serves_and_verifies(zoo: Path) -> None:
     assert verified.code == 0, verified.out
     lines = verified.out.splitlines()
     assert lines[-1].endswith(" 0 failed")
+    checked = run_cli("check", str(zoo / "repo"), "--format", "json")
+    report = json.loads(checked.out)  # every file loads (the scripted detector needs torchvision's operators)
+    assert report["errors"] == 0, report
+    libtorch = [f for f in report["findings"] if "ships libtorch" in f["message"]]
+    assert len(libtorch) == 1 and "models: detector, dict_heads" in libtorch[0]["message"]  # said once per run
     for name in ("efficientnet_b0", "vit", "distilbert_classifier", "t5_encoder", "t5_step", "gru_scorer",
                  "quantized_mlp", "optional_scale", "two_heads", "dict_heads", "positives", "detector"):
         assert any(line.startswith(name) and " ok " in line and "grpc" in line for line in lines), name

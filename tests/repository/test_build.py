@@ -107,3 +107,45 @@ def test_build_record_keeps_binding_and_tolerances(project: Project) -> None:
     assert record["binding"]["inputs"] == [["x", "x"]]
     assert record["tolerances"] == {"OUTPUT__0": [1e-4, 1e-4]}
     assert "batch" in record["proved"]
+
+
+def test_the_record_names_the_manifest_and_release_that_built_it(project: Project) -> None:
+    from compiler.repository.record import built_from
+    from tests.helpers import run_cli
+
+    project.built("""
+        triton_version: "24.05"
+        models:
+          - name: m
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+    """)
+    assert built_from(project.output) == (project.manifest.resolve(), "24.05")
+    checked = run_cli("check", str(project.output), "--no-run")
+    assert "target release 24.05 (the build record" in checked.out
+    project.manifest.unlink()  # moved away: no manifest to name, the release still known
+    assert built_from(project.output) == (None, "24.05")
+
+
+def test_a_failed_build_keeps_the_models_that_exported_for_the_next_build(project: Project) -> None:
+    good = """
+        models:
+          - name: good
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+          - name: other
+            source: {python: "tiny_models:%s"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+    """
+    project.write(good % "raises")
+    failed = project.build()
+    assert failed.code == 1 and not project.output.exists()  # the repository stays all or nothing
+    kept = project.root / ".repo.kept" / "good"
+    assert (kept / "1" / "model.pt").is_file()
+    project.write(good % "affine")  # the other model fixed; `good` is unchanged
+    fixed = project.build()
+    assert fixed.code == 0, fixed.err
+    assert "good: kept from the last (failed) build, same fingerprint" in fixed.err
+    assert "other: built in" in fixed.err and "good: built in" not in fixed.err
+    assert (project.output / "good" / "1" / "model.pt").is_file()
+    assert not (project.root / ".repo.kept").exists()

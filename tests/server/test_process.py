@@ -43,3 +43,29 @@ def test_stop_removes_the_temporary_folder_but_a_log_a_failure_named(tmp_path: P
     assert str(failed.log_path) in problem.message
     failed.stop()
     assert failed.log_path.is_file() and list(failed.log_path.parent.iterdir()) == [failed.log_path]
+
+
+def test_a_port_in_use_is_named_with_the_flag_that_moves_it(tmp_path: Path) -> None:
+    import socket
+
+    import pytest
+
+    from compiler.errors import ServerError
+    from compiler.server.ports import Ports
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    free = Ports.free()
+    try:
+        server = TritonProcess(tmp_path, ports=Ports(free.http, port, free.metrics))
+        with pytest.raises(ServerError) as info:
+            server.start()
+        text = info.value.render()
+        assert f"port {port} (gRPC) on 127.0.0.1 is already in use" in text and "--grpc-port N" in text
+        assert "exited before it was ready" not in text and not server.running()
+        server.stop()
+    finally:
+        taken.close()
+    Ports(free.http, port, free.metrics).check_available("127.0.0.1")  # released: no error
