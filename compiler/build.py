@@ -65,7 +65,8 @@ def libtorch_warnings(release: str) -> list[str]:
 
 
 def _is_complete(model_dir: Path, model: ModelSpec) -> bool:
-    return layout.config_file(model_dir).is_file() and layout.model_file(model_dir, model.version).is_file()
+    return layout.config_file(model_dir).is_file() and \
+        (model_dir / str(model.version) / layout.filename_of_export(model.export)).is_file()
 
 
 def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None,
@@ -208,7 +209,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
 
     model_file = layout.model_file(folder, model.version, config)
     model_file.parent.mkdir(parents=True)
-    result.scripted.save(str(model_file))
+    result.save(model_file)
     layout.config_file(folder).write_text(to_text(config))
     for variant in sorted(model.variants or {}):
         variant_config = build_config(model.for_variant(variant), result.outputs, result.batching[variant])

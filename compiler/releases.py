@@ -36,9 +36,38 @@ class Release:
         return self >= Release.parse(other)
 
 
-#: Release of the tritonserver 2.51 binary in the nvidia-pytriton 0.7.0 wheel.
+def _monthly(first: str, last: str, skipped: tuple[str, ...] = ()) -> list[str]:
+    start, end = Release.parse(first), Release.parse(last)
+    out = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        name = f"{year:02d}.{month:02d}"
+        if name not in skipped:
+            out.append(name)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+#: Every release since 22.01 with its tritonserver version. Triton's GitHub releases are titled "Release 2.N.0
+#: corresponding to NGC container YY.MM": 22.01 is 2.18.0 and each monthly release adds one, except that there
+#: was no 25.07 (25.06 is 2.59.0, 25.08 is 2.60.0); the anchors checked against their release pages are
+#: 22.06 = 2.23.0, 23.04 = 2.33.0, 23.06 = 2.35.0, 23.07 = 2.36.0, 24.10 = 2.51.0 (the embedded server),
+#: 26.03 = 2.67.0 and 26.11 = 2.75.0.
+SKIPPED_RELEASES = ("25.07",)
+SERVER_VERSION: dict[str, str] = {
+    name: f"2.{18 + index}.0" for index, name in enumerate(_monthly("22.01", "26.11", SKIPPED_RELEASES))
+}
+KNOWN_RELEASES = tuple(SERVER_VERSION)
+NEWEST_RELEASE = KNOWN_RELEASES[-1]
+
+#: Release of the tritonserver 2.51 binary in the nvidia-pytriton 0.7.0 wheel: what serves locally.
 EMBEDDED_RELEASE = "24.10"
-DEFAULT_RELEASE = EMBEDDED_RELEASE
+#: A manifest without triton_version targets the newest release we know.
+DEFAULT_RELEASE = NEWEST_RELEASE
+
+
+def is_known(text: str) -> bool:
+    return str(text) in SERVER_VERSION
 
 #: The PyTorch backend binds inputs by forward() argument name from this release on.
 FORWARD_ARGUMENT_NAMES_SINCE = "22.06"
@@ -50,6 +79,19 @@ BF16_SINCE = "22.05"
 #: tritonserver --model-config-name (configs/<name>.pbtxt beside config.pbtxt) from this release on
 #: (triton-inference-server/server PR 7185, merged May 2024).
 MODEL_CONFIG_NAME_SINCE = "24.06"
+
+# -- the PyTorch backend's AOTInductor (PT2) support, from the server release notes and pytorch_backend's source --
+#: platform "torch_aoti": <version>/model.pt2 loaded with torch::inductor::AOTIModelPackageLoader (server 2.67.0;
+#: pytorch_backend src/libtorch.cc dispatches platform == "torch_aoti" to its inductor model; core's
+#: constants.h: kPyTorchAotiPlatform "torch_aoti", kPyTorchAotiFilename "model.pt2", backend "pytorch").
+AOTI_SINCE = "26.03"
+#: Names that follow the package's call spec: ARGS[i], ARGS[i][key], KWARGS[name], RESULT, RESULT[i], RESULT[key]
+#: (pytorch_backend src/pt2/model_state.cc maps them from AOTIModelPackageLoader::get_call_spec()).
+AOTI_CALL_SPEC_NAMES_SINCE = "26.05"
+#: Batching (max_batch_size > 0) for PT2 models (server 2.71.0); before it, batches above 1 were unfinished.
+AOTI_BATCHING_SINCE = "26.07"
+#: BF16 inputs and outputs for AOTI models (server 2.75.0 release notes: "Added AOTI BF16 input/output support").
+AOTI_BF16_SINCE = "26.11"
 
 #: Model-configuration features and the first release whose schema has them.
 #: Used by `check` to flag configs that an older target release would reject.

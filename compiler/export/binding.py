@@ -17,12 +17,17 @@ from compiler.backend.pytorch import binding_rules as rules
 from compiler.errors import ExportError, Problem
 from compiler.manifest.schema import ModelSpec, TransformersSource
 
+#: AOTI packages: inputs bind by the package's call spec (INPUT__<n>/ARGS[<i>] by position, KWARGS[<name>] by
+#: keyword); see export/aoti.py and backend/pytorch/pt2_names.py.
+PT2_CALL_SPEC = "PT2_CALL_SPEC"
+
 
 @dataclass(frozen=True)
 class Binding:
-    convention: str  # FORWARD_ARGUMENT or NAMED_INDEX
-    order: list[str]  # config input names in forward() positional order
+    convention: str  # FORWARD_ARGUMENT, NAMED_INDEX or PT2_CALL_SPEC
+    order: list[str]  # config input names: positional ones in forward() order, then keyword ones
     arguments: list[str]  # the forward() argument each of `order` lands in
+    keywords: tuple[str, ...] = ()  # PT2_CALL_SPEC: the config names passed by keyword
 
     def table(self) -> list[tuple[str, str]]:
         return list(zip(self.order, self.arguments))
@@ -30,13 +35,20 @@ class Binding:
     def describe(self) -> str:
         return ", ".join(f"{name} -> {arg}" for name, arg in self.table())
 
+    def split(self, inputs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """(positional values, keyword values) as the module is called."""
+        if self.convention == rules.FORWARD_ARGUMENT:
+            return [], {argument: inputs[name] for name, argument in self.table()}
+        args = [inputs[name] for name in self.order if name not in self.keywords]
+        kwargs = {argument: inputs[name] for name, argument in self.table() if name in self.keywords}
+        return args, kwargs
+
     def call(self, module: Any, inputs: dict[str, Any]) -> Any:
         """Run `module` (eager or exported) on config-named inputs as the backend binds them: by argument name,
         or by position. By name matters for an eager forward(input_ids, attention_mask, decoder_input_ids) bound
         to input_ids and decoder_input_ids: by position, the decoder ids would land in attention_mask."""
-        if self.convention == rules.FORWARD_ARGUMENT:
-            return module(**{argument: inputs[name] for name, argument in self.table()})
-        return module(*[inputs[name] for name in self.order])
+        args, kwargs = self.split(inputs)
+        return module(*args, **kwargs)
 
 
 def _fail(model: ModelSpec, message: str, hint: str | None = None) -> ExportError:

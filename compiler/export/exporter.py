@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from compiler import datatypes
@@ -27,11 +28,15 @@ from compiler.export.proof import (
     weak_outputs,
 )
 from compiler.manifest.schema import ModelSpec, OutputSpec, TorchscriptSource
-from compiler.releases import Release
+from compiler.releases import AOTI_CALL_SPEC_NAMES_SINCE, Release
 
 #: Where the README shows the wrapper for models whose outputs have no direct path (detection, seq2seq).
 UNSERVABLE_HINT = ("return Tensors, a tuple of Tensors or a dict of Tensors; for detection and encoder-decoder models "
                    "wrap forward() as README.md, 'Models without a direct path', shows")
+
+
+#: The device of every package compiled here (no CUDA): what the device rules check instead of a trace's devices.
+CPU_PACKAGE = "cpu-package"
 
 
 @dataclass
@@ -50,6 +55,15 @@ class ExportResult:
     weak: list[str] = field(default_factory=list)
     #: output name -> the dict key it serves, for a model that returns a dict (adapt.py)
     output_keys: dict[str, str] = field(default_factory=dict)
+    #: export: aoti: the compiled package (saved instead of `scripted`)
+    package: Any = None
+
+    def save(self, path: Path) -> None:
+        """Write the model file: the TorchScript module, or the AOTInductor package."""
+        if self.package is not None:
+            self.package.save(path)
+        else:
+            self.scripted.save(str(path))
 
 
 def _call(module: Any, binding: Binding, inputs: dict[str, Any]) -> Any:
@@ -88,6 +102,8 @@ def export_model(model: ModelSpec, module: Any, release: Release,
     """Export `module`, prove the export against it, derive the outputs, and decide batching per config."""
     import torch
 
+    if model.export == "aoti":
+        return _export_aoti(model, module, release, progress)
     plans = plans_for(model)
     binding = bind(model, module)
     keys: list[str] | None = None
@@ -100,7 +116,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
             progress(f"{model.export} with {binding.describe()}")
             scripted, notes = _trace(model, module, binding, example)
         check_exported(model, scripted, binding)
-        runs = _prove(model, module, scripted, binding, plans, example, notes, progress)
+        runs = _prove(model, module, scripted, binding, plans, example, notes, progress, flatten)
     outputs = _settle_outputs(model, derive_outputs(model, runs), keys)
     build_warnings = _libtorch_rules(model, scripted, release)
 
@@ -117,6 +133,43 @@ def export_model(model: ModelSpec, module: Any, release: Release,
     output_keys = {out.name: key for out, key in zip(outputs, keys)} if keys else {}
     return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes,
                         build_warnings + config_warnings, invariance, batching, weak_outputs(model, runs), output_keys)
+
+
+def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Callable[[str], None]) -> ExportResult:
+    """torch.export + AOTInductor, proved like a trace (aoti.py): the loaded package against eager PyTorch."""
+    import torch
+
+    from compiler.export.aoti import bind_aoti, check_names, compile_package, flatten_pt2
+
+    plans = plans_for(model)
+    binding = bind_aoti(model, module)
+    with torch.no_grad():
+        example = make_inputs(model, plans[0])
+        try:
+            flatten_pt2(_call(module, binding, example))  # servable before anything is compiled
+        except UnservableOutput as err:
+            raise ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT)) from None
+        except Exception as err:
+            raise _eager_failure(model, plans[0], err) from None
+        package = compile_package(model, module, binding, example, plans[0], progress)
+        runs = _prove(model, module, package.loaded, binding, plans, example, [], progress, flatten_pt2)
+    names = package.call_spec.forward_outputs if release.at_least(AOTI_CALL_SPEC_NAMES_SINCE) \
+        else [f"OUTPUT__{k}" for k in range(len(package.call_spec.forward_outputs))]
+    outputs = _settle_outputs(model, derive_outputs(model, runs), names=names)
+    check_names(model, package.call_spec, [o.name for o in outputs])
+    invariance = Invariance(0)
+    if model.max_batch_size > 0:
+        progress("prove: batch invariance")
+        invariance = prove_batch_invariance(model, package.loaded,
+                                            lambda m, inputs: flatten_pt2(_call(m, binding, inputs)),
+                                            model.largest_batch)
+    batching, config_warnings = _batching_per_config(model, invariance, {CPU_PACKAGE})
+    tolerances = {}
+    for out in outputs:
+        tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
+        tolerances[out.name] = [tol.atol, tol.rtol]
+    return ExportResult(None, binding, outputs, [p.label for p in plans], tolerances, [], config_warnings,
+                        invariance, batching, weak_outputs(model, runs), {}, package)
 
 
 def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], plan: Plan,
@@ -145,7 +198,8 @@ def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: dic
 
 
 def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans: list[Plan], example: dict[str, Any],
-           notes: list[str], progress: Callable[[str], None]) -> list[tuple[Plan, list[Any]]]:
+           notes: list[str], progress: Callable[[str], None],
+           flat: Callable[[Any], list[Any]]) -> list[tuple[Plan, list[Any]]]:
     """Eager vs the export under every plan (the example, new values, other sizes); returns eager's outputs per
     plan, from which the outputs are derived. A model that is already TorchScript is only run."""
     runs: list[tuple[Plan, list[Any]]] = []
@@ -157,12 +211,12 @@ def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans
         except Exception as err:
             raise _eager_failure(model, plan, err) from None
         try:
-            reference = flatten(raw)
+            reference = flat(raw)
         except UnservableOutput as err:
             raise ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT)) from None
         if exported is not module:
             try:
-                produced = flatten(_call(exported, binding, inputs))
+                produced = flat(_call(exported, binding, inputs))
             except Exception as err:
                 detail = f"the export raised {describe(err)}"
                 problem = explain(model, plan, detail, notes)
@@ -195,11 +249,14 @@ def _batching_per_config(model: ModelSpec, invariance: Invariance,
 
 
 def _device_rules(model: ModelSpec, devices: set[str], prefix: str = "") -> list[str]:
-    """A program traced on CPU that creates CPU tensors cannot run on a GPU instance."""
-    if "cpu" not in devices:
+    """A program traced on CPU that creates CPU tensors, or an AOTInductor package compiled for the CPU, cannot run
+    on a GPU instance."""
+    if not devices & {"cpu", CPU_PACKAGE}:
         return []
     kinds = {group.kind for group in model.instance_group or []} or {"KIND_AUTO"}
-    text = 'tracing froze torch.device("cpu") into the program (tensors it creates stay on the CPU)'
+    text = ("the AOTInductor package was compiled for the CPU (a package's device is fixed when it is compiled; "
+            "this machine has no CUDA)" if CPU_PACKAGE in devices else
+            'tracing froze torch.device("cpu") into the program (tensors it creates stay on the CPU)')
     if "KIND_GPU" in kinds:
         raise ExportError(Problem(f"{text}, but instance_group asks for KIND_GPU, where it fails with mixed devices",
                                   model=model.name, field=prefix + "instance_group",
@@ -235,7 +292,8 @@ def _eager_failure(model: ModelSpec, plan: Plan, err: Exception) -> ExportError:
     return ExportError(Problem(message, model=model.name, field="inputs", hint=hint, details=full_text(err)))
 
 
-def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[str] | None = None) -> list[OutputSpec]:
+def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[str] | None = None,
+                    names: list[str] | None = None) -> list[OutputSpec]:
     """Declared outputs checked against the derived ones; when none are declared, OUTPUT__k, or <key>__k for a
     model that returns a dict."""
     for k, out in enumerate(derived):
@@ -244,6 +302,8 @@ def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[s
             raise ExportError(Problem(f"output {k} is {out.dtype}, which Triton's PyTorch backend cannot serve",
                                       model=model.name, field="outputs", hint="cast it in forward()"))
     if model.outputs is None:
+        if names is not None:  # AOTI: the names the backend gives the package's outputs
+            return [OutputSpec(name=names[k], dtype=o.dtype, dims=o.dims) for k, o in enumerate(derived)]
         return [OutputSpec(name=output_name(keys[k], k) if keys else f"OUTPUT__{k}", dtype=o.dtype, dims=o.dims)
                 for k, o in enumerate(derived)]
     declared = model.outputs
@@ -251,7 +311,13 @@ def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[s
     if len(declared) != len(derived):
         problems.append(f"{len(declared)} outputs declared, the model returns {len(derived)}: "
                         + "; ".join(f"{o.dtype} {o.dims}" for o in derived))
-    _, index = rules.bind_outputs([o.name for o in declared])
+    if names is not None:  # AOTI: declared names index the package's outputs as the backend does
+        from compiler.backend.pytorch.pt2_names import ORDINAL_OUTPUT
+
+        index = {o.name: int(ORDINAL_OUTPUT.match(o.name).group(1)) if ORDINAL_OUTPUT.match(o.name)  # type: ignore[union-attr]
+                 else names.index(o.name) if o.name in names else len(derived) for o in declared}
+    else:
+        _, index = rules.bind_outputs([o.name for o in declared])
     if sorted(index.values()) != list(range(len(declared))):
         problems.append(f"output names {[o.name for o in declared]} do not number the returned tuple 0..{len(declared) - 1}")
         index = {o.name: k for k, o in enumerate(declared)}

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from compiler import datatypes
-from compiler.releases import DEFAULT_RELEASE, Release
+from compiler.releases import DEFAULT_RELEASE, KNOWN_RELEASES, SKIPPED_RELEASES, Release, is_known
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 #: Folder names that some filesystems reserve: a repository must copy anywhere.
@@ -191,7 +191,9 @@ class Variant(Strict):
 class ModelSpec(Strict):
     name: str = Field(description="Triton model name: letters, digits, _ - . only")
     source: Source
-    export: Literal["trace", "script"] = "trace"
+    export: Literal["trace", "script", "aoti"] = Field(
+        "trace", description="trace or script (TorchScript, platform pytorch_libtorch), or aoti (torch.export + "
+        "AOTInductor, <version>/model.pt2, platform torch_aoti, Triton 26.03 on)")
     version: int = Field(1, ge=1)
     max_batch_size: int = Field(0, ge=0, description="0 = the model has no batch dimension")
     inputs: list[InputSpec] = Field(min_length=1)
@@ -292,7 +294,12 @@ class Manifest(Strict):
     def _release(cls, value: Any) -> str:
         if isinstance(value, float):  # 24.10 unquoted reads as 24.1
             raise ValueError(f'{value} was read as a number; quote the release: "{value}"')
-        return str(Release.parse(str(value)))
+        release = str(Release.parse(str(value)))
+        if not is_known(release):
+            skipped = f"; there was no {', '.join(SKIPPED_RELEASES)}" if release in SKIPPED_RELEASES else ""
+            raise ValueError(f"Triton {release} is not a release we know (we know {KNOWN_RELEASES[0]} to "
+                             f"{KNOWN_RELEASES[-1]}{skipped})")
+        return release
 
     @property
     def release(self) -> Release:

@@ -20,17 +20,30 @@ CONFIG_FILE = "config.pbtxt"
 VARIANTS_DIR = "configs"
 VARIANT_SUFFIX = ".pbtxt"
 
-#: Triton's platform name for TorchScript models; tritonserver maps it to the backend named "pytorch".
+#: Triton's platform names for PyTorch models; tritonserver maps both to the backend named "pytorch" (core's
+#: constants.h: kPyTorchLibTorchPlatform / kPyTorchLibTorchFilename, kPyTorchAotiPlatform / kPyTorchAotiFilename).
 PYTORCH_PLATFORM = "pytorch_libtorch"
+AOTI_PLATFORM = "torch_aoti"
 PYTORCH_BACKEND = "pytorch"
-#: The file the libtorch backend loads from a version folder unless default_model_filename says otherwise.
-DEFAULT_MODEL_FILENAMES = {PYTORCH_PLATFORM: "model.pt"}
+#: The file each platform loads from a version folder unless default_model_filename says otherwise.
+DEFAULT_MODEL_FILENAMES = {PYTORCH_PLATFORM: "model.pt", AOTI_PLATFORM: "model.pt2"}
 TORCHSCRIPT_FILENAME = DEFAULT_MODEL_FILENAMES[PYTORCH_PLATFORM]
+AOTI_FILENAME = DEFAULT_MODEL_FILENAMES[AOTI_PLATFORM]
+#: The manifest's export kind -> the platform its config names.
+PLATFORM_OF_EXPORT = {"trace": PYTORCH_PLATFORM, "script": PYTORCH_PLATFORM, "aoti": AOTI_PLATFORM}
 
 
 def is_pytorch(config: Any) -> bool:
     """A config served by the PyTorch backend: by platform, or by backend name alone."""
-    return bool(config.platform == PYTORCH_PLATFORM or config.backend == PYTORCH_BACKEND)
+    return bool(config.platform in (PYTORCH_PLATFORM, AOTI_PLATFORM) or config.backend == PYTORCH_BACKEND)
+
+
+def is_aoti(config: Any) -> bool:
+    return bool(config.platform == AOTI_PLATFORM)
+
+
+def filename_of_export(export: str) -> str:
+    return DEFAULT_MODEL_FILENAMES[PLATFORM_OF_EXPORT[export]]
 
 
 def model_filename(config: Any) -> str:

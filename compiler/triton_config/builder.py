@@ -8,7 +8,7 @@ from typing import Any
 from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler.manifest.schema import InputSpec, ModelSpec, OutputSpec
-from compiler.repository.layout import PYTORCH_PLATFORM
+from compiler.repository import layout
 
 
 def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
@@ -26,7 +26,9 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: bool
     """The ModelConfig of `model`; `batching` is the build's dynamic-batching decision (default: as asked)."""
     config = pb.ModelConfig()
     config.name = model.name
-    config.platform = PYTORCH_PLATFORM
+    config.platform = layout.PLATFORM_OF_EXPORT[model.export]
+    if model.export == "aoti":  # as Triton's own QA configs for torch_aoti models do
+        config.backend = layout.PYTORCH_BACKEND
     config.max_batch_size = model.max_batch_size
     for spec in model.inputs:
         _tensor(config.input.add(), spec)
