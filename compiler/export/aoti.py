@@ -109,6 +109,24 @@ def flatten_pt2(result: Any) -> list[Any]:
     return list(leaves)
 
 
+def result_names(result: Any) -> list[str]:
+    """The backend's names of a result's tensors, in flattening order: RESULT, RESULT[0], RESULT[logits]."""
+    from torch.utils import _pytree
+
+    paths, _ = _pytree.tree_flatten_with_path(result)
+    names = []
+    for path, _leaf in paths:
+        steps = "".join(f"[{getattr(k, 'idx', getattr(k, 'key', k))}]" for k in path)
+        names.append("RESULT" + steps)
+    return names
+
+
+def output_positions(result: Any) -> dict[str, int]:
+    """Output name -> position among the result's tensors, for every name the backend accepts."""
+    names = result_names(result)
+    return {name: i for i, name in enumerate(names)} | {f"OUTPUT__{i}": i for i in range(len(names))}
+
+
 @dataclass
 class Package:
     path: Path  # the compiled .pt2, in a temporary folder until saved

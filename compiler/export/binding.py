@@ -66,6 +66,12 @@ def forward_parameters(module: Any) -> list[inspect.Parameter]:
 
 
 def bind(model: ModelSpec, module: Any) -> Binding:
+    """How the backend will bind `model`'s inputs to `module`'s forward(): by the libtorch rules for TorchScript,
+    by the package's call spec for `export: aoti`."""
+    if model.export == "aoti":
+        from compiler.export.aoti import bind_aoti
+
+        return bind_aoti(model, module)
     names = [spec.name for spec in model.inputs]
     params = forward_parameters(module)
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler.errors import Problem, ServerError
+from compiler.releases import EMBEDDED_RELEASE
 from compiler.repository import layout
 from compiler.triton_config import parse_text
 
@@ -27,9 +28,11 @@ class RepositoryModel:
     override: dict[str, Any] | None  # JSON config to load instead, or None
     config_file: str = layout.CONFIG_FILE  # the file tritonserver reads, relative to the model folder
 
+    notes: tuple[str, ...] = ()
+
     @property
     def note(self) -> str | None:
-        return "KIND_GPU instance groups served as KIND_CPU (no GPU here); files unchanged" if self.override else None
+        return "; ".join(self.notes) + "; files unchanged" if self.notes else None
 
 
 def gpu_available() -> bool:
@@ -39,6 +42,32 @@ def gpu_available() -> bool:
         return bool(torch.cuda.is_available())
     except Exception:
         return False
+
+
+def served_config(config: pb.ModelConfig, has_gpu: bool) -> tuple[pb.ModelConfig, list[str]]:
+    """The config this machine's embedded server loads for `config`, and why it differs (nothing: no notes).
+
+    * Without a GPU, KIND_GPU instance groups load as KIND_CPU.
+    * The embedded server (24.10) predates platform "torch_aoti" and refuses it when it reads the config; the
+      model loads as the pytorch backend's (platform "pytorch_libtorch", the name that server knows) with its .pt2
+      file named, which our Python-based pytorch backend serves
+      as the 26.xx backend does (backend/pytorch/model.py)."""
+    loaded = pb.ModelConfig()
+    loaded.CopyFrom(config)
+    notes = []
+    if not has_gpu and any(g.kind == pb.ModelInstanceGroup.KIND_GPU for g in config.instance_group):
+        for group in loaded.instance_group:
+            if group.kind == pb.ModelInstanceGroup.KIND_GPU:
+                group.kind = pb.ModelInstanceGroup.KIND_CPU
+                del group.gpus[:]
+        notes.append("KIND_GPU instance groups served as KIND_CPU (no GPU here)")
+    if layout.is_aoti(config):
+        loaded.platform = layout.PYTORCH_PLATFORM  # what the 24.10 server calls the pytorch backend's models
+        loaded.backend = layout.PYTORCH_BACKEND
+        loaded.default_model_filename = layout.model_filename(config)
+        notes.append(f"platform {layout.AOTI_PLATFORM} served by our pytorch backend (the embedded "
+                     f"{EMBEDDED_RELEASE} server predates it)")
+    return loaded, notes
 
 
 def read_repository(repository: Path, has_gpu: bool | None = None, variant: str | None = None) -> list[RepositoryModel]:
@@ -55,16 +84,9 @@ def read_repository(repository: Path, has_gpu: bool | None = None, variant: str 
             config = parse_text(chosen.read_text())
         except Exception as err:
             raise ServerError(Problem(f"config does not parse: {err}", file=chosen, model=folder.name)) from None
-        override = None
-        if not has_gpu and any(g.kind == pb.ModelInstanceGroup.KIND_GPU for g in config.instance_group):
-            cpu = pb.ModelConfig()
-            cpu.CopyFrom(config)
-            for group in cpu.instance_group:
-                if group.kind == pb.ModelInstanceGroup.KIND_GPU:
-                    group.kind = pb.ModelInstanceGroup.KIND_CPU
-                    del group.gpus[:]
-            override = json_format.MessageToDict(cpu, preserving_proto_field_name=True)
-        models.append(RepositoryModel(folder.name, config, override, str(chosen.relative_to(folder))))
+        loaded, notes = served_config(config, has_gpu)
+        override = json_format.MessageToDict(loaded, preserving_proto_field_name=True) if notes else None
+        models.append(RepositoryModel(folder.name, config, override, str(chosen.relative_to(folder)), tuple(notes)))
     if not models:
         raise ServerError(Problem(f"{repository} holds no model folder with a config.pbtxt", hint="run `make repo`"))
     if variant and all(m.config_file == layout.CONFIG_FILE for m in models):

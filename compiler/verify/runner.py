@@ -88,13 +88,18 @@ _COMPARED = ("name", "platform", "max_batch_size", "input", "output", "parameter
 
 
 def _config_check(server: TritonProcess, model: ModelSpec, repository: Path, loaded_as: RepositoryModel) -> Check:
+    """The served config against the emitted one, as this machine loads it (served.py: the overrides a machine
+    without a GPU, or a server older than the platform, needs; each one named in the row)."""
     config_file = loaded_as.config_file
     emitted = parse_text((repository / model.name / config_file).read_text())
+    loaded_config = emitted
+    if loaded_as.override is not None:
+        loaded_config = json_format.ParseDict(loaded_as.override, pb.ModelConfig(), ignore_unknown_fields=True)
     served = pb.ModelConfig()
     json_format.ParseDict(server.served_config(model.name), served, ignore_unknown_fields=True)
     differences = []
     for field in _COMPARED:
-        want, got = getattr(emitted, field), getattr(served, field)
+        want, got = getattr(loaded_config, field), getattr(served, field)
         if field in ("input", "output"):
             want = [(t.name, t.data_type, list(t.dims), list(t.reshape.shape)) for t in want]
             got = [(t.name, t.data_type, list(t.dims), list(t.reshape.shape)) for t in got]
@@ -105,14 +110,12 @@ def _config_check(server: TritonProcess, model: ModelSpec, repository: Path, loa
             differences.append(f"{field}: emitted {want}, served {got}")
     if emitted.HasField("dynamic_batching") != served.HasField("dynamic_batching"):
         differences.append("dynamic_batching present in one config only")
-    loaded_config = emitted
-    if loaded_as.override is not None:  # loaded with the KIND_GPU -> KIND_CPU override of a machine without a GPU
-        loaded_config = json_format.ParseDict(loaded_as.override, pb.ModelConfig(), ignore_unknown_fields=True)
     want_groups = [(g.kind, g.count) for g in loaded_config.instance_group]
     got_groups = [(g.kind, g.count) for g in served.instance_group]
     if want_groups and want_groups != got_groups:
         differences.append(f"instance_group: emitted {want_groups}, served {got_groups}")
-    return Check(model.name, "served config", "-", not differences, "; ".join(differences) or f"matches {config_file}")
+    matched = f"matches {config_file}" + (f" ({loaded_as.note})" if loaded_as.note else "")
+    return Check(model.name, "served config", "-", not differences, "; ".join(differences) or matched)
 
 
 # -- inference ---------------------------------------------------------------------------------
@@ -123,20 +126,22 @@ def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: Mode
     progress(f"{model.name}: loading eager model")
     eager = load_source(model, loaded.directory, allow_paths)
     binding = bind(model, eager)
-    eager, _ = adapted(eager, binding, make_inputs(model, plans_for(model)[0]))  # as the build served it
+    if model.export != "aoti":  # a package keeps the dict; TorchScript serves it as a tuple (adapt.py)
+        eager, _ = adapted(eager, binding, make_inputs(model, plans_for(model)[0]))
     config = parse_text((Path(server.repository) / model.name / config_file).read_text())
     checks = []
     with torch.no_grad():
         for plan in plans_for(model):
             inputs = make_inputs(model, plan)
-            expected = flatten(binding.call(eager, inputs))
+            raw = binding.call(eager, inputs)
+            expected, positions = _expected(model, config, raw)
             shape = "x".join(str(s) for s in inputs[model.inputs[0].name].shape)
             for protocol in ("http", "grpc"):
                 progress(f"{model.name}: {plan.label} over {protocol}")
                 try:
                     served = _infer(server, protocol, model, config, inputs)
                     detail = shape_problem(config, served) or mismatch(model, expected,
-                                                                       _ordered(config, served, expected))
+                                                                       _ordered(config, served, expected, positions))
                 except Exception as err:  # a refused request is a failed check, not a crash
                     detail = f"request failed: {str(err).strip().splitlines()[0]}"
                 checks.append(Check(model.name, f"{plan.label} [{shape}]", protocol, detail is None,
@@ -160,11 +165,20 @@ def shape_problem(config: pb.ModelConfig, served: dict[str, Any]) -> str | None:
     return None
 
 
-def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any]) -> list[Any]:
-    """Served outputs in the model's tuple order, shaped as the model returns them."""
+def _expected(model: ModelSpec, config: pb.ModelConfig, raw: Any) -> tuple[list[Any], dict[str, int]]:
+    """Eager's output tensors in order, and the position each config output name reaches, as the backend binds
+    them: <name>__k for TorchScript, the call-spec names (RESULT[...], OUTPUT__n) for a package."""
+    if model.export == "aoti":
+        from compiler.export.aoti import flatten_pt2, output_positions
+
+        return flatten_pt2(raw), output_positions(raw)
+    return flatten(raw), rules.bind_outputs([o.name for o in config.output])[1]
+
+
+def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any], index: dict[str, int]) -> list[Any]:
+    """Served outputs in the model's order, shaped as the model returns them."""
     import torch
 
-    _, index = rules.bind_outputs([o.name for o in config.output])
     ordered: list[Any] = [None] * len(config.output)
     for out in config.output:
         position = index[out.name]
@@ -210,8 +224,9 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
             try:
                 result = handle.get_result()
                 served = {out.name: result.as_numpy(out.name) for out in config.output}
-                expected = flatten(binding.call(eager, inputs))
-                detail = shape_problem(config, served) or mismatch(model, expected, _ordered(config, served, expected))
+                expected, positions = _expected(model, config, binding.call(eager, inputs))
+                detail = shape_problem(config, served) or mismatch(model, expected,
+                                                                   _ordered(config, served, expected, positions))
             except Exception as err:
                 detail = f"request failed: {str(err).strip().splitlines()[0]}"
             if detail:

@@ -31,6 +31,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -50,17 +51,20 @@ _TORCH_DTYPES = {
     "TYPE_FP64": torch.float64,
 }
 
-def _load_rules() -> Any:
-    """binding_rules.py beside this file, shared with the compiler (loaded by path)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "binding_rules.py")
-    spec = importlib.util.spec_from_file_location("triton_compiler_binding_rules", path)
-    assert spec is not None and spec.loader is not None
+def _load_beside(filename: str) -> Any:
+    """A rules module beside this file, shared with the compiler (loaded by path: no compiler import here)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
+    spec = importlib.util.spec_from_file_location(f"triton_compiler_{filename[:-3]}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-rules = _load_rules()
+rules = _load_beside("binding_rules.py")
+pt2_names = _load_beside("pt2_names.py")
 _SUPPORTED_PARAMETERS = {
     "INFERENCE_MODE",
     "DISABLE_OPTIMIZED_EXECUTION",
@@ -127,6 +131,10 @@ class TritonPythonModel:
         path = os.path.join(args["model_repository"], args["model_version"], filename)
         if not os.path.isfile(path):
             raise pb_utils.TritonModelException(f"model '{self.name}': no model file at {path}")
+        self.package: Any = None
+        if filename.endswith(".pt2"):
+            self._initialize_package(path)
+            return
         try:
             self.module = torch.jit.load(path, map_location=self.device)
         except RuntimeError as err:
@@ -171,6 +179,32 @@ class TritonPythonModel:
                     f"model '{self.name}': output '{io['name']}' has datatype {io['data_type']}, "
                     f"which this backend does not serve (supported: {', '.join(_TORCH_DTYPES)})"
                 )
+
+    def _initialize_package(self, path: str) -> None:
+        """An AOTInductor package, bound as the 26.xx backend binds it: every config name must be one the package's
+        call spec gives (INPUT__n / ARGS[i] / KWARGS[name]; OUTPUT__n / RESULT...), and each input fills one
+        position of the flat input list."""
+        if self.device.type != "cpu":
+            raise pb_utils.TritonModelException(f"model '{self.name}': this backend runs AOTI packages on the CPU")
+        self.package = torch._inductor.aoti_load_package(path)
+        names = pt2_names.CallSpec.parse(*self.package.loader.get_call_spec())
+        self.inputs = [io["name"] for io in self.config.get("input", [])]
+        self.outputs = self.config.get("output", [])
+        unknown = [n for n in self.inputs if n not in names.inputs]
+        unknown += [io["name"] for io in self.outputs if io["name"] not in names.outputs]
+        if unknown:
+            raise pb_utils.TritonModelException(
+                f"model '{self.name}': {unknown} are not names of this package; it takes "
+                f"{', '.join(names.forward_inputs)} and returns {', '.join(names.forward_outputs)}")
+        self.input_index = {n: names.inputs[n] for n in self.inputs}
+        if sorted(self.input_index.values()) != list(range(len(names.forward_inputs))):
+            raise pb_utils.TritonModelException(
+                f"model '{self.name}': inputs {self.inputs} do not fill the package's inputs "
+                f"({', '.join(names.forward_inputs)}) once each")
+        self.output_index = {io["name"]: names.outputs[io["name"]] for io in self.outputs}
+        self.dict_input = False
+        pb_utils.Logger.log_info(f"{self.name}: AOTI package {', '.join(names.forward_inputs)} -> "
+                                 f"{', '.join(names.forward_outputs)}")
 
     def _apply_parameters(self) -> None:
         config = self.config
@@ -231,7 +265,9 @@ class TritonPythonModel:
             sizes = [int(next(iter(g.values())).shape[0]) for g in gathered]
         else:
             sizes = [1 for _ in gathered]
-        with self._grad_context(), torch.jit.optimized_execution(self.optimized_execution):
+        executor = contextlib.nullcontext() if self.package is not None else \
+            torch.jit.optimized_execution(self.optimized_execution)
+        with self._grad_context(), executor:
             batch: dict[str, torch.Tensor] = {}
             for name in self.inputs:
                 parts = [g[name] for g in gathered]
@@ -242,7 +278,10 @@ class TritonPythonModel:
                 else:
                     raise ValueError(f"'{self.name}' does not batch, but got {len(parts)} requests at once")
                 batch[name] = tensor.to(self.device, non_blocking=True)
-            if self.dict_input:
+            if self.package is not None:
+                ordered = sorted(self.inputs, key=lambda n: self.input_index[n])
+                result = self.package.loader.run([batch[n] for n in ordered])
+            elif self.dict_input:
                 result = self.module(batch)
             else:
                 ordered = sorted(self.inputs, key=lambda n: self.input_index[n])
@@ -288,3 +327,4 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self.module = None
+        self.package = None
