@@ -48,20 +48,57 @@ class BuildReport:
     warnings: list[str] = field(default_factory=list)  # about the whole build, not one model
 
 
-def libtorch_warnings(release: str) -> list[str]:
-    """The exporting torch against the target release's libtorch: one fact for every model of the build."""
+def target_warnings(loaded: LoadedManifest) -> list[str]:
+    """Facts about the target release that hold for every model of the build, said once per build: the torch
+    that exports against the torch the release ships, and TorchScript where the release serves torch.export."""
     import importlib.metadata
 
-    from compiler.compat import TorchVersion, assess
+    from compiler.compat import TorchVersion, assess, libtorch_of
     from compiler.compat.torchscript import SavedBy
-    from compiler.releases import Release
+    from compiler.releases import AOTI_SINCE
 
+    release = loaded.manifest.release
     try:
         version = TorchVersion.parse(importlib.metadata.version("torch"))
     except (importlib.metadata.PackageNotFoundError, ValueError):
         return []
-    fit = assess(Release.parse(release), SavedBy(version, True, "this build"), None)
-    return [note.line() for note in fit.warnings]
+    exports = {m.export for m in loaded.manifest.models}
+    said: list[str] = []
+    if exports & {"trace", "script"}:
+        fit = assess(release, SavedBy(version, True, "this build"), None)
+        said += [note.line() for note in fit.warnings]
+        if release.at_least(AOTI_SINCE):
+            said.append(f"TorchScript is deprecated (torch {version} warns on every torch.jit call: \"Please switch "
+                        f"to `torch.compile` or `torch.export`\"); Triton {release} serves torch.export packages: "
+                        "`export: aoti` (platform torch_aoti)")
+    if "aoti" in exports:
+        shipped = libtorch_of(release)
+        if shipped is None:
+            said.append(f"which PyTorch Triton {release}'s image ships is not in our table (NGC support matrix); the "
+                        f"AOTI packages were compiled with torch {version}, and a package loads only in the torch "
+                        f"that compiled it: deploy them where the image's torch is {version}")
+    return said
+
+
+def aoti_torch_problems(loaded: LoadedManifest) -> list[Problem]:
+    """A package compiled with another torch than the target ships does not load there (AOTI packages have no
+    cross-version promise): refused at the manifest's triton_version line, naming the torch to compile with."""
+    import importlib.metadata
+
+    from compiler.compat import TorchVersion, libtorch_of
+
+    release = loaded.manifest.release
+    shipped = libtorch_of(release)
+    if shipped is None or not any(m.export == "aoti" for m in loaded.manifest.models):
+        return []
+    running = TorchVersion.parse(importlib.metadata.version("torch"))
+    if running == shipped:
+        return []
+    return [loaded.problem(
+        f"Triton {release} ships PyTorch {shipped}, and an AOTInductor package loads only in the torch that "
+        f"compiled it; this build runs torch {running}", ("triton_version",), field="triton_version",
+        hint=f"build with torch=={shipped}.* installed (pip install 'torch=={shipped}.*'), or target a release "
+             f"that ships torch {running}")]
 
 
 def _is_complete(model_dir: Path, model: ModelSpec) -> bool:
@@ -90,8 +127,11 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
         if unchanged == wanted and present == wanted:
             write_profiling(loaded, output, prints)
             return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False,
-                               warnings=libtorch_warnings(release))
+                               warnings=target_warnings(loaded))
 
+        refused = aoti_torch_problems(loaded)
+        if refused:
+            raise UserError(refused)
         staging = new_staging(output)
         try:
             reports = _build_into(loaded, staging, output, unchanged, prints, progress, allow_paths, force)
@@ -101,7 +141,7 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
             raise
         shutil.rmtree(kept_folder(output), ignore_errors=True)  # all of it is in the repository now
         write_profiling(loaded, output, prints)
-    return BuildReport(output, reports, wrote=True, warnings=libtorch_warnings(release))
+    return BuildReport(output, reports, wrote=True, warnings=target_warnings(loaded))
 
 
 def kept_folder(output: Path) -> Path:

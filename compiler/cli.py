@@ -190,10 +190,15 @@ def check(repository: Path, triton_version: str | None, output_format: str, no_r
     from compiler.releases import Release
 
     if triton_version:
+        from compiler.releases import KNOWN_RELEASES, is_known
+
         try:
             Release.parse(triton_version)
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--triton-version") from None
+        if not is_known(triton_version):
+            raise click.BadParameter(f"Triton {triton_version} is not a release we know ({KNOWN_RELEASES[0]} to "
+                                     f"{KNOWN_RELEASES[-1]})", param_hint="--triton-version")
     findings, release, why = check_repository(repository, triton_version, run_models=not no_run)
     shown = [f for f in findings if output_format == "json" or f.severity != "info" or not no_run]
     click.echo(render_json(shown, release, why) if output_format == "json" else render_text(shown, release, why))

@@ -19,6 +19,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
+from compiler.compat.aoti_rules import aoti_violations
 from compiler.export.devices import baked_devices
 from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, MODEL_CONFIG_NAME_SINCE, Release
 from compiler.repository import layout
@@ -114,7 +115,7 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
                 "a scalar per example is dims: [1] with reshape: { shape: [] }")
         if any(d == 0 or d < -1 for d in tensor.dims):
             add(ERROR, f"{kind} '{tensor.name}' dims {list(tensor.dims)}: each must be -1 or 1 or more", f'"{tensor.name}"')
-        if is_pytorch and type_name != "TYPE_INVALID":
+        if is_pytorch and not layout.is_aoti(config) and type_name != "TYPE_INVALID":
             row = datatypes.lookup(type_name)
             if not row.served_by_pytorch(release):
                 add(ERROR, f"{kind} '{tensor.name}' is {type_name}, which the PyTorch backend of Triton {release} "
@@ -130,7 +131,18 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
         needs("model_metrics", "model_metrics")
     if config.HasField("dynamic_batching") and config.max_batch_size == 0:
         add(ERROR, "dynamic_batching with max_batch_size 0", "dynamic_batching", "set max_batch_size >= 1")
-    if is_pytorch:
+    if layout.is_aoti(config):
+        def api(tensor: Any) -> str:
+            name = pb.DataType.Name(tensor.data_type)
+            return datatypes.lookup(name).api_name if name != "TYPE_INVALID" else name
+
+        for v in aoti_violations(release, config.max_batch_size, [(t.name, api(t)) for t in config.input],
+                                 [(t.name, api(t)) for t in config.output]):
+            tensors = config.input if v.field == "inputs" else config.output
+            needle = f'"{tensors[v.index].name}"' if v.index is not None else \
+                ("max_batch_size" if v.field == "max_batch_size" else "platform")
+            add(ERROR, v.message, needle, v.hint)
+    elif is_pytorch:
         names = [t.name for t in config.input]
         indexed = all(rules.named_index(n) is not None for n in names)
         if not release.at_least(FORWARD_ARGUMENT_NAMES_SINCE) and not indexed:

@@ -37,6 +37,9 @@ LIBTORCH_BY_RELEASE: dict[str, str] = {
     "25.02": "2.7", "25.03": "2.7", "25.04": "2.7",
     "25.05": "2.8", "25.06": "2.8", "25.08": "2.8",
     "25.09": "2.9", "25.10": "2.9",
+    # NGC PyTorch release notes 25.12: "PyTorch container image version 25.12 is based on 2.10.0a0+b4e4ee81d3".
+    "25.12": "2.10",
+    # 25.11 and 26.01 to 26.11: not in the sources we could read here; left out (reported as unknown), never guessed.
 }
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)")

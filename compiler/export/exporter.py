@@ -143,6 +143,7 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
 
     plans = plans_for(model)
     binding = bind_aoti(model, module)
+    _batching_per_config(model, Invariance(0), {CPU_PACKAGE})  # device rules before a compile of many seconds
     with torch.no_grad():
         example = make_inputs(model, plans[0])
         try:

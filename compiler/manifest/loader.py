@@ -22,14 +22,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import datatypes
-from compiler.backend.pytorch import pt2_names
+from compiler.compat.aoti_rules import aoti_violations
 from compiler.errors import ManifestError, Problem
 from compiler.manifest.schema import NAMED_INDEX, SOURCE_KINDS, Manifest
 from compiler.releases import (
-    AOTI_BATCHING_SINCE,
-    AOTI_BF16_SINCE,
-    AOTI_CALL_SPEC_NAMES_SINCE,
-    AOTI_SINCE,
     FORWARD_ARGUMENT_NAMES_SINCE,
     MODEL_CONFIG_NAME_SINCE,
     Release,
@@ -294,8 +290,8 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
                 row = datatypes.lookup(io.dtype)
                 loc: Loc = ("models", m_index, kind, i_index, "dtype")
                 if model.export == "aoti" and row.api_name in ("BF16", "BYTES"):
-                    problems.extend(_aoti_dtype_problems(loaded, release, model, m_index, kind, i_index, row.api_name))
-                elif not row.known_at(release) or not row.served_by_pytorch(release):
+                    continue  # the AOTI rules below say what a package takes
+                if not row.known_at(release) or not row.served_by_pytorch(release):
                     problems.append(loaded.problem(
                         f"{io.name}: {io.dtype} is not served by the PyTorch backend of Triton {release}",
                         loc, model=model.name, field=f"{kind}[{i_index}].dtype", hint=f"allowed: {allowed}"))
@@ -323,64 +319,16 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
     return problems
 
 
-#: What each AOTI name form binds to, for the message that lists them.
-AOTI_INPUT_FORMS = ("INPUT__<n>: the n-th tensor of the package's call spec (its positional, then keyword arguments)",
-                    "ARGS[<i>]: forward()'s i-th positional argument (26.05 on)",
-                    "KWARGS[<name>]: forward()'s argument <name>, passed by keyword (26.05 on)")
-AOTI_OUTPUT_FORMS = ("OUTPUT__<n>: the n-th tensor of the result",
-                     "RESULT: a lone Tensor; RESULT[<i>]: element i of a tuple; RESULT[<key>]: a dict's value (26.05 on)")
-
-
 def _aoti_problems(loaded: LoadedManifest, release: Release, model: Any, m_index: int) -> list[Problem]:
-    """The release rules of `export: aoti` (Triton's PyTorch backend, torch_aoti platform)."""
+    """The release rules of `export: aoti` (compat/aoti_rules.py), at their manifest lines."""
+    def api(dtype: str) -> str:
+        return datatypes.lookup(dtype).api_name
+
+    found = aoti_violations(release, model.max_batch_size, [(io.name, api(io.dtype)) for io in model.inputs],
+                            [(io.name, api(io.dtype)) for io in model.outputs or []])
     problems = []
-    if not release.at_least(AOTI_SINCE):
-        problems.append(loaded.problem(
-            f"export: aoti needs Triton's torch_aoti platform, which arrives in {AOTI_SINCE} (server 2.67); "
-            f"Triton {release} serves TorchScript only", ("models", m_index, "export"), model=model.name,
-            field="export", hint=f"use `export: trace` (or script) for {release}, or target {AOTI_SINCE} or later"))
-        return problems
-    if model.max_batch_size > 0 and not release.at_least(AOTI_BATCHING_SINCE):
-        problems.append(loaded.problem(
-            f"batching AOTI models (max_batch_size > 0) arrives in {AOTI_BATCHING_SINCE}; Triton {release} serves "
-            "PT2 packages one request at a time", ("models", m_index, "max_batch_size"), model=model.name,
-            field="max_batch_size", hint=f"set max_batch_size: 0, or target {AOTI_BATCHING_SINCE} or later"))
-    names_ok = release.at_least(AOTI_CALL_SPEC_NAMES_SINCE)
-    for kind, items, forms, ordinal in (("inputs", model.inputs, AOTI_INPUT_FORMS, pt2_names.ORDINAL_INPUT),
-                                        ("outputs", model.outputs or [], AOTI_OUTPUT_FORMS, pt2_names.ORDINAL_OUTPUT)):
-        for i_index, io in enumerate(items):
-            loc: Loc = ("models", m_index, kind, i_index, "name")
-            if ordinal.match(io.name):
-                continue
-            if pt2_names.is_forward_based(io.name) and (io.name.startswith("RESULT") == (kind == "outputs")):
-                if not names_ok:
-                    problems.append(loaded.problem(
-                        f"'{io.name}': names that follow forward() (ARGS, KWARGS, RESULT) arrive in "
-                        f"{AOTI_CALL_SPEC_NAMES_SINCE}; Triton {release} names AOTI tensors by position only", loc,
-                        model=model.name, field=f"{kind}[{i_index}].name",
-                        hint=f"rename it {'INPUT' if kind == 'inputs' else 'OUTPUT'}__{i_index}, or target "
-                             f"{AOTI_CALL_SPEC_NAMES_SINCE} or later"))
-                continue
-            usable = forms if names_ok else forms[:1]
-            problems.append(loaded.problem(
-                f"'{io.name}' is not a name Triton {release} gives an AOTI {kind[:-1]}; the valid forms: "
-                + "; ".join(usable), loc, model=model.name, field=f"{kind}[{i_index}].name",
-                hint=("e.g. KWARGS[input_ids] for forward(input_ids, ...), or INPUT__0" if kind == "inputs"
-                      else "omit outputs: to have them derived and named")))
+    for v in found:
+        loc: Loc = ("models", m_index, v.field) if v.index is None else ("models", m_index, v.field, v.index, v.part)
+        field = v.field if v.index is None else f"{v.field}[{v.index}].{v.part}"
+        problems.append(loaded.problem(v.message, loc, model=model.name, field=field, hint=v.hint))
     return problems
-
-
-def _aoti_dtype_problems(loaded: LoadedManifest, release: Release, model: Any, m_index: int, kind: str,
-                         i_index: int, api_name: str) -> list[Problem]:
-    loc: Loc = ("models", m_index, kind, i_index, "dtype")
-    io = (model.inputs if kind == "inputs" else model.outputs)[i_index]
-    if api_name == "BYTES":
-        return [loaded.problem(f"{io.name}: TYPE_STRING cannot be an AOTI tensor (a package takes and returns "
-                               "Tensors only)", loc, model=model.name, field=f"{kind}[{i_index}].dtype",
-                               hint="tokenize outside the model and pass INT64 ids")]
-    if not release.at_least(AOTI_BF16_SINCE):
-        return [loaded.problem(f"{io.name}: BF16 inputs and outputs of AOTI models arrive in {AOTI_BF16_SINCE}; "
-                               f"Triton {release} refuses them", loc, model=model.name,
-                               field=f"{kind}[{i_index}].dtype",
-                               hint=f"use FP16 or FP32, or target {AOTI_BF16_SINCE} or later")]
-    return []

@@ -12,6 +12,9 @@ KNOWN = [
     # transformers 5 logs this whenever a model's loss_function is looked at (tracing walks attributes) and its
     # config has no loss_type; inference never computes a loss.
     ("transformers.modeling_utils", "`loss_type=None` was set in the config but it is unrecognized"),
+    # torch's C++ extension builder logs this on every AOTInductor compile on a machine without CUDA; the packages
+    # compiled here are CPU packages, which need no CUDA runtime (the build says which device it compiled for).
+    ("torch.utils.cpp_extension", "No CUDA runtime is found"),
 ]
 
 

@@ -1,8 +1,8 @@
 """Each Triton release's own ModelConfig schema, to parse a config as that release would.
 
 tritonclient wheels on PyPI carry their release's model_config_pb2: NGC yy.mm
-ships tritonclient 2.(19 + months since 22.02), so 22.02 is 2.19.0 and 24.10
-is 2.51.0. The wheel is downloaded once into a cache (a package registry is
+ships the tritonclient of its server version (releases.SERVER_VERSION: 22.02 is
+2.19.0, 24.10 is 2.51.0, and there was no 25.07). The wheel is downloaded once into a cache (a package registry is
 all it needs) and its module is run in a subprocess with the pure-Python
 protobuf, because two generations of the same .proto cannot share one
 descriptor pool.
@@ -19,7 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from compiler.releases import Release
+from compiler.releases import SERVER_VERSION, Release
 
 CACHE = Path(os.environ.get("TRITON_COMPILER_CACHE", Path.home() / ".cache" / "triton-repo-compiler")) / "schemas"
 _FIRST = Release.parse("22.02")
@@ -50,10 +50,11 @@ class SchemaUnavailable(RuntimeError):
 
 
 def tritonclient_version(release: Release) -> str:
-    months = (release.year - _FIRST.year) * 12 + (release.month - _FIRST.month)
-    if months < 0:
+    if release < _FIRST:
         raise SchemaUnavailable(f"no tritonclient schema is known before {_FIRST}")
-    return f"2.{19 + months}.0"
+    if str(release) not in SERVER_VERSION:
+        raise SchemaUnavailable(f"Triton {release} is not a release we know")
+    return SERVER_VERSION[str(release)]
 
 
 def schema_module(release: Release, download: bool = True) -> Path:

@@ -149,3 +149,22 @@ def test_a_failed_build_keeps_the_models_that_exported_for_the_next_build(projec
     assert "other: built in" in fixed.err and "good: built in" not in fixed.err
     assert (project.output / "good" / "1" / "model.pt").is_file()
     assert not (project.root / ".repo.kept").exists()
+
+
+def test_torchscript_for_a_release_that_serves_torch_export_is_said_once_per_build(project: Project) -> None:
+    two = """
+        triton_version: "%s"
+        models:
+          - name: a
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+          - name: b
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+    """
+    project.write(two % "26.11")
+    result = project.build()
+    assert result.code == 0, result.err
+    assert result.out.count("TorchScript is deprecated") == 1 and "`export: aoti` (platform torch_aoti)" in result.out
+    project.write(two % "24.10")  # a release before torch_aoti: TorchScript is what it serves
+    assert "TorchScript is deprecated" not in project.build().out

@@ -1,0 +1,104 @@
+"""export: aoti end to end: torch.export + AOTInductor packages, served by the real tritonserver (through our
+backend: the embedded 24.10 server predates torch_aoti) and verified against eager PyTorch; the release rules;
+check on the repository."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from compiler.triton_config import parse_text
+from tests.helpers import Project, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
+
+MANIFEST = """
+triton_version: "26.11"
+models:
+  - name: heads
+    source: {python: "tiny_models:heads"}
+    export: aoti
+    max_batch_size: 8
+    inputs:
+      - {name: "KWARGS[input_ids]", dtype: INT64, dims: [-1], example: {shape: [7], high: 50}}
+      - {name: "KWARGS[keep]", dtype: BOOL, dims: [-1], example: {shape: [7]}}
+    instance_group: [{kind: KIND_CPU}]
+  - name: half
+    source: {python: "tiny_models:half"}
+    export: aoti
+    inputs: [{name: "INPUT__0", dtype: FP16, dims: [4, -1], example: {shape: [4, 6]}}]
+    instance_group: [{kind: KIND_CPU}]
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    return Project.at(tmp_path_factory.mktemp("aoti")).built(MANIFEST)
+
+
+def test_packages_and_configs_follow_the_torch_aoti_platform(built: Project) -> None:
+    config = parse_text((built.output / "heads" / "config.pbtxt").read_text())
+    assert (config.platform, config.backend) == ("torch_aoti", "pytorch")
+    assert (built.output / "heads" / "1" / "model.pt2").is_file()
+    assert not (built.output / "heads" / "1" / "model.pt").exists()
+    assert [i.name for i in config.input] == ["KWARGS[input_ids]", "KWARGS[keep]"]
+    assert [(o.name, list(o.dims)) for o in config.output] == [("RESULT[logits]", [3]), ("RESULT[probs]", [3])]
+    assert config.HasField("dynamic_batching")  # batch invariance proved on the package
+    half = parse_text((built.output / "half" / "config.pbtxt").read_text())
+    assert [(o.name, o.data_type, list(o.dims)) for o in half.output] == [("RESULT", half.output[0].data_type, [4, -1])]
+    record = json.loads((built.output / "heads" / "build.json").read_text())
+    assert "dims KWARGS[input_ids] dim 0, KWARGS[keep] dim 0" in record["proved"]
+
+
+def test_the_packages_serve_and_equal_eager_pytorch(built: Project) -> None:
+    result = run_cli("verify", "--repository", str(built.output))
+    assert result.code == 0, result.out
+    assert "platform torch_aoti served by our pytorch backend" in result.out
+    rows = [line for line in result.out.splitlines() if line.startswith(("heads", "half"))]
+    assert len([r for r in rows if " grpc " in r and " ok " in r]) >= 8
+
+
+def test_check_applies_the_release_rules_to_the_repository(built: Project) -> None:
+    clean = json.loads(run_cli("check", str(built.output), "--no-run", "--format", "json").out)
+    assert clean["errors"] == 0, clean
+    old = json.loads(run_cli("check", str(built.output), "--no-run", "--format", "json",
+                             "--triton-version", "26.04").out)
+    messages = [f["message"] for f in old["findings"] if f["severity"] == "error"]
+    assert any("batching AOTI models (max_batch_size > 0) arrives in 26.07" in m for m in messages)
+    assert any("'RESULT[logits]': names that follow forward()" in m for m in messages)
+
+
+def test_before_26_05_outputs_are_named_by_position(project: Project) -> None:
+    project.built(MANIFEST.replace('"26.11"', '"26.04"').split("  - name: heads")[0]
+                  + MANIFEST.split("  - name: half")[1].join(["  - name: half", ""]))
+    half = parse_text((project.output / "half" / "config.pbtxt").read_text())
+    assert [o.name for o in half.output] == ["OUTPUT__0"]
+
+
+def test_a_cpu_package_is_refused_for_gpu_instances_before_compiling(project: Project) -> None:
+    project.write(MANIFEST.replace("instance_group: [{kind: KIND_CPU}]\n  - name: half",
+                                   "instance_group: [{kind: KIND_GPU}]\n  - name: half"))
+    result = project.build()
+    assert result.code == 1
+    assert "the AOTInductor package was compiled for the CPU" in result.err and "KIND_GPU" in result.err
+    assert "heads: AOTInductor compile" not in result.err  # refused before the compile; `half` still compiles
+
+
+def test_a_package_for_a_target_that_ships_another_torch_is_refused(project: Project,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from compiler.compat import pytorch_versions
+
+    monkeypatch.setitem(pytorch_versions.LIBTORCH_BY_RELEASE, "26.11", "2.13")  # as if our table knew it
+    project.write(MANIFEST)
+    result = project.build()
+    assert result.code == 1
+    assert "Triton 26.11 ships PyTorch 2.13, and an AOTInductor package loads only in the torch that compiled it" \
+        in result.err
+    assert "pip install 'torch==2.13.*'" in result.err and f"{project.manifest}:1:1: triton_version" in result.err
+
+
+def test_an_unknown_target_torch_is_said_once_per_build(built: Project) -> None:
+    again = run_cli("build", "--manifest", str(built.manifest), "--output", str(built.output))
+    assert again.code == 0
+    assert again.out.count("which PyTorch Triton 26.11's image ships is not in our table") == 1
