@@ -133,6 +133,7 @@ class Package:
     loaded: Any  # torch._inductor.aoti_load_package(path)
     call_spec: pt2_names.CallSpec
     folder: Any  # the TemporaryDirectory holding it
+    limits: list[str]  # ranges the model itself imposes on variable dims (torch.export's suggested fixes)
 
     def save(self, target: Path) -> None:
         import shutil
@@ -147,8 +148,22 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
     args, kwargs = binding.split(example)
     shapes = dynamic_shapes(model, binding, plan)
     progress("torch.export with " + binding.describe())
+    limits: list[str] = []
     try:
-        exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=shapes, strict=False)
+        try:
+            exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=shapes, strict=False)
+        except torch._dynamo.exc.UserError as err:
+            if "Suggested fixes" not in str(err):
+                raise
+            # The model bounds a variable dim itself (position embeddings: 512 tokens): take torch's own ranges.
+            from torch.export.dynamic_shapes import refine_dynamic_shapes_from_suggested_fixes
+
+            head, _, fixes = str(err).partition("Suggested fixes:")
+            block = fixes.strip().split("\n\n")[0]  # torch appends a paragraph its own parser does not expect
+            shapes = dict(refine_dynamic_shapes_from_suggested_fixes(f"{head}Suggested fixes:\n  {block}", shapes))
+            limits = _ranges(model, binding, shapes)
+            progress("the model bounds its variable dims: " + "; ".join(limits))
+            exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=shapes, strict=False)
     except Exception as err:
         raise ExportError(Problem(
             f"torch.export failed: {describe(err)}", model=model.name, field="export", details=full_text(err),
@@ -166,7 +181,20 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
         raise ExportError(Problem(f"AOTInductor could not compile the exported program: {describe(err)}",
                                   model=model.name, field="export", details=full_text(err))) from None
     spec_in, spec_out = loaded.loader.get_call_spec()
-    return Package(path, loaded, pt2_names.CallSpec.parse(spec_in, spec_out), folder)
+    return Package(path, loaded, pt2_names.CallSpec.parse(spec_in, spec_out), folder, limits)
+
+
+def _ranges(model: ModelSpec, binding: Binding, shapes: dict[str, Any]) -> list[str]:
+    """'<input> dim <k> takes at most <max>' for each variable dim the model bounds (dims per example, as the
+    manifest writes them; the batch Dim is ours, 1..max_batch_size)."""
+    offset = 1 if model.max_batch_size > 0 else 0
+    said = []
+    for name, argument in binding.table():
+        for index, dim in sorted((shapes.get(argument) or {}).items()):
+            high = getattr(dim, "max", None)
+            if index >= offset and high is not None and high < 2**31:
+                said.append(f"{name} dim {index - offset} takes at most {high}")
+    return said
 
 
 def check_names(model: ModelSpec, names: pt2_names.CallSpec, declared_outputs: list[str]) -> None:

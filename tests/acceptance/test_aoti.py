@@ -102,3 +102,18 @@ def test_an_unknown_target_torch_is_said_once_per_build(built: Project) -> None:
     again = run_cli("build", "--manifest", str(built.manifest), "--output", str(built.output))
     assert again.code == 0
     assert again.out.count("which PyTorch Triton 26.11's image ships is not in our table") == 1
+
+
+def test_a_dim_the_model_bounds_is_taken_from_torch_export_and_said(project: Project) -> None:
+    project.built("""
+        triton_version: "26.11"
+        models:
+          - name: positional
+            source: {python: "tiny_models:positional"}
+            export: aoti
+            max_batch_size: 4
+            inputs: [{name: INPUT__0, dtype: INT64, dims: [-1], example: {shape: [6], high: 20}}]
+            instance_group: [{kind: KIND_CPU}]
+    """)
+    again = run_cli("build", "--manifest", str(project.manifest), "--output", str(project.output), "--force")
+    assert "the model bounds its variable dims: INPUT__0 dim 0 takes at most 8" in again.out
