@@ -214,9 +214,11 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Pa
     versions = layout.version_dirs(folder)
     files = [layout.model_file(folder, v.name, config) for v in versions]
     files = [f for f in files if f.is_file()]
-    if not files or config.platform != layout.PYTORCH_PLATFORM:
+    if not files or config.platform not in (layout.PYTORCH_PLATFORM, layout.AOTI_PLATFORM):
         return []
     path = path or layout.config_file(folder)
+    if layout.is_aoti(config):
+        return check_package(folder, config, path, files[-1])
     loaded = _load_torchscript(folder, files[-1])
     if isinstance(loaded, Finding):
         return [loaded]
@@ -348,7 +350,54 @@ def check_libtorch(folder: Path, model_file: Path, module: Any, release: Release
             + [Finding.of(INFO, n.message, folder.name, model_file, hint=n.hint) for n in fit.notes])
 
 
-def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str, int], batching: bool, add: Any) -> None:
+def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: Path) -> list[Finding]:
+    """An AOTInductor package against its config: it loads, every config name is one the backend gives it (from
+    its call spec), and a run on config-shaped inputs returns the declared outputs."""
+    import torch
+
+    from compiler.backend.pytorch.pt2_names import CallSpec, UnsupportedSpec
+    from compiler.export.messages import describe
+
+    text = path.read_text()
+    findings: list[Finding] = []
+
+    def add(severity: str, message: str, needle: str | int | None = None, hint: str | None = None) -> None:
+        line = needle if isinstance(needle, int) or needle is None else line_of(text, needle)
+        findings.append(Finding.of(severity, message, folder.name, path, line, hint=hint))
+
+    try:
+        package = torch._inductor.aoti_load_package(str(model_file))
+        names = CallSpec.parse(*package.loader.get_call_spec())
+    except UnsupportedSpec as err:
+        return [Finding.of(ERROR, f"{model_file.name}: {err}", folder.name, model_file)]
+    except Exception as err:
+        return [Finding.of(ERROR, f"{model_file.name} is not a loadable AOTInductor package: {describe(err)}",
+                           folder.name, model_file, hint="compile it with torch._inductor.aoti_compile_and_package "
+                           "(with the torch of the target's image)")]
+    add(INFO, f"package call spec: {', '.join(names.forward_inputs)} -> {', '.join(names.forward_outputs)}")
+    missing = [t.name for t in config.input if t.name not in names.inputs]
+    missing_out = [t.name for t in config.output if t.name not in names.outputs]
+    for name in missing:
+        add(ERROR, f"input '{name}' is not a name of this package; it takes {', '.join(names.forward_inputs)} "
+            "(or INPUT__<n>)", f'"{name}"', "rename the input after the package's call spec")
+    for name in missing_out:
+        add(ERROR, f"output '{name}' is not a name of this package; it returns {', '.join(names.forward_outputs)} "
+            "(or OUTPUT__<n>)", f'"{name}"', "rename the output after the package's call spec")
+    index = {t.name: names.inputs[t.name] for t in config.input if t.name in names.inputs}
+    fills = sorted(index.values()) == list(range(len(names.forward_inputs)))
+    if not missing and not fills:
+        add(ERROR, f"inputs {[t.name for t in config.input]} do not fill the package's "
+            f"{len(names.forward_inputs)} inputs once each", "input")
+    if missing or missing_out or not fills:
+        return findings
+    out_index = {t.name: names.outputs[t.name] for t in config.output}
+    _run(lambda *tensors: package.loader.run(list(tensors)), config, text, index, config.max_batch_size > 0, add,
+         out_index)
+    return findings
+
+
+def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str, int], batching: bool, add: Any,
+         out_index: dict[str, int] | None = None) -> None:
     """Run the model on inputs shaped and typed as the config says; compare what comes back."""
     import torch
 
@@ -374,7 +423,8 @@ def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str,
             f"{str(err).strip().splitlines()[-1][:300]}", "input", "the dims or dtypes do not fit the model")
         return
     outputs = [result] if isinstance(result, torch.Tensor) else list(result) if isinstance(result, (tuple, list)) else []
-    _, out_index = rules.bind_outputs([t.name for t in config.output])
+    if out_index is None:
+        _, out_index = rules.bind_outputs([t.name for t in config.output])
     if len(outputs) != len(config.output):
         add(ERROR, f"the config declares {len(config.output)} outputs, the model returns {len(outputs)}", "output")
     for tensor in config.output:

@@ -5,6 +5,7 @@ check on the repository."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,32 @@ def test_a_dim_the_model_bounds_is_taken_from_torch_export_and_said(project: Pro
     """)
     again = run_cli("build", "--manifest", str(project.manifest), "--output", str(project.output), "--force")
     assert "the model bounds its variable dims: INPUT__0 dim 0 takes at most 8" in again.out
+
+
+def test_check_holds_a_config_to_its_package(built: Project, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "models"
+    shutil.copytree(built.output, copy)
+    clean = json.loads(run_cli("check", str(copy), "--format", "json").out)
+    assert clean["errors"] == 0, clean
+    assert any("package call spec: KWARGS[input_ids], KWARGS[keep] -> RESULT[logits], RESULT[probs]" in f["message"]
+               for f in clean["findings"])
+    config = copy / "heads" / "config.pbtxt"
+    config.write_text(config.read_text().replace('"RESULT[probs]"', '"RESULT[prob]"'))
+    broken = json.loads(run_cli("check", str(copy), "--format", "json").out)
+    errors = [f for f in broken["findings"] if f["severity"] == "error"]
+    assert [f["message"].split(";")[0] for f in errors] == ["output 'RESULT[prob]' is not a name of this package"]
+    assert errors[0]["line"] == config.read_text().splitlines().index('  name: "RESULT[prob]"') + 1
+
+
+def test_a_no_op_build_of_packages_imports_no_torch(built: Project) -> None:
+    from tests.helpers import run_subprocess
+
+    probe = ("import sys; from compiler.cli import main\n"
+             f"sys.argv = ['compiler', 'build', '--manifest', {str(built.manifest)!r}, '--output', "
+             f"{str(built.output)!r}]\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'\n")
+    result = run_subprocess("-c", probe)
+    assert result.code == 0, result.err
+    assert "unchanged, nothing written" in result.out
