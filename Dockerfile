@@ -1,5 +1,5 @@
 # Generated from models.yaml by `python -m compiler container-files`; edit the manifest, not this file.
-# Build the repository first (`make repo`): model.pt files are build outputs, not in git.
+# Build the repository first (`make repo`): model files (model.pt, model.pt2) are build outputs, not in git.
 FROM nvcr.io/nvidia/tritonserver:24.10-py3
 COPY Triton/models /models
 EXPOSE 8000 8001 8002

@@ -26,7 +26,7 @@ def dockerfile(loaded: LoadedManifest, repository: str = "Triton/models") -> str
     release = loaded.manifest.triton_version
     return "\n".join([
         f"# {GENERATED.format(manifest=loaded.path.name)}",
-        "# Build the repository first (`make repo`): model.pt files are build outputs, not in git.",
+        "# Build the repository first (`make repo`): model files (model.pt, model.pt2) are build outputs, not in git.",
         f"FROM {image(release)}",
         f"COPY {repository} /models",
         "EXPOSE 8000 8001 8002",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from compiler.manifest import LoadedManifest
 from compiler.manifest.schema import ModelSpec
+from compiler.repository import layout
 
 GPU = "nvidia.com/gpu"
 BASE_MEMORY_MIB = 2048  # tritonserver, the PyTorch backend and CUDA context
@@ -33,7 +34,8 @@ def memory_request(repository: Path, specs: list[ModelSpec]) -> str:
     total = 0
     for spec in specs:
         count = sum(group.count for group in spec.instance_group or []) or 1
-        files = sum(p.stat().st_size for p in (Path(repository) / spec.name).rglob("*.pt") if p.is_file())
+        filename = layout.filename_of_export(spec.export)
+        files = sum(p.stat().st_size for p in (Path(repository) / spec.name).glob(f"*/{filename}") if p.is_file())
         total += files * count * 2
     return f"{BASE_MEMORY_MIB + math.ceil(total / 2**20)}Mi"
 

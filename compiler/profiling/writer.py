@@ -32,13 +32,19 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def perf_analyzer_command(model: ModelSpec, data_path: Path) -> list[str]:
+def perf_analyzer_commands(model: ModelSpec, data_path: Path) -> list[list[str]]:
+    """One perf_analyzer run per concurrency of CONCURRENCY (powers of two): its --concurrency-range steps
+    linearly (1:16:2 would be 1, 3, 5, ...), so each level is its own run."""
+    return [perf_analyzer_command(model, data_path, level) for level in CONCURRENCY]
+
+
+def perf_analyzer_command(model: ModelSpec, data_path: Path, concurrency: int) -> list[str]:
     command = ["perf_analyzer", "-m", model.name, "--input-data", str(data_path)]
     for flag in shape_flags(model):
         command += ["--shape", flag]
     if model.max_batch_size > 0:
         command += ["-b", "1"]
-    command += ["--concurrency-range", f"1:{CONCURRENCY[-1]}:2", "-i", "grpc", "-u", "localhost:8001"]
+    command += ["--concurrency-range", f"{concurrency}:{concurrency}", "-i", "grpc", "-u", "localhost:8001"]
     return command
 
 
@@ -94,8 +100,9 @@ def write_profiling(loaded: LoadedManifest, repository: Path, fingerprints: dict
         text = json.dumps(input_data(model, loaded.directory), separators=(",", ":")) + "\n"
         if _write_if_changed(data_path, text):
             changed.append(data_path)
-        command = " ".join(shlex.quote(part) for part in perf_analyzer_command(model, data_path))
-        if _write_if_changed(target / "perf_analyzer.txt", command + "\n"):
+        commands = "".join(" ".join(shlex.quote(part) for part in command) + "\n"
+                           for command in perf_analyzer_commands(model, data_path))
+        if _write_if_changed(target / "perf_analyzer.txt", commands):
             changed.append(target / "perf_analyzer.txt")
         buffer = StringIO()
         yaml.dump(model_analyzer_config(model, repository, data_path), buffer)

@@ -22,7 +22,7 @@ MODELS = [m.name for m in load_manifest(ROOT / "models.yaml").manifest.models]
 def _files(repository: Path, name: str) -> tuple[dict, list[str], dict]:  # type: ignore[type-arg]
     folder = repository.parent / "profiling" / name
     data = json.loads((folder / "input_data.json").read_text())
-    command = shlex.split((folder / "perf_analyzer.txt").read_text())
+    command = shlex.split((folder / "perf_analyzer.txt").read_text().splitlines()[0])
     analyzer = YAML(typ="safe").load((folder / "model_analyzer.yaml").read_text())
     return data, command, analyzer
 
@@ -88,3 +88,10 @@ def test_unchanged_files_are_not_rewritten(project: Project) -> None:
     values = json.loads(data_file.read_text())["data"][0]["x"]["content"]
     assert all(-1 <= v <= 1 for v in values)
     assert not (project.output / "profiling").exists()  # never inside the repository
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_perf_analyzer_runs_each_power_of_two_concurrency(example_repository: Path, name: str) -> None:
+    lines = (example_repository.parent / "profiling" / name / "perf_analyzer.txt").read_text().splitlines()
+    levels = [shlex.split(line)[shlex.split(line).index("--concurrency-range") + 1] for line in lines]
+    assert levels == ["1:1", "2:2", "4:4", "8:8", "16:16"]  # a range 1:16:2 would step 1, 3, 5, ...
