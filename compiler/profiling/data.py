@@ -8,6 +8,7 @@ for a single sentence, so the profile measures the model's real work.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import random
@@ -72,8 +73,23 @@ def _values(spec: InputSpec, count: int, vocabulary: int | None, rng: random.Ran
     return [round(rng.uniform(bottom, top), 6) for _ in range(count)]
 
 
+#: Datatypes perf_analyzer takes only as raw bytes ("b64"), never as JSON numbers ("Can not use explicit tensor
+#: description for fp16 datatype", perf_analyzer 2.51).
+RAW_BYTES = {"FP16": "<f2"}
+
+
+def _encoded(spec: InputSpec, values: list[Any]) -> dict[str, Any]:
+    """{"content": [...]} or, for the datatypes perf_analyzer reads only as bytes, {"b64": little-endian bytes}."""
+    api = datatypes.lookup(spec.dtype).api_name
+    if api in RAW_BYTES:
+        import numpy as np
+
+        return {"b64": base64.b64encode(np.asarray(values, dtype=RAW_BYTES[api]).tobytes()).decode()}
+    return {"content": values}
+
+
 def input_data(model: ModelSpec, manifest_dir: Path, samples: int = SAMPLES) -> dict[str, Any]:
-    """perf_analyzer's --input-data JSON: {"data": [{NAME: {"content": [...], "shape": [...]}}, ...]}."""
+    """perf_analyzer's --input-data JSON: {"data": [{NAME: {"content": [...] or "b64": ..., "shape": [...]}}, ...]}."""
     rng = random.Random(f"profiling:{model.name}")
     vocabulary = vocabulary_size(model, manifest_dir)
     if sum(math.prod(request_shape(spec)) for spec in model.inputs) > LARGE:
@@ -83,6 +99,7 @@ def input_data(model: ModelSpec, manifest_dir: Path, samples: int = SAMPLES) -> 
         entry = {}
         for spec in model.inputs:
             shape = request_shape(spec)
-            entry[spec.name] = {"content": _values(spec, math.prod(shape), vocabulary, rng), "shape": shape}
+            values = _values(spec, math.prod(shape), vocabulary, rng)
+            entry[spec.name] = {**_encoded(spec, values), "shape": shape}
         data.append(entry)
     return {"data": data}

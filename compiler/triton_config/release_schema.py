@@ -62,6 +62,17 @@ def schema_module(release: Release, download: bool = True) -> Path:
     module = CACHE / f"model_config_pb2_{version}.py"
     if module.is_file():
         return module
+    wheel = tritonclient_wheel(version, download)
+    with zipfile.ZipFile(wheel) as archive:
+        inner = next((n for n in archive.namelist() if n.endswith("tritonclient/grpc/model_config_pb2.py")), None)
+        if inner is None:
+            raise SchemaUnavailable(f"{wheel.name} carries no model_config_pb2")
+        module.write_bytes(archive.read(inner))
+    return module
+
+
+def tritonclient_wheel(version: str, download: bool = True) -> Path:
+    """The tritonclient wheel of `version` (its model_config_pb2, its perf_analyzer), cached in CACHE."""
     wheels = sorted(CACHE.glob(f"tritonclient-{version}-*.whl"))
     if not wheels and download:
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -72,13 +83,8 @@ def schema_module(release: Release, download: bool = True) -> Path:
             raise SchemaUnavailable(f"could not download tritonclient {version}: {fetch.stderr.strip()[-300:]}")
         wheels = sorted(CACHE.glob(f"tritonclient-{version}-*.whl"))
     if not wheels:
-        raise SchemaUnavailable(f"tritonclient {version} (Triton {release}) is not cached in {CACHE}")
-    with zipfile.ZipFile(wheels[0]) as archive:
-        inner = next((n for n in archive.namelist() if n.endswith("tritonclient/grpc/model_config_pb2.py")), None)
-        if inner is None:
-            raise SchemaUnavailable(f"{wheels[0].name} carries no model_config_pb2")
-        module.write_bytes(archive.read(inner))
-    return module
+        raise SchemaUnavailable(f"tritonclient {version} is not cached in {CACHE}")
+    return wheels[0]
 
 
 def parse_for_release(texts: dict[str, str], release: Release, download: bool = True) -> dict[str, str]:

@@ -1,0 +1,114 @@
+"""perf_analyzer, Triton's own load generator, run against our server with the commands the build generates.
+
+The binary ships in the tritonclient wheel of the embedded server's release (2.51.0, fetched by `make setup`
+into the cache beside the release schemas). It needs libb64 and the CUDA runtime's library (for its
+shared-memory options, unused here): both ship in the nvidia-pytriton wheel under hashed names, so a folder
+of plainly named links goes first on LD_LIBRARY_PATH.
+
+    pa = locate()
+    result = pa.measure(command_from_perf_analyzer_txt, "127.0.0.1:8001", "grpc", interval_ms=2000)
+    result.throughput, result.p50_us
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import stat
+import subprocess
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.errors import Problem, ServerError
+from compiler.releases import EMBEDDED_RELEASE, SERVER_VERSION
+from compiler.triton_config.release_schema import CACHE, SchemaUnavailable, tritonclient_wheel
+
+VERSION = SERVER_VERSION[EMBEDDED_RELEASE]
+#: plain name -> the glob of its hashed copy in nvidia_pytriton.libs/
+LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.so.12*"}
+
+
+@dataclass(frozen=True)
+class Result:
+    concurrency: int
+    protocol: str
+    throughput: float  # inferences per second
+    p50_us: float
+    p90_us: float
+    p99_us: float
+
+
+@dataclass(frozen=True)
+class PerfAnalyzer:
+    binary: Path
+    library_path: str
+
+    def run(self, args: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "LD_LIBRARY_PATH": self.library_path}
+        return subprocess.run([str(self.binary), *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+    def measure(self, command: list[str], url: str, protocol: str, interval_ms: int = 2000,
+                extra: tuple[str, ...] = ()) -> Result:
+        """Run one generated command (perf_analyzer.txt) against `url` over `protocol`; its CSV report parsed.
+        `extra`: more flags (a short test loosens the stability criteria, say)."""
+        args = [*_retarget(command[1:], url, protocol), *extra]
+        with tempfile.TemporaryDirectory() as folder:
+            report = Path(folder) / "report.csv"
+            done = self.run([*args, "--measurement-interval", str(interval_ms), "-f", str(report)])
+            if done.returncode != 0 or not report.is_file():
+                tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
+                raise ServerError(Problem("perf_analyzer failed:\n      " + "\n      ".join(tail),
+                                          hint="the command is in Triton/profiling/<model>/perf_analyzer.txt"))
+            row = next(csv.DictReader(report.read_text().splitlines()))
+        return Result(int(row["Concurrency"]), protocol, float(row["Inferences/Second"]),
+                      float(row["p50 latency"]), float(row["p90 latency"]), float(row["p99 latency"]))
+
+
+def _retarget(args: list[str], url: str, protocol: str) -> list[str]:
+    out = []
+    skip = False
+    for part in args:
+        if skip:
+            skip = False
+            continue
+        if part in ("-u", "-i"):
+            skip = True
+            continue
+        out.append(part)
+    return [*out, "-u", url, "-i", protocol]
+
+
+def locate(cache: Path = CACHE) -> PerfAnalyzer:
+    """perf_analyzer extracted from the tritonclient wheel, with its libraries; ServerError when missing."""
+    from compiler.server.distribution import pytriton_root
+
+    folder = cache / f"perf_analyzer-{VERSION}"
+    binary = folder / "perf_analyzer"
+    if not binary.is_file():
+        try:
+            wheel = tritonclient_wheel(VERSION)
+        except SchemaUnavailable as err:
+            raise ServerError(Problem(f"perf_analyzer is not available: {err}", hint="run `make setup`")) from None
+        with zipfile.ZipFile(wheel) as archive:
+            inner = next((n for n in archive.namelist() if n.endswith("/bin/perf_analyzer")), None)
+            if inner is None:
+                raise ServerError(Problem(f"{wheel.name} carries no perf_analyzer"))
+            folder.mkdir(parents=True, exist_ok=True)
+            binary.write_bytes(archive.read(inner))
+            binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    libs = pytriton_root().parent / "nvidia_pytriton.libs"
+    links = folder / "lib"
+    links.mkdir(exist_ok=True)
+    for plain, pattern in LIBRARIES.items():
+        found = sorted(libs.glob(pattern))
+        if not found:
+            raise ServerError(Problem(f"perf_analyzer needs {plain}, which {libs} does not hold",
+                                      hint="reinstall nvidia-pytriton==0.7.0, or install Debian's libb64-0d and "
+                                           "the nvidia-cuda-runtime-cu12 package"))
+        link = links / plain
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(found[0])
+    return PerfAnalyzer(binary, f"{links}:{libs}")

@@ -1,0 +1,30 @@
+"""The perf_analyzer commands the build writes (Triton/profiling/<model>/perf_analyzer.txt) run, with Triton's
+own perf_analyzer 2.51, against the served example models over gRPC and HTTP."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from compiler.bench.perf_analyzer import locate
+from compiler.manifest import load_manifest
+from compiler.server.process import TritonProcess
+from tests.helpers import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
+
+MODELS = [m.name for m in load_manifest(ROOT / "models.yaml").manifest.models]
+SHORT = ("--max-trials", "4", "--stability-percentage", "100")  # a short run: any throughput will do here
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_generated_command_measures_the_served_model(example_repository: Path, example_server: TritonProcess,
+                                                         name: str) -> None:
+    lines = (example_repository.parent / "profiling" / name / "perf_analyzer.txt").read_text().splitlines()
+    analyzer = locate()
+    for url, protocol in ((example_server.grpc_url, "grpc"), (example_server.http_url, "http")):
+        result = analyzer.measure(shlex.split(lines[0]), url, protocol, interval_ms=500, extra=SHORT)
+        assert result.concurrency == 1 and result.protocol == protocol
+        assert result.throughput > 0 and 0 < result.p50_us <= result.p90_us <= result.p99_us
