@@ -75,7 +75,22 @@ def bind_aoti(model: ModelSpec, module: Any) -> Binding:
     return Binding(PT2_CALL_SPEC, order, arguments, keywords=tuple(by_keyword.values()))
 
 
-def dynamic_shapes(model: ModelSpec, binding: Binding, plan: Plan) -> dict[str, Any]:
+def _smallest(model: ModelSpec, binding: Binding) -> dict[int, int]:
+    """Example size of each variable-dim group -> the smallest size the proof runs it at."""
+    from compiler.export.examples import plans_for
+
+    smallest: dict[int, int] = {}
+    plans = plans_for(model)
+    for spec in model.inputs:
+        for index, want in enumerate(spec.dims):
+            if want == -1:
+                base = plans[0].sizes[spec.name][index]
+                sizes = [p.sizes[spec.name][index] for p in plans]
+                smallest[base] = min(sizes + [smallest.get(base, base)])
+    return smallest
+
+
+def dynamic_shapes(model: ModelSpec, binding: Binding, plan: Plan, low: dict[int, int] | None = None) -> dict[str, Any]:
     """{forward() argument: {dim index: Dim}}: the batch dim and the -1 dims (one Dim per group that shares an
     example size, as the proof varies them together)."""
     from torch.export import Dim
@@ -92,7 +107,7 @@ def dynamic_shapes(model: ModelSpec, binding: Binding, plan: Plan) -> dict[str, 
         for index, want in enumerate(spec.dims):
             if want == -1:
                 size = plan.sizes[name][index]
-                dims[index + offset] = groups.setdefault(size, Dim(f"size_{size}", min=1))
+                dims[index + offset] = groups.setdefault(size, Dim(f"size_{size}", min=(low or {}).get(size, 1)))
         shapes[argument] = dims or None
     return shapes
 
@@ -153,16 +168,21 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
         try:
             exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=shapes, strict=False)
         except torch._dynamo.exc.UserError as err:
-            if "Suggested fixes" not in str(err):
+            if "Constraints violated" not in str(err):
                 raise
-            # The model bounds a variable dim itself (position embeddings: 512 tokens): take torch's own ranges.
-            from torch.export.dynamic_shapes import refine_dynamic_shapes_from_suggested_fixes
+            if "Suggested fixes" in str(err):
+                # The model bounds a variable dim itself (position embeddings: 512 tokens): torch's own ranges.
+                from torch.export.dynamic_shapes import refine_dynamic_shapes_from_suggested_fixes
 
-            head, _, fixes = str(err).partition("Suggested fixes:")
-            block = fixes.strip().split("\n\n")[0]  # torch appends a paragraph its own parser does not expect
-            shapes = dict(refine_dynamic_shapes_from_suggested_fixes(f"{head}Suggested fixes:\n  {block}", shapes))
+                head, _, fixes = str(err).partition("Suggested fixes:")
+                block = fixes.strip().split("\n\n")[0]  # torch appends a paragraph its own parser does not expect
+                shapes = dict(refine_dynamic_shapes_from_suggested_fixes(f"{head}Suggested fixes:\n  {block}", shapes))
+            else:
+                # Guards torch cannot turn into a range (a CNN's feature maps must not shrink to 1 pixel): start
+                # each variable dim at the smallest size the proof runs, and prove from there up.
+                shapes = dynamic_shapes(model, binding, plan, low=_smallest(model, binding))
             limits = _ranges(model, binding, shapes)
-            progress("the model bounds its variable dims: " + "; ".join(limits))
+            progress("the variable dims are bounded: " + "; ".join(limits))
             exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=shapes, strict=False)
     except Exception as err:
         raise ExportError(Problem(
@@ -191,9 +211,13 @@ def _ranges(model: ModelSpec, binding: Binding, shapes: dict[str, Any]) -> list[
     said = []
     for name, argument in binding.table():
         for index, dim in sorted((shapes.get(argument) or {}).items()):
-            high = getattr(dim, "max", None)
-            if index >= offset and high is not None and high < 2**31:
+            low, high = getattr(dim, "min", None), getattr(dim, "max", None)
+            if index < offset:
+                continue
+            if high is not None and high < 2**31:
                 said.append(f"{name} dim {index - offset} takes at most {high}")
+            if low is not None and low > 2:
+                said.append(f"{name} dim {index - offset} takes at least {low}")
     return said
 
 

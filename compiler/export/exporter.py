@@ -169,7 +169,7 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
     for out in outputs:
         tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
         tolerances[out.name] = [tol.atol, tol.rtol]
-    limits = [f"the model bounds its variable dims: {'; '.join(package.limits)}: Triton's config cannot say so, so "
+    limits = [f"the variable dims are bounded: {'; '.join(package.limits)}: Triton's config cannot say so, so "
               "requests outside these sizes fail at inference"] if package.limits else []
     return ExportResult(None, binding, outputs, [p.label for p in plans], tolerances, [], limits + config_warnings,
                         invariance, batching, weak_outputs(model, runs), {}, package)

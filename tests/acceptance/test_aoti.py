@@ -117,7 +117,7 @@ def test_a_dim_the_model_bounds_is_taken_from_torch_export_and_said(project: Pro
             instance_group: [{kind: KIND_CPU}]
     """)
     again = run_cli("build", "--manifest", str(project.manifest), "--output", str(project.output), "--force")
-    assert "the model bounds its variable dims: INPUT__0 dim 0 takes at most 8" in again.out
+    assert "the variable dims are bounded: INPUT__0 dim 0 takes at most 8" in again.out
 
 
 def test_check_holds_a_config_to_its_package(built: Project, tmp_path: Path) -> None:
@@ -147,3 +147,19 @@ def test_a_no_op_build_of_packages_imports_no_torch(built: Project) -> None:
     result = run_subprocess("-c", probe)
     assert result.code == 0, result.err
     assert "unchanged, nothing written" in result.out
+
+
+def test_image_sizes_a_cnn_cannot_take_are_bounded_by_the_proof_and_said(project: Project) -> None:
+    project.built("""
+        triton_version: "26.11"
+        models:
+          - name: cnn
+            source: {python: "tiny_models:tiny_cnn"}
+            export: aoti
+            max_batch_size: 4
+            inputs: [{name: INPUT__0, dtype: FP32, dims: [3, -1, -1], example: {shape: [3, 32, 32]}}]
+            instance_group: [{kind: KIND_CPU}]
+    """)
+    again = run_cli("build", "--manifest", str(project.manifest), "--output", str(project.output), "--force")
+    assert again.code == 0, again.err
+    assert "INPUT__0 dim 1 takes at least 24; INPUT__0 dim 2 takes at least 24" in again.out  # 24: the proof's size
