@@ -25,6 +25,7 @@ from compiler.export.examples import Plan
 from compiler.export.messages import describe, full_text
 from compiler.export.proof import UnservableOutput
 from compiler.manifest.schema import ModelSpec
+from compiler.repository import layout
 
 
 def _fail(model: ModelSpec, message: str, hint: str | None = None, field: str = "inputs") -> ExportError:
@@ -191,7 +192,7 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
                  "for a release that serves TorchScript; a size that must stay fixed should not be declared -1"
         )) from None
     folder = tempfile.TemporaryDirectory(prefix="aoti-")
-    path = Path(folder.name) / "model.pt2"
+    path = Path(folder.name) / layout.AOTI_FILENAME
     progress("AOTInductor compile (a C++ build; tens of seconds)")
     try:
         torch._inductor.aoti_compile_and_package(exported, package_path=str(path))
