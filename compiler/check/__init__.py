@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tritonclient.grpc import model_config_pb2 as pb
+
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
 from compiler.check.release import resolve_release
-from compiler.check.rules import check_config, check_layout, check_model, parse_config
+from compiler.check.rules import check_config, check_ensembles, check_layout, check_model, parse_config
 from compiler.releases import Release
 from compiler.repository import layout
 
@@ -22,6 +24,7 @@ def check_repository(repository: Path, release_flag: str | None = None,
     release_text, why = resolve_release(repository, release_flag)
     release = Release.parse(release_text)
     findings: list[Finding] = []
+    configs: dict[str, tuple[Path, pb.ModelConfig]] = {}
     folders = layout.model_folders(repository)
     if not folders:
         findings.append(Finding.of(ERROR, "the repository holds no model folder", file=Path(repository)))
@@ -31,6 +34,8 @@ def check_repository(repository: Path, release_flag: str | None = None,
         if config_path.is_file():
             config, problems = parse_config(config_path)
             findings.extend(problems)
+            if config is not None:
+                configs[folder.name] = (config_path, config)
         findings.extend(check_layout(folder, config))
         if config is not None:
             findings.extend(check_config(config_path, config, release))
@@ -44,6 +49,7 @@ def check_repository(repository: Path, release_flag: str | None = None,
                 if run_models:  # the model against the variant's tensors, batching and instance groups
                     findings.extend(f for f in check_model(folder, variant, release, variant_path)
                                     if f.severity != INFO)
+    findings.extend(check_ensembles(configs))
     findings.extend(_release_schema_findings(folders, release))
     return said_once(findings, Path(repository)), release_text, why
 

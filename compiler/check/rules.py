@@ -52,9 +52,9 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
         findings.append(Finding.of(WARNING, f"folder '{other.name}' is not a numeric version; Triton ignores it", name, other))
     if not numeric:
         findings.append(Finding.of(ERROR, "no numeric version folder (e.g. 1/)", name, folder))
-    filename = layout.model_filename(config)
+    filename = layout.model_filename(config) if config is not None else None
     for version in sorted(numeric, key=lambda p: int(p.name)):
-        if not (version / filename).is_file():
+        if filename is not None and not (version / filename).exists():  # a file, or a folder (a SavedModel)
             present = ", ".join(sorted(p.name for p in version.iterdir())) or "nothing"
             findings.append(Finding.of(ERROR, f"version {version.name} has no {filename} (it holds {present})", name,
                                     version, hint="export the model into it (`make repo`); model files are build outputs"))
@@ -82,6 +82,22 @@ def parse_config(path: Path) -> tuple[pb.ModelConfig | None, list[Finding]]:
             hint = f"'{field.group(1)}' is not a ModelConfig field; check the spelling against Triton's model_config.proto"
         return None, [Finding.of(ERROR, f"config does not parse: {message}", path.parent.name, path, line, column, hint)]
     return config, []
+
+
+def check_ensembles(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[Finding]:
+    """Across the repository: every step of an ensemble runs a model the repository holds."""
+    findings = []
+    for name, (path, config) in sorted(configs.items()):
+        if config.platform != layout.ENSEMBLE_PLATFORM:
+            continue
+        text = path.read_text()
+        for number, step in enumerate(config.ensemble_scheduling.step):
+            if step.model_name not in configs:
+                findings.append(Finding.of(
+                    ERROR, f"step {number} runs model '{step.model_name}', which the repository does not hold; "
+                    "Triton refuses the ensemble", name, path, line_of(text, f'"{step.model_name}"'),
+                    hint=f"add the model '{step.model_name}', or name one of {', '.join(sorted(configs))}"))
+    return findings
 
 
 def _tensors(config: pb.ModelConfig) -> list[tuple[str, Any]]:
@@ -129,6 +145,24 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
         needs("iterative_sequence", "iterative_sequence")
     if config.HasField("model_metrics"):
         needs("model_metrics", "model_metrics")
+    # Triton core's own validation (model_config_utils.cc), each confirmed by a case in tests/check/cases/
+    if config.max_batch_size < 0:
+        add(ERROR, f"max_batch_size {config.max_batch_size} is negative; Triton refuses it when it polls the "
+            "repository", "max_batch_size", "0 for a model without a batch dim, else its largest batch")
+    for kind, tensor in _tensors(config):
+        if tensor.data_type == pb.TYPE_INVALID:
+            add(ERROR, f"{kind} '{tensor.name}' has no data_type; Triton refuses the model", f'"{tensor.name}"',
+                "add data_type: TYPE_FP32 (or the tensor's type)")
+    if config.max_batch_size > 0:
+        for size in config.dynamic_batching.preferred_batch_size:
+            if size > config.max_batch_size:
+                add(ERROR, f"preferred_batch_size {size} is above max_batch_size {config.max_batch_size}; Triton "
+                    "refuses it when it polls the repository", "preferred_batch_size",
+                    f"keep preferred sizes within 1..{config.max_batch_size}")
+    for group in config.instance_group:
+        if group.kind == pb.ModelInstanceGroup.KIND_CPU and group.gpus:
+            add(ERROR, f"a KIND_CPU instance group lists GPUs {list(group.gpus)}; Triton refuses the model",
+                "gpus", "drop gpus: from the KIND_CPU group, or make it KIND_GPU")
     if config.HasField("dynamic_batching") and config.max_batch_size == 0:
         add(ERROR, "dynamic_batching with max_batch_size 0", "dynamic_batching", "set max_batch_size >= 1")
     if layout.is_aoti(config):
@@ -211,10 +245,11 @@ ModelRule = Callable[[ModelUnderCheck], None]
 
 def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Path | None = None) -> list[Finding]:
     """The model file against `config` (config.pbtxt, or the variant config at `path`): each of MODEL_RULES."""
-    versions = layout.version_dirs(folder)
-    files = [layout.model_file(folder, v.name, config) for v in versions]
+    if config.platform not in (layout.PYTORCH_PLATFORM, layout.AOTI_PLATFORM):
+        return []
+    files = [layout.model_file(folder, v.name, config) for v in layout.version_dirs(folder)]
     files = [f for f in files if f.is_file()]
-    if not files or config.platform not in (layout.PYTORCH_PLATFORM, layout.AOTI_PLATFORM):
+    if not files:
         return []
     path = path or layout.config_file(folder)
     if layout.is_aoti(config):

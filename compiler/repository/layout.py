@@ -29,6 +29,16 @@ PYTORCH_BACKEND = "pytorch"
 DEFAULT_MODEL_FILENAMES = {PYTORCH_PLATFORM: "model.pt", AOTI_PLATFORM: "model.pt2"}
 TORCHSCRIPT_FILENAME = DEFAULT_MODEL_FILENAMES[PYTORCH_PLATFORM]
 AOTI_FILENAME = DEFAULT_MODEL_FILENAMES[AOTI_PLATFORM]
+#: Every platform and backend that loads a file from a version folder, and the file (core's constants.h:
+#: kTensorFlowGraphDefFilename, kTensorFlowSavedModelFilename, kTensorRTPlanFilename, kOnnxRuntimeOnnxFilename,
+#: kOpenVINORuntimeOpenVINOFilename, kPyTorchLibTorchFilename, kPyTorchAotiFilename, kPythonFilename). A
+#: SavedModel is a folder. Ensembles load no file; a custom backend (identity, say) has its own rules.
+PLATFORM_FILENAMES = {**DEFAULT_MODEL_FILENAMES, "libtorch": "model.pt", "tensorflow_graphdef": "model.graphdef",
+                      "tensorflow_savedmodel": "model.savedmodel", "tensorrt_plan": "model.plan",
+                      "onnxruntime_onnx": "model.onnx"}
+BACKEND_FILENAMES = {PYTORCH_BACKEND: TORCHSCRIPT_FILENAME, "tensorflow": "model.savedmodel", "tensorrt": "model.plan",
+                     "onnxruntime": "model.onnx", "openvino": "model.xml", "python": "model.py"}
+ENSEMBLE_PLATFORM = "ensemble"
 #: The manifest's export kind -> the platform its config names.
 PLATFORM_OF_EXPORT = {"trace": PYTORCH_PLATFORM, "script": PYTORCH_PLATFORM, "aoti": AOTI_PLATFORM}
 
@@ -46,12 +56,18 @@ def filename_of_export(export: str) -> str:
     return DEFAULT_MODEL_FILENAMES[PLATFORM_OF_EXPORT[export]]
 
 
-def model_filename(config: Any) -> str:
-    """The file tritonserver loads from each version folder of a config (a ModelConfig)."""
-    if config is not None and config.default_model_filename:
+def model_filename(config: Any) -> str | None:
+    """The file (or folder) tritonserver loads from each version folder of a config (a ModelConfig); None where
+    none is required (an ensemble) or only the backend knows (a custom backend such as identity)."""
+    if config is None:
+        return TORCHSCRIPT_FILENAME
+    if config.default_model_filename:
         return str(config.default_model_filename)
-    platform = config.platform if config is not None and config.platform else PYTORCH_PLATFORM
-    return DEFAULT_MODEL_FILENAMES.get(platform, TORCHSCRIPT_FILENAME)
+    if config.platform == ENSEMBLE_PLATFORM:
+        return None
+    if config.platform in PLATFORM_FILENAMES:
+        return PLATFORM_FILENAMES[config.platform]
+    return BACKEND_FILENAMES.get(config.backend)
 
 
 def config_file(folder: Path, variant: str | None = None) -> Path:
@@ -87,7 +103,10 @@ def version_dirs(folder: Path) -> list[Path]:
 
 
 def model_file(folder: Path, version: int | str, config: Any = None) -> Path:
-    return Path(folder) / str(version) / model_filename(config)
+    name = model_filename(config)
+    if name is None:
+        raise ValueError(f"a {config.platform or config.backend} model loads no model file of its own")
+    return Path(folder) / str(version) / name
 
 
 def model_folders(repository: Path) -> list[Path]:
