@@ -84,6 +84,41 @@ def parse_config(path: Path) -> tuple[pb.ModelConfig | None, list[Finding]]:
     return config, []
 
 
+def known_platforms(release: Release) -> set[str]:
+    """Platforms the release's tritonserver recognises (torch_aoti from 26.03 on)."""
+    from compiler.releases import AOTI_SINCE
+
+    known = set(layout.PLATFORM_FILENAMES) | {layout.ENSEMBLE_PLATFORM}
+    return known if release.at_least(AOTI_SINCE) else known - {layout.AOTI_PLATFORM}
+
+
+def _count(dims: Any) -> int:
+    total = 1
+    for size in dims:
+        total *= size
+    return total
+
+
+def _ensemble_rules(config: pb.ModelConfig, add: Any) -> None:
+    """One ensemble's own config: no backend or instance groups, and every tensor of its dataflow used."""
+    if config.backend:
+        add(ERROR, f"an ensemble takes no backend (it has '{config.backend}'); Triton refuses it", "backend",
+            "remove backend: from the ensemble")
+    if config.instance_group:
+        add(ERROR, "an ensemble takes no instance_group (its steps' models have theirs); Triton refuses it",
+            "instance_group", "remove instance_group from the ensemble")
+    consumed = {value for step in config.ensemble_scheduling.step for value in step.input_map.values()}
+    produced = {value for step in config.ensemble_scheduling.step for value in step.output_map.values()}
+    for tensor in config.input:
+        if tensor.name not in consumed:
+            add(ERROR, f"ensemble input '{tensor.name}' is not used by any step; Triton refuses the ensemble",
+                f'"{tensor.name}"', "map it into a step's input_map, or remove it")
+    for tensor in config.output:
+        if tensor.name not in produced:
+            add(ERROR, f"ensemble output '{tensor.name}' is written by no step; Triton refuses the ensemble",
+                f'"{tensor.name}"', "map a step's output to it in output_map, or remove it")
+
+
 def check_ensembles(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[Finding]:
     """Across the repository: every step of an ensemble runs a model the repository holds."""
     findings = []
@@ -159,6 +194,23 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
                 add(ERROR, f"preferred_batch_size {size} is above max_batch_size {config.max_batch_size}; Triton "
                     "refuses it when it polls the repository", "preferred_batch_size",
                     f"keep preferred sizes within 1..{config.max_batch_size}")
+    if config.platform and config.platform not in known_platforms(release):
+        add(ERROR, f"platform '{config.platform}' is unknown to Triton {release}; it refuses the model when it "
+            "polls the repository", "platform", f"one of {', '.join(sorted(known_platforms(release)))}, or a backend:")
+    levels = config.dynamic_batching.priority_levels
+    default = config.dynamic_batching.default_priority_level
+    if levels and not 1 <= default <= levels:
+        add(ERROR, f"default_priority_level {default} lies outside the {levels} priority levels (1..{levels}); "
+            "Triton refuses it", "default_priority_level", f"a level in 1..{levels}")
+    for kind, tensor in _tensors(config):
+        if tensor.HasField("reshape") and tensor.dims and all(d > 0 for d in tensor.dims) \
+                and all(d > 0 for d in tensor.reshape.shape) \
+                and _count(tensor.dims) != _count(tensor.reshape.shape):
+            add(ERROR, f"{kind} '{tensor.name}' has {_count(tensor.dims)} elements by dims {list(tensor.dims)} but "
+                f"{_count(tensor.reshape.shape)} by reshape {list(tensor.reshape.shape)}; Triton refuses it",
+                f'"{tensor.name}"', "a reshape keeps the element count")
+    if config.platform == layout.ENSEMBLE_PLATFORM:
+        _ensemble_rules(config, add)
     for group in config.instance_group:
         if group.kind == pb.ModelInstanceGroup.KIND_CPU and group.gpus:
             add(ERROR, f"a KIND_CPU instance group lists GPUs {list(group.gpus)}; Triton refuses the model",

@@ -13,6 +13,7 @@ file so that a failure can show the lines that matter.
 from __future__ import annotations
 
 import ctypes
+import http.client
 import json
 import os
 import shutil
@@ -205,8 +206,8 @@ class TritonProcess:
                 status, _ = self._request("GET", path, timeout=2.0)
                 if status == 200:
                     return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.HTTPException):
+                pass  # not up yet, or another program answers on the port (then our server exits, and we say so)
             if time.monotonic() > deadline:
                 raise ServerError(self._failure(f"tritonserver was not ready within {timeout:.0f} s"))
             time.sleep(delay)
