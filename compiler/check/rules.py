@@ -99,6 +99,26 @@ def _count(dims: Any) -> int:
     return total
 
 
+_FALSE_TRUE = ("int32_false_true", "fp32_false_true", "bool_false_true")
+_FLAG_KINDS = {"CONTROL_SEQUENCE_START", "CONTROL_SEQUENCE_END", "CONTROL_SEQUENCE_READY"}
+
+
+def _sequence_rules(config: pb.ModelConfig, add: Any) -> None:
+    """Sequence batching controls: one kind per control tensor; a start/end/ready flag says its false and true."""
+    kinds_of: dict[str, list[str]] = {}
+    for tensor in config.sequence_batching.control_input:
+        kinds = [pb.ModelSequenceBatching.Control.Kind.Name(c.kind) for c in tensor.control]
+        kinds_of.setdefault(tensor.name, []).extend(kinds)
+        for control, kind in zip(tensor.control, kinds):
+            if kind in _FLAG_KINDS and not any(getattr(control, f) for f in _FALSE_TRUE):
+                add(ERROR, f"control '{tensor.name}' ({kind}) gives no false/true values; Triton refuses it",
+                    f'"{tensor.name}"', "add int32_false_true: [0, 1] (or fp32_false_true, bool_false_true)")
+    for name, kinds in kinds_of.items():
+        if len(set(kinds)) > 1:
+            add(ERROR, f"control tensor '{name}' carries several control kinds ({', '.join(kinds)}); Triton refuses "
+                "it", f'"{name}"', "one control tensor per kind")
+
+
 def _ensemble_rules(config: pb.ModelConfig, add: Any) -> None:
     """One ensemble's own config: no backend or instance groups, and every tensor of its dataflow used."""
     if config.backend:
@@ -107,6 +127,16 @@ def _ensemble_rules(config: pb.ModelConfig, add: Any) -> None:
     if config.instance_group:
         add(ERROR, "an ensemble takes no instance_group (its steps' models have theirs); Triton refuses it",
             "instance_group", "remove instance_group from the ensemble")
+    if config.model_warmup:
+        add(ERROR, "an ensemble takes no model_warmup (warm its steps' models); Triton refuses it", "model_warmup",
+            "move the warmup into the composing models' configs")
+    written: dict[str, int] = {}
+    for number, step in enumerate(config.ensemble_scheduling.step):
+        for value in step.output_map.values():
+            if value in written:
+                add(ERROR, f"ensemble tensor '{value}' is written by step {written[value]} and again by step "
+                    f"{number}; Triton refuses the ensemble", f'"{value}"', "give each step output its own tensor")
+            written.setdefault(value, number)
     consumed = {value for step in config.ensemble_scheduling.step for value in step.input_map.values()}
     produced = {value for step in config.ensemble_scheduling.step for value in step.output_map.values()}
     for tensor in config.input:
@@ -211,12 +241,22 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
                 f'"{tensor.name}"', "a reshape keeps the element count")
     if config.platform == layout.ENSEMBLE_PLATFORM:
         _ensemble_rules(config, add)
+    inputs = {t.name for t in config.input}
+    for item in config.batch_input:
+        for source in item.source_input:
+            if source not in inputs:
+                add(ERROR, f"batch_input '{', '.join(item.target_name)}' reads source input '{source}', which the "
+                    "config does not have; Triton refuses the model", f'"{source}"',
+                    f"name one of {', '.join(sorted(inputs))}")
+    _sequence_rules(config, add)
     for group in config.instance_group:
         if group.kind == pb.ModelInstanceGroup.KIND_CPU and group.gpus:
             add(ERROR, f"a KIND_CPU instance group lists GPUs {list(group.gpus)}; Triton refuses the model",
                 "gpus", "drop gpus: from the KIND_CPU group, or make it KIND_GPU")
     if config.HasField("dynamic_batching") and config.max_batch_size == 0:
-        add(ERROR, "dynamic_batching with max_batch_size 0", "dynamic_batching", "set max_batch_size >= 1")
+        # tritonserver 2.51 loads it (tests/check/cases/dynamic_batching_without_batch), but nothing is ever merged
+        add(WARNING, "dynamic_batching with max_batch_size 0: without a batch dim the batcher never merges requests",
+            "dynamic_batching", "set max_batch_size >= 1, or remove dynamic_batching")
     if layout.is_aoti(config):
         def api(tensor: Any) -> str:
             name = pb.DataType.Name(tensor.data_type)
