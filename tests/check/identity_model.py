@@ -1,4 +1,4 @@
-"""A trivial Python-backend model for check cases: OUTPUT0 = INPUT0."""
+"""The Python-backend model every check case runs (tests/check/test_server_agrees.py copies it in): OUTPUT0 = INPUT0."""
 
 import triton_python_backend_utils as pb_utils
 
