@@ -7,7 +7,7 @@ which key each output is. The wrapper's forward() takes exactly the bound argume
 the export binds as the model does.
 
     keys = dict_keys(module(**example))              # ["logits", "probs"], or None for a Tensor or tuple
-    module = TupleOutputs.wrap(module, binding, keys)
+    module = wrap(module, binding, keys)              # forward(<bound arguments>) -> tuple
 """
 
 from __future__ import annotations

@@ -7,12 +7,11 @@ are compared with eager PyTorch by exporter.py. Inputs bind as the backend binds
 INPUT__<n> and ARGS[<i>] by position, KWARGS[<name>] by keyword.
 
     binding = bind_aoti(model, module)
-    package = compile_package(model, module, binding, example, workdir)   # Package(path, loaded, call_spec)
+    package = compile_package(model, module, binding, example, plan, progress)  # Package(path, loaded, ...)
 """
 
 from __future__ import annotations
 
-import inspect
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from compiler.backend.pytorch import pt2_names
 from compiler.errors import ExportError, Problem
-from compiler.export.binding import PT2_CALL_SPEC, Binding, forward_parameters
+from compiler.export.binding import PT2_CALL_SPEC, Binding, check_unbound, forward_parameters
 from compiler.export.examples import Plan
 from compiler.export.messages import describe, full_text
 from compiler.export.proof import UnservableOutput
@@ -65,18 +64,13 @@ def bind_aoti(model: ModelSpec, module: Any) -> Binding:
     clash = sorted(taken & set(by_keyword))
     if clash:
         raise _fail(model, f"forward() argument(s) {clash} bound twice, by position and by keyword")
-    bound = taken | set(by_keyword)
-    required = [p.name for p in params if p.default is inspect.Parameter.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    missing = [name for name in required if name not in bound]
-    if missing:
-        raise _fail(model, f"{signature} argument(s) {missing} have no input", "add an input for each")
+    check_unbound(model, params, taken | set(by_keyword), signature)
     order = [by_position[i] for i in sorted(by_position)] + list(by_keyword.values())
     arguments = [positional[i].name for i in sorted(by_position)] + list(by_keyword)
     return Binding(PT2_CALL_SPEC, order, arguments, keywords=tuple(by_keyword.values()))
 
 
-def _smallest(model: ModelSpec, binding: Binding) -> dict[int, int]:
+def _smallest(model: ModelSpec) -> dict[int, int]:
     """Example size of each variable-dim group -> the smallest size the proof runs it at."""
     from compiler.export.examples import plans_for
 
@@ -118,7 +112,7 @@ def flatten_pt2(result: Any) -> list[Any]:
     import torch
     from torch.utils import _pytree
 
-    leaves, spec = _pytree.tree_flatten(result)
+    leaves, _ = _pytree.tree_flatten(result)
     for leaf in leaves:
         if not isinstance(leaf, torch.Tensor):
             raise UnservableOutput(f"an output is {type(leaf).__name__}; a PT2 package returns Tensors only")
@@ -181,7 +175,7 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
             else:
                 # Guards torch cannot turn into a range (a CNN's feature maps must not shrink to 1 pixel): start
                 # each variable dim at the smallest size the proof runs, and prove from there up.
-                shapes = dynamic_shapes(model, binding, plan, low=_smallest(model, binding))
+                shapes = dynamic_shapes(model, binding, plan, low=_smallest(model))
             limits = _ranges(model, binding, shapes)
             progress("the variable dims are bounded: " + "; ".join(limits))
             exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=shapes, strict=False)

@@ -97,7 +97,7 @@ def bind(model: ModelSpec, module: Any) -> Binding:
         bound = {p.name for p in positional[: len(names)]}
         args = [p.name for p in positional[: len(names)]]
         args += [f"*{i}" for i in range(len(args), len(names))]
-        _check_unbound(model, params, bound, signature)
+        check_unbound(model, params, bound, signature)
         _check_list_arguments(model, params, bound)
         return Binding(convention, order, args)
     else:
@@ -105,7 +105,7 @@ def bind(model: ModelSpec, module: Any) -> Binding:
         raise _fail(model, f"input names {stray} are neither arguments of {signature} nor <name>__<index>; "
                     "Triton would silently bind inputs in config order",
                     f"name each input after its forward() argument ({', '.join(keywordable)}) or INPUT__<k>")
-    _check_unbound(model, params, bound, signature)
+    check_unbound(model, params, bound, signature)
     _check_list_arguments(model, params, bound)
     return Binding(convention, order, list(order))
 
@@ -122,7 +122,7 @@ def _check_list_arguments(model: ModelSpec, params: list[inspect.Parameter], bou
                         "direct path', has the recipe for detection models")
 
 
-def _check_unbound(model: ModelSpec, params: list[inspect.Parameter], bound: set[str], signature: str) -> None:
+def check_unbound(model: ModelSpec, params: list[inspect.Parameter], bound: set[str], signature: str) -> None:
     required = [
         p.name for p in params
         if p.default is inspect.Parameter.empty

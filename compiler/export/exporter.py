@@ -126,10 +126,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         invariance = prove_batch_invariance(model, scripted, lambda m, inputs: _call(m, binding, inputs),
                                             model.largest_batch)
     batching, config_warnings = _batching_per_config(model, invariance, baked_devices(scripted))
-    tolerances = {}
-    for out in outputs:
-        tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
-        tolerances[out.name] = [tol.atol, tol.rtol]
+    tolerances = _tolerances(model, outputs)
     output_keys = {out.name: key for out, key in zip(outputs, keys)} if keys else {}
     return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes,
                         build_warnings + config_warnings, invariance, batching, weak_outputs(model, runs), output_keys)
@@ -149,14 +146,15 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
         try:
             flatten_pt2(_call(module, binding, example))  # servable before anything is compiled
         except UnservableOutput as err:
-            raise ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT)) from None
+            raise _unservable(model, err) from None
         except Exception as err:
             raise _eager_failure(model, plans[0], err) from None
         package = compile_package(model, module, binding, example, plans[0], progress)
         runs = _prove(model, module, package.loaded, binding, plans, example, [], progress, flatten_pt2)
     names = package.call_spec.forward_outputs if release.at_least(AOTI_CALL_SPEC_NAMES_SINCE) \
         else [f"OUTPUT__{k}" for k in range(len(package.call_spec.forward_outputs))]
-    outputs = _settle_outputs(model, derive_outputs(model, runs), names=names)
+    outputs = _settle_outputs(model, derive_outputs(model, runs), names=names,
+                              positions=package.call_spec.outputs)
     check_names(model, package.call_spec, [o.name for o in outputs])
     invariance = Invariance(0)
     if model.max_batch_size > 0:
@@ -165,14 +163,24 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
                                             lambda m, inputs: flatten_pt2(_call(m, binding, inputs)),
                                             model.largest_batch)
     batching, config_warnings = _batching_per_config(model, invariance, {CPU_PACKAGE})
-    tolerances = {}
-    for out in outputs:
-        tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
-        tolerances[out.name] = [tol.atol, tol.rtol]
+    tolerances = _tolerances(model, outputs)
     limits = [f"the variable dims are bounded: {'; '.join(package.limits)}: Triton's config cannot say so, so "
               "requests outside these sizes fail at inference"] if package.limits else []
     return ExportResult(None, binding, outputs, [p.label for p in plans], tolerances, [], limits + config_warnings,
                         invariance, batching, weak_outputs(model, runs), {}, package)
+
+
+def _tolerances(model: ModelSpec, outputs: list[OutputSpec]) -> dict[str, list[float]]:
+    """Output name -> [atol, rtol] the proof compared it with (recorded in build.json)."""
+    tolerances = {}
+    for out in outputs:
+        tol = tolerance_for(model, datatypes.lookup(out.dtype).api_name)
+        tolerances[out.name] = [tol.atol, tol.rtol]
+    return tolerances
+
+
+def _unservable(model: ModelSpec, err: UnservableOutput) -> ExportError:
+    return ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT))
 
 
 def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], plan: Plan,
@@ -188,7 +196,7 @@ def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: dic
         with torch.no_grad():
             flatten(binding.call(module, example))  # servable before anything is traced: name what is not
     except UnservableOutput as err:
-        raise ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT)) from None
+        raise _unservable(model, err) from None
     if keys is None:
         return module, None
     if model.export == "script":
@@ -216,7 +224,7 @@ def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans
         try:
             reference = flat(raw)
         except UnservableOutput as err:
-            raise ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT)) from None
+            raise _unservable(model, err) from None
         if exported is not module:
             try:
                 produced = flat(_call(exported, binding, inputs))
@@ -296,7 +304,7 @@ def _eager_failure(model: ModelSpec, plan: Plan, err: Exception) -> ExportError:
 
 
 def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[str] | None = None,
-                    names: list[str] | None = None) -> list[OutputSpec]:
+                    names: list[str] | None = None, positions: dict[str, int] | None = None) -> list[OutputSpec]:
     """Declared outputs checked against the derived ones; when none are declared, OUTPUT__k, or <key>__k for a
     model that returns a dict."""
     for k, out in enumerate(derived):
@@ -314,11 +322,8 @@ def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[s
     if len(declared) != len(derived):
         problems.append(f"{len(declared)} outputs declared, the model returns {len(derived)}: "
                         + "; ".join(f"{o.dtype} {o.dims}" for o in derived))
-    if names is not None:  # AOTI: declared names index the package's outputs as the backend does
-        from compiler.backend.pytorch.pt2_names import ORDINAL_OUTPUT
-
-        index = {o.name: int(ORDINAL_OUTPUT.match(o.name).group(1)) if ORDINAL_OUTPUT.match(o.name)  # type: ignore[union-attr]
-                 else names.index(o.name) if o.name in names else len(derived) for o in declared}
+    if positions is not None:  # AOTI: declared names index the package's outputs as its call spec says
+        index = {o.name: positions.get(o.name, len(derived)) for o in declared}
     else:
         _, index = rules.bind_outputs([o.name for o in declared])
     if sorted(index.values()) != list(range(len(declared))):
