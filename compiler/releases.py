@@ -76,9 +76,11 @@ PYTORCH_STRING_SINCE = "22.05"
 #: TYPE_BF16 exists in the model configuration schema from this release on.
 BF16_SINCE = "22.05"
 
-#: tritonserver --model-config-name (configs/<name>.pbtxt beside config.pbtxt) from this release on
-#: (triton-inference-server/server PR 7185, merged May 2024).
-MODEL_CONFIG_NAME_SINCE = "24.06"
+#: tritonserver --model-config-name (configs/<name>.pbtxt beside config.pbtxt) from this release on:
+#: triton-inference-server/server PR 7185 (core PR 348) merged on main in May 2024, and its cherry-pick
+#: "Multiple Model Configurations (#7185)" (server PR 7233, core PR 357) merged 2024-05-16 into the 24.05
+#: release branch, before 24.05 shipped.
+MODEL_CONFIG_NAME_SINCE = "24.05"
 
 # -- the PyTorch backend's AOTInductor (PT2) support, from the server release notes and pytorch_backend's source --
 #: platform "torch_aoti": <version>/model.pt2 loaded with torch::inductor::AOTIModelPackageLoader (server 2.67.0;

@@ -65,10 +65,10 @@ def test_a_gpu_variant_of_a_cpu_baked_trace_is_refused_at_its_line(project: Proj
 
 
 def test_variants_need_a_release_with_model_config_name(project: Project) -> None:
-    project.write('triton_version: "24.05"\n' + VARIANTS.lstrip())
+    project.write('triton_version: "24.04"\n' + VARIANTS.lstrip())
     result = project.build()
     assert result.code == 1
-    assert "variants need tritonserver --model-config-name, which arrives in 24.06" in result.err
+    assert "variants need tritonserver --model-config-name, which arrives in 24.05" in result.err
 
 
 def test_check_reads_variant_configs_too(project: Project) -> None:
