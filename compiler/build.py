@@ -71,34 +71,12 @@ def target_warnings(loaded: LoadedManifest) -> list[str]:
             said.append(f"TorchScript is deprecated (torch {version} warns on every torch.jit call: \"Please switch "
                         f"to `torch.compile` or `torch.export`\"); Triton {release} serves torch.export packages: "
                         "`export: aoti` (platform torch_aoti)")
-    if "aoti" in exports:
-        shipped = libtorch_of(release)
-        if shipped is None:
-            said.append(f"which PyTorch Triton {release}'s image ships is not in our table (NGC support matrix); the "
-                        f"AOTI packages were compiled with torch {version}, and a package loads only in the torch "
-                        f"that compiled it: deploy them where the image's torch is {version}")
+    if "aoti" in exports and libtorch_of(release) is None and not loaded.manifest.target_torch:
+        said.append(f"which PyTorch Triton {release}'s image ships is not in our table (NGC support matrix); the "
+                    f"AOTI packages were compiled with torch {version}, and a package loads only in the torch that "
+                    f"compiled it: deploy them where the image's torch is {version}, or say the image's torch with "
+                    "`target_torch:` in the manifest to compile with it")
     return said
-
-
-def aoti_torch_problems(loaded: LoadedManifest) -> list[Problem]:
-    """A package compiled with another torch than the target ships does not load there (AOTI packages have no
-    cross-version promise): refused at the manifest's triton_version line, naming the torch to compile with."""
-    import importlib.metadata
-
-    from compiler.compat import TorchVersion, libtorch_of
-
-    release = loaded.manifest.release
-    shipped = libtorch_of(release)
-    if shipped is None or not any(m.export == "aoti" for m in loaded.manifest.models):
-        return []
-    running = TorchVersion.parse(importlib.metadata.version("torch"))
-    if running == shipped:
-        return []
-    return [loaded.problem(
-        f"Triton {release} ships PyTorch {shipped}, and an AOTInductor package loads only in the torch that "
-        f"compiled it; this build runs torch {running}", ("triton_version",), field="triton_version",
-        hint=f"build with torch=={shipped}.* installed (pip install 'torch=={shipped}.*'), or target a release "
-             f"that ships torch {running}")]
 
 
 def _is_complete(model_dir: Path, model: ModelSpec) -> bool:
@@ -110,10 +88,18 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
           force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
     """`allow_paths`: folders outside the manifest's that its paths may point into (--allow-path)."""
     loaded = load_manifest(manifest_path)
-    output = Path(output)
     code_hash = compiler_code_hash()
     release = loaded.manifest.triton_version
-    prints = {m.name: fingerprint(m, release, loaded.directory, code_hash, allow_paths) for m in loaded.manifest.models}
+    prints = {m.name: fingerprint(m, release, loaded.directory, code_hash, allow_paths, loaded.manifest.target_torch)
+              for m in loaded.manifest.models}
+    return build_loaded(loaded, Path(output), prints, progress, force, allow_paths)
+
+
+def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], progress: Progress = lambda _: None,
+                 force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
+    """The build of a loaded manifest with its fingerprints (computed by the process that was asked to build: a
+    toolchain's build takes them from it, so that a no-op build stays one)."""
+    from compiler.export.toolchain import needs_toolchain
 
     with RepositoryLock(output):
         unchanged = set()
@@ -128,20 +114,22 @@ def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None
             write_profiling(loaded, output, prints)
             return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False,
                                warnings=target_warnings(loaded))
+        toolchain = needs_toolchain(loaded)
+        if toolchain is None:
+            staging = new_staging(output)
+            try:
+                reports = _build_into(loaded, staging, output, unchanged, prints, progress, allow_paths, force)
+                replace(output, staging)
+            except BaseException:
+                discard(staging)
+                raise
+            shutil.rmtree(kept_folder(output), ignore_errors=True)  # all of it is in the repository now
+            write_profiling(loaded, output, prints)
+            return BuildReport(output, reports, wrote=True, warnings=target_warnings(loaded))
+    # Outside the lock: the toolchain's build takes it.
+    from compiler.export.toolchain import build_in_toolchain
 
-        refused = aoti_torch_problems(loaded)
-        if refused:
-            raise UserError(refused)
-        staging = new_staging(output)
-        try:
-            reports = _build_into(loaded, staging, output, unchanged, prints, progress, allow_paths, force)
-            replace(output, staging)
-        except BaseException:
-            discard(staging)
-            raise
-        shutil.rmtree(kept_folder(output), ignore_errors=True)  # all of it is in the repository now
-        write_profiling(loaded, output, prints)
-    return BuildReport(output, reports, wrote=True, warnings=target_warnings(loaded))
+    return build_in_toolchain(loaded, output, prints, progress, force, allow_paths, toolchain)
 
 
 def kept_folder(output: Path) -> Path:

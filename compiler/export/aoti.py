@@ -1,13 +1,14 @@
 """torch.export + AOTInductor: the `.pt2` package that Triton's torch_aoti platform loads (26.03 on).
 
-The manifest's dims become `torch.export.Dim`s: the batch dim (1..max_batch_size) and one Dim for each group of
--1 dims that share an example size (so input_ids and attention_mask stay equal). The package is compiled with
-this machine's torch, loaded back with `torch._inductor.aoti_load_package`, and proved like a trace: its answers
-are compared with eager PyTorch by exporter.py. Inputs bind as the backend binds them (pt2_names.py):
+The manifest's dims become dynamic dims of torch.export: the batch dim a `Dim` (1..max_batch_size), every -1 dim
+`Dim.AUTO`, so that torch itself finds which dims must stay equal (input_ids and attention_mask), which are free
+(an image's height and width) and the range the model allows (512 positions). The package is compiled with this
+machine's torch, loaded back with `torch._inductor.aoti_load_package`, and proved like a trace against eager
+PyTorch by exporter.py, varying each group of dims that torch found as one. Inputs bind as the backend binds them (pt2_names.py):
 INPUT__<n> and ARGS[<i>] by position, KWARGS[<name>] by keyword.
 
     binding = bind_aoti(model, module)
-    package = compile_package(model, module, binding, example, plan, progress)  # Package(path, loaded, ...)
+    package = compile_package(model, module, binding, example, progress)  # Package(path, loaded, groups, ...)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from compiler.backend.pytorch import pt2_names
 from compiler.errors import ExportError, Problem
 from compiler.export.binding import PT2_CALL_SPEC, Binding, check_unbound, forward_parameters
-from compiler.export.examples import Plan
+from compiler.export.examples import Axis
 from compiler.export.messages import describe, full_text
 from compiler.export.proof import UnservableOutput
 from compiler.manifest.schema import ModelSpec
@@ -70,41 +71,81 @@ def bind_aoti(model: ModelSpec, module: Any) -> Binding:
     return Binding(PT2_CALL_SPEC, order, arguments, keywords=tuple(by_keyword.values()))
 
 
-def _smallest(model: ModelSpec) -> dict[int, int]:
-    """Example size of each variable-dim group -> the smallest size the proof runs it at."""
-    from compiler.export.examples import plans_for
-
-    smallest: dict[int, int] = {}
-    plans = plans_for(model)
-    for spec in model.inputs:
-        for index, want in enumerate(spec.dims):
-            if want == -1:
-                base = plans[0].sizes[spec.name][index]
-                sizes = [p.sizes[spec.name][index] for p in plans]
-                smallest[base] = min(sizes + [smallest.get(base, base)])
-    return smallest
-
-
-def dynamic_shapes(model: ModelSpec, binding: Binding, plan: Plan, low: dict[int, int] | None = None) -> dict[str, Any]:
-    """{forward() argument: {dim index: Dim}}: the batch dim and the -1 dims (one Dim per group that shares an
-    example size, as the proof varies them together)."""
+def dynamic_shapes(model: ModelSpec, binding: Binding) -> dict[str, Any]:
+    """{forward() argument: {dim index: Dim}}: our batch Dim, and Dim.AUTO for every -1 dim."""
     from torch.export import Dim
 
     batch = Dim("batch", min=1, max=model.max_batch_size) if model.max_batch_size >= 2 else None
-    groups: dict[int, Any] = {}
+    offset = 1 if model.max_batch_size > 0 else 0
     shapes: dict[str, Any] = {}
     for name, argument in binding.table():
         spec = next(s for s in model.inputs if s.name == name)
-        dims: dict[int, Any] = {}
-        offset = 1 if model.max_batch_size > 0 else 0
-        if batch is not None:
-            dims[0] = batch
+        dims: dict[int, Any] = {0: batch} if batch is not None else {}
         for index, want in enumerate(spec.dims):
             if want == -1:
-                size = plan.sizes[name][index]
-                dims[index + offset] = groups.setdefault(size, Dim(f"size_{size}", min=(low or {}).get(size, 1)))
+                dims[index + offset] = Dim.AUTO(min=1)
         shapes[argument] = dims or None
     return shapes
+
+
+@dataclass
+class DimGroups:
+    """What torch.export found for the -1 dims: the groups that must stay equal, and each group's range."""
+
+    groups: list[list[Axis]]
+    ranges: list[tuple[int, int | None]]  # (min, max or None) per group
+    fixed: list[tuple[Axis, int]]  # -1 dims the model fixes to one size
+
+    def limits(self) -> list[str]:
+        said = []
+        for axes, (low, high) in zip(self.groups, self.ranges):
+            names = ", ".join(a.describe() for a in axes)
+            if high is not None:
+                said.append(f"{names} takes at most {high}")
+            if low > 2:  # torch.export starts every dynamic dim at 2 (0/1 specialisation)
+                said.append(f"{names} takes at least {low}")
+        return said
+
+
+def found_dims(model: ModelSpec, binding: Binding, exported: Any) -> DimGroups:
+    """The symbols torch.export gave the -1 dims of each user input (in call order: positional, then keyword)."""
+    from torch.export.graph_signature import InputKind
+
+    positional = [name for name in binding.order if name not in binding.keywords]
+    called = positional + [name for name in binding.order if name in binding.keywords]  # as split() orders them
+    users = [s.arg.name for s in exported.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    nodes = {n.name: n for n in exported.graph.nodes if n.op == "placeholder"}
+    offset = 1 if model.max_batch_size > 0 else 0
+    by_symbol: dict[str, list[Axis]] = {}
+    fixed: list[tuple[Axis, int]] = []
+    for name, user in zip(called, users):
+        spec = next(s for s in model.inputs if s.name == name)
+        shape = nodes[user].meta["val"].shape
+        for index, want in enumerate(spec.dims):
+            if want != -1:
+                continue
+            size = shape[index + offset]
+            if isinstance(size, int):
+                fixed.append((Axis(name, index), size))
+            else:
+                by_symbol.setdefault(str(size.node.expr), []).append(Axis(name, index))
+    ranges = []
+    bounds = {str(symbol): value for symbol, value in exported.range_constraints.items()}
+    for symbol in by_symbol:
+        value = bounds.get(symbol)
+        low = int(value.lower) if value is not None else 2
+        upper = value.upper if value is not None else None
+        ranges.append((low, _finite(upper)))
+    return DimGroups(list(by_symbol.values()), ranges, fixed)
+
+
+def _finite(bound: Any) -> int | None:
+    """A range's upper bound as an int, or None for torch's int_oo (which int() cannot convert)."""
+    try:
+        value = int(bound)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return None
+    return value if value < 2**31 else None
 
 
 def flatten_pt2(result: Any) -> list[Any]:
@@ -143,7 +184,8 @@ class Package:
     loaded: Any  # torch._inductor.aoti_load_package(path)
     call_spec: pt2_names.CallSpec
     folder: Any  # the TemporaryDirectory holding it
-    limits: list[str]  # ranges the model itself imposes on variable dims (torch.export's suggested fixes)
+    limits: list[str]  # ranges the model itself imposes on variable dims (torch.export's range constraints)
+    groups: list[list[Axis]]  # the -1 dims torch.export found must stay equal, one list per free size
 
     def save(self, target: Path) -> None:
         import shutil
@@ -151,40 +193,33 @@ class Package:
         shutil.copyfile(self.path, target)
 
 
-def compile_package(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], plan: Plan,
+def compile_package(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any],
                     progress: Any) -> Package:
     import torch
 
     args, kwargs = binding.split(example)
-    shapes = dynamic_shapes(model, binding, plan)
     progress("torch.export with " + binding.describe())
-    limits: list[str] = []
     try:
-        try:
-            exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=shapes, strict=False)
-        except torch._dynamo.exc.UserError as err:
-            if "Constraints violated" not in str(err):
-                raise
-            if "Suggested fixes" in str(err):
-                # The model bounds a variable dim itself (position embeddings: 512 tokens): torch's own ranges.
-                from torch.export.dynamic_shapes import refine_dynamic_shapes_from_suggested_fixes
-
-                head, _, fixes = str(err).partition("Suggested fixes:")
-                block = fixes.strip().split("\n\n")[0]  # torch appends a paragraph its own parser does not expect
-                shapes = dict(refine_dynamic_shapes_from_suggested_fixes(f"{head}Suggested fixes:\n  {block}", shapes))
-            else:
-                # Guards torch cannot turn into a range (a CNN's feature maps must not shrink to 1 pixel): start
-                # each variable dim at the smallest size the proof runs, and prove from there up.
-                shapes = dynamic_shapes(model, binding, plan, low=_smallest(model))
-            limits = _ranges(model, binding, shapes)
-            progress("the variable dims are bounded: " + "; ".join(limits))
-            exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=shapes, strict=False)
+        exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dynamic_shapes(model, binding),
+                                       strict=False)
     except Exception as err:
         raise ExportError(Problem(
             f"torch.export failed: {describe(err)}", model=model.name, field="export", details=full_text(err),
             hint="a branch on input values cannot be captured: rewrite it with torch.cond, or use `export: script` "
-                 "for a release that serves TorchScript; a size that must stay fixed should not be declared -1"
+                 "for a release that serves TorchScript"
         )) from None
+    dims = found_dims(model, binding, exported)
+    if dims.fixed:
+        raise ExportError([Problem(
+            f"{axis.describe()} is declared -1, but the model fixes it to {size} (torch.export specialised it)",
+            model=model.name, field="inputs", hint=f"declare {size} in dims, or make the model take any size")
+            for axis, size in dims.fixed])
+    limits = dims.limits()
+    if limits:
+        progress("the variable dims are bounded: " + "; ".join(limits))
+    if any(len(axes) > 1 for axes in dims.groups):
+        progress("dims that must stay equal: " + "; ".join(" = ".join(a.describe() for a in axes)
+                                                        for axes in dims.groups if len(axes) > 1))
     folder = tempfile.TemporaryDirectory(prefix="aoti-")
     path = Path(folder.name) / layout.AOTI_FILENAME
     progress("AOTInductor compile (a C++ build; tens of seconds)")
@@ -196,24 +231,7 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
         raise ExportError(Problem(f"AOTInductor could not compile the exported program: {describe(err)}",
                                   model=model.name, field="export", details=full_text(err))) from None
     spec_in, spec_out = loaded.loader.get_call_spec()
-    return Package(path, loaded, pt2_names.CallSpec.parse(spec_in, spec_out), folder, limits)
-
-
-def _ranges(model: ModelSpec, binding: Binding, shapes: dict[str, Any]) -> list[str]:
-    """'<input> dim <k> takes at most <max>' for each variable dim the model bounds (dims per example, as the
-    manifest writes them; the batch Dim is ours, 1..max_batch_size)."""
-    offset = 1 if model.max_batch_size > 0 else 0
-    said = []
-    for name, argument in binding.table():
-        for index, dim in sorted((shapes.get(argument) or {}).items()):
-            low, high = getattr(dim, "min", None), getattr(dim, "max", None)
-            if index < offset:
-                continue
-            if high is not None and high < 2**31:
-                said.append(f"{name} dim {index - offset} takes at most {high}")
-            if low is not None and low > 2:
-                said.append(f"{name} dim {index - offset} takes at least {low}")
-    return said
+    return Package(path, loaded, pt2_names.CallSpec.parse(spec_in, spec_out), folder, limits, dims.groups)
 
 
 def check_names(model: ModelSpec, names: pt2_names.CallSpec, declared_outputs: list[str]) -> None:

@@ -63,7 +63,10 @@ def _example_shapes(model: ModelSpec) -> tuple[dict[str, list[int]], dict[str, l
     return base, alt
 
 
-def plans_for(model: ModelSpec) -> list[Plan]:
+def plans_for(model: ModelSpec, groups: list[list[Axis]] | None = None) -> list[Plan]:
+    """The proof's plans. `groups`: the -1 dims that vary as one size (what torch.export found for a package);
+    without them, dims at the same index of different inputs with the same example sizes vary as one (input_ids
+    and attention_mask), and the dims of one input vary each on its own (an image's height and width)."""
     base, alt = _example_shapes(model)
     batching = model.max_batch_size > 0
     b0 = min(2, model.max_batch_size) if batching else None
@@ -75,13 +78,16 @@ def plans_for(model: ModelSpec) -> list[Plan]:
                   Plan("values near the bottom of the range", b0, base, seed=11, values="bottom")]
     if batching and model.max_batch_size >= 2:
         plans.append(Plan("batch", 1, base, seed=2, varied=[], trace_size=b0, new_size=1))
-    groups: dict[tuple[int, int], list[Axis]] = {}
-    for spec in model.inputs:
-        for dim, want in enumerate(spec.dims):
-            if want == -1:
-                key = (base[spec.name][dim], alt[spec.name][dim])
-                groups.setdefault(key, []).append(Axis(spec.name, dim))
-    for number, ((old, new), axes) in enumerate(sorted(groups.items())):
+    if groups is None:
+        by_key: dict[tuple[int, int, int], list[Axis]] = {}
+        for spec in model.inputs:
+            for dim, want in enumerate(spec.dims):
+                if want == -1:
+                    by_key.setdefault((base[spec.name][dim], alt[spec.name][dim], dim), []).append(Axis(spec.name, dim))
+        groups = [axes for _, axes in sorted(by_key.items())]
+    for number, axes in enumerate(groups):
+        first = axes[0]
+        old, new = base[first.input][first.dim], alt[first.input][first.dim]
         if old == new:
             continue
         sizes = {name: list(shape) for name, shape in base.items()}

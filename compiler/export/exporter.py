@@ -149,7 +149,8 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
             raise _unservable(model, err) from None
         except Exception as err:
             raise _eager_failure(model, plans[0], err) from None
-        package = compile_package(model, module, binding, example, plans[0], progress)
+        package = compile_package(model, module, binding, example, progress)
+        plans = plans_for(model, package.groups)  # vary each size the package is free in, as one
         runs = _prove(model, module, package.loaded, binding, plans, example, [], progress, flatten_pt2)
     names = package.call_spec.forward_outputs if release.at_least(AOTI_CALL_SPEC_NAMES_SINCE) \
         else [f"OUTPUT__{k}" for k in range(len(package.call_spec.forward_outputs))]

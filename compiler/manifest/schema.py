@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from compiler import datatypes
 from compiler.releases import DEFAULT_RELEASE, KNOWN_RELEASES, SKIPPED_RELEASES, Release, is_known
@@ -287,7 +287,23 @@ class ModelSpec(Strict):
 
 class Manifest(Strict):
     triton_version: str = Field(DEFAULT_RELEASE, description="target tritonserver release (NGC yy.mm)")
+    target_torch: str | None = Field(
+        None, pattern=r"^\d+\.\d+$",
+        description="the PyTorch major.minor inside the target's tritonserver image, for releases our table does not "
+                    "know (NGC's release notes say it): `export: aoti` compiles with that torch (a toolchain venv)")
     models: list[ModelSpec] = Field(min_length=1)
+
+    @field_validator("target_torch")
+    @classmethod
+    def _torch_agrees(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from compiler.compat.pytorch_versions import TorchVersion, libtorch_of
+
+        release = info.data.get("triton_version")
+        shipped = libtorch_of(Release.parse(release)) if value and release else None
+        if value and shipped is not None and TorchVersion.parse(value) != shipped:
+            raise ValueError(f"target_torch says {value}, but Triton {release}'s image ships PyTorch {shipped} (NGC "
+                             "support matrix); remove target_torch: the release decides")
+        return value
 
     @field_validator("triton_version", mode="before")
     @classmethod

@@ -91,12 +91,15 @@ def _source_files(model: ModelSpec, base: Path, allow: Sequence[Path]) -> dict[s
     return files
 
 
-def fingerprint(model: ModelSpec, release: str, base: Path, code_hash: str, allow: Sequence[Path] = ()) -> str:
-    record = {
+def fingerprint(model: ModelSpec, release: str, base: Path, code_hash: str, allow: Sequence[Path] = (),
+                target_torch: str | None = None) -> str:
+    record: dict[str, object] = {
         "entry": model.model_dump(mode="json"),
         "release": release,
         "files": _source_files(model, base, allow),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "compiler": code_hash,
     }
+    if target_torch:  # the manifest's torch for the target image: another one compiles another package
+        record["target_torch"] = target_torch
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()

@@ -74,7 +74,8 @@ def _freshness_checks(loaded: LoadedManifest, repository: Path, allow_paths: Seq
     code = compiler_code_hash()
     checks = []
     for model in loaded.manifest.models:
-        current = fingerprint(model, loaded.manifest.triton_version, loaded.directory, code, allow_paths)
+        current = fingerprint(model, loaded.manifest.triton_version, loaded.directory, code, allow_paths,
+                              loaded.manifest.target_torch)
         recorded = (read_record(repository / model.name) or {}).get("fingerprint")
         ok = recorded == current
         checks.append(Check(model.name, "built from this manifest", "-", ok,
