@@ -19,6 +19,7 @@ VENV_CACHE ?= $(HOME)/.cache/triton-repo-compiler
 PY_TAG := $(shell $(PYTHON_BOOT) -c "import sys; print(f\"py{sys.version_info[0]}{sys.version_info[1]}\")")
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
+RELEASES_HASH := $(shell cat compiler/releases.py | sha256sum | cut -c1-16)
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
 
@@ -36,15 +37,20 @@ setup: ## Create .venv with everything (idempotent; quick when nothing changed)
 		"$(VENV_DIR)/bin/pip" install -q --upgrade pip && \
 		"$(VENV_DIR)/bin/pip" install -q -r requirements.txt -r requirements-dev.txt && \
 		mkdir -p "$(VENV_CACHE)/schemas" && \
-		for release_client in 2.19.0 2.51.0; do \
-			"$(VENV_DIR)/bin/pip" download -q --no-deps --only-binary=:all: --platform manylinux1_x86_64 \
-				--platform manylinux2014_x86_64 -d "$(VENV_CACHE)/schemas" tritonclient==$$release_client || exit 1; \
-		done && \
+		"$(VENV_DIR)/bin/pip" download -q --no-deps --only-binary=:all: --platform manylinux1_x86_64 \
+			--platform manylinux2014_x86_64 -d "$(VENV_CACHE)/schemas" tritonclient==2.51.0 && \
 		touch "$(VENV_DIR)/.complete"; \
 	fi
+	@# Every release's ModelConfig schema (check never downloads: the pre-commit hook runs offline); again when
+	@# the release table changes.
+	@if [ ! -f "$(VENV_CACHE)/schemas/.fetched-$(RELEASES_HASH)" ]; then \
+		TRITON_COMPILER_CACHE="$(VENV_CACHE)" "$(VENV_DIR)/bin/python" -m compiler.triton_config.release_schema && \
+		touch "$(VENV_CACHE)/schemas/.fetched-$(RELEASES_HASH)"; \
+	fi
 	@if [ "$$(readlink .venv 2>/dev/null)" != "$(VENV_DIR)" ]; then rm -rf .venv && ln -s "$(VENV_DIR)" .venv; fi
+	@# pip runs as the cached venv's own python, so the triton-compiler script's #! outlives this clone's .venv link
 	@if [ "$$(cd / && $(CURDIR)/$(PY) -c 'import compiler, os; print(os.path.dirname(os.path.dirname(compiler.__file__)))' 2>/dev/null)" != "$(CURDIR)" ]; then \
-		$(PY) -m pip install -q --no-deps --no-build-isolation -e . ; \
+		"$(VENV_DIR)/bin/python" -m pip install -q --no-deps --no-build-isolation -e . ; \
 	fi
 
 repo: setup ## Compile $(MANIFEST) into $(REPO)

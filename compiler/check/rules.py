@@ -484,7 +484,9 @@ def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: 
 
     from compiler.backend.pytorch.pt2_names import CallSpec, UnsupportedSpec
     from compiler.export.messages import describe
+    from compiler.sources.noise import silence_known_chatter
 
+    silence_known_chatter()  # loading a CPU package logs torch's "No CUDA runtime is found"
     text = path.read_text()
     findings: list[Finding] = []
 
