@@ -24,5 +24,5 @@ def example_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("example") / "models"
     result = run_subprocess("-m", "compiler", "build", "--manifest", "models.yaml", "--output", str(output))
     assert result.code == 0, result.err
-    assert "input  attention_mask -> forward(attention_mask)" in result.out
+    assert "input  KWARGS[attention_mask] -> forward(attention_mask)" in result.out
     return output

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from compiler import datatypes
+from compiler.backend.pytorch import pt2_names
 from compiler.errors import Problem, UserError
 from compiler.manifest.schema import ModelSpec, TransformersSource
 from compiler.sources.paths import resolve_path
@@ -113,10 +114,11 @@ def text_inputs(config: ServedConfig, manifest_model: ModelSpec | None, text: st
     encoded = tokenizer([text], return_tensors="np")
     arrays = {}
     for spec in config.inputs:
-        if spec.name not in encoded:
-            raise UserError(Problem(f"the tokenizer gives {sorted(encoded)}, not '{spec.name}'", model=config.name,
-                                    hint="name the model's inputs after the tokenizer's outputs"))
-        value = encoded[spec.name].astype(datatypes.lookup(spec.api_dtype).numpy_dtype())
+        key = argument_name(spec.name)
+        if key not in encoded:
+            raise UserError(Problem(f"the tokenizer gives {sorted(encoded)}, not '{key}'", model=config.name,
+                                    hint="name the model's inputs after the tokenizer's outputs (or KWARGS[<them>])"))
+        value = encoded[key].astype(datatypes.lookup(spec.api_dtype).numpy_dtype())
         arrays[spec.name] = value if config.max_batch_size > 0 else value[0]
     return arrays
 
@@ -139,10 +141,18 @@ def image_inputs(config: ServedConfig, image: Path) -> dict[str, np.ndarray]:
     return {spec.name: chw[None] if config.max_batch_size > 0 else chw}
 
 
+def argument_name(name: str) -> str:
+    """The forward() argument an input is passed as: input_ids for KWARGS[input_ids] (an AOTI package's name)."""
+    target = pt2_names.input_argument(name)
+    return str(target[1]) if target is not None and target[0] == "keyword" else name
+
+
 def file_inputs(config: ServedConfig, given: dict[str, Path]) -> dict[str, np.ndarray]:
     arrays = {}
     names = {s.name: s for s in config.inputs}
+    aliases = {argument_name(s.name): s.name for s in config.inputs}  # --input input_ids=... for KWARGS[input_ids]
     for name, path in given.items():
+        name = name if name in names else aliases.get(name, name)
         if name not in names:
             raise UserError(Problem(f"the model has no input '{name}' (it has {', '.join(names)})", model=config.name))
         try:

@@ -32,9 +32,11 @@ def _post(server: object, path: str, body: bytes, headers: dict[str, str] | None
         return err.code, err.read().decode()
 
 
-def _bert_body(ids: np.ndarray, names: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids"),
-               datatype: str = "INT64") -> bytes:
-    values = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+BERT_INPUTS = ("KWARGS[input_ids]", "KWARGS[attention_mask]", "KWARGS[token_type_ids]")
+
+
+def _bert_body(ids: np.ndarray, names: tuple[str, ...] = BERT_INPUTS, datatype: str = "INT64") -> bytes:
+    values = dict(zip(BERT_INPUTS, (ids, np.ones_like(ids), np.zeros_like(ids))))
     inputs = [{"name": n, "shape": list(ids.shape), "datatype": datatype, "data": values[n].flatten().tolist()}
               for n in names]
     return json.dumps({"inputs": inputs}).encode()
@@ -44,7 +46,7 @@ def _good_bert(server: object) -> np.ndarray:
     ids = np.array([[101, 2023, 2003, 1037, 3231, 102]], dtype=np.int64)
     status, text = _post(server, "/v2/models/bert/infer", _bert_body(ids))
     assert status == 200, text
-    output = next(o for o in json.loads(text)["outputs"] if o["name"] == "pooler_output__1")
+    output = next(o for o in json.loads(text)["outputs"] if o["name"] == "RESULT[1]")
     return np.array(output["data"], dtype=np.float32)
 
 
@@ -56,14 +58,13 @@ CASES = {
     "wrong dtype": ("/v2/models/bert/infer", lambda: _bert_body(np.ones((1, 6), np.int64), datatype="FP32"), "data-type"),
     "wrong shape": ("/v2/models/resnet/infer", lambda: json.dumps({"inputs": [
         {"name": "INPUT__0", "shape": [1, 3, 8], "datatype": "FP32", "data": [0.0] * 24}]}).encode(), "shape"),
-    "missing input": ("/v2/models/bert/infer", lambda: _bert_body(np.ones((1, 6), np.int64), names=("input_ids",)),
+    "missing input": ("/v2/models/bert/infer", lambda: _bert_body(np.ones((1, 6), np.int64), names=BERT_INPUTS[:1]),
                       "input"),
     "batch over max_batch_size": ("/v2/models/bert/infer", lambda: _bert_body(np.ones((17, 4), np.int64)), "batch"),
     "malformed JSON": ("/v2/models/bert/infer", lambda: b'{"inputs": [ {"name": ', "JSON"),
     "unknown model": ("/v2/models/gpt5/infer", lambda: _bert_body(np.ones((1, 6), np.int64)), "gpt5"),
     "data shorter than the shape": ("/v2/models/bert/infer", lambda: json.dumps({"inputs": [
-        {"name": n, "shape": [1, 6], "datatype": "INT64", "data": [1, 2]} for n in
-        ("input_ids", "attention_mask", "token_type_ids")]}).encode(), "shape"),
+        {"name": n, "shape": [1, 6], "datatype": "INT64", "data": [1, 2]} for n in BERT_INPUTS]}).encode(), "shape"),
 }
 
 
@@ -86,7 +87,7 @@ def test_a_body_larger_than_its_tensor_is_refused(server: object) -> None:
     ids = np.ones((1, 6), np.int64)
     header = json.dumps({"inputs": [{"name": n, "shape": [1, 6], "datatype": "INT64",
                                      "parameters": {"binary_data_size": 48}}
-                                    for n in ("input_ids", "attention_mask", "token_type_ids")]}).encode()
+                                    for n in BERT_INPUTS]}).encode()
     extra = b"\\0" * (8 * 1024 * 1024)
     body = header + ids.tobytes() + np.ones_like(ids).tobytes() + np.zeros_like(ids).tobytes() + extra
     status, text = _post(server, "/v2/models/bert/infer", body, {

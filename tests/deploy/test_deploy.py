@@ -12,6 +12,8 @@ from ruamel.yaml import YAML
 from compiler.deploy.validation import Invalid, validate, validate_inference_service, validate_kubernetes
 from tests.helpers import ROOT, run_cli
 
+MANIFEST = Path(__file__).parent / "models.yaml"  # 24.10, with a gpu variant: what deploy derives from both
+
 
 def _load(path: Path) -> dict[str, Any]:
     return dict(YAML(typ="safe").load(path.read_text()))
@@ -19,7 +21,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _deploy(tmp_path: Path, *args: str) -> dict[str, dict[str, Any]]:
     out = tmp_path / "deploy"
-    result = run_cli("deploy", "--manifest", str(ROOT / "models.yaml"), "--repository", str(ROOT / "Triton" / "models"),
+    result = run_cli("deploy", "--manifest", str(MANIFEST), "--repository", str(ROOT / "Triton" / "models"),
                      "--out", str(out), *args)
     assert result.code == 0, result.err
     assert "validated offline" in result.out
