@@ -257,6 +257,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "weak_outputs": result.weak,
         "output_keys": result.output_keys,
         "torch_version": _torch_version(),
+        "optimized": result.optimized,
         "batch_invariance": {"examples": result.invariance.checked, "failure": result.invariance.failure},
         "dynamic_batching": {name or layout.CONFIG_FILE: on for name, on in result.batching.items()},
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],

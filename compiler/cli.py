@@ -294,21 +294,23 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
 @repository_option
 @click.option("--seconds", type=float, default=6.0, show_default=True,
               help="Shortest window of each measurement (slow models get longer ones).")
-@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
-              help="Interleaved rounds; every measurement adds up its windows from all of them.")
+@click.option("--rounds", type=click.IntRange(1), default=2, show_default=True,
+              help="Interleaved rounds; every row is measured once per round.")
 @click.option("--no-pytriton", is_flag=True, help="Skip the PyTriton comparison.")
+@click.option("--no-torchscript", is_flag=True, help="Skip serving the AOTI models' TorchScript twins beside them.")
 @click.option("--no-build", is_flag=True, help="Skip the build-time comparison.")
 @click.option("--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True)
 def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: float, rounds: int, no_pytriton: bool,
-          no_build: bool, docs: Path) -> None:
-    """Throughput and latency: served (HTTP, gRPC; concurrency 1, 4, 16) vs eager PyTorch and PyTriton."""
+          no_torchscript: bool, no_build: bool, docs: Path) -> None:
+    """Served (perf_analyzer: HTTP and gRPC, concurrency 1 to 16) vs eager PyTorch, TorchScript and PyTriton."""
     from tqdm import tqdm
 
     from compiler.bench import run_bench, write_report
 
-    with tqdm(desc="bench", unit="req", file=sys.stderr) as bar:
+    with tqdm(desc="bench", unit="cell", file=sys.stderr) as bar:
         results = run_bench(manifest, repository, list(models) or None, seconds, with_pytriton=not no_pytriton,
-                            with_build=not no_build, rounds=rounds, tick=lambda: bar.update(1))
+                            with_build=not no_build, rounds=rounds, tick=lambda: bar.update(1),
+                            with_torchscript=not no_torchscript)
     markdown, plot = write_report(results, docs)
     click.echo(markdown.read_text())
     click.echo(f"wrote {markdown} and {plot}")

@@ -1,10 +1,17 @@
-"""Measure: eager PyTorch in-process, our served repository over HTTP and gRPC at several
-concurrencies, PyTriton serving the same TorchScript, and the build against raw tracing."""
+"""Measure: eager PyTorch in-process; our served repository with perf_analyzer, Triton's own load generator (the
+commands the build writes to Triton/profiling/<model>/perf_analyzer.txt), over HTTP and gRPC at concurrency 1 to
+16; the same models exported as TorchScript and served beside them; PyTriton serving the same model file; and the
+build against the raw export.
+
+Eager PyTorch is measured with our closed loop (load.py): perf_analyzer only measures servers.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from compiler.bench.load import Measurement, closed_loop
-from compiler.client.requests import infer_inputs
+from compiler.bench.perf_analyzer import PerfAnalyzer, Result, locate
 from compiler.export.adapt import adapted
 from compiler.export.binding import Binding, bind
 from compiler.export.examples import Plan, make_inputs, plans_for
-from compiler.manifest import ModelSpec, load_manifest
+from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
+from compiler.profiling.writer import profiling_folder
 from compiler.server.ports import Ports
 from compiler.server.session import embedded_server
 from compiler.sources import load_source
@@ -30,22 +38,48 @@ Tick = Callable[[], None]
 
 
 @dataclass
+class PaMeasurement:
+    """One perf_analyzer cell over its rounds: mean throughput, each percentile the median of the rounds'."""
+
+    label: str
+    concurrency: int
+    results: list[Result] = field(default_factory=list)
+    errors: int = 0  # perf_analyzer stops at a failed request; a failed cell is an exception
+    samples_per_request: int = 1
+
+    @property
+    def throughput(self) -> float:
+        return sum(r.throughput for r in self.results) / len(self.results) if self.results else 0.0
+
+    def percentile(self, q: float) -> float:
+        field_of = {0.5: "p50_us", 0.9: "p90_us", 0.99: "p99_us"}[q]
+        values = sorted(getattr(r, field_of) / 1000 for r in self.results)
+        return values[len(values) // 2] if values else float("nan")
+
+
+Row = Measurement | PaMeasurement
+
+
+@dataclass
 class ModelBench:
     name: str
     max_batch_size: int
     eager_latency: Measurement | None = None
     eager_batched: Measurement | None = None
-    served: list[Measurement] = field(default_factory=list)
-    pytriton: Measurement | None = None  # at the highest concurrency
-    pytriton_c1: Measurement | None = None
+    served: list[PaMeasurement] = field(default_factory=list)  # the manifest's export (AOTI for 26.03 on)
+    torchscript: list[PaMeasurement] = field(default_factory=list)  # the same model traced, served beside it
+    pytriton: PaMeasurement | None = None  # at the highest concurrency
+    pytriton_c1: PaMeasurement | None = None
     pytriton_error: str | None = None
+    export: str = "trace"
 
 
 @dataclass
 class BuildBench:
     full_build_s: float
-    raw_trace_s: float
+    raw_export_s: float  # the same exports by hand: torch.jit.trace + save, or torch.export + aoti_compile_and_package
     noop_build_s: float
+    raw_what: str = "torch.jit.trace + save"
 
 
 @dataclass
@@ -67,27 +101,51 @@ class _Cell:
     samples_per_request: int = 1
     measurement: Measurement | None = None
 
-    def run(self, warmup: int, tick: Tick) -> Measurement:
+    def run(self, warmup: int, tick: Tick) -> None:
         window = closed_loop(self.label, self.make_caller, self.concurrency, self.seconds, self.samples_per_request,
                              warmup=warmup, tick=tick)
         if self.measurement is None:
             self.measurement = window
         else:
             self.measurement.absorb(window)
-        return self.measurement
 
 
-def _requester(protocol: str, url: str, model: ModelSpec, arrays: dict[str, Any]) -> Callable[[], Callable[[], Any]]:
-    def make() -> Callable[[], Any]:
-        if protocol == "http":
-            import tritonclient.http as module
-        else:
-            import tritonclient.grpc as module  # type: ignore[no-redef]
-        client = module.InferenceServerClient(url)
-        items = infer_inputs(module, model, arrays)
-        return lambda: client.infer(model.name, items)
+#: perf_analyzer's own stability rule (3 windows within 10%), loosened for this shared 2-core machine, and a cap on
+#: the windows it may try before it gives up on a cell.
+PA_FLAGS = ("--stability-percentage", "30", "--max-trials", "6")
 
-    return make
+
+@dataclass
+class _PaCell:
+    """One perf_analyzer run per round: the build's own command, aimed at a server and protocol."""
+
+    label: str
+    analyzer: PerfAnalyzer
+    command: list[str]
+    url: str
+    protocol: str
+    concurrency: int
+    seconds: float
+    measurement: PaMeasurement | None = None
+
+    def run(self, warmup: int, tick: Tick) -> None:
+        del warmup  # perf_analyzer warms up itself (its first windows until stable)
+        result = self.analyzer.measure(self.command, self.url, self.protocol, interval_ms=int(self.seconds * 1000),
+                                       extra=PA_FLAGS)
+        if self.measurement is None:
+            self.measurement = PaMeasurement(self.label, self.concurrency)
+        self.measurement.results.append(result)
+        tick()
+
+
+def _commands(profiling: Path, name: str) -> dict[int, list[str]]:
+    """Concurrency -> the generated perf_analyzer command of model `name`."""
+    found = {}
+    for line in (profiling / name / "perf_analyzer.txt").read_text().splitlines():
+        command = shlex.split(line)
+        level = command[command.index("--concurrency-range") + 1].split(":")[0]
+        found[int(level)] = command
+    return found
 
 
 def _eager_caller(model: ModelSpec, module: Any, binding: Binding, batch: int) -> Callable[[], Callable[[], Any]]:
@@ -135,32 +193,89 @@ def _wait_http(url: str, path: str, timeout: float, process: subprocess.Popen[by
     raise TimeoutError(f"{url}{path} not ready in {timeout:.0f} s")
 
 
+#: Concurrencies of the TorchScript twin and PyTriton (the served export gets every one of `concurrencies`).
+COMPARED = (1, 16)
+
+
 def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, seconds: float = 6.0,
-              concurrencies: tuple[int, ...] = (1, 4, 16), with_pytriton: bool = True, with_build: bool = True,
-              rounds: int = 3, tick: Tick = lambda: None) -> BenchResults:
-    """Per model, eager PyTorch, our server and PyTriton are all up at once and measured in `rounds` interleaved
-    rounds (every cell once per round, windows added up), so that drift on a shared machine falls on all alike."""
+              concurrencies: tuple[int, ...] = (1, 2, 4, 8, 16), with_pytriton: bool = True, with_build: bool = True,
+              rounds: int = 2, tick: Tick = lambda: None, with_torchscript: bool = True) -> BenchResults:
+    """Per model, eager PyTorch, our server (the repository and its TorchScript twin, in one tritonserver) and
+    PyTriton are all up at once and measured in `rounds` interleaved rounds, so that drift on a shared machine
+    falls on all alike."""
     loaded = load_manifest(manifest)
     chosen = [m for m in loaded.manifest.models if not names or m.name in names]
+    analyzer = locate()
     benches: list[ModelBench] = []
-    with embedded_server(repository) as (server, _):
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        served = Path(scratch) / "models"
+        profiling = Path(scratch) / "profiling"
         for model in chosen:
-            benches.append(_bench_model(model, loaded.directory, repository, server.http_url, server.grpc_url,
-                                        seconds, concurrencies, with_pytriton, rounds, tick))
+            shutil.copytree(repository / model.name, served / model.name)
+            shutil.copytree(profiling_folder(repository) / model.name, profiling / model.name)
+        twins = _torchscript_twins(loaded, chosen, Path(scratch), served, profiling) if with_torchscript else {}
+        with embedded_server(served) as (server, _):
+            for model in chosen:
+                benches.append(_bench_model(model, loaded.directory, served, profiling, analyzer, server.http_url,
+                                            server.grpc_url, twins.get(model.name), seconds, concurrencies,
+                                            with_pytriton, rounds, tick))
     every = [m.name for m in loaded.manifest.models]  # the build always builds them all: time the same set
-    build = _build_times(manifest, loaded.directory, every) if with_build else None
+    build = _build_times(manifest, every, loaded) if with_build else None
     return BenchResults(benches, build, seconds, rounds)
 
 
-def _bench_model(model: ModelSpec, base: Path, repository: Path, http_url: str, grpc_url: str, seconds: float,
-                 concurrencies: tuple[int, ...], with_pytriton: bool, rounds: int, tick: Tick) -> ModelBench:
+def _torchscript_twins(loaded: LoadedManifest, models: list[ModelSpec], scratch: Path, served: Path,
+                       profiling: Path) -> dict[str, str]:
+    """The AOTI models of the manifest traced instead (<name>_torchscript, names as TorchScript binds them), built
+    by the compiler and put beside the originals: what a user who stayed on TorchScript would serve."""
+    from ruamel.yaml import YAML
+
+    from compiler.backend.pytorch import pt2_names
+    from compiler.build import build
+
+    entries = []
+    twins = {}
+    for model in models:
+        if model.export != "aoti":
+            continue
+        entry = model.model_dump(mode="json", exclude_none=True)
+        entry.update(name=f"{model.name}_torchscript", export="trace")
+        entry.pop("outputs", None)  # derived, named as TorchScript outputs are
+        entry.pop("variants", None)
+        for spec in entry["inputs"]:
+            target = pt2_names.input_argument(spec["name"])
+            if target is not None:
+                spec["name"] = str(target[1]) if target[0] == "keyword" else f"INPUT__{target[1]}"
+        entries.append(entry)
+        twins[model.name] = entry["name"]
+    if not entries:
+        return {}
+    twin_manifest = loaded.directory / f".bench-twins-{os.getpid()}.yaml"  # beside the manifest: its paths resolve
+    try:
+        with twin_manifest.open("w") as handle:
+            YAML().dump({"triton_version": loaded.manifest.triton_version, "models": entries}, handle)
+        output = scratch / "twins" / "models"
+        build(twin_manifest, output)
+    finally:
+        twin_manifest.unlink(missing_ok=True)
+    for name in twins.values():
+        shutil.copytree(output / name, served / name)
+        shutil.copytree(profiling_folder(output) / name, profiling / name)
+    return twins
+
+
+def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path, analyzer: PerfAnalyzer,
+                 http_url: str, grpc_url: str, twin: str | None, seconds: float, concurrencies: tuple[int, ...],
+                 with_pytriton: bool, rounds: int, tick: Tick) -> ModelBench:
     module = load_source(model, base)
-    binding = bind(model, module)
-    module, _ = adapted(module, binding, make_inputs(model, plans_for(model)[0]))  # as the build served it
-    bench = ModelBench(model.name, model.max_batch_size)
-    plan = plans_for(model)[0]
-    arrays = {k: v.numpy() for k, v in
-              make_inputs(model, Plan("bench", 1 if model.max_batch_size else None, plan.sizes, seed=7)).items()}
+    if model.export == "aoti":
+        from compiler.export.aoti import bind_aoti
+
+        binding = bind_aoti(model, module)
+    else:
+        binding = bind(model, module)
+        module, _ = adapted(module, binding, make_inputs(model, plans_for(model)[0]))  # as the build served it
+    bench = ModelBench(model.name, model.max_batch_size, export=model.export)
     largest = max(model.max_batch_size, 1)
     single = _eager_caller(model, module, binding, 1)
     batched = _eager_caller(model, module, binding, largest) if largest > 1 else None
@@ -175,21 +290,30 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, http_url: str, 
         return window(max(single_ms, batched_ms * formed / largest))
 
     eager_single = _Cell("eager batch 1", single, 1, window(single_ms))
-    cells = [eager_single]
+    cells: list[_Cell | _PaCell] = [eager_single]
     eager_batched = None
     if batched:
         eager_batched = _Cell(f"eager batch {largest}", batched, 1, window(batched_ms), samples_per_request=largest)
         cells.append(eager_batched)
-    served = [_Cell(f"served {protocol} c{c}", _requester(protocol, url, model, arrays), c, cell_seconds(c))
-              for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in concurrencies]
+    mine = _commands(profiling, model.name)
+    label = "served aoti" if model.export == "aoti" else "served"
+    served = [_PaCell(f"{label} {protocol} c{c}", analyzer, mine[c], url, protocol, c, cell_seconds(c))
+              for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in concurrencies if c in mine]
     cells += served
+    scripted: list[_PaCell] = []
+    if twin:
+        theirs = _commands(profiling, twin)
+        scripted = [_PaCell(f"served torchscript {protocol} c{c}", analyzer, theirs[c], url, protocol, c,
+                            cell_seconds(c))
+                    for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED if c in theirs]
+        cells += scripted
     with contextlib.ExitStack() as stack:
-        pytriton: list[_Cell] = []
+        pytriton: list[_PaCell] = []
         if with_pytriton:
             try:
                 url = stack.enter_context(_pytriton_server(repository / model.name, model))
-                pytriton = [_Cell(f"pytriton http c{c}", _requester("http", url, model, arrays), c, cell_seconds(c))
-                            for c in (1, max(concurrencies))]
+                pytriton = [_PaCell(f"pytriton http c{c}", analyzer, mine[c], url, "http", c, cell_seconds(c))
+                            for c in COMPARED if c in mine]
             except PyTritonUnavailable as err:
                 bench.pytriton_error = str(err)
         cells += pytriton
@@ -199,7 +323,8 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, http_url: str, 
     bench.eager_latency = eager_single.measurement
     bench.eager_batched = eager_batched.measurement if eager_batched else None
     bench.served = [c.measurement for c in served if c.measurement]
-    if pytriton:
+    bench.torchscript = [c.measurement for c in scripted if c.measurement]
+    if len(pytriton) == 2:
         bench.pytriton_c1, bench.pytriton = pytriton[0].measurement, pytriton[1].measurement
     return bench
 
@@ -246,7 +371,7 @@ import sys, torch
 from pathlib import Path
 from compiler.manifest import load_manifest
 from compiler.sources import load_source
-from compiler.export.binding import Binding, bind
+from compiler.export.binding import bind
 from compiler.export.examples import make_inputs, plans_for
 loaded = load_manifest(Path(sys.argv[1]))
 out = Path(sys.argv[2])
@@ -254,11 +379,20 @@ for model in loaded.manifest.models:
     if model.name not in sys.argv[3:]:
         continue
     module = load_source(model, loaded.directory)
-    order = bind(model, module).order
     example = make_inputs(model, plans_for(model)[0])
     with torch.no_grad():
-        traced = torch.jit.trace(module, tuple(example[n] for n in order), strict=False)
-    traced.save(str(out / f"{model.name}.pt"))
+        if model.export == "aoti":  # what a user writes by hand: export with the same dims, compile, package
+            from compiler.export.aoti import INDUCTOR_OPTIONS, bind_aoti, dynamic_shapes
+            binding = bind_aoti(model, module)
+            args, kwargs = binding.split(example)
+            exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dynamic_shapes(model, binding),
+                                           strict=False)
+            torch._inductor.aoti_compile_and_package(exported, package_path=str(out / f"{model.name}.pt2"),
+                                                     inductor_configs=INDUCTOR_OPTIONS if model.optimize else {})
+        else:
+            order = bind(model, module).order
+            traced = torch.jit.trace(module, tuple(example[n] for n in order), strict=False)
+            traced.save(str(out / f"{model.name}.pt"))
 """
 
 
@@ -268,11 +402,13 @@ def _timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def _build_times(manifest: Path, base: Path, names: list[str]) -> BuildBench:
+def _build_times(manifest: Path, names: list[str], loaded: LoadedManifest) -> BuildBench:
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "models"
         full = _timed([sys.executable, "-m", "compiler", "build", "--manifest", str(manifest), "--output", str(output)])
         noop = min(_timed([sys.executable, "-m", "compiler", "build", "--manifest", str(manifest), "--output",
                            str(output)]) for _ in range(3))
         raw = _timed([sys.executable, "-c", _RAW, str(manifest), folder, *names])
-    return BuildBench(full, raw, noop)
+    aoti = any(m.export == "aoti" for m in loaded.manifest.models)
+    what = "torch.export + aoti_compile_and_package" if aoti else "torch.jit.trace + save"
+    return BuildBench(full, raw, noop, what)

@@ -71,6 +71,10 @@ def bind_aoti(model: ModelSpec, module: Any) -> Binding:
     return Binding(PT2_CALL_SPEC, order, arguments, keywords=tuple(by_keyword.values()))
 
 
+#: The inductor options an optimised package is compiled with (optimize: true, the default).
+INDUCTOR_OPTIONS = {"freezing": True}
+
+
 def dynamic_shapes(model: ModelSpec, binding: Binding) -> dict[str, Any]:
     """{forward() argument: {dim index: Dim}}: our batch Dim, and Dim.AUTO for every -1 dim."""
     from torch.export import Dim
@@ -222,9 +226,13 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
                                                         for axes in dims.groups if len(axes) > 1))
     folder = tempfile.TemporaryDirectory(prefix="aoti-")
     path = Path(folder.name) / layout.AOTI_FILENAME
-    progress("AOTInductor compile (a C++ build; tens of seconds)")
+    progress("AOTInductor compile (a C++ build; tens of seconds)" + (f", {INDUCTOR_OPTIONS}" if model.optimize else ""))
     try:
-        torch._inductor.aoti_compile_and_package(exported, package_path=str(path))
+        # freezing: weights become constants that inductor folds and prepacks (oneDNN on CPU). Measured here on
+        # batch 16: MiniLM 30.8 -> 14.3 ms, ResNet-50 408 -> 341 ms (eager 40.4 and 567); channels_last on top
+        # gained nothing, as freezing already picks the convolutions' layout. optimize: false turns it off.
+        torch._inductor.aoti_compile_and_package(exported, package_path=str(path),
+                                                 inductor_configs=INDUCTOR_OPTIONS if model.optimize else {})
         loaded = torch._inductor.aoti_load_package(str(path))
     except Exception as err:
         folder.cleanup()

@@ -57,6 +57,8 @@ class ExportResult:
     output_keys: dict[str, str] = field(default_factory=dict)
     #: export: aoti: the compiled package (saved instead of `scripted`)
     package: Any = None
+    #: the build-time optimisation applied (recorded in build.json): "torch.jit.freeze", "inductor freezing", or ""
+    optimized: str = ""
 
     def save(self, path: Path) -> None:
         """Write the model file: the TorchScript module, or the AOTInductor package."""
@@ -97,6 +99,20 @@ def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, A
     return scripted, notes
 
 
+def _freeze(scripted: Any, progress: Callable[[str], None]) -> tuple[Any, str]:
+    """torch.jit.freeze: parameters become constants and conv+batchnorm fold (what the proof then runs). A module
+    freezing cannot take (one whose forward mutates its attributes) is kept as it is, and the build says so."""
+    import torch
+
+    try:
+        frozen = torch.jit.freeze(scripted.eval())
+    except Exception as err:
+        progress(f"not frozen ({describe(err)}); exported as traced")
+        return scripted, ""
+    progress("optimize: frozen (torch.jit.freeze)")
+    return frozen, "torch.jit.freeze"
+
+
 def export_model(model: ModelSpec, module: Any, release: Release,
                  progress: Callable[[str], None] = lambda _: None) -> ExportResult:
     """Export `module`, prove the export against it, derive the outputs, and decide batching per config."""
@@ -107,6 +123,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
     plans = plans_for(model)
     binding = bind(model, module)
     keys: list[str] | None = None
+    optimized = ""
     with torch.no_grad():
         example = make_inputs(model, plans[0])
         if isinstance(model.source, TorchscriptSource):
@@ -115,6 +132,8 @@ def export_model(model: ModelSpec, module: Any, release: Release,
             module, keys = _adapt_outputs(model, module, binding, example, plans[0], progress)
             progress(f"{model.export} with {binding.describe()}")
             scripted, notes = _trace(model, module, binding, example)
+            if model.optimize:
+                scripted, optimized = _freeze(scripted, progress)
         check_exported(model, scripted, binding)
         runs = _prove(model, module, scripted, binding, plans, example, notes, progress, flatten)
     outputs = _settle_outputs(model, derive_outputs(model, runs), keys)
@@ -129,7 +148,8 @@ def export_model(model: ModelSpec, module: Any, release: Release,
     tolerances = _tolerances(model, outputs)
     output_keys = {out.name: key for out, key in zip(outputs, keys)} if keys else {}
     return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes,
-                        build_warnings + config_warnings, invariance, batching, weak_outputs(model, runs), output_keys)
+                        build_warnings + config_warnings, invariance, batching, weak_outputs(model, runs), output_keys,
+                        optimized=optimized)
 
 
 def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Callable[[str], None]) -> ExportResult:
@@ -168,7 +188,8 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
     limits = [f"the variable dims are bounded: {'; '.join(package.limits)}: Triton's config cannot say so, so "
               "requests outside these sizes fail at inference"] if package.limits else []
     return ExportResult(None, binding, outputs, [p.label for p in plans], tolerances, [], limits + config_warnings,
-                        invariance, batching, weak_outputs(model, runs), {}, package)
+                        invariance, batching, weak_outputs(model, runs), {}, package,
+                        optimized="inductor freezing" if model.optimize else "")
 
 
 def _tolerances(model: ModelSpec, outputs: list[OutputSpec]) -> dict[str, list[float]]:

@@ -194,6 +194,10 @@ class ModelSpec(Strict):
     export: Literal["trace", "script", "aoti"] = Field(
         "trace", description="trace or script (TorchScript, platform pytorch_libtorch), or aoti (torch.export + "
         "AOTInductor, <version>/model.pt2, platform torch_aoti, Triton 26.03 on)")
+    optimize: bool = Field(
+        True, description="build-time optimisation, proved like any export: TorchScript is frozen (torch.jit.freeze: "
+        "weights become constants, conv+batchnorm folded); AOTI compiles with inductor's freezing (constant folding, "
+        "prepacked weights). false exports the model as it is")
     version: int = Field(1, ge=1)
     max_batch_size: int = Field(0, ge=0, description="0 = the model has no batch dimension")
     inputs: list[InputSpec] = Field(min_length=1)

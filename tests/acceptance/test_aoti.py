@@ -50,6 +50,7 @@ def test_packages_and_configs_follow_the_torch_aoti_platform(built: Project) -> 
     assert [(o.name, o.data_type, list(o.dims)) for o in half.output] == [("RESULT", half.output[0].data_type, [4, -1])]
     record = json.loads((built.output / "heads" / "build.json").read_text())
     assert "dims KWARGS[input_ids] dim 0, KWARGS[keep] dim 0" in record["proved"]
+    assert record["optimized"] == "inductor freezing"  # optimize: true, the default
 
 
 def test_the_packages_serve_and_equal_eager_pytorch(built: Project) -> None:

@@ -46,26 +46,48 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
                         with_pytriton=False, with_build=True)
     bench = results.models[0]
     assert [m.label for m in bench.served] == ["served http c1", "served http c4", "served grpc c1", "served grpc c4"]
-    assert all(m.errors == 0 and m.throughput > 0 for m in bench.served)
-    assert bench.eager_latency is not None
-    assert all(m.seconds >= 2 * 0.5 for m in [*bench.served, bench.eager_latency])  # one window per round, added up
+    assert all(len(m.results) == 2 and m.throughput > 0 for m in bench.served)  # perf_analyzer, once per round
+    assert all(m.results[0].concurrency == m.concurrency for m in bench.served)
+    assert bench.eager_latency is not None and bench.eager_latency.seconds >= 2 * 0.5  # windows added up
+    assert bench.torchscript == []  # a TorchScript manifest has no twin
     assert bench.eager_batched is not None and bench.eager_batched.samples_per_request == 8
     assert results.build is not None and results.build.noop_build_s < results.build.full_build_s
     markdown, plot = write_report(results, tmp_path / "docs")
     text = markdown.read_text()
-    assert "| served grpc c4 | 4 |" in text and "full build / raw trace+save" in text and "2 interleaved rounds" in text
+    assert "| served grpc c4 | 4 |" in text and "2 interleaved rounds" in text
+    assert "raw `torch.jit.trace + save`" in text and "full build / raw export" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_pytriton_serves_the_same_model_for_the_comparison(tmp_path: Path) -> None:
-    """The PyTriton side of `bench`: same model.pt, its own tritonserver, answers without errors."""
-    built = Project.at(tmp_path).built(MANIFEST)
-    results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1, 2), rounds=1,
+AOTI = """
+triton_version: "26.11"
+models:
+  - name: affine
+    source: {python: "tiny_models:affine"}
+    export: aoti
+    max_batch_size: 8
+    dynamic_batching: {max_queue_delay_microseconds: 100}
+    inputs: [{name: "KWARGS[x]", dtype: FP32, dims: [4]}]
+    instance_group: [{kind: KIND_CPU}]
+"""
+
+
+def test_an_aoti_model_is_measured_beside_its_torchscript_twin_and_pytriton(tmp_path: Path) -> None:
+    """The served package, the same model traced and served in the same tritonserver, and PyTriton running the
+    package: all through perf_analyzer."""
+    built = Project.at(tmp_path).built(AOTI)
+    results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1,), rounds=1,
                         with_pytriton=True, with_build=False)
     bench = results.models[0]
+    assert [m.label for m in bench.served] == ["served aoti http c1", "served aoti grpc c1"]
+    assert [m.label for m in bench.torchscript] == ["served torchscript http c1", "served torchscript http c16",
+                                                    "served torchscript grpc c1", "served torchscript grpc c16"]
     assert bench.pytriton_error is None, bench.pytriton_error
     assert bench.pytriton_c1 is not None and bench.pytriton is not None
-    assert [bench.pytriton_c1.label, bench.pytriton.label] == ["pytriton http c1", "pytriton http c2"]
-    assert bench.pytriton.errors == 0 and bench.pytriton.throughput > 0
+    assert [bench.pytriton_c1.label, bench.pytriton.label] == ["pytriton http c1", "pytriton http c16"]
+    assert all(m.throughput > 0 for m in [*bench.served, *bench.torchscript, bench.pytriton])
+    assert not list(built.root.glob(".bench-twins-*.yaml"))  # the twin manifest is gone
     text = write_report(results, tmp_path / "docs")[0].read_text()
-    assert "| pytriton http c2 | 2 |" in text and "PYTRITON_NO_TENSORSTORE=1" in text
+    assert "| pytriton http c16 | 16 |" in text and "PYTRITON_NO_TENSORSTORE=1" in text
+    assert "| served aoti / served TorchScript, grpc c16 throughput |" not in text  # no aoti c16 in this run
+    assert "| served torchscript grpc c16 | 16 |" in text
