@@ -110,9 +110,10 @@ class _Cell:
             self.measurement.absorb(window)
 
 
-#: perf_analyzer's own stability rule (3 windows within 10%), loosened for this shared 2-core machine, and a cap on
-#: the windows it may try before it gives up on a cell.
-PA_FLAGS = ("--stability-percentage", "30", "--max-trials", "6")
+#: perf_analyzer waits for 3 windows within 10% of each other and gives up after 10 trials; on a shared 2-core
+#: machine ResNet-50 at concurrency 1 missed even 30% over 6 windows. Stability here comes from the interleaved
+#: rounds instead: perf_analyzer reports the average of its first 3 windows, whatever their spread.
+PA_FLAGS = ("--stability-percentage", "999", "--max-trials", "3")
 
 
 @dataclass
