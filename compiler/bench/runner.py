@@ -112,8 +112,9 @@ class _Cell:
 
 #: perf_analyzer waits for 3 windows within 10% of each other and gives up after 10 trials; on a shared 2-core
 #: machine ResNet-50 at concurrency 1 missed even 30% over 6 windows. Stability here comes from the interleaved
-#: rounds instead: perf_analyzer reports the average of its first 3 windows, whatever their spread.
-PA_FLAGS = ("--stability-percentage", "999", "--max-trials", "3")
+#: rounds instead: perf_analyzer reports the average of 3 windows, whatever their spread (it takes a warm-up window
+#: first, so 3 trials are too few).
+PA_FLAGS = ("--stability-percentage", "999", "--max-trials", "6")
 
 
 @dataclass
