@@ -18,6 +18,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
+from compiler.check.core_rules import config_rules, ensemble_findings
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
 from compiler.compat.aoti_rules import aoti_violations
 from compiler.export.devices import baked_devices
@@ -58,6 +59,13 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
             present = ", ".join(sorted(p.name for p in version.iterdir())) or "nothing"
             findings.append(Finding.of(ERROR, f"version {version.name} has no {filename} (it holds {present})", name,
                                     version, hint="export the model into it (`make repo`); model files are build outputs"))
+    present = {int(p.name) for p in numeric}
+    wanted = set(config.version_policy.specific.versions) if config is not None else set()
+    if numeric and wanted and not wanted & present:
+        findings.append(Finding.of(
+            ERROR, f"version_policy names versions {sorted(wanted)}, the folder holds {sorted(present)}: at least one "
+            "version must be available under the version policy; Triton refuses the model", name, config_path,
+            line_of(config_path.read_text(), "version_policy"), hint=f"list one of {sorted(present)}, or add the folder"))
     if config is not None and config.name and config.name != name:
         text = config_path.read_text()
         findings.append(Finding.of(ERROR, f"config name '{config.name}' differs from its folder '{name}'", name,
@@ -150,8 +158,9 @@ def _ensemble_rules(config: pb.ModelConfig, add: Any) -> None:
 
 
 def check_ensembles(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[Finding]:
-    """Across the repository: every step of an ensemble runs a model the repository holds."""
-    findings = []
+    """Across the repository: every step of an ensemble runs a model the repository holds, and what it needs of
+    that model holds (core_rules.ensemble_findings)."""
+    findings = ensemble_findings(configs)
     for name, (path, config) in sorted(configs.items()):
         if config.platform != layout.ENSEMBLE_PLATFORM:
             continue
@@ -191,11 +200,6 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
             needs("TYPE_BF16", "TYPE_BF16")
         if tensor.is_non_linear_format_io:
             needs("is_non_linear_format_io", "is_non_linear_format_io")
-        if not tensor.dims and not tensor.HasField("reshape"):
-            add(ERROR, f"{kind} '{tensor.name}' has no dims", f'"{tensor.name}"',
-                "a scalar per example is dims: [1] with reshape: { shape: [] }")
-        if any(d == 0 or d < -1 for d in tensor.dims):
-            add(ERROR, f"{kind} '{tensor.name}' dims {list(tensor.dims)}: each must be -1 or 1 or more", f'"{tensor.name}"')
         if is_pytorch and not layout.is_aoti(config) and type_name != "TYPE_INVALID":
             row = datatypes.lookup(type_name)
             if not row.served_by_pytorch(release):
@@ -232,15 +236,9 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
     if levels and not 1 <= default <= levels:
         add(ERROR, f"default_priority_level {default} lies outside the {levels} priority levels (1..{levels}); "
             "Triton refuses it", "default_priority_level", f"a level in 1..{levels}")
-    for kind, tensor in _tensors(config):
-        if tensor.HasField("reshape") and tensor.dims and all(d > 0 for d in tensor.dims) \
-                and all(d > 0 for d in tensor.reshape.shape) \
-                and _count(tensor.dims) != _count(tensor.reshape.shape):
-            add(ERROR, f"{kind} '{tensor.name}' has {_count(tensor.dims)} elements by dims {list(tensor.dims)} but "
-                f"{_count(tensor.reshape.shape)} by reshape {list(tensor.reshape.shape)}; Triton refuses it",
-                f'"{tensor.name}"', "a reshape keeps the element count")
     if config.platform == layout.ENSEMBLE_PLATFORM:
         _ensemble_rules(config, add)
+    config_rules(config, add)
     inputs = {t.name for t in config.input}
     for item in config.batch_input:
         for source in item.source_input:

@@ -334,6 +334,14 @@ def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[s
         if not row.pytorch_backend:
             raise ExportError(Problem(f"output {k} is {out.dtype}, which Triton's PyTorch backend cannot serve",
                                       model=model.name, field="outputs", hint="cast it in forward()"))
+        if model.max_batch_size == 0 and not out.dims:
+            # Triton core (ValidateIOShape) refuses dims [1] with an empty reshape without a batch dim, and no
+            # other config declares a 0-d tensor (tests/check/cases/output_empty_reshape_without_batching)
+            raise ExportError(Problem(
+                f"output {k} is a scalar (a 0-d tensor) and the model has no batch dim: Triton cannot declare it "
+                "(it refuses an empty reshape for a non-batching model: scalar tensors are not supported)",
+                model=model.name, field="outputs",
+                hint="return it with one dim (x.reshape(1)), or give the model a batch dim (max_batch_size >= 1)"))
     if model.outputs is None:
         if names is not None:  # AOTI: the names the backend gives the package's outputs
             return [OutputSpec(name=names[k], dtype=o.dtype, dims=o.dims) for k, o in enumerate(derived)]

@@ -65,6 +65,10 @@ def model_filename(config: Any) -> str | None:
         return str(config.default_model_filename)
     if config.platform == ENSEMBLE_PLATFORM:
         return None
+    if config.backend and config.backend != PYTORCH_BACKEND and config.backend in BACKEND_FILENAMES:
+        # the named backend runs the model whatever the platform says: tritonserver 2.51 serves platform
+        # pytorch_libtorch with backend python from model.py (tests/check/cases/platform_with_python_backend)
+        return BACKEND_FILENAMES[config.backend]
     if config.platform in PLATFORM_FILENAMES:
         return PLATFORM_FILENAMES[config.platform]
     return BACKEND_FILENAMES.get(config.backend)

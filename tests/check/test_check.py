@@ -77,6 +77,7 @@ def test_our_own_build_is_clean(project: Project) -> None:
               - {name: token_type_ids, dtype: INT64, dims: [-1], example: {shape: [5], high: 2}}
           - name: two_outputs
             source: {python: "tiny_models:two_outputs"}
+            max_batch_size: 2
             inputs: [{name: x, dtype: FP32, dims: [-1], example: {shape: [6]}}]
     """)
     assert project.build().code == 0

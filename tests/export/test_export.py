@@ -81,6 +81,16 @@ def test_outputs_are_derived_with_variable_dims_and_scalar_reshape(project: Proj
     assert second.data_type == pb.TYPE_FP16
 
 
+def test_a_scalar_output_without_a_batch_dim_is_refused(project: Project) -> None:
+    """Triton refuses dims [1] with an empty reshape when max_batch_size is 0 (tests/check/cases/
+    output_empty_reshape_without_batching): the build says so instead of writing a config that never loads."""
+    project.write(_one('{python: "tiny_models:two_outputs"}', X_VAR, batch=0))
+    result = project.build()
+    assert result.code == 1
+    assert "output 0 is a scalar (a 0-d tensor) and the model has no batch dim" in result.err
+    assert "x.reshape(1)" in result.err
+
+
 def test_declared_outputs_that_disagree_quote_both(project: Project) -> None:
     extra = ("        outputs:\n          - {name: OUTPUT__0, dtype: FP32, dims: [5]}\n"
              "          - {name: OUTPUT__1, dtype: FP32, dims: [-1]}")

@@ -1,0 +1,380 @@
+"""Triton core's own validation of a model config, as `check` rules.
+
+Each rule restates a check of Triton core's src/model_config_utils.cc (ValidateIOShape, ValidateModelConfig, the
+sequence-control helpers, ValidateEnsembleSchedulingConfig, the batch input/output checks) or of the ensemble
+graph it builds when an ensemble loads (src/ensemble_utils.cc), and is confirmed by a case in tests/check/cases/
+that the embedded tritonserver (2.51, release 24.10) refuses for the same fault. The quoted words are the server's.
+
+    config_rules(config, add)                 # one config: add(severity, message, needle, hint)
+    ensemble_findings(configs, repository)    # across the repository: what an ensemble's steps need of models
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tritonclient.grpc import model_config_pb2 as pb
+
+from compiler.check.findings import ERROR, Finding
+from compiler.repository import layout
+
+Add = Callable[..., None]
+WILDCARD = -1
+_CONTROL = pb.ModelSequenceBatching.Control
+_FLAG_KINDS = (_CONTROL.CONTROL_SEQUENCE_START, _CONTROL.CONTROL_SEQUENCE_END, _CONTROL.CONTROL_SEQUENCE_READY)
+_CORRID_TYPES = {pb.TYPE_UINT64, pb.TYPE_INT64, pb.TYPE_UINT32, pb.TYPE_INT32}
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def _count(dims: Any) -> int:
+    """Element count; -1 when any dim is variable (core's GetElementCount)."""
+    total = 1
+    for size in dims:
+        if size == WILDCARD:
+            return WILDCARD
+        total *= size
+    return total
+
+
+def _trunks(dims: Any) -> list[int]:
+    """Element counts of the runs of fixed dims between variable ones ([2, 4, -1, 6] -> [8, 6])."""
+    counts, current = [], 1
+    for size in dims:
+        if size == WILDCARD:
+            counts.append(current)
+            current = 1
+        else:
+            current *= size
+    return [*counts, current]
+
+
+def io_shape_rules(config: pb.ModelConfig, add: Add) -> None:
+    """ValidateIOShape, for every input and output: dims present, each >= 1 or -1; a reshape with the same
+    element count and the same variable-size trunks; no empty reshape without a batch dim."""
+    for kind, tensor in [("input", t) for t in config.input] + [("output", t) for t in config.output]:
+        where = _quoted(tensor.name)
+        if not tensor.dims:
+            add(ERROR, f"model {kind} '{tensor.name}' must specify 'dims' (Triton refuses empty dims, with a batch "
+                "dim too)", where, "a scalar per example is dims: [1] with reshape: { shape: [] } (batching models)")
+            continue
+        if any(d < 1 and d != WILDCARD for d in tensor.dims):
+            add(ERROR, f"model {kind} '{tensor.name}' dims {list(tensor.dims)}: dimension must be integer >= 1, or "
+                "-1 to indicate a variable-size dimension", where)
+        if not tensor.HasField("reshape"):
+            continue
+        shape = list(tensor.reshape.shape)
+        if not shape and config.max_batch_size == 0:
+            add(ERROR, f"model {kind} '{tensor.name}' cannot have empty reshape for non-batching model (scalar "
+                "tensors are not supported)", where, "keep dims: [1] without reshape, or give the model a batch dim")
+            continue
+        if any(d < 1 and d != WILDCARD for d in shape):
+            add(ERROR, f"model {kind} '{tensor.name}' reshape {shape}: reshape dimensions must be integer >= 1, or -1",
+                where)
+            continue
+        # core's GetElementCount is 0 for an empty shape: an empty reshape takes dims of one element
+        dims_count, shape_count = _count(tensor.dims), (_count(shape) if shape else 0)
+        if dims_count != shape_count and (shape_count != 0 or dims_count != 1):
+            add(ERROR, f"model {kind} '{tensor.name}' has different size for dims and reshape ({list(tensor.dims)} "
+                f"against {shape})", where, "a reshape keeps the element count")
+        elif dims_count == WILDCARD and len(_trunks(tensor.dims)) != len(_trunks(shape)):
+            add(ERROR, f"model {kind} '{tensor.name}' has different number of variable-size dimensions for dims and "
+                f"reshape ({list(tensor.dims)} against {shape})", where, "one -1 in reshape for each in dims")
+        elif dims_count == WILDCARD and _trunks(tensor.dims) != _trunks(shape):
+            add(ERROR, f"model {kind} '{tensor.name}' has different size for dims and reshape ({list(tensor.dims)} "
+                f"against {shape}: the fixed dims between the -1s must hold as many elements)", where)
+
+
+def batching_rules(config: pb.ModelConfig, add: Add) -> None:
+    """Dynamic batching: preferred sizes positive; priority queue policies within the levels; preserve_ordering
+    with one level and no DELAY timeouts. Sequence batching: the oldest strategy's preferred sizes; the direct
+    strategy's slot utilisation."""
+    batching = config.dynamic_batching
+    for size in batching.preferred_batch_size:
+        if size <= 0:
+            add(ERROR, f"preferred_batch_size {size}: dynamic batching preferred size must be positive",
+                "preferred_batch_size", "sizes from 1 to max_batch_size")
+    levels = batching.priority_levels
+    for level in sorted(batching.priority_queue_policy):
+        if levels and not 1 <= level <= levels:
+            add(ERROR, f"priority_queue_policy for level {level}: priority queue policy must have priority level in "
+                f"range [1, {levels}]", "priority_queue_policy", f"key a level in 1..{levels}")
+    if batching.preserve_ordering:
+        if levels > 1:
+            add(ERROR, f"preserve_ordering with {levels} priority levels: only one priority level is allowed when "
+                "'preserve_ordering' is true", "preserve_ordering", "drop preserve_ordering or the priority levels")
+        policies = [batching.default_queue_policy, *batching.priority_queue_policy.values()]
+        if any(p.default_timeout_microseconds and p.timeout_action == pb.ModelQueuePolicy.DELAY for p in policies):
+            add(ERROR, "queue policy can not have DELAY as timeout action when 'preserve_ordering' is true",
+                "DELAY", "use timeout_action: REJECT, or drop preserve_ordering")
+    oldest = config.sequence_batching.oldest
+    for size in oldest.preferred_batch_size:
+        if size <= 0 or size > config.max_batch_size:
+            add(ERROR, f"oldest preferred_batch_size {size}: sequence batching preferred batch size must be positive "
+                f"and <= max batch size ({config.max_batch_size})", "preferred_batch_size",
+                f"sizes from 1 to {config.max_batch_size}")
+    utilisation = config.sequence_batching.direct.minimum_slot_utilization
+    if not 0.0 <= utilisation <= 1.0:
+        add(ERROR, f"minimum_slot_utilization {utilisation}: sequence batching minimum slot utilization must be in "
+            "range (0.0, 1.0]", "minimum_slot_utilization")
+
+
+def sequence_control_rules(config: pb.ModelConfig, add: Add) -> None:
+    """GetBooleanSequenceControlProperties / GetTypedSequenceControlProperties: one tensor per control kind; a flag
+    says false and true once (int32, fp32 or bool, exactly 2 values); CORRID has an integer data_type and no values."""
+    seen: dict[int, str] = {}
+    for tensor in config.sequence_batching.control_input:
+        for control in tensor.control:
+            kind = _CONTROL.Kind.Name(control.kind)
+            if control.kind in seen and seen[control.kind] != tensor.name:
+                add(ERROR, f"sequence batching specifies multiple {kind} tensors ('{seen[control.kind]}' and "
+                    f"'{tensor.name}')", _quoted(tensor.name), f"one tensor carries {kind}")
+            seen.setdefault(control.kind, tensor.name)
+            value_lists = [f for f in ("int32_false_true", "fp32_false_true", "bool_false_true")
+                           if len(getattr(control, f))]
+            if control.kind in _FLAG_KINDS:
+                if len(value_lists) > 1:
+                    add(ERROR, f"control '{tensor.name}' ({kind}) gives {' and '.join(value_lists)}: sequence "
+                        "batching takes one of them", _quoted(tensor.name))
+                elif value_lists and len(getattr(control, value_lists[0])) != 2:
+                    add(ERROR, f"control '{tensor.name}' ({kind}) {value_lists[0]} must have exactly 2 entries (false, "
+                        "true)", _quoted(tensor.name))
+            elif control.kind == _CONTROL.CONTROL_SEQUENCE_CORRID:
+                if value_lists:
+                    add(ERROR, f"control '{tensor.name}' ({kind}) gives {value_lists[0]}: a correlation ID control "
+                        "takes a data_type, not false/true values", _quoted(tensor.name))
+                elif control.data_type not in _CORRID_TYPES:
+                    add(ERROR, f"control '{tensor.name}' ({kind}): unexpected data type for control "
+                        f"CONTROL_SEQUENCE_CORRID ({pb.DataType.Name(control.data_type)}); allowed are TYPE_UINT64, "
+                        "TYPE_INT64, TYPE_UINT32 and TYPE_INT32", _quoted(tensor.name),
+                        "data_type: TYPE_UINT64 (or another allowed type)")
+
+
+_ONE_SOURCE = "expects 1 source input"
+
+
+def batch_io_rules(config: pb.ModelConfig, add: Add) -> None:
+    """Batch inputs: one source input each, data type INT32 or FP32. Batch outputs: one source input that the
+    config has, targets that are its outputs."""
+    inputs = {t.name for t in config.input}
+    outputs = {t.name for t in config.output}
+    for item in config.batch_input:
+        kind = pb.BatchInput.Kind.Name(item.kind)
+        if len(item.source_input) != 1:
+            add(ERROR, f"batch input kind '{kind}' {_ONE_SOURCE}, got {len(item.source_input)}",
+                _quoted(item.target_name[0]) if item.target_name else "batch_input", "name one source_input")
+        if item.data_type not in (pb.TYPE_INT32, pb.TYPE_FP32):
+            add(ERROR, f"batch input '{', '.join(item.target_name)}' is {pb.DataType.Name(item.data_type)}: batch "
+                "input data type must be TYPE_INT32 or TYPE_FP32", "batch_input", "data_type: TYPE_INT32")
+    for item in config.batch_output:
+        kind = pb.BatchOutput.Kind.Name(item.kind)
+        if len(item.source_input) != 1:
+            add(ERROR, f"batch output kind '{kind}' {_ONE_SOURCE}, got {len(item.source_input)}", "batch_output",
+                "name one source_input")
+        for source in item.source_input:
+            if source not in inputs:
+                add(ERROR, f"batch_output reads unknown source input name '{source}'", _quoted(source),
+                    f"name one of {', '.join(sorted(inputs))}")
+        for target in item.target_name:
+            if target not in outputs:
+                add(ERROR, f"batch_output names unknown target output name '{target}'", _quoted(target),
+                    f"name one of {', '.join(sorted(outputs))}")
+
+
+def scheduling_rules(config: pb.ModelConfig, add: Add) -> None:
+    """Ensemble-only settings off ensembles and optimization off ensembles; instance-group profiles only on
+    TensorRT; a model that names neither platform nor backend."""
+    is_ensemble = config.platform == layout.ENSEMBLE_PLATFORM
+    if config.HasField("ensemble_scheduling") and not is_ensemble:
+        add(ERROR, f"ensemble scheduling cannot be set for model '{config.name}' whose platform is not ensemble",
+            "ensemble_scheduling", "set platform: \"ensemble\" (and drop backend), or remove ensemble_scheduling")
+    if is_ensemble and config.HasField("optimization"):
+        add(ERROR, "optimization should not be specified for an ensemble", "optimization",
+            "set optimization on the composing models")
+    if is_ensemble and not config.ensemble_scheduling.step:
+        add(ERROR, "must specify 'step' for ensemble", "ensemble_scheduling", "add the steps the ensemble runs")
+    for group in config.instance_group:
+        if group.profile and config.platform != "tensorrt_plan" and config.backend != "tensorrt":
+            add(ERROR, f"instance group '{group.name or config.name}' specifies profile field which is only "
+                "supported for TensorRT models", "profile", "remove profile:")
+    if not config.platform and not config.backend:
+        add(ERROR, "the config names neither platform nor backend; Triton cannot tell which backend runs it",
+            None, "add backend: \"python\" (or the backend that serves the model)")
+    if config.runtime and (config.runtime.startswith("/") or ".." in Path(config.runtime).parts):
+        add(ERROR, f"runtime '{config.runtime}' points outside the backend's folder; Triton looks for it there and "
+            "in the model's folders only (unable to find backend library)", "runtime",
+            "name a file of the backend folder (e.g. libtriton_pytorch.so, or model.py for a Python-based backend)")
+
+
+def ensemble_dataflow_rules(config: pb.ModelConfig, add: Add) -> None:
+    """ValidateEnsembleSchedulingConfig's dataflow: from the ensemble's inputs, a tensor is ready once every input
+    of the step that writes it is; an output never ready is not written, and a tensor that is never ready or never
+    read is unused (steps in a loop: a needs b, b needs a). Inputs no step reads and outputs no step writes are
+    said by rules.py."""
+    if config.platform != layout.ENSEMBLE_PLATFORM:
+        return
+    steps = config.ensemble_scheduling.step
+    ready = {t.name for t in config.input}
+    changed = True
+    while changed:
+        changed = False
+        for step in steps:
+            if set(step.input_map.values()) <= ready and not set(step.output_map.values()) <= ready:
+                ready |= set(step.output_map.values())
+                changed = True
+    read = {v for step in steps for v in step.input_map.values()}
+    written = {v for step in steps for v in step.output_map.values()}
+    outputs = {t.name for t in config.output}
+    for name in sorted(outputs & written - ready):
+        add(ERROR, f"output '{name}' for the ensemble is not written: the steps that write it wait on tensors that "
+            "never become ready", _quoted(name), "every step's inputs must come from the ensemble's inputs")
+    for name in sorted((read | written) - outputs):
+        if name not in ready or name not in read:
+            add(ERROR, f"ensemble tensor '{name}' is unused in the ensemble (never ready, or never read)",
+                _quoted(name), "map it into a later step's input_map, or drop it")
+
+
+def warmup_rules(config: pb.ModelConfig, add: Add) -> None:
+    """A warmup sample runs through the model at load: its batch within max_batch_size, every required input
+    given once with a data source and the model's data type, no other input."""
+    inputs = {t.name: t for t in config.input}
+    for sample in config.model_warmup:
+        where = _quoted(sample.name)
+        if config.max_batch_size > 0 and sample.batch_size > config.max_batch_size:
+            add(ERROR, f"warmup sample '{sample.name}': batch size {sample.batch_size}, max allowed is "
+                f"{config.max_batch_size}", where, f"batch_size 1..{config.max_batch_size}")
+        for key, value in sorted(sample.inputs.items()):
+            if key not in inputs:
+                add(ERROR, f"warmup sample '{sample.name}' gives input '{key}', which the model does not have",
+                    _quoted(key), f"name one of {', '.join(sorted(inputs))}")
+                continue
+            if not value.WhichOneof("input_data_type"):
+                add(ERROR, f"warmup sample '{sample.name}': warmup setting expects input '{key}' to have "
+                    "input_data_type set", _quoted(key), "zero_data: true, random_data: true or input_data_file")
+            if value.data_type != inputs[key].data_type:
+                add(ERROR, f"warmup sample '{sample.name}': input '{key}' data-type is "
+                    f"{pb.DataType.Name(value.data_type)}, but the model expects "
+                    f"{pb.DataType.Name(inputs[key].data_type)}", _quoted(key))
+        missing = sorted(n for n, t in inputs.items() if n not in sample.inputs and not t.optional)
+        if missing:
+            add(ERROR, f"warmup sample '{sample.name}' is missing required input(s) {missing}", where,
+                "give every input the model requires")
+
+
+def config_rules(config: pb.ModelConfig, add: Add) -> None:
+    for rule in (io_shape_rules, batching_rules, sequence_control_rules, batch_io_rules, scheduling_rules,
+                 ensemble_dataflow_rules, warmup_rules):
+        rule(config, add)
+
+
+# -- ensembles across the repository (ensemble_utils.cc, model_repository_manager.cc) ----------------
+def _shape(config: pb.ModelConfig, tensor: Any) -> list[int]:
+    return ([WILDCARD] if config.max_batch_size > 0 else []) + list(tensor.dims)
+
+
+def _conflict(one: list[int], other: list[int]) -> bool:
+    return len(one) != len(other) or any(a != b and WILDCARD not in (a, b) for a, b in zip(one, other))
+
+
+def _versions(folder: Path) -> set[int]:
+    return {int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()} if folder.is_dir() else set()
+
+
+def ensemble_findings(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[Finding]:
+    """Each ensemble against the models its steps run: the step's model and version exist; every name a step maps
+    is an input or output of that model and every input of it is mapped; an ensemble tensor has one data type and
+    one shape wherever it appears; the ensemble's max_batch_size is within each step's; no ensemble runs itself."""
+    findings: list[Finding] = []
+    for name, (path, config) in sorted(configs.items()):
+        if config.platform != layout.ENSEMBLE_PLATFORM:
+            continue
+        text = path.read_text()
+
+        def add(message: str, needle: str | None, hint: str | None = None, path: Path = path, text: str = text,
+                name: str = name) -> None:
+            from compiler.check.rules import line_of
+
+            findings.append(Finding.of(ERROR, message, name, path, line_of(text, needle) if needle else None, hint=hint))
+
+        cycle = _cycle(name, configs)
+        if cycle:
+            add(f"circular dependency between ensembles: {' -> '.join(cycle)}", _quoted(cycle[1]),
+                "an ensemble cannot run itself, directly or through another ensemble")
+            continue
+        seen: dict[str, tuple[int, list[int], str]] = {}  # tensor -> (data type, shape, the model it came from)
+        for tensor in [*config.input, *config.output]:
+            seen[tensor.name] = (tensor.data_type, _shape(config, tensor), name)
+        for step in config.ensemble_scheduling.step:
+            if step.model_name not in configs:
+                continue  # check_ensembles says so
+            step_path, step_config = configs[step.model_name]
+            if step.model_version > 0 and step.model_version not in _versions(step_path.parent):
+                add(f"ensemble '{name}' depends on '{step.model_name}' whose required version {step.model_version} "
+                    "is not in the repository", _quoted(step.model_name), "model_version: -1 (the latest), or add it")
+            if step_config.max_batch_size < config.max_batch_size:
+                add(f"ensemble {name} allows maximum batch size {config.max_batch_size}, but it contains model "
+                    f"{step.model_name} which only allows maximum batch size to be {step_config.max_batch_size}",
+                    "max_batch_size", f"max_batch_size <= {step_config.max_batch_size}")
+            step_inputs = {t.name: t for t in step_config.input}
+            step_outputs = {t.name: t for t in step_config.output}
+            for key, tensor in step.input_map.items():
+                if key not in step_inputs:
+                    add(f"ensemble tensor {tensor} is mapping to non-existing input {key} in model {step.model_name}",
+                        _quoted(key), f"inputs of {step.model_name}: {', '.join(sorted(step_inputs))}")
+                    continue
+                _agree(seen, tensor, step_inputs[key], step_config, step.model_name, name, add)
+            for key, tensor in step.output_map.items():
+                if key not in step_outputs:
+                    add(f"ensemble tensor {tensor} is mapped from non-existing output {key} in model "
+                        f"{step.model_name}", _quoted(key),
+                        f"outputs of {step.model_name}: {', '.join(sorted(step_outputs))}")
+                    continue
+                _agree(seen, tensor, step_outputs[key], step_config, step.model_name, name, add)
+            for input_name, tensor in sorted(step_inputs.items()):
+                if input_name not in step.input_map and not tensor.optional:
+                    add(f"input {input_name} in model {step.model_name} is not mapped to any ensemble tensors",
+                        _quoted(step.model_name), f"map {input_name} in the step's input_map")
+    return findings
+
+
+def _agree(seen: dict[str, tuple[int, list[int], str]], tensor: str, io: Any, model: pb.ModelConfig,
+           model_name: str, ensemble: str, add: Callable[..., None]) -> None:
+    shape = _shape(model, io)
+    if tensor not in seen:
+        seen[tensor] = (io.data_type, shape, model_name)
+        return
+    data_type, known, origin = seen[tensor]
+    if data_type != io.data_type:
+        add(f"in ensemble {ensemble}, ensemble tensor {tensor}: inconsistent data type: "
+            f"{pb.DataType.Name(data_type)} is inferred from model {origin} while {pb.DataType.Name(io.data_type)} "
+            f"is inferred from model {model_name}", _quoted(tensor), "one data type for the tensor everywhere")
+    elif _conflict(known, shape):
+        add(f"in ensemble {ensemble}, ensemble tensor {tensor}: inconsistent shape: {_text(known)} is inferred "
+            f"from model {origin} while {_text(shape)} is inferred from model {model_name}", _quoted(tensor),
+            "one shape for the tensor everywhere (and the same batching)")
+
+
+def _text(shape: list[int]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _cycle(start: str, configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[str] | None:
+    """A path of ensembles from `start` back to itself, if one exists."""
+    def walk(name: str, path: list[str]) -> list[str] | None:
+        config = configs.get(name, (None, None))[1]
+        if config is None or config.platform != layout.ENSEMBLE_PLATFORM:
+            return None
+        for step in config.ensemble_scheduling.step:
+            if step.model_name == start:
+                return [*path, step.model_name]
+            if step.model_name not in path:
+                found = walk(step.model_name, [*path, step.model_name])
+                if found:
+                    return found
+        return None
+
+    return walk(start, [start])
