@@ -59,13 +59,13 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
             present = ", ".join(sorted(p.name for p in version.iterdir())) or "nothing"
             findings.append(Finding.of(ERROR, f"version {version.name} has no {filename} (it holds {present})", name,
                                     version, hint="export the model into it (`make repo`); model files are build outputs"))
-    present = {int(p.name) for p in numeric}
+    on_disk = {int(p.name) for p in numeric}
     wanted = set(config.version_policy.specific.versions) if config is not None else set()
-    if numeric and wanted and not wanted & present:
+    if numeric and wanted and not wanted & on_disk:
         findings.append(Finding.of(
-            ERROR, f"version_policy names versions {sorted(wanted)}, the folder holds {sorted(present)}: at least one "
+            ERROR, f"version_policy names versions {sorted(wanted)}, the folder holds {sorted(on_disk)}: at least one "
             "version must be available under the version policy; Triton refuses the model", name, config_path,
-            line_of(config_path.read_text(), "version_policy"), hint=f"list one of {sorted(present)}, or add the folder"))
+            line_of(config_path.read_text(), "version_policy"), hint=f"list one of {sorted(on_disk)}, or add the folder"))
     if config is not None and config.name and config.name != name:
         text = config_path.read_text()
         findings.append(Finding.of(ERROR, f"config name '{config.name}' differs from its folder '{name}'", name,
