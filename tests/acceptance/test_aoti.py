@@ -33,6 +33,19 @@ models:
 """
 
 
+#: A CNN whose image height and width are free (a -1 each), as ResNet's.
+CNN = """
+triton_version: "26.11"
+models:
+  - name: cnn
+    source: {python: "tiny_models:tiny_cnn"}
+    export: aoti
+    max_batch_size: 4
+    inputs: [{name: INPUT__0, dtype: FP32, dims: [3, -1, -1], example: {shape: [3, 32, 32]}}]
+    instance_group: [{kind: KIND_CPU}]
+"""
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return Project.at(tmp_path_factory.mktemp("aoti")).built(MANIFEST)
@@ -99,17 +112,7 @@ def test_a_target_torch_pip_cannot_install_is_refused_naming_it(project: Project
 
 def test_a_target_that_ships_another_torch_is_compiled_by_that_torch(project: Project) -> None:
     """torch 2.13 (a CPU wheel this machine's index has) in a toolchain venv, made once and cached by version."""
-    project.write("""
-        triton_version: "26.11"
-        target_torch: "2.13"
-        models:
-          - name: cnn
-            source: {python: "tiny_models:tiny_cnn"}
-            export: aoti
-            max_batch_size: 4
-            inputs: [{name: INPUT__0, dtype: FP32, dims: [3, -1, -1], example: {shape: [3, 32, 32]}}]
-            instance_group: [{kind: KIND_CPU}]
-    """)
+    project.write(CNN.replace('triton_version: "26.11"', 'triton_version: "26.11"\ntarget_torch: "2.13"'))
     result = project.build()
     assert result.code == 0, result.err
     assert "building in the torch 2.13 toolchain" in result.err
@@ -180,16 +183,7 @@ def test_dims_torch_export_finds_free_are_proved_apart(project: Project) -> None
     from compiler.manifest import load_manifest
     from compiler.sources import load_source
 
-    project.built("""
-        triton_version: "26.11"
-        models:
-          - name: cnn
-            source: {python: "tiny_models:tiny_cnn"}
-            export: aoti
-            max_batch_size: 4
-            inputs: [{name: INPUT__0, dtype: FP32, dims: [3, -1, -1], example: {shape: [3, 32, 32]}}]
-            instance_group: [{kind: KIND_CPU}]
-    """)
+    project.built(CNN)
     record = json.loads((project.output / "cnn" / "build.json").read_text())
     assert {"dims INPUT__0 dim 1", "dims INPUT__0 dim 2"} <= set(record["proved"])
     package = torch._inductor.aoti_load_package(str(project.output / "cnn" / "1" / "model.pt2"))
