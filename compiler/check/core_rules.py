@@ -24,7 +24,7 @@ Add = Callable[..., None]
 WILDCARD = -1
 _CONTROL = pb.ModelSequenceBatching.Control
 _FLAG_KINDS = (_CONTROL.CONTROL_SEQUENCE_START, _CONTROL.CONTROL_SEQUENCE_END, _CONTROL.CONTROL_SEQUENCE_READY)
-_CORRID_TYPES = {pb.TYPE_UINT64, pb.TYPE_INT64, pb.TYPE_UINT32, pb.TYPE_INT32}
+_CORRID_TYPES = {pb.TYPE_UINT64, pb.TYPE_INT64, pb.TYPE_UINT32, pb.TYPE_INT32, pb.TYPE_STRING}
 
 
 def _quoted(name: str) -> str:
@@ -139,7 +139,8 @@ def sequence_control_rules(config: pb.ModelConfig, add: Add) -> None:
             if control.kind in _FLAG_KINDS:
                 if len(value_lists) > 1:
                     add(ERROR, f"control '{tensor.name}' ({kind}) gives {' and '.join(value_lists)}: sequence "
-                        "batching takes one of them", _quoted(tensor.name))
+                        "batching specifies more than one from 'int32_false_true', 'fp32_false_true' and "
+                        "'bool_false_true'", _quoted(tensor.name), "keep one of them")
                 elif value_lists and len(getattr(control, value_lists[0])) != 2:
                     add(ERROR, f"control '{tensor.name}' ({kind}) {value_lists[0]} must have exactly 2 entries (false, "
                         "true)", _quoted(tensor.name))
@@ -150,7 +151,7 @@ def sequence_control_rules(config: pb.ModelConfig, add: Add) -> None:
                 elif control.data_type not in _CORRID_TYPES:
                     add(ERROR, f"control '{tensor.name}' ({kind}): unexpected data type for control "
                         f"CONTROL_SEQUENCE_CORRID ({pb.DataType.Name(control.data_type)}); allowed are TYPE_UINT64, "
-                        "TYPE_INT64, TYPE_UINT32 and TYPE_INT32", _quoted(tensor.name),
+                        "TYPE_INT64, TYPE_UINT32, TYPE_INT32 and TYPE_STRING", _quoted(tensor.name),
                         "data_type: TYPE_UINT64 (or another allowed type)")
 
 
@@ -201,9 +202,6 @@ def scheduling_rules(config: pb.ModelConfig, add: Add) -> None:
         if group.profile and config.platform != "tensorrt_plan" and config.backend != "tensorrt":
             add(ERROR, f"instance group '{group.name or config.name}' specifies profile field which is only "
                 "supported for TensorRT models", "profile", "remove profile:")
-    if not config.platform and not config.backend:
-        add(ERROR, "the config names neither platform nor backend; Triton cannot tell which backend runs it",
-            None, "add backend: \"python\" (or the backend that serves the model)")
     if config.runtime and (config.runtime.startswith("/") or ".." in Path(config.runtime).parts):
         add(ERROR, f"runtime '{config.runtime}' points outside the backend's folder; Triton looks for it there and "
             "in the model's folders only (unable to find backend library)", "runtime",

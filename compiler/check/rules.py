@@ -66,6 +66,12 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
             ERROR, f"version_policy names versions {sorted(wanted)}, the folder holds {sorted(on_disk)}: at least one "
             "version must be available under the version policy; Triton refuses the model", name, config_path,
             line_of(config_path.read_text(), "version_policy"), hint=f"list one of {sorted(on_disk)}, or add the folder"))
+    if config is not None and not config.platform and not config.backend and "." not in name:
+        findings.append(Finding.of(
+            ERROR, f"could not determine backend for model '{name}': the config names neither platform nor backend, "
+            "and the folder has no '.<backend>' suffix; Triton refuses it when it polls the repository", name,
+            config_path, hint="add backend: \"python\" (or the backend that serves it), or name the folder "
+            f"{name}.<backend>"))
     if config is not None and config.name and config.name != name:
         text = config_path.read_text()
         findings.append(Finding.of(ERROR, f"config name '{config.name}' differs from its folder '{name}'", name,
