@@ -23,7 +23,7 @@ RELEASES_HASH := $(shell cat compiler/releases.py | sha256sum | cut -c1-16)
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
 
-.PHONY: help setup repo build serve verify check soak bench test test-fast lint schema container-files clean
+.PHONY: help setup repo build serve verify check soak bench profile test test-fast lint schema container-files clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ soak: repo ## 20,000 HTTP+gRPC requests at concurrency 16 against bert, answers 
 
 bench: repo ## Served vs eager PyTorch vs PyTriton, and build vs raw trace; writes docs/benchmarks.{md,png}
 	$(COMPILER) bench --manifest $(MANIFEST) --repository $(REPO)
+
+profile: repo ## Model Analyzer sweep of MODEL= (QUICK=1 for a short one); best config as a variants: snippet
+	$(COMPILER) profile $(MODEL) --repository $(REPO) $(if $(QUICK),--quick)
 
 check: setup ## Lint REPO (any Triton repository) against its models and target release
 	$(COMPILER) check $(REPO)

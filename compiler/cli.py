@@ -317,6 +317,24 @@ def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: fl
 
 
 @main.command()
+@click.argument("model")
+@repository_option
+@click.option("--quick", is_flag=True, help="A short sweep: concurrency 1-2, the model's max batch size, delays "
+              "0 and 100 us, 1 or 2 instances.")
+def profile(model: str, repository: Path, quick: bool) -> None:
+    """Model Analyzer's sweep of MODEL (instance counts, max batch sizes, queue delays) against the embedded
+    tritonserver; writes the best configuration as a `variants:` snippet beside its reports."""
+    from compiler.profiling.model_analyzer import profile as run_profile
+
+    result = run_profile(repository, model, quick=quick, progress=_progress)
+    best = result.best
+    click.echo(f"{model}: best of {result.rows} measurements: {best['config']}, {best['throughput']:.1f} infer/s at "
+               f"concurrency {best['concurrency']} (p99 {best['p99_ms']:.1f} ms): {best['instance_count']} instance(s), "
+               f"max_batch_size {best['max_batch_size']}, queue delay {best['max_queue_delay_microseconds']} us")
+    click.echo(f"wrote {result.snippet} (paste under the model in models.yaml) and the reports in {result.reports}")
+
+
+@main.command()
 @manifest_option
 @repository_option
 @click.option("--target", type=click.Choice(["kserve", "k8s"]), required=True,
