@@ -51,16 +51,14 @@ class BuildReport:
 def target_warnings(loaded: LoadedManifest) -> list[str]:
     """Facts about the target release that hold for every model of the build, said once per build: the torch
     that exports against the torch the release ships, and TorchScript where the release serves torch.export."""
-    import importlib.metadata
-
-    from compiler.compat import TorchVersion, assess, libtorch_of
+    from compiler.compat import assess, libtorch_of
     from compiler.compat.torchscript import SavedBy
+    from compiler.export.toolchain import running_torch
     from compiler.releases import AOTI_SINCE
 
     release = loaded.manifest.release
-    try:
-        version = TorchVersion.parse(importlib.metadata.version("torch"))
-    except (importlib.metadata.PackageNotFoundError, ValueError):
+    version = running_torch()
+    if version is None:
         return []
     exports = {m.export for m in loaded.manifest.models}
     said: list[str] = []
