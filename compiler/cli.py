@@ -299,9 +299,10 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
 @click.option("--no-pytriton", is_flag=True, help="Skip the PyTriton comparison.")
 @click.option("--no-torchscript", is_flag=True, help="Skip serving the AOTI models' TorchScript twins beside them.")
 @click.option("--no-build", is_flag=True, help="Skip the build-time comparison.")
+@click.option("--no-profile", is_flag=True, help="Skip Model Analyzer's quick sweep of each model.")
 @click.option("--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True)
 def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: float, rounds: int, no_pytriton: bool,
-          no_torchscript: bool, no_build: bool, docs: Path) -> None:
+          no_torchscript: bool, no_build: bool, no_profile: bool, docs: Path) -> None:
     """Served (perf_analyzer: HTTP and gRPC, concurrency 1 to 16) vs eager PyTorch, TorchScript and PyTriton."""
     from tqdm import tqdm
 
@@ -310,7 +311,7 @@ def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: fl
     with tqdm(desc="bench", unit="cell", file=sys.stderr) as bar:
         results = run_bench(manifest, repository, list(models) or None, seconds, with_pytriton=not no_pytriton,
                             with_build=not no_build, rounds=rounds, tick=lambda: bar.update(1),
-                            with_torchscript=not no_torchscript)
+                            with_torchscript=not no_torchscript, with_profile=not no_profile)
     markdown, plot = write_report(results, docs)
     click.echo(markdown.read_text())
     click.echo(f"wrote {markdown} and {plot}")
@@ -321,12 +322,15 @@ def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: fl
 @repository_option
 @click.option("--quick", is_flag=True, help="A short sweep: concurrency 1-2, the model's max batch size, delays "
               "0 and 100 us, 1 or 2 instances.")
-def profile(model: str, repository: Path, quick: bool) -> None:
+@click.option("--strict-stability", is_flag=True,
+              help="Keep perf_analyzer's stability rule (3 windows within 10%); by default each measurement averages "
+                   "its windows whatever their spread, as `make bench` does on shared machines.")
+def profile(model: str, repository: Path, quick: bool, strict_stability: bool) -> None:
     """Model Analyzer's sweep of MODEL (instance counts, max batch sizes, queue delays) against the embedded
     tritonserver; writes the best configuration as a `variants:` snippet beside its reports."""
     from compiler.profiling.model_analyzer import profile as run_profile
 
-    result = run_profile(repository, model, quick=quick, progress=_progress)
+    result = run_profile(repository, model, quick=quick, strict_stability=strict_stability, progress=_progress)
     best = result.best
     click.echo(f"{model}: best of {result.rows} measurements: {best['config']}, {best['throughput']:.1f} infer/s at "
                f"concurrency {best['concurrency']} (p99 {best['p99_ms']:.1f} ms): {best['instance_count']} instance(s), "

@@ -8,7 +8,9 @@ import platform
 from datetime import date
 from pathlib import Path
 
-from compiler.bench.runner import COMPARED, PA_FLAGS, REQUESTS_PER_THREAD, BenchResults, ModelBench, Row
+from compiler.bench.perf_analyzer import LOOSE_FLAGS
+from compiler.bench.runner import COMPARED, REQUESTS_PER_THREAD, BenchResults, ModelBench, Row
+from compiler.profiling.model_analyzer import VERSION as MODEL_ANALYZER_VERSION
 
 
 def _machine() -> str:
@@ -80,6 +82,40 @@ def _targets(bench: ModelBench) -> list[str]:
     return lines
 
 
+def _profiled(bench: ModelBench) -> list[str]:
+    """Model Analyzer's quick sweep: every measurement, the build's own configuration first, and its pick."""
+    if bench.profile_error:
+        return [f"Model Analyzer could not profile {bench.name} here: {bench.profile_error}", ""]
+    result = bench.profiled
+    if result is None:
+        return []
+    ordered = sorted(result.measurements, key=lambda m: (not m.is_default, m.config, m.concurrency))
+    lines = [f"### Model Analyzer: {bench.name}", "",
+             f"`compiler profile {bench.name} --quick` (Model Analyzer {MODEL_ANALYZER_VERSION}, local launch of the "
+             "embedded tritonserver, its perf_analyzer over gRPC, the stability flags above), at concurrency "
+             f"{' and '.join(str(c) for c in COMPARED)}: the build's own configuration (`_config_default`) and the "
+             "quick sweep's (1 or 2 instances, queue delay 0 or 100 us, the model's max batch size). Inferences "
+             "per second; one measurement each, after the rounds above, with their server stopped.", "",
+             "| configuration | instances | max batch | queue delay us | concurrency | infer/s | p99 ms |",
+             "|---|---|---|---|---|---|---|"]
+    for m in ordered:
+        delay = "-" if m.max_queue_delay_microseconds is None else str(m.max_queue_delay_microseconds)
+        lines.append(f"| {m.config} | {m.instance_count} | {m.max_batch_size} | {delay} | {m.concurrency} | "
+                     f"{m.throughput:.1f} | {m.p99_ms:.1f} |")
+    best = result.best
+    lines += ["", f"Model Analyzer's pick: **{best['config']}** ({best['instance_count']} instance(s), max batch "
+              f"{best['max_batch_size']}, queue delay {best['max_queue_delay_microseconds']} us): "
+              f"{best['throughput']:.1f} infer/s at concurrency {best['concurrency']}, written as `variants: "
+              f"profiled:` to `Triton/profiling/{bench.name}/model_analyzer/variants.yaml`."]
+    top = COMPARED[-1]
+    default = next((m for m in result.measurements if m.is_default and m.concurrency == top), None)
+    chosen = next((m for m in result.measurements if m.config == best["config"] and m.concurrency == top), None)
+    if default and chosen and default.throughput > 0:
+        lines.append(f"At concurrency {top}: the pick / the build's configuration = "
+                     f"{chosen.throughput / default.throughput:.2f}.")
+    return [*lines, ""]
+
+
 def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["# Benchmarks", "",
@@ -90,7 +126,7 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
              "HTTP and gRPC; the server's dynamic batcher may merge them. perf_analyzer's windows last "
              f"at least {results.seconds_per_cell:.0f} s (longer for slow models: {REQUESTS_PER_THREAD} requests "
              "per client at the eager latency of the batch the server can form), with its stability rule loosened "
-             f"for this shared machine (`{' '.join(PA_FLAGS)}`). **Eager** rows run the nn.Module in the benchmark "
+             f"for this shared machine (`{' '.join(LOOSE_FLAGS)}`). **Eager** rows run the nn.Module in the benchmark "
              "process under `torch.inference_mode()` in a closed loop (perf_analyzer only measures servers). "
              "**served torchscript** is the same model exported with `trace` (frozen) and served beside it in the "
              "same tritonserver; **pytriton** serves the same model file as a Python callable. Throughput is "
@@ -114,6 +150,7 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
         if bench.pytriton_error:
             lines += [f"PyTriton could not be measured here: {bench.pytriton_error}", ""]
         lines += ["| target | measured | goal | |", "|---|---|---|---|", *_targets(bench), ""]
+        lines += _profiled(bench)
     if results.build:
         b = results.build
         ratio = b.full_build_s / b.raw_export_s

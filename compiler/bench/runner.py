@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from compiler.bench.load import Measurement, closed_loop
-from compiler.bench.perf_analyzer import PerfAnalyzer, Result, locate
+from compiler.bench.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, Result, locate
+from compiler.errors import ServerError
 from compiler.export.adapt import adapted
 from compiler.export.binding import Binding, bind
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
+from compiler.profiling.model_analyzer import ProfileResult, profile
 from compiler.profiling.writer import profiling_folder
 from compiler.server.ports import Ports
 from compiler.server.session import embedded_server
@@ -72,6 +74,8 @@ class ModelBench:
     pytriton_c1: PaMeasurement | None = None
     pytriton_error: str | None = None
     export: str = "trace"
+    profiled: ProfileResult | None = None  # Model Analyzer's quick sweep at the COMPARED concurrencies
+    profile_error: str | None = None
 
 
 @dataclass
@@ -110,11 +114,6 @@ class _Cell:
             self.measurement.absorb(window)
 
 
-#: perf_analyzer waits for 3 windows within 10% of each other and gives up after 10 trials; on a shared 2-core
-#: machine ResNet-50 at concurrency 1 missed even 30% over 6 windows. Stability here comes from the interleaved
-#: rounds instead: perf_analyzer reports the average of 3 windows, whatever their spread (it takes a warm-up window
-#: first, so 3 trials are too few).
-PA_FLAGS = ("--stability-percentage", "999", "--max-trials", "6")
 
 
 @dataclass
@@ -133,7 +132,7 @@ class _PaCell:
     def run(self, warmup: int, tick: Tick) -> None:
         del warmup  # perf_analyzer warms up itself (its first windows until stable)
         result = self.analyzer.measure(self.command, self.url, self.protocol, interval_ms=int(self.seconds * 1000),
-                                       extra=PA_FLAGS)
+                                       extra=LOOSE_FLAGS)
         if self.measurement is None:
             self.measurement = PaMeasurement(self.label, self.concurrency)
         self.measurement.results.append(result)
@@ -201,10 +200,12 @@ COMPARED = (1, 16)
 
 def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, seconds: float = 6.0,
               concurrencies: tuple[int, ...] = (1, 2, 4, 8, 16), with_pytriton: bool = True, with_build: bool = True,
-              rounds: int = 2, tick: Tick = lambda: None, with_torchscript: bool = True) -> BenchResults:
+              rounds: int = 2, tick: Tick = lambda: None, with_torchscript: bool = True,
+              with_profile: bool = True) -> BenchResults:
     """Per model, eager PyTorch, our server (the repository and its TorchScript twin, in one tritonserver) and
     PyTriton are all up at once and measured in `rounds` interleaved rounds, so that drift on a shared machine
-    falls on all alike."""
+    falls on all alike. Then (`with_profile`) Model Analyzer's quick sweep of each model, at the concurrencies the
+    twin and PyTriton are compared at, with the server of the rounds stopped."""
     loaded = load_manifest(manifest)
     chosen = [m for m in loaded.manifest.models if not names or m.name in names]
     analyzer = locate()
@@ -221,6 +222,13 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
                 benches.append(_bench_model(model, loaded.directory, served, profiling, analyzer, server.http_url,
                                             server.grpc_url, twins.get(model.name), seconds, concurrencies,
                                             with_pytriton, rounds, tick))
+    if with_profile:
+        for bench in benches:
+            try:
+                bench.profiled = profile(repository, bench.name, quick=True, concurrencies=COMPARED)
+            except ServerError as err:
+                bench.profile_error = str(err)
+            tick()
     every = [m.name for m in loaded.manifest.models]  # the build always builds them all: time the same set
     build = _build_times(manifest, every, loaded) if with_build else None
     return BenchResults(benches, build, seconds, rounds)

@@ -105,7 +105,9 @@ def _freeze(scripted: Any, progress: Callable[[str], None]) -> tuple[Any, str]:
     import torch
 
     try:
-        frozen = torch.jit.freeze(scripted.eval())
+        with warnings.catch_warnings():  # the build says TorchScript's deprecation once (build.target_warnings)
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.freeze` is deprecated", category=FutureWarning)
+            frozen = torch.jit.freeze(scripted.eval())
     except Exception as err:
         progress(f"not frozen ({describe(err)}); exported as traced")
         return scripted, ""

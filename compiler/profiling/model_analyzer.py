@@ -33,23 +33,41 @@ from compiler.errors import Problem, ServerError
 from compiler.profiling.writer import profiling_folder
 from compiler.repository import layout
 
-REQUIREMENT = "triton-model-analyzer==1.58.0"
+VERSION = "1.58.0"
+REQUIREMENT = f"triton-model-analyzer=={VERSION}"
 #: The quick sweep (a test, a first look): two concurrencies, the model's own max batch size, two delays and two
 #: instance counts.
 QUICK = {"concurrency": [1, 2], "delays": [0, 100], "counts": [1, 2]}
 
 
 @dataclass(frozen=True)
+class Measured:
+    """One row of Model Analyzer's metrics-model-inference.csv, with the settings of the configuration it ran."""
+
+    config: str  # <model>_config_default is the build's own configuration; <model>_config_N are the sweep's
+    concurrency: int
+    throughput: float  # inferences per second
+    p99_ms: float
+    instance_count: int
+    max_batch_size: int
+    max_queue_delay_microseconds: int | None  # None: no dynamic batching
+
+    @property
+    def is_default(self) -> bool:
+        return self.config.endswith("_config_default")
+
+
+@dataclass(frozen=True)
 class ProfileResult:
-    best: dict[str, Any]  # instance_count, kind, max_batch_size, max_queue_delay_microseconds, throughput, p99_ms
+    best: dict[str, Any]  # config, concurrency, throughput, p99_ms, instance_count, max_batch_size, max_queue_delay_...
     rows: int  # measurements Model Analyzer made
     snippet: Path  # the manifest snippet (variants: profiled: ...)
     reports: Path  # Model Analyzer's export folder (CSV, HTML reports)
+    measurements: tuple[Measured, ...] = ()  # every row, in Model Analyzer's order
 
 
 def analyzer_binary(progress: Callable[[str], None]) -> Path:
-    version = REQUIREMENT.split("==")[1]
-    folder = cache_root() / f"model-analyzer-{version}-py{sys.version_info[0]}{sys.version_info[1]}"
+    folder = cache_root() / f"model-analyzer-{VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
     binary = folder / "bin" / "model-analyzer"
     if not (folder / ".complete").is_file():
         progress(f"installing {REQUIREMENT} into {folder} (once)")
@@ -64,9 +82,13 @@ def analyzer_binary(progress: Callable[[str], None]) -> Path:
     return binary
 
 
-def profile(repository: Path, model: str, quick: bool = False,
+def profile(repository: Path, model: str, quick: bool = False, strict_stability: bool = False,
+            concurrencies: tuple[int, ...] | None = None,
             progress: Callable[[str], None] = lambda _: None) -> ProfileResult:
-    from compiler.bench.perf_analyzer import locate
+    """`strict_stability`: keep perf_analyzer's own rule (3 windows within 10%), for a quiet machine; without it
+    each measurement averages its windows whatever their spread, as `make bench` does (LOOSE_STABILITY).
+    `concurrencies`: instead of the generated (or quick) ones."""
+    from compiler.bench.perf_analyzer import LOOSE_STABILITY, locate
     from compiler.server.distribution import prepare_backends
     from compiler.server.served import read_repository
 
@@ -89,7 +111,9 @@ def profile(repository: Path, model: str, quick: bool = False,
     base = YAML(typ="safe").load(generated.read_text())
     settings = base["profile_models"][model]
     settings["cpu_only"] = True  # this machine has no GPU; the embedded server runs CPU instances
-    flags = settings.get("perf_analyzer_flags", {})
+    flags = settings.setdefault("perf_analyzer_flags", {})
+    if not strict_stability:
+        flags.update(LOOSE_STABILITY)
     if "input-data" in flags:  # written relative to where the build ran; Model Analyzer runs in `work`
         flags["input-data"] = str(Path(flags["input-data"]).resolve())
     if quick:
@@ -99,6 +123,8 @@ def profile(repository: Path, model: str, quick: bool = False,
             sweep["max_batch_size"] = [max(sweep["max_batch_size"])]
             sweep["dynamic_batching"] = {"max_queue_delay_microseconds": QUICK["delays"]}
             sweep["instance_group"] = [[{"kind": "KIND_CPU", "count": c}] for c in QUICK["counts"]]
+    if concurrencies:
+        settings["parameters"]["concurrency"] = list(concurrencies)
     layout_ = prepare_backends(work / "server")
     analyzer = locate()
     libraries = f"{analyzer.library_path}:{layout_.library_path}"
@@ -146,26 +172,31 @@ def _best(model: str, work: Path) -> ProfileResult:
     usable = [r for r in rows if r.get("Satisfies Constraints", "Yes") == "Yes"] or rows
     if not usable:
         raise ServerError(Problem(f"Model Analyzer measured nothing ({table})", model=model))
-    top = max(usable, key=lambda r: float(r["Throughput (infer/sec)"]))
     from compiler.triton_config import parse_text
 
-    chosen = parse_text((work / "configs" / top["Model Config Path"] / layout.CONFIG_FILE).read_text())
-    group = chosen.instance_group[0] if chosen.instance_group else None
-    best = {"config": top["Model Config Path"], "concurrency": int(top["Concurrency"]),
-            "throughput": float(top["Throughput (infer/sec)"]), "p99_ms": float(top["p99 Latency (ms)"]),
-            "instance_count": group.count if group else 1, "max_batch_size": chosen.max_batch_size,
-            "max_queue_delay_microseconds": chosen.dynamic_batching.max_queue_delay_microseconds
-            if chosen.HasField("dynamic_batching") else None}
-    variant: dict[str, Any] = {"instance_group": [{"kind": "KIND_CPU", "count": best["instance_count"]}],
-                               "max_batch_size": best["max_batch_size"]}
-    if best["max_queue_delay_microseconds"] is not None:
-        variant["dynamic_batching"] = {"max_queue_delay_microseconds": best["max_queue_delay_microseconds"]}
+    settings: dict[str, tuple[int, int, int | None]] = {}
+    for name in {r["Model Config Path"] for r in rows}:
+        chosen = parse_text(layout.config_file(work / "configs" / name).read_text())
+        group = chosen.instance_group[0] if chosen.instance_group else None
+        settings[name] = (group.count if group else 1, chosen.max_batch_size,
+                          chosen.dynamic_batching.max_queue_delay_microseconds
+                          if chosen.HasField("dynamic_batching") else None)
+    measured = tuple(Measured(r["Model Config Path"], int(r["Concurrency"]), float(r["Throughput (infer/sec)"]),
+                              float(r["p99 Latency (ms)"]), *settings[r["Model Config Path"]]) for r in rows)
+    top = max((m for m, r in zip(measured, rows) if r in usable), key=lambda m: m.throughput)
+    best = {"config": top.config, "concurrency": top.concurrency, "throughput": top.throughput, "p99_ms": top.p99_ms,
+            "instance_count": top.instance_count, "max_batch_size": top.max_batch_size,
+            "max_queue_delay_microseconds": top.max_queue_delay_microseconds}
+    variant: dict[str, Any] = {"instance_group": [{"kind": "KIND_CPU", "count": top.instance_count}],
+                               "max_batch_size": top.max_batch_size}
+    if top.max_queue_delay_microseconds is not None:
+        variant["dynamic_batching"] = {"max_queue_delay_microseconds": top.max_queue_delay_microseconds}
     snippet = work / "variants.yaml"
-    snippet.write_text(f"# Model Analyzer's best of {len(rows)} measurements for {model}: {best['config']}, "
-                       f"{best['throughput']:.1f} infer/s at concurrency {best['concurrency']}, p99 "
-                       f"{best['p99_ms']:.1f} ms.\n# Paste under the model's entry in models.yaml; "
+    snippet.write_text(f"# Model Analyzer's best of {len(rows)} measurements for {model}: {top.config}, "
+                       f"{top.throughput:.1f} infer/s at concurrency {top.concurrency}, p99 "
+                       f"{top.p99_ms:.1f} ms.\n# Paste under the model's entry in models.yaml; "
                        "`make serve VARIANT=profiled` loads it.\n" + _dump({"variants": {"profiled": variant}}))
-    return ProfileResult(best, len(rows), snippet, work / "reports")
+    return ProfileResult(best, len(rows), snippet, work / "reports", measured)
 
 
 def _dump(data: dict[str, Any]) -> str:

@@ -43,7 +43,7 @@ def test_windows_of_one_cell_add_up() -> None:
 def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     built = Project.at(tmp_path).built(MANIFEST)
     results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1, 4), rounds=2,
-                        with_pytriton=False, with_build=True)
+                        with_pytriton=False, with_build=True, with_profile=True)
     bench = results.models[0]
     assert [m.label for m in bench.served] == ["served http c1", "served http c4", "served grpc c1", "served grpc c4"]
     assert all(len(m.results) == 2 and m.throughput > 0 for m in bench.served)  # perf_analyzer, once per round
@@ -57,6 +57,17 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert "| served grpc c4 | 4 |" in text and "2 interleaved rounds" in text
     assert "raw `torch.jit.trace + save`" in text and "full build / raw export" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Model Analyzer's quick sweep at concurrency 1 and 16: the build's config and 4 swept ones
+    assert bench.profile_error is None, bench.profile_error
+    assert bench.profiled is not None
+    measured = bench.profiled.measurements
+    assert sorted({m.concurrency for m in measured}) == [1, 16] and len(measured) == 10
+    default = [m for m in measured if m.is_default]
+    assert [m.max_queue_delay_microseconds for m in default] == [100, 100]  # the manifest's own setting
+    assert {(m.instance_count, m.max_queue_delay_microseconds) for m in measured if not m.is_default} == {
+        (1, 0), (2, 0), (1, 100), (2, 100)}
+    assert "### Model Analyzer: affine" in text and "| affine_config_default | 1 | 8 | 100 | 16 |" in text
+    assert f"Model Analyzer's pick: **{bench.profiled.best['config']}**" in text
 
 
 AOTI = """
@@ -77,7 +88,7 @@ def test_an_aoti_model_is_measured_beside_its_torchscript_twin_and_pytriton(tmp_
     package: all through perf_analyzer."""
     built = Project.at(tmp_path).built(AOTI)
     results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1,), rounds=1,
-                        with_pytriton=True, with_build=False)
+                        with_pytriton=True, with_build=False, with_profile=False)
     bench = results.models[0]
     assert [m.label for m in bench.served] == ["served aoti http c1", "served aoti grpc c1"]
     assert [m.label for m in bench.torchscript] == ["served torchscript http c1", "served torchscript http c16",
