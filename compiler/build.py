@@ -132,7 +132,7 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
 
 def kept_folder(output: Path) -> Path:
     """Where a failed build keeps the models it did export and prove (beside the repository, never in it)."""
-    return output.parent / f".{output.name}.kept"
+    return layout.sidecar(output, "kept")
 
 
 def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: set[str],
@@ -188,7 +188,7 @@ def _keep(staging: Path, kept: Path, names: list[str]) -> None:
 
 def _with_logs(problems: list[Problem], output: Path) -> list[Problem]:
     """Problems whose full text was summarised (tensor reprs, tracebacks) name a log file that holds it."""
-    logs = output.parent / f".{output.name}.logs"
+    logs = layout.sidecar(output, "logs")
     located = []
     for problem in problems:
         if problem.details:

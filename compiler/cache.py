@@ -1,7 +1,9 @@
-"""Where the compiler keeps what it downloads or creates outside a clone: one place for every cache.
+"""Where the compiler keeps what it downloads or creates outside a clone: one place for every cache, and the one
+way a cached venv is made.
 
     cache_root() / "schemas"      # each release's ModelConfig schema, the tritonclient wheels
     cache_root() / "toolchains"   # venvs with the torch a target image ships (compiler/export/toolchain.py)
+    cache_root() / "model-analyzer-<version>-py<version>"   # Model Analyzer's venv (compiler/profiling/model_analyzer.py)
 
 TRITON_COMPILER_CACHE moves it (the Makefile's VENV_CACHE is the same folder by default).
 """
@@ -9,8 +11,51 @@ TRITON_COMPILER_CACHE moves it (the Makefile's VENV_CACHE is the same folder by 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+#: inside a cached venv: the requirements installed into it, one per line (written after pip succeeded)
+INSTALLED = ".installed"
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("TRITON_COMPILER_CACHE", Path.home() / ".cache" / "triton-repo-compiler"))
+
+
+class InstallFailed(Exception):
+    """pip could not install the requirements; `errors` are pip's ERROR lines (else its last two)."""
+
+    def __init__(self, requirements: Sequence[str], stderr: str) -> None:
+        lines = stderr.splitlines()
+        self.errors = " ".join([line for line in lines if line.startswith("ERROR")] or lines[-2:])
+        super().__init__(f"pip could not install {' '.join(requirements)}: {self.errors}")
+
+
+def cached_venv(folder: Path, requirements: Sequence[str], what: str,
+                progress: Callable[[str], None] = lambda _: None) -> Path:
+    """The python of a venv at `folder` that holds `requirements` (`what` names it in progress lines): made on first
+    use, topped up when a requirement is new to it, and removed again when its first install fails (InstallFailed),
+    so that a broken venv is never taken for a made one."""
+    python = folder / "bin" / "python"
+    done = folder / INSTALLED
+    have = set(done.read_text().splitlines()) if done.is_file() else set()
+    missing = [r for r in requirements if r not in have]
+    if not missing:
+        return python
+    fresh = not python.is_file()
+    if fresh:
+        progress(f"creating {what} in {folder} (once)")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True)
+    progress(f"installing into {what}: {' '.join(missing)}")
+    pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        if fresh:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise InstallFailed(requirements, pip.stderr)
+    done.write_text("\n".join(sorted(have | set(requirements))) + "\n")
+    return python

@@ -20,7 +20,6 @@ import dataclasses
 import importlib.metadata
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.cache import cache_root
+from compiler.cache import InstallFailed, cache_root, cached_venv
 from compiler.compat.pytorch_versions import TorchVersion, libtorch_of
 from compiler.errors import Problem, UserError
 
@@ -111,34 +110,16 @@ def _package_of(source: dict[str, Any]) -> str | None:
 def toolchain_python(loaded: LoadedManifest, version: TorchVersion, progress: Progress) -> Path:
     """The python of a venv with torch `version` and what the manifest's sources need: made once, then reused
     (a source kind added later is installed into it then)."""
-    folder = folder_of(version)
-    python = folder / "bin" / "python"
-    wanted = requirements(loaded, version)
-    done = folder / ".installed"
-    have = set(done.read_text().splitlines()) if done.is_file() else set()
-    missing = [r for r in wanted if r not in have]
-    if not missing:
-        return python
-    fresh = not python.is_file()
-    if fresh:
-        progress(f"creating the torch {version} toolchain in {folder} (once per torch version)")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True)
-    progress(f"installing into the torch {version} toolchain: {' '.join(missing)}")
-    pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *wanted],
-                         capture_output=True, text=True)
-    if pip.returncode != 0:
-        if fresh:
-            shutil.rmtree(folder, ignore_errors=True)
-        last = [line for line in pip.stderr.splitlines() if line.startswith("ERROR")] or pip.stderr.splitlines()[-2:]
+    try:
+        return cached_venv(folder_of(version), requirements(loaded, version), f"the torch {version} toolchain",
+                           progress)
+    except InstallFailed as err:
         raise UserError(loaded.problem(
             f"the target ships PyTorch {version}, and an AOTInductor package loads only in the torch that compiled "
-            f"it; pip could not install torch=={version}.* here: {' '.join(last)[-400:]}", _torch_line(loaded),
+            f"it; pip could not install torch=={version}.* here: {err.errors[-400:]}", _torch_line(loaded),
             field="target_torch" if loaded.manifest.target_torch else "triton_version",
             hint=f"make torch=={version}.* installable (a package index or --find-links with that wheel), or "
-                 "export with `trace` for this target"))
-    done.write_text("\n".join(sorted(have | set(wanted))) + "\n")
-    return python
+                 "export with `trace` for this target")) from None
 
 
 def _torch_line(loaded: LoadedManifest) -> tuple[str, ...]:

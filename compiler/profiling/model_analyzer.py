@@ -28,9 +28,9 @@ from google.protobuf import json_format
 from ruamel.yaml import YAML
 from tritonclient.grpc import model_config_pb2 as pb
 
-from compiler.cache import cache_root
+from compiler.cache import InstallFailed, cache_root, cached_venv
 from compiler.errors import Problem, ServerError
-from compiler.profiling.writer import profiling_folder
+from compiler.profiling.writer import profiling_folder, yaml_text
 from compiler.repository import layout
 
 VERSION = "1.58.0"
@@ -68,18 +68,12 @@ class ProfileResult:
 
 def analyzer_binary(progress: Callable[[str], None]) -> Path:
     folder = cache_root() / f"model-analyzer-{VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
-    binary = folder / "bin" / "model-analyzer"
-    if not (folder / ".complete").is_file():
-        progress(f"installing {REQUIREMENT} into {folder} (once)")
-        shutil.rmtree(folder, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True)
-        pip = subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                              REQUIREMENT], capture_output=True, text=True)
-        if pip.returncode != 0:
-            raise ServerError(Problem(f"could not install {REQUIREMENT}: {pip.stderr.strip()[-300:]}",
-                                      hint="it comes from the package index"))
-        (folder / ".complete").write_text(REQUIREMENT + "\n")
-    return binary
+    try:
+        python = cached_venv(folder, [REQUIREMENT], f"Model Analyzer {VERSION}'s venv", progress)
+    except InstallFailed as err:
+        raise ServerError(Problem(f"could not install {REQUIREMENT}: {err.errors[-300:]}",
+                                  hint="it comes from the package index")) from None
+    return python.parent / "model-analyzer"
 
 
 def profile(repository: Path, model: str, quick: bool = False, strict_stability: bool = False,
@@ -151,7 +145,7 @@ def profile(repository: Path, model: str, quick: bool = False, strict_stability:
         "checkpoint_directory": str(work / "checkpoints"),
     }
     config_path = work / "model_analyzer.yaml"
-    config_path.write_text(_dump(config))
+    config_path.write_text(yaml_text(config))
     binary = analyzer_binary(progress)
     progress(f"model-analyzer profile -f {config_path} (local launch of the embedded tritonserver)")
     log = work / "model_analyzer.log"
@@ -195,15 +189,5 @@ def _best(model: str, work: Path) -> ProfileResult:
     snippet.write_text(f"# Model Analyzer's best of {len(rows)} measurements for {model}: {top.config}, "
                        f"{top.throughput:.1f} infer/s at concurrency {top.concurrency}, p99 "
                        f"{top.p99_ms:.1f} ms.\n# Paste under the model's entry in models.yaml; "
-                       "`make serve VARIANT=profiled` loads it.\n" + _dump({"variants": {"profiled": variant}}))
+                       "`make serve VARIANT=profiled` loads it.\n" + yaml_text({"variants": {"profiled": variant}}))
     return ProfileResult(best, len(rows), snippet, work / "reports", measured)
-
-
-def _dump(data: dict[str, Any]) -> str:
-    from io import StringIO
-
-    yaml = YAML()
-    yaml.default_flow_style = False
-    buffer = StringIO()
-    yaml.dump(data, buffer)
-    return buffer.getvalue()

@@ -8,6 +8,7 @@ import os
 import shlex
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -20,6 +21,15 @@ CONCURRENCY = [1, 2, 4, 8, 16]
 
 def profiling_folder(repository: Path) -> Path:
     return Path(repository).parent / "profiling"
+
+
+def yaml_text(data: dict[str, Any]) -> str:
+    """YAML in block style, as Model Analyzer's configs and our snippets are written."""
+    yaml = YAML()
+    yaml.default_flow_style = False
+    buffer = StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
@@ -88,8 +98,6 @@ def write_profiling(loaded: LoadedManifest, repository: Path, fingerprints: dict
     """
     folder = profiling_folder(repository)
     changed = []
-    yaml = YAML()
-    yaml.default_flow_style = False
     for model in loaded.manifest.models:
         target = folder / model.name
         stamp = f"{(fingerprints or {}).get(model.name)}\n{Path(repository).resolve()}\n"
@@ -104,10 +112,8 @@ def write_profiling(loaded: LoadedManifest, repository: Path, fingerprints: dict
                            for command in perf_analyzer_commands(model, data_path))
         if _write_if_changed(target / "perf_analyzer.txt", commands):
             changed.append(target / "perf_analyzer.txt")
-        buffer = StringIO()
-        yaml.dump(model_analyzer_config(model, repository, data_path), buffer)
         header = f"# Model Analyzer profile config for {model.name}: model-analyzer profile -f {target / 'model_analyzer.yaml'}\n"
-        if _write_if_changed(target / "model_analyzer.yaml", header + buffer.getvalue()):
+        if _write_if_changed(target / "model_analyzer.yaml", header + yaml_text(model_analyzer_config(model, repository, data_path))):
             changed.append(target / "model_analyzer.yaml")
         _write_if_changed(target / STAMP, stamp)
     return changed

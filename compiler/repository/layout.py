@@ -4,6 +4,7 @@
     <repository>/<model>/configs/<variant>.pbtxt      # tritonserver --model-config-name=<variant>
     <repository>/<model>/<version>/<model file>        # model.pt for pytorch_libtorch
     <repository>/<model>/build.json                    # our build record (repository/record.py)
+    <parent>/.<repository>.<what>                      # our sidecars beside it, never inside (sidecar())
 
     layout.config_file(folder)                  # folder / "config.pbtxt"
     layout.config_file(folder, "cpu")           # folder / "configs/cpu.pbtxt" when it exists, else config.pbtxt
@@ -116,3 +117,18 @@ def model_file(folder: Path, version: int | str, config: Any = None) -> Path:
 def model_folders(repository: Path) -> list[Path]:
     """The model folders of a repository (hidden folders, such as staging copies, are not models)."""
     return sorted(p for p in Path(repository).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+#: what the build keeps beside a repository (compiler/repository/swap.py, compiler/build.py), never inside it, where
+#: tritonserver would take a folder for a model: the lock, the swap's journal and previous tree, the staging copies
+#: (staging-<random>), the models a failed build kept from the previous output, and the server logs of a proof
+SIDECARS = ("lock", "journal", "previous", "staging-", "kept", "logs")
+
+
+def sidecar(repository: Path, what: str) -> Path:
+    """<parent>/.<repository name>.<what>; `what` is one of SIDECARS."""
+    if what not in SIDECARS:
+        raise ValueError(f"unknown sidecar {what!r}")
+    repository = Path(repository)
+    return repository.parent / f".{repository.name}.{what}"
+

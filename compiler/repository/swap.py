@@ -24,19 +24,16 @@ import tempfile
 from pathlib import Path
 
 from compiler.errors import Problem, RepositoryError
+from compiler.repository.layout import sidecar
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
-def _sidecar(output: Path, suffix: str) -> Path:
-    return output.parent / f".{output.name}.{suffix}"
-
-
 class RepositoryLock:
     def __init__(self, output: Path) -> None:
         self.output = output
-        self.path = _sidecar(output, "lock")
+        self.path = sidecar(output, "lock")
         self._fd: int | None = None
 
     def __enter__(self) -> RepositoryLock:
@@ -57,7 +54,7 @@ class RepositoryLock:
 
 
 def new_staging(output: Path) -> Path:
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
+    staging = Path(tempfile.mkdtemp(prefix=sidecar(output, "staging-").name, dir=output.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a repository is read by tritonserver, maybe as another user
     return staging
 
@@ -100,8 +97,8 @@ def replace(output: Path, staging: Path) -> None:
         _fsync_dir(output.parent)
         discard(staging)  # now holds the previous tree
         return
-    previous = _sidecar(output, "previous")
-    journal = _sidecar(output, "journal")
+    previous = sidecar(output, "previous")
+    journal = sidecar(output, "journal")
     journal.write_text(str(previous))
     os.rename(output, previous)
     os.rename(staging, output)
@@ -112,13 +109,13 @@ def replace(output: Path, staging: Path) -> None:
 
 def recover(output: Path) -> None:
     """Undo a half-finished two-rename swap and drop stale staging folders (lock held)."""
-    journal = _sidecar(output, "journal")
-    previous = _sidecar(output, "previous")
+    journal = sidecar(output, "journal")
+    previous = sidecar(output, "previous")
     if journal.exists():
         if not output.exists() and previous.exists():
             os.rename(previous, output)
         journal.unlink()
     if previous.exists() and output.exists():
         discard(previous)
-    for stale in output.parent.glob(f".{output.name}.staging-*"):
+    for stale in output.parent.glob(sidecar(output, "staging-").name + "*"):
         discard(stale)
