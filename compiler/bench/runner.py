@@ -392,13 +392,13 @@ for model in loaded.manifest.models:
     example = make_inputs(model, plans_for(model)[0])
     with torch.no_grad():
         if model.export == "aoti":  # what a user writes by hand: export with the same dims, compile, package
-            from compiler.export.aoti import INDUCTOR_OPTIONS, bind_aoti, dynamic_shapes
+            from compiler.export.aoti import bind_aoti, dynamic_shapes, inductor_options
             binding = bind_aoti(model, module)
             args, kwargs = binding.split(example)
             exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dynamic_shapes(model, binding),
                                            strict=False)
             torch._inductor.aoti_compile_and_package(exported, package_path=str(out / f"{model.name}.pt2"),
-                                                     inductor_configs=INDUCTOR_OPTIONS if model.optimize else {})
+                                                     inductor_configs=inductor_options(model))
         else:
             order = bind(model, module).order
             traced = torch.jit.trace(module, tuple(example[n] for n in order), strict=False)

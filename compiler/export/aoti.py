@@ -71,8 +71,28 @@ def bind_aoti(model: ModelSpec, module: Any) -> Binding:
     return Binding(PT2_CALL_SPEC, order, arguments, keywords=tuple(by_keyword.values()))
 
 
-#: The inductor options an optimised package is compiled with (optimize: true, the default).
-INDUCTOR_OPTIONS = {"freezing": True}
+#: The inductor options an optimised package is compiled with (optimize: true, the default), and with
+#: `optimize: max-autotune`. freezing: weights become constants that inductor folds and prepacks (oneDNN on CPU);
+#: measured here on batch 16: MiniLM 30.8 -> 14.3 ms, ResNet-50 408 -> 341 ms (eager 40.4 and 567); channels_last on
+#: top gained nothing, as freezing already picks the convolutions' layout. max_autotune on top (CPU: C++ GEMM
+#: templates against ATen, benchmarked at the example's shapes), measured side by side, interleaved, on 2026-11-25:
+#: MiniLM batch 1 4.24 -> 3.51 ms but batch 16 30.9 -> 34.5 ms; ResNet-50 batch 1 37.4 -> 43.2 ms, batch 16
+#: 388 -> 528 ms; compile 14 -> 32 s and 18 -> 57 s. It is no default: a model served at batch 1 may opt in.
+INDUCTOR_OPTIONS: dict[str, Any] = {"freezing": True}
+MAX_AUTOTUNE_OPTIONS: dict[str, Any] = {**INDUCTOR_OPTIONS, "max_autotune": True}
+
+
+def inductor_options(model: ModelSpec) -> dict[str, Any]:
+    """The inductor configs `optimize` asks for: a fresh dict, as aoti_compile_and_package adds its own keys to the
+    one it is given ("aot_inductor.package")."""
+    if model.optimize == "max-autotune":
+        return dict(MAX_AUTOTUNE_OPTIONS)
+    return dict(INDUCTOR_OPTIONS) if model.optimize else {}
+
+
+def optimized_as(model: ModelSpec) -> str:
+    """What build.json records as applied."""
+    return " + ".join(f"inductor {key}" for key in inductor_options(model))
 
 
 def dynamic_shapes(model: ModelSpec, binding: Binding) -> dict[str, Any]:
@@ -226,13 +246,10 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
                                                         for axes in dims.groups if len(axes) > 1))
     folder = tempfile.TemporaryDirectory(prefix="aoti-")
     path = Path(folder.name) / layout.AOTI_FILENAME
-    progress("AOTInductor compile (a C++ build; tens of seconds)" + (f", {INDUCTOR_OPTIONS}" if model.optimize else ""))
+    options = inductor_options(model)
+    progress("AOTInductor compile (a C++ build; tens of seconds)" + (f", {options}" if options else ""))
     try:
-        # freezing: weights become constants that inductor folds and prepacks (oneDNN on CPU). Measured here on
-        # batch 16: MiniLM 30.8 -> 14.3 ms, ResNet-50 408 -> 341 ms (eager 40.4 and 567); channels_last on top
-        # gained nothing, as freezing already picks the convolutions' layout. optimize: false turns it off.
-        torch._inductor.aoti_compile_and_package(exported, package_path=str(path),
-                                                 inductor_configs=INDUCTOR_OPTIONS if model.optimize else {})
+        torch._inductor.aoti_compile_and_package(exported, package_path=str(path), inductor_configs=options)
         loaded = torch._inductor.aoti_load_package(str(path))
     except Exception as err:
         folder.cleanup()

@@ -38,3 +38,37 @@ def test_optimize_false_keeps_the_trace_as_it_is(project: Project) -> None:
     model = torch.jit.load(str(project.output / "cnn" / "1" / "model.pt"))
     assert len(list(model.parameters())) == 4  # two convolutions' weights and biases
     assert json.loads((project.output / "cnn" / "build.json").read_text())["optimized"] == ""
+
+
+def test_max_autotune_is_refused_for_torchscript_at_its_line(project: Project) -> None:
+    project.write(MANIFEST.format(optimize="optimize: max-autotune"))
+    result = project.build()
+    assert result.code != 0
+    line = [text.strip() for text in project.manifest.read_text().splitlines()].index("optimize: max-autotune") + 1
+    assert f"{project.manifest}:{line}:" in result.err and "cnn" in result.err
+    assert "max-autotune is an AOTInductor option" in result.err and "export: aoti" in result.err
+
+
+AOTI = """
+    triton_version: "26.11"
+    target_torch: "2.14"
+    models:
+      - name: affine
+        source: {{python: "tiny_models:affine"}}
+        export: aoti
+        max_batch_size: 8
+        inputs: [{{name: "KWARGS[x]", dtype: FP32, dims: [4]}}]
+        instance_group: [{{kind: KIND_CPU}}]
+        {optimize}
+"""
+
+
+def test_max_autotune_compiles_the_package_with_it_and_proves_it(project: Project) -> None:
+    """inductor benchmarks its GEMM kernels while compiling (what build.json and the build's progress say); the
+    package is then proved against eager like any other."""
+    project.write(AOTI.format(optimize="optimize: max-autotune"))
+    result = project.build()
+    assert result.code == 0, result.err
+    assert "'max_autotune': True" in result.err and "prove" in result.err
+    record = json.loads((project.output / "affine" / "build.json").read_text())
+    assert record["optimized"] == "inductor freezing + inductor max_autotune"
