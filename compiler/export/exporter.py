@@ -99,6 +99,27 @@ def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, A
     return scripted, notes
 
 
+def _channels_last(module: Any, progress: Callable[[str], None]) -> tuple[Any, bool]:
+    """A copy of a CNN (a module with 2-D convolutions) whose 4-D weights are channels_last, so that oneDNN (and
+    cuDNN) run its convolutions in NHWC order; the eager module the proof compares against is left as it is.
+    Measured on 2026-11-25 with torch 2.14, frozen TorchScript ResNet-50 fed NCHW inputs as Triton sends them:
+    batch 16 621 -> 400 ms, batch 1 34.9 -> 30.5 ms (interleaved), outputs 4.6e-5 apart. AOTI packages do not need
+    it: inductor's freezing picks the convolutions' layout itself (it gained nothing there)."""
+    import copy
+
+    import torch
+
+    if not isinstance(module, torch.nn.Module) or not any(isinstance(m, torch.nn.Conv2d) for m in module.modules()):
+        return module, False
+    try:
+        converted = copy.deepcopy(module).to(memory_format=torch.channels_last)
+    except Exception as err:  # a module that cannot be copied or converted is exported as it is
+        progress(f"not channels_last ({describe(err)})")
+        return module, False
+    progress("optimize: channels_last (2-D convolutions: weights in NHWC order)")
+    return converted, True
+
+
 def _freeze(scripted: Any, progress: Callable[[str], None]) -> tuple[Any, str]:
     """torch.jit.freeze: parameters become constants and conv+batchnorm fold (what the proof then runs). A module
     freezing cannot take (one whose forward mutates its attributes) is kept as it is, and the build says so.
@@ -139,9 +160,11 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         else:
             module, keys = _adapt_outputs(model, module, binding, example, plans[0], progress)
             progress(f"{model.export} with {binding.describe()}")
-            scripted, notes = _trace(model, module, binding, example)
+            exported_from, nhwc = _channels_last(module, progress) if model.optimize else (module, False)
+            scripted, notes = _trace(model, exported_from, binding, example)
             if model.optimize:
                 scripted, optimized = _freeze(scripted, progress)
+                optimized = " + ".join(part for part in (optimized, "channels_last" if nhwc else "") if part)
         check_exported(model, scripted, binding)
         runs = _prove(model, module, scripted, binding, plans, example, notes, progress, flatten)
     outputs = _settle_outputs(model, derive_outputs(model, runs), keys)

@@ -196,10 +196,11 @@ class ModelSpec(Strict):
         "AOTInductor, <version>/model.pt2, platform torch_aoti, Triton 26.03 on)")
     optimize: bool | Literal["max-autotune"] = Field(
         True, description="build-time optimisation, proved like any export: TorchScript is frozen (torch.jit.freeze: "
-        "weights become constants, conv+batchnorm folded); AOTI compiles with inductor's freezing (constant folding, "
-        "prepacked weights). `max-autotune` (aoti only): freezing plus inductor's max_autotune, which benchmarks "
-        "GEMM kernels at the example's shapes while compiling (2-3x the compile time; it paid for MiniLM at batch 1 "
-        "and cost at batch 16 and for ResNet-50 here, so measure it). false exports the model as it is")
+        "weights become constants, conv+batchnorm folded) and a CNN's weights made channels_last; AOTI compiles "
+        "with inductor's freezing (constant folding, prepacked weights). `max-autotune` (aoti only): freezing plus "
+        "inductor's max_autotune, which benchmarks GEMM kernels at the example's shapes while compiling (2-3x the "
+        "compile time; it paid for MiniLM at batch 1 and cost at batch 16 and for ResNet-50 here, so measure it). "
+        "false exports the model as it is")
     version: int = Field(1, ge=1)
     max_batch_size: int = Field(0, ge=0, description="0 = the model has no batch dimension")
     inputs: list[InputSpec] = Field(min_length=1)

@@ -1,4 +1,5 @@
-"""optimize (default true): the export is frozen before it is proved; `optimize: false` exports it as it is."""
+"""optimize (default true): the export is frozen (a CNN's weights channels_last) before it is proved; `optimize:
+false` exports it as it is."""
 
 from __future__ import annotations
 
@@ -20,13 +21,33 @@ MANIFEST = """
 """
 
 
+def _conv_weights(model: torch.jit.ScriptModule) -> list[torch.Tensor]:
+    constants = [node.output().toIValue() for node in model.graph.findAllNodes("prim::Constant")
+                 if node.output().type().kind() == "TensorType"]
+    return [t for t in constants if isinstance(t, torch.Tensor) and t.dim() == 4]
+
+
 def test_a_trace_is_frozen_and_proved_frozen(project: Project) -> None:
     project.write(MANIFEST.format(optimize=""))
     result = project.build()
     assert result.code == 0, result.err
     assert "cnn: optimize: frozen (torch.jit.freeze)" in result.err
+    assert "cnn: optimize: channels_last" in result.err
     model = torch.jit.load(str(project.output / "cnn" / "1" / "model.pt"))
     assert list(model.parameters()) == []  # the weights are constants of the graph
+    weights = _conv_weights(model)
+    assert len(weights) == 2 and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                                     for w in weights)  # saved and loaded in NHWC order
+    record = json.loads((project.output / "cnn" / "build.json").read_text())
+    assert record["optimized"] == "torch.jit.freeze + channels_last"
+
+
+def test_a_model_without_convolutions_is_frozen_only(project: Project) -> None:
+    project.write(MANIFEST.replace("tiny_models:tiny_cnn", "tiny_models:affine").replace(
+        "dims: [3, -1, -1], example: {{shape: [3, 32, 32]}}", "dims: [4]").format(optimize=""))
+    result = project.build()
+    assert result.code == 0, result.err
+    assert "channels_last" not in result.err
     assert json.loads((project.output / "cnn" / "build.json").read_text())["optimized"] == "torch.jit.freeze"
 
 
@@ -37,6 +58,7 @@ def test_optimize_false_keeps_the_trace_as_it_is(project: Project) -> None:
     assert "optimize: frozen" not in result.err
     model = torch.jit.load(str(project.output / "cnn" / "1" / "model.pt"))
     assert len(list(model.parameters())) == 4  # two convolutions' weights and biases
+    assert all(p.is_contiguous() for p in model.parameters()) and "channels_last" not in result.err
     assert json.loads((project.output / "cnn" / "build.json").read_text())["optimized"] == ""
 
 
