@@ -22,8 +22,8 @@ MANIFEST = """
 
 
 def _conv_weights(model: torch.jit.ScriptModule) -> list[torch.Tensor]:
-    constants = [node.output().toIValue() for node in model.graph.findAllNodes("prim::Constant")
-                 if node.output().type().kind() == "TensorType"]
+    constants = [node.output().toIValue() for node in model.graph.nodes()
+                 if node.kind() == "prim::Constant" and node.output().type().kind() == "TensorType"]
     return [t for t in constants if isinstance(t, torch.Tensor) and t.dim() == 4]
 
 
