@@ -128,7 +128,7 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
              "per client at the eager latency of the batch the server can form), with its stability rule loosened "
              f"for this shared machine (`{' '.join(LOOSE_FLAGS)}`). **Eager** rows run the nn.Module in the benchmark "
              "process under `torch.inference_mode()` in a closed loop (perf_analyzer only measures servers). "
-             "**served torchscript** is the same model exported with `trace` (frozen) and served beside it in the "
+             "**served torchscript** is the same model exported with `trace` (frozen; a CNN channels_last) and served beside it in the "
              "same tritonserver; **pytriton** serves the same model file as a Python callable. Throughput is "
              f"examples per second. Every row is measured once per round in {results.rounds} interleaved rounds: "
              "perf_analyzer rows give the mean throughput and the median of each percentile over the rounds, eager "
