@@ -99,6 +99,20 @@ def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, A
     return scripted, notes
 
 
+def _optimized_export(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], nhwc: bool,
+                      progress: Callable[[str], None]) -> tuple[Any, list[str], str, bool]:
+    """Trace or script `module` and, with `optimize`, freeze it (from a channels_last copy of a CNN when `nhwc`);
+    returns the export, the tracer's notes, what was applied (for build.json), and whether channels_last was."""
+    exported_from, nhwc = _channels_last(module, progress) if model.optimize and nhwc else (module, False)
+    scripted, notes = _trace(model, exported_from, binding, example)
+    optimized = ""
+    if model.optimize:
+        scripted, optimized = _freeze(scripted, progress)
+        optimized = " + ".join(part for part in (optimized, "channels_last" if nhwc else "") if part)
+    check_exported(model, scripted, binding)
+    return scripted, notes, optimized, nhwc
+
+
 def _channels_last(module: Any, progress: Callable[[str], None]) -> tuple[Any, bool]:
     """A copy of a CNN (a module with 2-D convolutions) whose 4-D weights are channels_last, so that oneDNN (and
     cuDNN) run its convolutions in NHWC order; the eager module the proof compares against is left as it is.
@@ -155,18 +169,25 @@ def export_model(model: ModelSpec, module: Any, release: Release,
     optimized = ""
     with torch.no_grad():
         example = make_inputs(model, plans[0])
+        nhwc = False
         if isinstance(model.source, TorchscriptSource):
             scripted, notes = module, list[str]()
+            check_exported(model, scripted, binding)
         else:
             module, keys = _adapt_outputs(model, module, binding, example, plans[0], progress)
             progress(f"{model.export} with {binding.describe()}")
-            exported_from, nhwc = _channels_last(module, progress) if model.optimize else (module, False)
-            scripted, notes = _trace(model, exported_from, binding, example)
-            if model.optimize:
-                scripted, optimized = _freeze(scripted, progress)
-                optimized = " + ".join(part for part in (optimized, "channels_last" if nhwc else "") if part)
-        check_exported(model, scripted, binding)
-        runs = _prove(model, module, scripted, binding, plans, example, notes, progress, flatten)
+            scripted, notes, optimized, nhwc = _optimized_export(model, module, binding, example, True, progress)
+        try:
+            runs = _prove(model, module, scripted, binding, plans, example, notes, progress, flatten)
+        except ExportError as err:
+            if not nhwc:
+                raise
+            # A model whose outputs are discontinuous (a detector's score threshold and NMS) can turn a rounding
+            # difference of the NHWC convolutions into another box: the proof decides, as for any optimisation.
+            progress(f"optimize: channels_last moved the outputs past the proof's tolerance "
+                     f"({err.problems[0].message.splitlines()[0][:200]}); exported again without it")
+            scripted, notes, optimized, _ = _optimized_export(model, module, binding, example, False, progress)
+            runs = _prove(model, module, scripted, binding, plans, example, notes, progress, flatten)
     outputs = _settle_outputs(model, derive_outputs(model, runs), keys)
     build_warnings = _libtorch_rules(model, scripted, release)
 

@@ -32,6 +32,10 @@ def test_the_zoo_builds_serves_and_verifies(zoo: Path) -> None:
     assert "output logits__0 TYPE_FP32 [5]" in built.out  # vit: a transformers ImageClassifierOutput
     assert "output embedding__2 TYPE_FP32 [4]" in built.out  # dict_heads: a plain dict
     assert "no dynamic batching: example 0 alone and in a batch of 4 differ" not in built.out  # said in the manifest
+    # NHWC convolutions move the detector's scores enough to pick other boxes: the proof refuses, the plain export stays
+    assert "detector: optimize: channels_last moved the outputs past the proof's tolerance" in built.err
+    assert json.loads((zoo / "repo" / "detector" / "build.json").read_text())["optimized"] == "torch.jit.freeze"
+    assert "resnet18: optimize: channels_last (2-D" in built.err and "resnet18: optimize: channels_last moved" not in built.err
     verified = run_cli("verify", "--manifest", str(zoo / "models.yaml"), "--repository", str(zoo / "repo"))
     assert verified.code == 0, verified.out
     lines = verified.out.splitlines()
