@@ -332,9 +332,9 @@ def profile(model: str, repository: Path, quick: bool, strict_stability: bool) -
 
     result = run_profile(repository, model, quick=quick, strict_stability=strict_stability, progress=_progress)
     best = result.best
-    click.echo(f"{model}: best of {result.rows} measurements: {best['config']}, {best['throughput']:.1f} infer/s at "
-               f"concurrency {best['concurrency']} (p99 {best['p99_ms']:.1f} ms): {best['instance_count']} instance(s), "
-               f"max_batch_size {best['max_batch_size']}, queue delay {best['max_queue_delay_microseconds']} us")
+    click.echo(f"{model}: best of {result.rows} measurements: {best.config}, {best.throughput:.1f} infer/s at "
+               f"concurrency {best.concurrency} (p99 {best.p99_ms:.1f} ms): {best.instance_count} instance(s), "
+               f"max_batch_size {best.max_batch_size}, queue delay {best.max_queue_delay_microseconds} us")
     click.echo(f"wrote {result.snippet} (paste under the model in models.yaml) and the reports in {result.reports}")
 
 

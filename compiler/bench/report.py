@@ -103,13 +103,13 @@ def _profiled(bench: ModelBench) -> list[str]:
         lines.append(f"| {m.config} | {m.instance_count} | {m.max_batch_size} | {delay} | {m.concurrency} | "
                      f"{m.throughput:.1f} | {m.p99_ms:.1f} |")
     best = result.best
-    lines += ["", f"Model Analyzer's pick: **{best['config']}** ({best['instance_count']} instance(s), max batch "
-              f"{best['max_batch_size']}, queue delay {best['max_queue_delay_microseconds']} us): "
-              f"{best['throughput']:.1f} infer/s at concurrency {best['concurrency']}, written as `variants: "
+    lines += ["", f"Model Analyzer's pick: **{best.config}** ({best.instance_count} instance(s), max batch "
+              f"{best.max_batch_size}, queue delay {best.max_queue_delay_microseconds} us): "
+              f"{best.throughput:.1f} infer/s at concurrency {best.concurrency}, written as `variants: "
               f"profiled:` to `Triton/profiling/{bench.name}/model_analyzer/variants.yaml`."]
     top = COMPARED[-1]
     default = next((m for m in result.measurements if m.is_default and m.concurrency == top), None)
-    chosen = next((m for m in result.measurements if m.config == best["config"] and m.concurrency == top), None)
+    chosen = next((m for m in result.measurements if m.config == best.config and m.concurrency == top), None)
     if default and chosen and default.throughput > 0:
         lines.append(f"At concurrency {top}: the pick / the build's configuration = "
                      f"{chosen.throughput / default.throughput:.2f}.")

@@ -114,8 +114,6 @@ class _Cell:
             self.measurement.absorb(window)
 
 
-
-
 @dataclass
 class _PaCell:
     """One perf_analyzer run per round: the build's own command, aimed at a server and protocol."""

@@ -9,7 +9,7 @@ config the embedded server cannot load as it is (torch_aoti, KIND_GPU here) is p
 `serve` loads.
 
     result = profile(Path("Triton/models"), "bert", quick=True, progress=print)
-    result.best, result.snippet   # {"instance_count": 2, ...}, Path(".../model_analyzer/variants.yaml")
+    result.best.instance_count, result.snippet   # 1, Path(".../model_analyzer/variants.yaml")
 """
 
 from __future__ import annotations
@@ -59,11 +59,15 @@ class Measured:
 
 @dataclass(frozen=True)
 class ProfileResult:
-    best: dict[str, Any]  # config, concurrency, throughput, p99_ms, instance_count, max_batch_size, max_queue_delay_...
-    rows: int  # measurements Model Analyzer made
+    best: Measured  # the highest throughput of the measurements that satisfy Model Analyzer's constraints
     snippet: Path  # the manifest snippet (variants: profiled: ...)
     reports: Path  # Model Analyzer's export folder (CSV, HTML reports)
-    measurements: tuple[Measured, ...] = ()  # every row, in Model Analyzer's order
+    measurements: tuple[Measured, ...]  # every row, in Model Analyzer's order
+
+    @property
+    def rows(self) -> int:
+        """How many measurements Model Analyzer made."""
+        return len(self.measurements)
 
 
 def analyzer_binary(progress: Callable[[str], None]) -> Path:
@@ -178,9 +182,6 @@ def _best(model: str, work: Path) -> ProfileResult:
     measured = tuple(Measured(r["Model Config Path"], int(r["Concurrency"]), float(r["Throughput (infer/sec)"]),
                               float(r["p99 Latency (ms)"]), *settings[r["Model Config Path"]]) for r in rows)
     top = max((m for m, r in zip(measured, rows) if r in usable), key=lambda m: m.throughput)
-    best = {"config": top.config, "concurrency": top.concurrency, "throughput": top.throughput, "p99_ms": top.p99_ms,
-            "instance_count": top.instance_count, "max_batch_size": top.max_batch_size,
-            "max_queue_delay_microseconds": top.max_queue_delay_microseconds}
     variant: dict[str, Any] = {"instance_group": [{"kind": "KIND_CPU", "count": top.instance_count}],
                                "max_batch_size": top.max_batch_size}
     if top.max_queue_delay_microseconds is not None:
@@ -190,4 +191,4 @@ def _best(model: str, work: Path) -> ProfileResult:
                        f"{top.throughput:.1f} infer/s at concurrency {top.concurrency}, p99 "
                        f"{top.p99_ms:.1f} ms.\n# Paste under the model's entry in models.yaml; "
                        "`make serve VARIANT=profiled` loads it.\n" + yaml_text({"variants": {"profiled": variant}}))
-    return ProfileResult(best, len(rows), snippet, work / "reports", measured)
+    return ProfileResult(top, snippet, work / "reports", measured)

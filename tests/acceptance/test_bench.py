@@ -67,7 +67,7 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert {(m.instance_count, m.max_queue_delay_microseconds) for m in measured if not m.is_default} == {
         (1, 0), (2, 0), (1, 100), (2, 100)}
     assert "### Model Analyzer: affine" in text and "| affine_config_default | 1 | 8 | 100 | 16 |" in text
-    assert f"Model Analyzer's pick: **{bench.profiled.best['config']}**" in text
+    assert f"Model Analyzer's pick: **{bench.profiled.best.config}**" in text
 
 
 AOTI = """
