@@ -38,6 +38,7 @@ class ModelReport:
     binding: list[tuple[str, str]] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    guards: list[str] = field(default_factory=list)  # what the export refuses (export/guards.py)
 
 
 @dataclass
@@ -157,14 +158,19 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
             progress(f"{model.name}: kept from the last (failed) build, same fingerprint")
             continue
         started = time.monotonic()
+        index = loaded.manifest.models.index(model)
         try:
             report = _export_one(loaded, model, staging / model.name, prints[model.name], _prefixed(progress, model.name),
                                  allow_paths)
         except UserError as err:
-            index = loaded.manifest.models.index(model)
             problems.extend(loaded.locate(p, index) for p in err.problems)
             causes.extend(err.underlying())
             progress(f"{model.name}: FAILED")
+            continue
+        except Exception as err:  # a bug of ours or of a library: this model's failure, not the build's
+            problems.append(loaded.locate(_internal(model.name, err), index))
+            causes.append(err)
+            progress(f"{model.name}: FAILED (internal error)")
             continue
         report.seconds = time.monotonic() - started
         reports.append(report)
@@ -174,6 +180,16 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         _keep(staging, kept, built)
         raise UserError(_with_logs(problems, output), causes)
     return reports
+
+
+def _internal(name: str, err: Exception) -> Problem:
+    """An exception that is no user error, raised while exporting one model: said as that model's problem (its
+    traceback in the model's log), so that the others still build and are kept."""
+    from compiler.export.messages import describe, full_text
+
+    return Problem(f"internal error while exporting: {describe(err)}", model=name,
+                   hint="a bug in the compiler or a library it calls: please report it with the log; the other "
+                        "models were built and kept", details=full_text(err))
 
 
 def _keep(staging: Path, kept: Path, names: list[str]) -> None:
@@ -202,9 +218,18 @@ def _with_logs(problems: list[Problem], output: Path) -> list[Problem]:
 
 
 def _unchanged(folder: Path, status: str = "unchanged") -> ModelReport:
-    """An unchanged (or kept) model still carries the warnings of the build that made it."""
-    warnings = (read_record(folder) or {}).get("warnings") or []
-    return ModelReport(folder.name, status, warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [])
+    """An unchanged (or kept) model still carries what the build that made it said: its binding, outputs, guards
+    and warnings."""
+    from compiler.export.guards import Guards
+
+    record = read_record(folder) or {}
+    warnings = record.get("warnings") or []
+    binding = (record.get("binding") or {}).get("inputs") or []
+    guards = Guards.from_record(record.get("guards"))
+    return ModelReport(folder.name, status, binding=[(str(a), str(b)) for a, b in binding],
+                       outputs=[f"{o['name']} {o['dtype']} {o['dims']}" for o in record.get("outputs") or []],
+                       warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
+                       guards=guards.describe() if guards else [])
 
 
 def _prefixed(progress: Progress, name: str) -> Progress:
@@ -259,6 +284,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "batch_invariance": {"examples": result.invariance.checked, "failure": result.invariance.failure},
         "dynamic_batching": {name or layout.CONFIG_FILE: on for name, on in result.batching.items()},
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
+        "guards": result.guards.record(),
     }
     write_record(folder, record)
     if result.invariance.checked:
@@ -267,7 +293,8 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     where = f"{loaded.path}:{loaded.line_of(('models', loaded.manifest.models.index(model)))}"
     return ModelReport(model.name, "built", binding=result.binding.table(),
                        outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs],
-                       warnings=result.warnings + [f"{where}: weak proof: {w}" for w in result.weak])
+                       warnings=result.warnings + [f"{where}: weak proof: {w}" for w in result.weak],
+                       guards=result.guards.describe())
 
 
 def _torch_version() -> str:

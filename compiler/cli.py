@@ -230,9 +230,11 @@ def validate(manifests: tuple[Path, ...], allow_paths: tuple[Path, ...]) -> None
 @click.option("--model", "model_name", default="bert", show_default=True, help="The manifest model to soak.")
 @click.option("--requests", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--hostile-share", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="The part of the requests that are hostile (out-of-range values, NaN, bad sizes and dtypes).")
 @allow_path_option
 def soak(manifest: Path | None, repository: Path, model_name: str, requests: int, concurrency: int,
-         allow_paths: tuple[Path, ...]) -> None:
+         hostile_share: float, allow_paths: tuple[Path, ...]) -> None:
     """Many concurrent HTTP and gRPC requests, every answer checked; memory before and after."""
     from compiler.verify.soak import soak as run_soak
 
@@ -242,9 +244,10 @@ def soak(manifest: Path | None, repository: Path, model_name: str, requests: int
         if done % step == 0:
             click.echo(f"  {done}/{requests}", err=True)
 
-    report = run_soak(_manifest_of(repository, manifest), repository, model_name, requests, concurrency, progress, allow_paths=allow_paths)
+    report = run_soak(_manifest_of(repository, manifest), repository, model_name, requests, concurrency, progress,
+                      allow_paths=allow_paths, hostile_share=hostile_share)
     click.echo(report.summary())
-    for error in report.errors[:10]:
+    for error in report.errors[:10] + report.hostile_wrong[:10] + report.deaths[:10]:
         click.echo(f"  error: {error}")
     if not report.ok:
         sys.exit(EXIT_USER)

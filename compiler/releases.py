@@ -69,6 +69,11 @@ DEFAULT_RELEASE = NEWEST_RELEASE
 def is_known(text: str) -> bool:
     return str(text) in SERVER_VERSION
 
+
+def image(release: str) -> str:
+    """NVIDIA's tritonserver image of a release (NGC), with the Python backend and the framework backends."""
+    return f"nvcr.io/nvidia/tritonserver:{release}-py3"
+
 #: The PyTorch backend binds inputs by forward() argument name from this release on.
 FORWARD_ARGUMENT_NAMES_SINCE = "22.06"
 #: The PyTorch backend accepts TYPE_STRING (List[str]) tensors from this release on.

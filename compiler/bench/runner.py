@@ -26,15 +26,14 @@ from typing import Any
 from compiler.bench.load import Measurement, closed_loop
 from compiler.bench.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, Result, locate
 from compiler.errors import ServerError
-from compiler.export.adapt import adapted
-from compiler.export.binding import Binding, bind
+from compiler.export.binding import Binding
 from compiler.export.examples import Plan, make_inputs, plans_for
+from compiler.export.reference import EagerReference
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.profiling.model_analyzer import ProfileResult, profile
 from compiler.profiling.writer import profiling_folder
 from compiler.server.ports import Ports
 from compiler.server.session import embedded_server
-from compiler.sources import load_source
 
 Tick = Callable[[], None]
 
@@ -275,14 +274,8 @@ def _torchscript_twins(loaded: LoadedManifest, models: list[ModelSpec], scratch:
 def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path, analyzer: PerfAnalyzer,
                  http_url: str, grpc_url: str, twin: str | None, seconds: float, concurrencies: tuple[int, ...],
                  with_pytriton: bool, rounds: int, tick: Tick) -> ModelBench:
-    module = load_source(model, base)
-    if model.export == "aoti":
-        from compiler.export.aoti import bind_aoti
-
-        binding = bind_aoti(model, module)
-    else:
-        binding = bind(model, module)
-        module, _ = adapted(module, binding, make_inputs(model, plans_for(model)[0]))  # as the build served it
+    reference = EagerReference.load(model, base)  # as the build served it
+    module, binding = reference.module, reference.binding
     bench = ModelBench(model.name, model.max_batch_size, export=model.export)
     largest = max(model.max_batch_size, 1)
     single = _eager_caller(model, module, binding, 1)
@@ -378,7 +371,6 @@ _RAW = r"""
 import sys, torch
 from pathlib import Path
 from compiler.manifest import load_manifest
-from compiler.sources import load_source
 from compiler.export.binding import bind
 from compiler.export.examples import make_inputs, plans_for
 loaded = load_manifest(Path(sys.argv[1]))
@@ -390,8 +382,8 @@ for model in loaded.manifest.models:
     example = make_inputs(model, plans_for(model)[0])
     with torch.no_grad():
         if model.export == "aoti":  # what a user writes by hand: export with the same dims, compile, package
-            from compiler.export.aoti import bind_aoti, dynamic_shapes, inductor_options
-            binding = bind_aoti(model, module)
+            from compiler.export.aoti import dynamic_shapes, inductor_options
+            binding = bind(model, module)
             args, kwargs = binding.split(example)
             exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dynamic_shapes(model, binding),
                                            strict=False)

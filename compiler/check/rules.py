@@ -349,7 +349,7 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Pa
         return []
     path = path or layout.config_file(folder)
     if layout.is_aoti(config):
-        return check_package(folder, config, path, files[-1])
+        return check_package(folder, config, path, files[-1]) + guard_findings(folder, config, path)
     loaded = _load_torchscript(folder, files[-1])
     if isinstance(loaded, Finding):
         return [loaded]
@@ -357,7 +357,27 @@ def check_model(folder: Path, config: pb.ModelConfig, release: Release, path: Pa
                               is_variant=layout.is_variant_file(path))
     for rule in MODEL_RULES:
         rule(subject)
-    return subject.findings
+    return subject.findings + guard_findings(folder, config, path)
+
+
+def guard_findings(folder: Path, config: pb.ModelConfig, path: Path) -> list[Finding]:
+    """What the model refuses (the guards our build compiled in, from build.json): said as info; an AOTI package
+    without that record is a warning, as one out-of-range index can abort the process that serves it."""
+    from compiler.export.guards import Guards
+    from compiler.repository.record import read_record
+
+    if layout.is_variant_file(path):
+        return []
+    guards = Guards.from_record((read_record(folder) or {}).get("guards"))
+    if guards is not None:
+        lines = guards.describe()
+        return [Finding.of(INFO, "guards: " + ("; ".join(lines) if lines else "none needed"), folder.name, path)]
+    if not layout.is_aoti(config):
+        return []
+    return [Finding.of(WARNING, "no record of the package's guards (not built by this compiler, or before guards): "
+                       "an out-of-range index can abort() inside a compiled kernel and take the server down",
+                       folder.name, path, hint="rebuild it with `make repo`, and set AOTI_RUNTIME_CHECK_INPUTS=1 in "
+                       "the server's environment")]
 
 
 def _load_torchscript(folder: Path, model_file: Path) -> Any:
@@ -455,7 +475,7 @@ def rule_runs(subject: ModelUnderCheck) -> None:
     """Run the model on inputs shaped and typed as the config says; compare what comes back."""
     if subject.index is not None:
         _run(subject.module, subject.config, subject.text, subject.index, subject.config.max_batch_size > 0,
-             subject.add)
+             subject.add, examples=example_sizes(subject.folder))
 
 
 #: The checks of a model file against its config, in order; each adds findings to the subject.
@@ -487,10 +507,12 @@ def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: 
     import torch
 
     from compiler.backend.pytorch.pt2_names import CallSpec, UnsupportedSpec
+    from compiler.export.aoti import enable_runtime_checks
     from compiler.export.messages import describe
     from compiler.sources.noise import silence_known_chatter
 
     silence_known_chatter()  # loading a CPU package logs torch's "No CUDA runtime is found"
+    enable_runtime_checks()
     text = path.read_text()
     findings: list[Finding] = []
 
@@ -525,22 +547,42 @@ def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: 
         return findings
     out_index = {t.name: names.outputs[t.name] for t in config.output}
     _run(lambda *tensors: package.loader.run(list(tensors)), config, text, index, config.max_batch_size > 0, add,
-         out_index)
+         out_index, example_sizes(folder))
     return findings
 
 
+#: The size a -1 dim is run at when the build record gives no example (a repository we did not build).
+VARIABLE_SIZE = 8
+
+
+def example_sizes(folder: Path) -> dict[str, list[int]]:
+    """Input name -> the example shape our build proved the model at (build.json), where it recorded one: a model
+    whose -1 dims have a minimum (a convolution over at least 60 samples) runs there, not at 8."""
+    from compiler.repository.record import read_record
+
+    shapes = {}
+    for item in (read_record(folder) or {}).get("inputs") or []:
+        example = item.get("example") if isinstance(item, dict) else None
+        if isinstance(example, dict) and example.get("shape"):
+            shapes[str(item["name"])] = [int(v) for v in example["shape"]]
+    return shapes
+
+
 def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str, int], batching: bool, add: Any,
-         out_index: dict[str, int] | None = None) -> None:
-    """Run the model on inputs shaped and typed as the config says; compare what comes back."""
+         out_index: dict[str, int] | None = None, examples: dict[str, list[int]] | None = None) -> None:
+    """Run the model on inputs shaped and typed as the config says (each -1 dim at the build's example size, else
+    at VARIABLE_SIZE); compare what comes back."""
     import torch
 
-    def size(d: int) -> int:
-        return 8 if d == -1 else d
+    from compiler.export.messages import captured_stderr, first_line
 
     inputs: list[Any] = [None] * len(config.input)
     for tensor in config.input:
         shape = list(tensor.reshape.shape) if tensor.HasField("reshape") else list(tensor.dims)
-        shape = ([1] if batching else []) + [size(d) for d in shape]
+        example = (examples or {}).get(tensor.name)
+        if example is None or len(example) != len(shape):
+            example = [VARIABLE_SIZE] * len(shape)
+        shape = ([1] if batching else []) + [e if d == -1 else d for d, e in zip(shape, example)]
         type_name = pb.DataType.Name(tensor.data_type)
         row = datatypes.lookup(type_name)
         if row.torch_name is None:
@@ -549,11 +591,11 @@ def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str,
         value = torch.randint(0, 2, shape) if not row.is_floating else torch.rand(shape)
         inputs[index[tensor.name]] = value.to(dtype)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), captured_stderr():  # a package's runtime prints its errors on stderr too
             result = module(*inputs)
     except Exception as err:
-        add(ERROR, f"the model fails on inputs shaped by the config: {type(err).__name__}: "
-            f"{str(err).strip().splitlines()[-1][:300]}", "input", "the dims or dtypes do not fit the model")
+        add(ERROR, f"the model fails on inputs shaped by the config: {type(err).__name__}: {first_line(err)}",
+            "input", "the dims or dtypes do not fit the model")
         return
     outputs = [result] if isinstance(result, torch.Tensor) else list(result) if isinstance(result, (tuple, list)) else []
     if out_index is None:

@@ -8,13 +8,18 @@ from compiler import datatypes
 from compiler.manifest.schema import ModelSpec
 
 
-def infer_inputs(module: Any, model: ModelSpec, arrays: dict[str, Any]) -> list[Any]:
-    """`module` is tritonclient.http or tritonclient.grpc; arrays are numpy (or torch) by input name."""
+def infer_inputs(module: Any, model: ModelSpec, arrays: dict[str, Any],
+                 sent_as: dict[str, str] | None = None) -> list[Any]:
+    """`module` is tritonclient.http or tritonclient.grpc; arrays are numpy (or torch) by input name. `sent_as`:
+    input name -> the datatype to send it as where that is not the config's (a hostile request's wrong dtype)."""
     items = []
     for spec in model.inputs:
         value = arrays[spec.name]
         array = value.numpy() if hasattr(value, "numpy") else value
-        item = module.InferInput(spec.name, list(array.shape), datatypes.lookup(spec.dtype).api_name)
+        wire = (sent_as or {}).get(spec.name, datatypes.lookup(spec.dtype).api_name)
+        if wire != datatypes.lookup(spec.dtype).api_name:
+            array = array.astype(datatypes.lookup(wire).numpy_dtype())
+        item = module.InferInput(spec.name, list(array.shape), wire)
         item.set_data_from_numpy(array)
         items.append(item)
     return items

@@ -13,21 +13,21 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from compiler.deploy.needs import server_needs
 from compiler.manifest import LoadedManifest
+from compiler.releases import image
 
 GENERATED = "Generated from {manifest} by `python -m compiler container-files`; edit the manifest, not this file."
 
 
-def image(release: str) -> str:
-    return f"nvcr.io/nvidia/tritonserver:{release}-py3"
-
-
 def dockerfile(loaded: LoadedManifest, repository: str = "Triton/models") -> str:
     release = loaded.manifest.triton_version
+    needs = server_needs(loaded)
     return "\n".join([
         f"# {GENERATED.format(manifest=loaded.path.name)}",
         "# Build the repository first (`make repo`): model files (model.pt, model.pt2) are build outputs, not in git.",
         f"FROM {image(release)}",
+        *(f"ENV {key}={value}" for key, value in sorted(needs.environment.items())),
         f"COPY {repository} /models",
         "EXPOSE 8000 8001 8002",
         'HEALTHCHECK --interval=10s --timeout=3s CMD curl -fs localhost:8000/v2/health/ready || exit 1',
@@ -43,6 +43,8 @@ def compose(loaded: LoadedManifest, repository: str = "Triton/models") -> str:
         "command": ["tritonserver", "--model-repository=/models"],
         "ports": ["8000:8000", "8001:8001", "8002:8002"],
         "volumes": [f"./{repository}:/models:ro"],
+        **({"environment": dict(sorted(server_needs(loaded).environment.items()))}
+           if server_needs(loaded).environment else {}),
         "shm_size": "1g",
         "deploy": {"resources": {"reservations": {"devices": [
             {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}}},

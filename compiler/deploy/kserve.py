@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compiler.deploy.needs import ServerNeeds
 from compiler.deploy.options import DeployOptions
 
 
@@ -14,7 +15,8 @@ def _metadata(options: DeployOptions, name: str) -> dict[str, Any]:
     return metadata
 
 
-def inference_service(options: DeployOptions, release: str, resources: dict[str, dict[str, str]]) -> dict[str, Any]:
+def inference_service(options: DeployOptions, release: str, resources: dict[str, dict[str, str]],
+                      needs: ServerNeeds | None = None) -> dict[str, Any]:
     assert options.storage_uri is not None  # checked by the caller: KServe pulls the repository from storage
     model: dict[str, Any] = {
         "modelFormat": {"name": "triton"},
@@ -25,6 +27,9 @@ def inference_service(options: DeployOptions, release: str, resources: dict[str,
     }
     if options.variant:
         model["args"] = [f"--model-config-name={options.variant}"]
+    environment = (needs or ServerNeeds()).environment
+    if environment:  # the predictor's model is a container spec: its env reaches tritonserver
+        model["env"] = [{"name": key, "value": value} for key, value in sorted(environment.items())]
     # KServe's storage initializer finds the S3 credentials (and the endpoint of an S3-compatible
     # server, in the secret's annotations) through the predictor's service account.
     predictor: dict[str, Any] = {"minReplicas": options.replicas, "maxReplicas": options.ceiling,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.deploy.container import image
+from compiler.deploy.needs import ServerNeeds
 from compiler.deploy.options import DeployOptions
+from compiler.releases import image
 
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 MODELS_MOUNT = "/models"
@@ -35,8 +36,10 @@ def _repository_args(options: DeployOptions) -> tuple[str, list[dict[str, Any]],
     return MODELS_MOUNT, env, volumes, mounts
 
 
-def deployment(options: DeployOptions, release: str, resources: dict[str, dict[str, str]]) -> dict[str, Any]:
+def deployment(options: DeployOptions, release: str, resources: dict[str, dict[str, str]],
+               needs: ServerNeeds | None = None) -> dict[str, Any]:
     repository, env, volumes, mounts = _repository_args(options)
+    env = env + [{"name": key, "value": value} for key, value in sorted((needs or ServerNeeds()).environment.items())]
     args = [f"--model-repository={repository}", f"--http-port={HTTP}", f"--grpc-port={GRPC}",
             f"--metrics-port={METRICS}", "--exit-on-error=true", "--strict-readiness=true"]
     if options.variant:

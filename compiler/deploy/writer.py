@@ -10,6 +10,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from compiler.deploy import kserve, kubernetes
+from compiler.deploy.needs import server_needs
 from compiler.deploy.options import DeployOptions
 from compiler.deploy.resources import resources, served_specs
 from compiler.errors import Problem, UserError
@@ -26,15 +27,16 @@ def objects(loaded: LoadedManifest, target: str, options: DeployOptions, reposit
         raise UserError(Problem(f"no model declares the variant '{options.variant}'", file=loaded.path,
                                 field="--variant", hint=f"variants in the manifest: {', '.join(known) or 'none'}"))
     pod = resources(repository, served_specs(loaded, options.variant), options.cpu, options.memory)
+    needs = server_needs(loaded)
     if target == "kserve":
         if options.storage_uri is None:
             raise UserError(Problem("KServe pulls the repository from object storage: --storage-uri is required",
                                     field="--storage-uri", hint="publish it first: python -m compiler publish "
                                     "--storage-uri s3://bucket/path"))
-        return {"inferenceservice.yaml": kserve.inference_service(options, release, pod),
+        return {"inferenceservice.yaml": kserve.inference_service(options, release, pod, needs),
                 "serviceaccount.yaml": kserve.service_account(options)}
     if target == "k8s":
-        return {"deployment.yaml": kubernetes.deployment(options, release, pod),
+        return {"deployment.yaml": kubernetes.deployment(options, release, pod, needs),
                 "service.yaml": kubernetes.service(options),
                 "hpa.yaml": kubernetes.autoscaler(options)}
     raise UserError(Problem(f"unknown target '{target}'", field="--target", hint=f"one of {', '.join(TARGETS)}"))

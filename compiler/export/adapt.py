@@ -1,20 +1,25 @@
-"""Adapt what users' models return to what Triton's PyTorch backend serves: a Tensor or a flat tuple of Tensors.
+"""Adapt users' models to what Triton's PyTorch backend serves, in one wrapper: checked inputs, servable outputs.
 
-A model returning a dict (a plain one, or a transformers ModelOutput, from a transformers source or a python
-factory alike) is wrapped so that it returns the values as a tuple in key order; the outputs are named after
-the keys (`logits__0`, `probs__1`: the backend binds `<name>__<k>` to tuple element k), and build.json records
-which key each output is. The wrapper's forward() takes exactly the bound arguments, under their own names, so
-the export binds as the model does.
+* Outputs. A model returning a dict (a plain one, an OrderedDict, or a transformers ModelOutput) is served as the
+  tuple of its values in key order for TorchScript (the outputs are named after the keys, `logits__0`: the
+  backend binds `<name>__<k>` to tuple element k; build.json records which key each output is), and as a plain
+  dict for an AOTInductor package, whose call spec then names the outputs after the keys (`RESULT[logits]`), as
+  pytorch_backend's pt2 reader derives them; a ModelOutput or an OrderedDict is no type a call spec may hold.
+* Inputs. Guards (guards.py) run on the inputs before the model.
 
-    keys = dict_keys(module(**example))              # ["logits", "probs"], or None for a Tensor or tuple
-    module = wrap(module, binding, keys)              # forward(<bound arguments>) -> tuple
+The wrapper's forward() takes exactly the bound arguments, under their own names, so the export binds as the model
+does.
+
+    keys = dict_keys(module(**example))                     # ["logits", "probs"], or None for a Tensor or tuple
+    module = wrap(module, binding, keys)                     # forward(<bound arguments>) -> tuple
+    module = wrap(module, binding, keys, checks, as_dict=True)   # guarded, returning {"logits": ..., ...}
 """
 
 from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from compiler.backend.pytorch import binding_rules as rules
@@ -42,38 +47,55 @@ def _parameter_names(binding: Binding) -> list[str]:
     return names
 
 
-def wrap(module: Any, binding: Binding, keys: list[str]) -> Any:
-    """`module` behind a forward() with the bound parameters that returns its dict's values in `keys` order."""
+def wrap(module: Any, binding: Binding, keys: list[str] | None = None,
+         checks: dict[str, Callable[[Any], Any]] | None = None, as_dict: bool = False) -> Any:
+    """`module` behind a forward() with the bound parameters: each input through its check (by config name) first,
+    then the model; a dict result comes back as the tuple of its values in `keys` order (or, `as_dict`, as a plain
+    dict in that order)."""
     import torch
 
     params = _parameter_names(binding)
+    checked = checks or {}
+    lines = [f"    {param} = self.checks[{name!r}]({param})" for name, param in zip(binding.order, params)
+             if name in checked]
     if binding.convention == rules.FORWARD_ARGUMENT:
         call = ", ".join(f"{argument}={name}" for argument, name in zip(binding.arguments, params))
     else:
-        call = ", ".join(params)
-    values = ", ".join(f"out[{key!r}]" for key in keys)
-    source = (f"def forward(self, {', '.join(params)}):\n"
-              f"    out = self.inner({call})\n"
-              f"    return ({values},)\n")
+        positional = [param for name, param in zip(binding.order, params) if name not in binding.keywords]
+        named = [f"{argument}={param}" for name, argument, param in zip(binding.order, binding.arguments, params)
+                 if name in binding.keywords]
+        call = ", ".join(positional + named)
+    if keys is None:
+        result = "out"
+    elif as_dict:
+        result = "{" + ", ".join(f"{key!r}: out[{key!r}]" for key in keys) + "}"
+    else:
+        result = "(" + "".join(f"out[{key!r}], " for key in keys) + ")"
+    source = (f"def forward(self, {', '.join(params)}):\n" + "".join(line + "\n" for line in lines)
+              + f"    out = self.inner({call})\n    return {result}\n")
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"<tuple outputs of {type(module).__name__}>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"<served {type(module).__name__}>", "exec"), namespace)  # noqa: S102
 
-    class TupleOutputs(torch.nn.Module):
-        """Returns the wrapped model's dict values as a tuple, in key order."""
+    class Served(torch.nn.Module):
+        """The wrapped model as Triton serves it: checked inputs, servable outputs."""
 
         def __init__(self, inner: Any) -> None:
             super().__init__()
             self.inner = inner
+            self.checks = dict(checked)
 
-    TupleOutputs.forward = namespace["forward"]  # type: ignore[method-assign]
-    return TupleOutputs(module).eval()
+    Served.forward = namespace["forward"]  # type: ignore[method-assign]
+    return Served(module).eval()
 
 
-def adapted(module: Any, binding: Binding, example: dict[str, Any]) -> tuple[Any, list[str] | None]:
+def adapted(module: Any, binding: Binding, example: dict[str, Any], as_dict: bool = False) -> tuple[Any, list[str] | None]:
     """`module`, wrapped when it returns a dict on `example` (eager, no_grad), and the dict's keys (else None).
-    Export, verify and soak call this alike, so that they compare the same tuple."""
+    Export, verify, soak and bench call this alike, so that they compare the same outputs."""
     import torch
 
     with torch.no_grad():
-        keys = dict_keys(binding.call(module, example))
-    return (wrap(module, binding, keys), keys) if keys is not None else (module, None)
+        result = binding.call(module, example)
+    keys = dict_keys(result)
+    if keys is None or (as_dict and type(result) is dict):
+        return module, keys
+    return wrap(module, binding, keys, as_dict=as_dict), keys

@@ -7,12 +7,13 @@ machine's torch, loaded back with `torch._inductor.aoti_load_package`, and prove
 PyTorch by exporter.py, varying each group of dims that torch found as one. Inputs bind as the backend binds them (pt2_names.py):
 INPUT__<n> and ARGS[<i>] by position, KWARGS[<name>] by keyword.
 
-    binding = bind_aoti(model, module)
-    package = compile_package(model, module, binding, example, progress)  # Package(path, loaded, groups, ...)
+    binding = bind(model, module)
+    package = compile_package(model, module, binding, example, progress, guards)  # Package(path, loaded, ...)
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,56 +21,13 @@ from typing import Any
 
 from compiler.backend.pytorch import pt2_names
 from compiler.errors import ExportError, Problem
-from compiler.export.binding import PT2_CALL_SPEC, Binding, check_unbound, forward_parameters
+from compiler.export.binding import Binding
 from compiler.export.examples import Axis
+from compiler.export.guards import Guards, InputGuards, SizeRange, checks_for
 from compiler.export.messages import describe, full_text
 from compiler.export.proof import UnservableOutput
 from compiler.manifest.schema import ModelSpec
 from compiler.repository import layout
-
-
-def _fail(model: ModelSpec, message: str, hint: str | None = None, field: str = "inputs") -> ExportError:
-    return ExportError(Problem(message, model=model.name, field=field, hint=hint))
-
-
-def bind_aoti(model: ModelSpec, module: Any) -> Binding:
-    """Manifest names -> forward() parameters, as the torch_aoti backend binds them."""
-    params = forward_parameters(module)
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    keywordable = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    signature = f"forward({', '.join(p.name for p in params)})"
-    by_position: dict[int, str] = {}
-    by_keyword: dict[str, str] = {}
-    for spec in model.inputs:
-        target = pt2_names.input_argument(spec.name)
-        if target is None:
-            raise _fail(model, f"input '{spec.name}' names no forward() argument", "use INPUT__<n>, ARGS[<i>] or "
-                        "KWARGS[<name>]")
-        kind, value = target
-        if kind == "position":
-            by_position[int(value)] = spec.name
-        elif str(value) not in keywordable:
-            raise _fail(model, f"input '{spec.name}': {signature} has no argument '{value}' to pass by keyword",
-                        f"name one of {', '.join(sorted(keywordable))}")
-        else:
-            by_keyword[str(value)] = spec.name
-    if sorted(by_position) != list(range(len(by_position))):
-        raise _fail(model, f"positional inputs must number 0..{len(by_position) - 1} once each, got "
-                    f"{sorted(by_position)}", "the n-th positional input is forward()'s n-th argument")
-    if len(by_position) > len(positional):
-        raise _fail(model, f"{len(by_position)} positional inputs, but {signature} takes {len(positional)}")
-    if by_keyword and any(name.startswith("INPUT__") for name in by_position.values()):
-        raise _fail(model, "INPUT__<n> counts every tensor of the call spec, keyword ones included: mixed with "
-                    "KWARGS[...] it is ambiguous", "use ARGS[<i>] beside KWARGS[<name>]")
-    taken = {positional[i].name for i in by_position}
-    clash = sorted(taken & set(by_keyword))
-    if clash:
-        raise _fail(model, f"forward() argument(s) {clash} bound twice, by position and by keyword")
-    check_unbound(model, params, taken | set(by_keyword), signature)
-    order = [by_position[i] for i in sorted(by_position)] + list(by_keyword.values())
-    arguments = [positional[i].name for i in sorted(by_position)] + list(by_keyword)
-    return Binding(PT2_CALL_SPEC, order, arguments, keywords=tuple(by_keyword.values()))
-
 
 #: The inductor options an optimised package is compiled with (optimize: true, the default), and with
 #: `optimize: max-autotune`. freezing: weights become constants that inductor folds and prepacks (oneDNN on CPU);
@@ -80,6 +38,24 @@ def bind_aoti(model: ModelSpec, module: Any) -> Binding:
 #: 388 -> 528 ms; compile 14 -> 32 s and 18 -> 57 s. It is no default: a model served at batch 1 may opt in.
 INDUCTOR_OPTIONS: dict[str, Any] = {"freezing": True}
 MAX_AUTOTUNE_OPTIONS: dict[str, Any] = {**INDUCTOR_OPTIONS, "max_autotune": True}
+#: With AOTI_RUNTIME_CHECK_INPUTS=1 the package checks each input's sizes against the ranges of the shape
+#: environment, where every dynamic dim starts at 2 (torch.export specialises 0 and 1): a batch-1 request would be
+#: refused. The lower bounds are the guards' (guards.py: 1, or the model's own); the upper bounds, dtypes, strides
+#: and the dims that must stay equal stay the runtime checks' (torch/_inductor/config.py, aot_inductor.
+#: check_lowerbound).
+RUNTIME_CHECK_OPTIONS: dict[str, Any] = {"aot_inductor.check_lowerbound": False}
+#: The variable a package's generated run_impl reads (once per process, at its first run) to check its inputs
+#: (torch/_inductor/codegen/cpp_wrapper_cpu.py: getenv("AOTI_RUNTIME_CHECK_INPUTS")). NVIDIA's pytorch_backend
+#: runs packages inside tritonserver, so the server's environment decides: `deploy` and `container-files` set it,
+#: our backend sets it for its stubs, and the build and `check` set it for their own runs.
+RUNTIME_CHECKS_ENV = "AOTI_RUNTIME_CHECK_INPUTS"
+
+
+def enable_runtime_checks() -> None:
+    """Packages run in this process check their inputs (before the first package runs; a later call is too late)."""
+    import os
+
+    os.environ.setdefault(RUNTIME_CHECKS_ENV, "1")
 
 
 def inductor_options(model: ModelSpec) -> dict[str, Any]:
@@ -131,12 +107,18 @@ class DimGroups:
         return said
 
 
+def call_order(binding: Binding) -> list[str]:
+    """Config input names in the package's call order (its flat inputs: positional, then keyword), as split()
+    orders them."""
+    positional = [name for name in binding.order if name not in binding.keywords]
+    return positional + [name for name in binding.order if name in binding.keywords]
+
+
 def found_dims(model: ModelSpec, binding: Binding, exported: Any) -> DimGroups:
     """The symbols torch.export gave the -1 dims of each user input (in call order: positional, then keyword)."""
     from torch.export.graph_signature import InputKind
 
-    positional = [name for name in binding.order if name not in binding.keywords]
-    called = positional + [name for name in binding.order if name in binding.keywords]  # as split() orders them
+    called = call_order(binding)
     users = [s.arg.name for s in exported.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
     nodes = {n.name: n for n in exported.graph.nodes if n.op == "placeholder"}
     offset = 1 if model.max_batch_size > 0 else 0
@@ -210,6 +192,8 @@ class Package:
     folder: Any  # the TemporaryDirectory holding it
     limits: list[str]  # ranges the model itself imposes on variable dims (torch.export's range constraints)
     groups: list[list[Axis]]  # the -1 dims torch.export found must stay equal, one list per free size
+    minimums: list[int]  # the smallest size of each group, as the guards check it
+    guards: Guards  # what the package refuses (compiled in front of the model)
 
     def save(self, target: Path) -> None:
         import shutil
@@ -217,21 +201,108 @@ class Package:
         shutil.copyfile(self.path, target)
 
 
-def compile_package(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any],
-                    progress: Any) -> Package:
+def _export(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any]) -> Any:
     import torch
 
     args, kwargs = binding.split(example)
-    progress("torch.export with " + binding.describe())
     try:
-        exported = torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dynamic_shapes(model, binding),
-                                       strict=False)
+        return torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dynamic_shapes(model, binding),
+                                   strict=False)
     except Exception as err:
         raise ExportError(Problem(
             f"torch.export failed: {describe(err)}", model=model.name, field="export", details=full_text(err),
             hint="a branch on input values cannot be captured: rewrite it with torch.cond, or use `export: script` "
                  "for a release that serves TorchScript"
         )) from None
+
+
+_CHECKED_BOUND = re.compile(r'input_handles\[(\d+)\]: dim value is too large at (\d+), "\s*<<\s*"expected to be <= (\d+)')
+
+
+def checked_bounds(path: Path) -> dict[tuple[int, int], int]:
+    """(flat input position, tensor dim) -> the largest size the compiled package's input checks accept. Code
+    generation can assume more than torch.export's ranges say (a sum over at most 4096 elements, accumulated
+    without chunks, bounds its dim at 4096), so the package's own checks are read from its wrapper source."""
+    import zipfile
+
+    bounds: dict[tuple[int, int], int] = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.endswith(".wrapper.cpp"):
+                text = archive.read(name).decode("utf-8", "replace")
+                for position, dim, bound in _CHECKED_BOUND.findall(text):
+                    key = (int(position), int(dim))
+                    bounds[key] = min(int(bound), bounds.get(key, int(bound)))
+    return bounds
+
+
+def tightened(model: ModelSpec, binding: Binding, guards: Guards, bounds: dict[tuple[int, int], int],
+              progress: Any) -> tuple[Guards, list[str]]:
+    """`guards` with each size's upper bound lowered to what the package checks, and what that adds to say."""
+    position = {name: index for index, name in enumerate(call_order(binding))}
+    said = []
+    inputs = []
+    for guard in guards.inputs:
+        sizes = []
+        for size in guard.sizes:
+            bound = bounds.get((position[guard.name], size.dim))
+            if bound is not None and (size.high is None or bound < size.high):
+                said.append(f"{guard.name} {size.what} takes at most {bound} (AOTInductor's code assumes it)")
+                size = SizeRange(size.dim, size.low, bound, size.what)
+            sizes.append(size)
+        inputs.append(InputGuards(guard.name, guard.values, guard.finite, sizes))
+    if said:
+        progress("the package's own input checks are tighter: " + "; ".join(said))
+    return Guards(inputs, guards.equal), said
+
+
+def smallest_sizes(model: ModelSpec, module: Any, binding: Binding, dims: DimGroups) -> list[int]:
+    """The smallest size each group of -1 dims takes: torch.export's lower bound where the model sets one (above
+    the 2 it starts every dynamic dim at, as it specialises 0 and 1), else 1 where eager PyTorch runs at 1, else 2."""
+    import torch
+
+    from compiler.export.examples import make_inputs, plans_for, resized
+
+    base = plans_for(model)[0]
+    smallest = []
+    for axes, (low, _high) in zip(dims.groups, dims.ranges):
+        if low > 2:
+            smallest.append(low)
+            continue
+        try:
+            with torch.no_grad():
+                binding.call(module, make_inputs(model, resized(base, axes, 1, "size 1")))
+            smallest.append(1)
+        except Exception:
+            smallest.append(2)
+    return smallest
+
+
+def size_guards(model: ModelSpec, dims: DimGroups, smallest: list[int]) -> dict[str, list[SizeRange]]:
+    """Input name -> the sizes its request tensor may have: the batch dim 1..max_batch_size, each -1 dim from its
+    smallest size to the bound torch.export found."""
+    offset = 1 if model.max_batch_size > 0 else 0
+    sizes: dict[str, list[SizeRange]] = {spec.name: [] for spec in model.inputs}
+    if model.max_batch_size >= 2:
+        for spec in model.inputs:
+            sizes[spec.name].append(SizeRange(0, 1, model.max_batch_size, "batch dim"))
+    for axes, (_low, high), least in zip(dims.groups, dims.ranges, smallest):
+        for axis in axes:
+            sizes[axis.input].append(SizeRange(axis.dim + offset, least, high, f"dim {axis.dim}"))
+    for ranges in sizes.values():
+        ranges.sort(key=lambda s: s.dim)
+    return sizes
+
+
+def compile_package(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any],
+                    progress: Any, guards: Guards) -> Package:
+    """torch.export the model as it is (to learn its dims), then again behind its guards, and compile that."""
+    import torch
+
+    from compiler.export.adapt import wrap
+
+    progress("torch.export with " + binding.describe())
+    exported = _export(model, module, binding, example)
     dims = found_dims(model, binding, exported)
     if dims.fixed:
         raise ExportError([Problem(
@@ -244,19 +315,31 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
     if any(len(axes) > 1 for axes in dims.groups):
         progress("dims that must stay equal: " + "; ".join(" = ".join(a.describe() for a in axes)
                                                         for axes in dims.groups if len(axes) > 1))
+    enable_runtime_checks()  # the proof runs the package as it is served
+    smallest = smallest_sizes(model, module, binding, dims)
+    sizes = size_guards(model, dims, smallest)
+    guards = Guards([InputGuards(g.name, g.values, g.finite, sizes[g.name]) for g in guards.inputs],
+                    [[(a.input, a.dim) for a in axes] for axes in dims.groups if len(axes) > 1])
+    checks = checks_for(guards, "aoti")
+    if checks:
+        progress("torch.export behind the guards: " + "; ".join(guards.describe()))
+        exported = _export(model, wrap(module, binding, checks=checks), binding, example)
     folder = tempfile.TemporaryDirectory(prefix="aoti-")
     path = Path(folder.name) / layout.AOTI_FILENAME
     options = inductor_options(model)
     progress("AOTInductor compile (a C++ build; tens of seconds)" + (f", {options}" if options else ""))
     try:
-        torch._inductor.aoti_compile_and_package(exported, package_path=str(path), inductor_configs=options)
+        torch._inductor.aoti_compile_and_package(exported, package_path=str(path),
+                                                 inductor_configs={**options, **RUNTIME_CHECK_OPTIONS})
         loaded = torch._inductor.aoti_load_package(str(path))
     except Exception as err:
         folder.cleanup()
         raise ExportError(Problem(f"AOTInductor could not compile the exported program: {describe(err)}",
                                   model=model.name, field="export", details=full_text(err))) from None
     spec_in, spec_out = loaded.loader.get_call_spec()
-    return Package(path, loaded, pt2_names.CallSpec.parse(spec_in, spec_out), folder, limits, dims.groups)
+    guards, tighter = tightened(model, binding, guards, checked_bounds(path), progress)
+    return Package(path, loaded, pt2_names.CallSpec.parse(spec_in, spec_out), folder, limits + tighter, dims.groups,
+                   smallest, guards)
 
 
 def check_names(model: ModelSpec, names: pt2_names.CallSpec, declared_outputs: list[str]) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler.backend.pytorch import binding_rules as rules
+from compiler.backend.pytorch import pt2_names
 from compiler.errors import ExportError, Problem
 from compiler.manifest.schema import ModelSpec, TransformersSource
 
@@ -69,9 +70,7 @@ def bind(model: ModelSpec, module: Any) -> Binding:
     """How the backend will bind `model`'s inputs to `module`'s forward(): by the libtorch rules for TorchScript,
     by the package's call spec for `export: aoti`."""
     if model.export == "aoti":
-        from compiler.export.aoti import bind_aoti
-
-        return bind_aoti(model, module)
+        return _bind_pt2(model, module)
     names = [spec.name for spec in model.inputs]
     params = forward_parameters(module)
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -108,6 +107,45 @@ def bind(model: ModelSpec, module: Any) -> Binding:
     check_unbound(model, params, bound, signature)
     _check_list_arguments(model, params, bound)
     return Binding(convention, order, list(order))
+
+
+def _bind_pt2(model: ModelSpec, module: Any) -> Binding:
+    """Manifest names -> forward() parameters, as the torch_aoti backend binds them."""
+    params = forward_parameters(module)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keywordable = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    signature = f"forward({', '.join(p.name for p in params)})"
+    by_position: dict[int, str] = {}
+    by_keyword: dict[str, str] = {}
+    for spec in model.inputs:
+        target = pt2_names.input_argument(spec.name)
+        if target is None:
+            raise _fail(model, f"input '{spec.name}' names no forward() argument", "use INPUT__<n>, ARGS[<i>] or "
+                        "KWARGS[<name>]")
+        kind, value = target
+        if kind == "position":
+            by_position[int(value)] = spec.name
+        elif str(value) not in keywordable:
+            raise _fail(model, f"input '{spec.name}': {signature} has no argument '{value}' to pass by keyword",
+                        f"name one of {', '.join(sorted(keywordable))}")
+        else:
+            by_keyword[str(value)] = spec.name
+    if sorted(by_position) != list(range(len(by_position))):
+        raise _fail(model, f"positional inputs must number 0..{len(by_position) - 1} once each, got "
+                    f"{sorted(by_position)}", "the n-th positional input is forward()'s n-th argument")
+    if len(by_position) > len(positional):
+        raise _fail(model, f"{len(by_position)} positional inputs, but {signature} takes {len(positional)}")
+    if by_keyword and any(name.startswith("INPUT__") for name in by_position.values()):
+        raise _fail(model, "INPUT__<n> counts every tensor of the call spec, keyword ones included: mixed with "
+                    "KWARGS[...] it is ambiguous", "use ARGS[<i>] beside KWARGS[<name>]")
+    taken = {positional[i].name for i in by_position}
+    clash = sorted(taken & set(by_keyword))
+    if clash:
+        raise _fail(model, f"forward() argument(s) {clash} bound twice, by position and by keyword")
+    check_unbound(model, params, taken | set(by_keyword), signature)
+    order = [by_position[i] for i in sorted(by_position)] + list(by_keyword.values())
+    arguments = [positional[i].name for i in sorted(by_position)] + list(by_keyword)
+    return Binding(PT2_CALL_SPEC, order, arguments, keywords=tuple(by_keyword.values()))
 
 
 def _check_list_arguments(model: ModelSpec, params: list[inspect.Parameter], bound: set[str]) -> None:

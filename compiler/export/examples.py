@@ -63,10 +63,22 @@ def _example_shapes(model: ModelSpec) -> tuple[dict[str, list[int]], dict[str, l
     return base, alt
 
 
-def plans_for(model: ModelSpec, groups: list[list[Axis]] | None = None) -> list[Plan]:
+def resized(plan: Plan, axes: list[Axis], size: int, label: str, seed: int = 20) -> Plan:
+    """`plan` with every dim of `axes` at `size`."""
+    sizes = {name: list(shape) for name, shape in plan.sizes.items()}
+    for axis in axes:
+        sizes[axis.input][axis.dim] = size
+    first = axes[0] if axes else None
+    return Plan(label, plan.batch, sizes, seed=seed, varied=list(axes),
+                trace_size=plan.sizes[first.input][first.dim] if first else None, new_size=size)
+
+
+def plans_for(model: ModelSpec, groups: list[list[Axis]] | None = None,
+              smallest: list[int] | None = None) -> list[Plan]:
     """The proof's plans. `groups`: the -1 dims that vary as one size (what torch.export found for a package);
     without them, dims at the same index of different inputs with the same example sizes vary as one (input_ids
-    and attention_mask), and the dims of one input vary each on its own (an image's height and width)."""
+    and attention_mask), and the dims of one input vary each on its own (an image's height and width).
+    `smallest`: the smallest size of each group (a package's guards), proved too, each group on its own."""
     base, alt = _example_shapes(model)
     batching = model.max_batch_size > 0
     b0 = min(2, model.max_batch_size) if batching else None
@@ -95,6 +107,10 @@ def plans_for(model: ModelSpec, groups: list[list[Axis]] | None = None) -> list[
             sizes[axis.input][axis.dim] = new
         plans.append(Plan(f"dims {', '.join(a.describe() for a in axes)}", b0, sizes, seed=3 + number,
                           varied=axes, trace_size=old, new_size=new))
+    for number, (axes, least) in enumerate(zip(groups, smallest or [])):
+        if least < base[axes[0].input][axes[0].dim]:
+            plans.append(resized(plans[0], axes, least, f"dims {', '.join(a.describe() for a in axes)} at their "
+                                 f"smallest ({least})", seed=30 + number))
     return plans
 
 
@@ -120,6 +136,11 @@ def _random(spec: InputSpec, shape: list[int], generator: Any, values: str = "fu
     if row.is_integer:
         lo = int(low) if low is not None else 0
         hi = int(high) if high is not None else lo + DEFAULT_INTEGER_SPAN
+        guard = spec.guard if spec.guard is not None and not isinstance(spec.guard, bool) else None
+        if guard is not None:  # a declared guard is a contract: the proof stays inside it
+            lo = max(lo, int(guard.low)) if guard.low is not None else lo
+            hi = min(hi, int(guard.high)) if guard.high is not None else hi
+            hi = max(hi, lo + 1)
         return torch.randint(lo, hi, shape, generator=generator, dtype=torch.int64).to(dtype)
     bottom = float(low) if low is not None else DEFAULT_FLOAT_RANGE[0]
     top = float(high) if high is not None else DEFAULT_FLOAT_RANGE[1]

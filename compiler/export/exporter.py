@@ -11,12 +11,13 @@ from typing import Any
 from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.errors import ExportError, Problem
-from compiler.export.adapt import adapted, output_name
+from compiler.export.adapt import adapted, output_name, wrap
 from compiler.export.batch_invariance import Invariance, decide_batching, prove_batch_invariance
 from compiler.export.binding import Binding, bind, check_exported
 from compiler.export.devices import baked_devices
 from compiler.export.examples import Plan, make_inputs, plans_for
-from compiler.export.messages import describe, full_text
+from compiler.export.guards import GuardConflict, Guards, SizeRange, checks_for, derive
+from compiler.export.messages import captured_stderr, describe, full_text
 from compiler.export.proof import (
     DerivedOutput,
     UnservableOutput,
@@ -59,6 +60,8 @@ class ExportResult:
     package: Any = None
     #: the build-time optimisation applied (recorded in build.json): "torch.jit.freeze", "inductor freezing", or ""
     optimized: str = ""
+    #: what the export refuses (compiled in front of the model: guards.py)
+    guards: Guards = field(default_factory=lambda: Guards([]))
 
     def save(self, path: Path) -> None:
         """Write the model file: the TorchScript module, or the AOTInductor package."""
@@ -72,20 +75,33 @@ def _call(module: Any, binding: Binding, inputs: dict[str, Any]) -> Any:
     return binding.call(module, inputs)
 
 
-def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any]) -> tuple[Any, list[str]]:
+def _record(module: Any, binding: Binding, example: dict[str, Any]) -> Any:
+    import torch
+
+    if binding.convention == "FORWARD_ARGUMENT":
+        kwargs = {name: example[name] for name in binding.order}
+        return torch.jit.trace(module, example_kwarg_inputs=kwargs, strict=False, check_trace=False)
+    args = tuple(example[name] for name in binding.order)
+    return torch.jit.trace(module, args, strict=False, check_trace=False)
+
+
+def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any],
+           checks: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Trace or script `module`; with `checks`, behind the guards (a traced wrapper that calls scripted checks, around
+    the traced, scripted or given TorchScript model)."""
     import torch
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            if model.export == "script":
+            if isinstance(model.source, TorchscriptSource):
+                scripted = _record(wrap(module, binding, checks=checks), binding, example) if checks else module
+            elif model.export == "script":
                 scripted = torch.jit.script(module)
-            elif binding.convention == "FORWARD_ARGUMENT":
-                kwargs = {name: example[name] for name in binding.order}
-                scripted = torch.jit.trace(module, example_kwarg_inputs=kwargs, strict=False, check_trace=False)
+                if checks:
+                    scripted = _record(wrap(scripted, binding, checks=checks), binding, example)
             else:
-                args = tuple(example[name] for name in binding.order)
-                scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
+                scripted = _record(wrap(module, binding, checks=checks) if checks else module, binding, example)
         except Exception as err:
             try:
                 _call(module, binding, example)
@@ -100,13 +116,14 @@ def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, A
 
 
 def _optimized_export(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], nhwc: bool,
-                      progress: Callable[[str], None]) -> tuple[Any, list[str], str, bool]:
-    """Trace or script `module` and, with `optimize`, freeze it (from a channels_last copy of a CNN when `nhwc`);
-    returns the export, the tracer's notes, what was applied (for build.json), and whether channels_last was."""
+                      progress: Callable[[str], None], checks: dict[str, Any]) -> tuple[Any, list[str], str, bool]:
+    """Trace or script `module` behind its `checks` and, with `optimize`, freeze it (from a channels_last copy of a
+    CNN when `nhwc`); returns the export, the tracer's notes, what was applied (for build.json), and whether
+    channels_last was."""
     exported_from, nhwc = _channels_last(module, progress) if model.optimize and nhwc else (module, False)
-    scripted, notes = _trace(model, exported_from, binding, example)
+    scripted, notes = _trace(model, exported_from, binding, example, checks)
     optimized = ""
-    if model.optimize:
+    if model.optimize and not isinstance(model.source, TorchscriptSource):  # a given file is served as it is
         scripted, optimized = _freeze(scripted, progress)
         optimized = " + ".join(part for part in (optimized, "channels_last" if nhwc else "") if part)
     check_exported(model, scripted, binding)
@@ -169,14 +186,14 @@ def export_model(model: ModelSpec, module: Any, release: Release,
     optimized = ""
     with torch.no_grad():
         example = make_inputs(model, plans[0])
-        nhwc = False
-        if isinstance(model.source, TorchscriptSource):
-            scripted, notes = module, list[str]()
-            check_exported(model, scripted, binding)
-        else:
+        if not isinstance(model.source, TorchscriptSource):
             module, keys = _adapt_outputs(model, module, binding, example, plans[0], progress)
-            progress(f"{model.export} with {binding.describe()}")
-            scripted, notes, optimized, nhwc = _optimized_export(model, module, binding, example, True, progress)
+        guards = _guards(model, module, binding, example, progress, _minimum_sizes(model))
+        checks = checks_for(guards, "torchscript")
+        progress(f"{model.export} with {binding.describe()}")
+        scripted, notes, optimized, nhwc = _optimized_export(model, module, binding, example,
+                                                             not isinstance(model.source, TorchscriptSource),
+                                                             progress, checks)
         try:
             runs = _prove(model, module, scripted, binding, plans, example, notes, progress, flatten)
         except ExportError as err:
@@ -186,8 +203,9 @@ def export_model(model: ModelSpec, module: Any, release: Release,
             # difference of the NHWC convolutions into another box: the proof decides, as for any optimisation.
             progress(f"optimize: channels_last moved the outputs past the proof's tolerance "
                      f"({err.problems[0].message.splitlines()[0][:200]}); exported again without it")
-            scripted, notes, optimized, _ = _optimized_export(model, module, binding, example, False, progress)
+            scripted, notes, optimized, _ = _optimized_export(model, module, binding, example, False, progress, checks)
             runs = _prove(model, module, scripted, binding, plans, example, notes, progress, flatten)
+        hostile = _prove_guards(model, module, scripted, binding, guards, "torchscript", flatten, progress)
     outputs = _settle_outputs(model, derive_outputs(model, runs), keys)
     build_warnings = _libtorch_rules(model, scripted, release)
 
@@ -197,21 +215,83 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         invariance = prove_batch_invariance(model, scripted, lambda m, inputs: _call(m, binding, inputs),
                                             model.largest_batch)
     batching, config_warnings = _batching_per_config(model, invariance, baked_devices(scripted))
-    tolerances = _tolerances(model, outputs)
-    output_keys = {out.name: key for out, key in zip(outputs, keys)} if keys else {}
-    return ExportResult(scripted, binding, outputs, [p.label for p in plans], tolerances, notes,
-                        build_warnings + config_warnings, invariance, batching, weak_outputs(model, runs), output_keys,
-                        optimized=optimized)
+    return ExportResult(
+        scripted=scripted, binding=binding, outputs=outputs, plans=[p.label for p in plans],
+        tolerances=_tolerances(model, outputs), trace_warnings=notes,
+        warnings=build_warnings + config_warnings + hostile, invariance=invariance, batching=batching,
+        weak=weak_outputs(model, runs),
+        output_keys={out.name: key for out, key in zip(outputs, keys)} if keys else {},
+        optimized=optimized, guards=guards)
+
+
+def _minimum_sizes(model: ModelSpec) -> dict[str, list[SizeRange]]:
+    """TorchScript: every -1 dim at least 1 (a zero-length request is refused before the model sees it)."""
+    offset = 1 if model.max_batch_size > 0 else 0
+    return {spec.name: [SizeRange(index + offset, 1, None, f"dim {index}") for index, want in enumerate(spec.dims)
+                        if want == -1] for spec in model.inputs}
+
+
+def _guards(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], progress: Callable[[str], None],
+            sizes: dict[str, list[SizeRange]] | None = None) -> Guards:
+    try:
+        guards = derive(model, module, binding, example, sizes)
+    except GuardConflict as err:
+        raise ExportError(Problem(str(err), model=model.name, field=f"inputs[{err.index}].guard",
+                                  hint="narrow the guard to the range the model takes, or remove it")) from None
+    except Exception as err:
+        raise _eager_failure(model, plans_for(model)[0], err) from None
+    for line in guards.describe():
+        progress(f"guard: {line}")
+    return guards
+
+
+def _prove_guards(model: ModelSpec, module: Any, exported: Any, binding: Binding, guards: Guards, flavour: str,
+                  flat: Callable[[Any], list[Any]], progress: Callable[[str], None]) -> list[str]:
+    """Every hostile request the guards must refuse is refused by the export (else the build fails: the guard is
+    not in it); for the others (NaN served as it is, say), where the export's answer differs from eager's, a
+    warning. Returns the warnings."""
+    from compiler.export.hostile import REFUSED, hostile_cases
+
+    said = []
+    for case in hostile_cases(model, guards, flavour):
+        if not case.in_process:
+            continue
+        progress(f"prove: refuses {case.label}" if case.expect == REFUSED else f"prove: {case.label}")
+        try:
+            with captured_stderr():  # the package's runtime prints what it raises
+                produced: Any = flat(_call(exported, binding, case.inputs))
+        except Exception as err:
+            produced = err
+        if case.expect == REFUSED:
+            if not isinstance(produced, Exception):
+                raise ExportError(Problem(f"the export answers a request it must refuse ({case.label}): its guard "
+                                          "is not in the export", model=model.name, field="inputs",
+                                          hint="a bug in the compiler: please report it with this model"))
+            continue
+        try:
+            reference: Any = flat(_call(module, binding, case.inputs))
+        except Exception as err:
+            reference = err
+        if isinstance(reference, Exception) and not isinstance(produced, Exception):
+            said.append(f"{case.label}: eager PyTorch raises ({describe(reference)}), the export answers")
+        elif isinstance(produced, Exception) and not isinstance(reference, Exception):
+            said.append(f"{case.label}: the export raises ({describe(produced)}) where eager PyTorch answers")
+        elif not isinstance(produced, Exception) and not isinstance(reference, Exception):
+            difference = mismatch(model, reference, produced)
+            if difference:
+                said.append(f"{case.label}: the export's answer differs from eager PyTorch's ({difference}); it "
+                            "serves such inputs as they are (`guard: {finite: false}`)")
+    return said
 
 
 def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Callable[[str], None]) -> ExportResult:
     """torch.export + AOTInductor, proved like a trace (aoti.py): the loaded package against eager PyTorch."""
     import torch
 
-    from compiler.export.aoti import bind_aoti, check_names, compile_package, flatten_pt2, optimized_as
+    from compiler.export.aoti import check_names, compile_package, flatten_pt2, optimized_as
 
     plans = plans_for(model)
-    binding = bind_aoti(model, module)
+    binding = bind(model, module)
     _batching_per_config(model, Invariance(0), {CPU_PACKAGE})  # device rules before a compile of many seconds
     with torch.no_grad():
         example = make_inputs(model, plans[0])
@@ -221,9 +301,11 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
             raise _unservable(model, err) from None
         except Exception as err:
             raise _eager_failure(model, plans[0], err) from None
-        package = compile_package(model, module, binding, example, progress)
-        plans = plans_for(model, package.groups)  # vary each size the package is free in, as one
+        guards = _guards(model, module, binding, example, progress)
+        package = compile_package(model, module, binding, example, progress, guards)
+        plans = plans_for(model, package.groups, package.minimums)  # vary each size the package is free in, as one
         runs = _prove(model, module, package.loaded, binding, plans, example, [], progress, flatten_pt2)
+        hostile = _prove_guards(model, module, package.loaded, binding, package.guards, "aoti", flatten_pt2, progress)
     names = package.call_spec.forward_outputs if release.at_least(AOTI_CALL_SPEC_NAMES_SINCE) \
         else [f"OUTPUT__{k}" for k in range(len(package.call_spec.forward_outputs))]
     outputs = _settle_outputs(model, derive_outputs(model, runs), names=names,
@@ -236,12 +318,13 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
                                             lambda m, inputs: flatten_pt2(_call(m, binding, inputs)),
                                             model.largest_batch)
     batching, config_warnings = _batching_per_config(model, invariance, {CPU_PACKAGE})
-    tolerances = _tolerances(model, outputs)
-    limits = [f"the variable dims are bounded: {'; '.join(package.limits)}: Triton's config cannot say so, so "
-              "requests outside these sizes fail at inference"] if package.limits else []
-    return ExportResult(None, binding, outputs, [p.label for p in plans], tolerances, [], limits + config_warnings,
-                        invariance, batching, weak_outputs(model, runs), {}, package,
-                        optimized=optimized_as(model))
+    limits = [f"the variable dims are bounded: {'; '.join(package.limits)}: requests outside these sizes are "
+              "refused (400)"] if package.limits else []
+    return ExportResult(
+        scripted=None, binding=binding, outputs=outputs, plans=[p.label for p in plans],
+        tolerances=_tolerances(model, outputs), warnings=limits + config_warnings + hostile, invariance=invariance,
+        batching=batching, weak=weak_outputs(model, runs), package=package, optimized=optimized_as(model),
+        guards=package.guards)
 
 
 def _tolerances(model: ModelSpec, outputs: list[OutputSpec]) -> dict[str, list[float]]:

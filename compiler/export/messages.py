@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 MAX_LENGTH = 300
 
 
@@ -48,3 +51,33 @@ def full_text(err: BaseException) -> str:
     import traceback
 
     return "".join(traceback.format_exception(err))
+
+
+def first_line(err: BaseException) -> str:
+    """The error's own words: the first non-empty line of its message, summarised (a C++ error's message is
+    followed by its stack's frames, which say nothing to a user)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return summarize(lines[0]) if lines else type(err).__name__
+
+
+@contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Whatever is written to file descriptor 2 inside (an AOTInductor package prints "Error: ..." there before it
+    raises), kept out of the user's terminal; the list receives the text on exit."""
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    kept: list[str] = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield kept
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept.append(sink.read().decode("utf-8", "replace"))

@@ -63,11 +63,31 @@ def _check_dims(dims: list[int]) -> list[int]:
     return dims
 
 
+class Guard(Strict):
+    """What a request may carry in this input; the export refuses anything else with a 400 (compiled in, so that it
+    holds in NVIDIA's images too)."""
+
+    low: float | None = Field(None, description="lowest value accepted (inclusive); default: what the model indexes")
+    high: float | None = Field(None, description="values from this one up are refused (exclusive); default: the rows "
+                               "of the embedding (or other op) the input indexes, found at build time")
+    finite: bool | None = Field(None, description="float inputs: refuse NaN and Inf (default true); false serves them")
+
+    @model_validator(mode="after")
+    def _range(self) -> Guard:
+        if self.low is not None and self.high is not None and self.high <= self.low:
+            raise ValueError(f"guard high ({self.high}) must be greater than low ({self.low})")
+        return self
+
+
 class InputSpec(Strict):
     name: str = Field(description="tensor name: a forward() argument name, or <name>__<index>")
     dtype: DType
     dims: list[int] = Field(description="per-example dims without the batch dim; -1 = variable")
     example: Example | None = None
+    guard: Guard | bool | None = Field(
+        None, description="checks compiled into the export, each refusing a request with a 400: values an index "
+        "input may take (derived from what it indexes, or {low, high}), NaN and Inf in float inputs ({finite: "
+        "false} serves them); false turns both off for this input (sizes are always checked)")
 
     _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
     _dims = field_validator("dims")(_check_dims)  # type: ignore[misc]

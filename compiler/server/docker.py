@@ -7,7 +7,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from compiler.deploy.container import image
+from compiler.export.aoti import RUNTIME_CHECKS_ENV
+from compiler.releases import image
 from compiler.server.ports import Ports
 
 
@@ -48,6 +49,8 @@ def docker_command(repository: Path, ports: Ports, release: str, name: str, host
         "docker", "run", "--rm", "--name", name, "--gpus=all", "--shm-size=1g",
         "-p", f"{host}:{ports.http}:8000", "-p", f"{host}:{ports.grpc}:8001", "-p", f"{host}:{ports.metrics}:8002",
         "-v", f"{Path(repository).resolve()}:/models:ro",
+        # AOTInductor packages check their inputs only where this is set (compiler/deploy/needs.py)
+        "-e", f"{RUNTIME_CHECKS_ENV}=1",
         image(release), "tritonserver", "--model-repository=/models",
         *([f"--model-config-name={variant}"] if variant else []),
     ]

@@ -30,6 +30,7 @@ from typing import IO, Any
 from compiler.errors import Problem, ServerError
 from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
 from compiler.server.ports import Ports
+from compiler.server.watch import inflight_environment
 
 _PR_SET_PDEATHSIG = 1
 
@@ -71,10 +72,13 @@ class TritonProcess:
         self.backends = backends or OUR_BACKENDS
         self._workdir = Path(tempfile.mkdtemp(prefix="tritonserver-"))
         self.log_path = self._workdir / "tritonserver.log"
+        #: where our backend describes each instance's batch in flight (server/watch.py reads it when a stub dies)
+        self.inflight_dir = self._workdir / "inflight"
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._log_cited = False  # a failure message named the log: keep it after stop()
         self.layout: ServerLayout | None = None
+        self.watch: Any = None  # a StubWatch, while embedded_server supervises this server
 
     # -- lifecycle -----------------------------------------------------------------
     def command(self) -> list[str]:
@@ -109,7 +113,7 @@ class TritonProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=self.layout.environment(),
+            env={**self.layout.environment(), **inflight_environment(self.inflight_dir)},
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -231,6 +235,25 @@ class TritonProcess:
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to load: {message}", model=name))
+
+    def unload_model(self, name: str, timeout: float = 120.0) -> None:
+        """Unload one model (explicit model control) and wait until the server no longer has it ready."""
+        status, answer = self._request("POST", f"/v2/repository/models/{name}/unload", {}, timeout=timeout)
+        if status != 200:
+            message = answer.get("error") if isinstance(answer, dict) else answer
+            raise ServerError(self._failure(f"model '{name}' failed to unload: {message}", model=name))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = {s.name: s.state for s in self.model_states()}
+            if states.get(name) != "READY":
+                return
+            time.sleep(0.1)
+        raise ServerError(self._failure(f"model '{name}' was still loaded {timeout:.0f} s after its unload", model=name))
+
+    def reload_model(self, name: str, config: dict[str, Any] | None = None, timeout: float = 600.0) -> None:
+        """Unload, then load again: a load of a model that is loaded with the same config does nothing."""
+        self.unload_model(name)
+        self.load_model(name, config, timeout)
 
     def served_config(self, name: str) -> dict[str, Any]:
         status, config = self._request("GET", f"/v2/models/{name}/config")

@@ -60,7 +60,7 @@ def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
                    until: Callable[[], bool] = lambda: False, variant: str | None = None) -> None:
     with stop_signals() as stopped:
         try:
-            with embedded_server(repository, ports=ports, host=host, variant=variant) as (server, models):
+            with embedded_server(repository, ports=ports, host=host, variant=variant, echo=echo) as (server, models):
                 echo(status_table(server.model_states()))
                 if variant:
                     for model in models:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from compiler.errors import Problem, ServerError
 from compiler.server.ports import Ports
 from compiler.server.process import ModelState, TritonProcess
 from compiler.server.served import RepositoryModel, read_repository
+from compiler.server.watch import StubWatch
 
 
 @contextmanager
@@ -24,9 +25,11 @@ def embedded_server(
     backends: Path | None = None,
     ready_timeout: float = 600.0,
     variant: str | None = None,
+    echo: Callable[[str], None] = lambda _: None,
 ) -> Iterator[tuple[TritonProcess, list[RepositoryModel]]]:
     """`variant` starts tritonserver with --model-config-name, so models load configs/<variant>.pbtxt where they
-    have one and config.pbtxt elsewhere."""
+    have one and config.pbtxt elsewhere. While it runs, a model whose stub process dies is reloaded and `echo`
+    says so (server/watch.py); `server.watch.deaths` lists them."""
     models = read_repository(repository, variant=variant)
     with TritonProcess(repository, ports=ports, host=host, explicit_models=True, backends=backends,
                        model_config_name=variant) as server:
@@ -40,7 +43,9 @@ def embedded_server(
         if problems:
             raise ServerError(problems)
         server.wait_ready(timeout=ready_timeout)
-        yield server, models
+        with StubWatch(server, {m.name: m.override for m in models}, echo) as watch:
+            server.watch = watch
+            yield server, models
 
 
 def status_table(states: list[ModelState]) -> str:

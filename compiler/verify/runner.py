@@ -13,20 +13,17 @@ from typing import Any
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from compiler.backend.pytorch import binding_rules as rules
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
-from compiler.export.adapt import adapted
-from compiler.export.binding import Binding, bind
 from compiler.export.examples import Plan, make_inputs, plans_for
-from compiler.export.proof import flatten, mismatch
+from compiler.export.proof import mismatch
+from compiler.export.reference import EagerReference
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.repository import layout
 from compiler.repository.record import read_record
 from compiler.server.process import TritonProcess
 from compiler.server.served import RepositoryModel
 from compiler.server.session import embedded_server
-from compiler.sources import load_source
 from compiler.triton_config import parse_text
 
 Progress = Callable[[str], None]
@@ -122,34 +119,100 @@ def _config_check(server: TritonProcess, model: ModelSpec, repository: Path, loa
 # -- inference ---------------------------------------------------------------------------------
 def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: ModelSpec, config_file: str,
                       progress: Progress, allow_paths: Sequence[Path]) -> list[Check]:
-    import torch
-
     progress(f"{model.name}: loading eager model")
-    eager = load_source(model, loaded.directory, allow_paths)
-    binding = bind(model, eager)
-    if model.export != "aoti":  # a package keeps the dict; TorchScript serves it as a tuple (adapt.py)
-        eager, _ = adapted(eager, binding, make_inputs(model, plans_for(model)[0]))
+    reference = EagerReference.load(model, loaded.directory, allow_paths)
     config = parse_text((Path(server.repository) / model.name / config_file).read_text())
+    positions = reference.positions([o.name for o in config.output])
     checks = []
-    with torch.no_grad():
-        for plan in plans_for(model):
-            inputs = make_inputs(model, plan)
-            raw = binding.call(eager, inputs)
-            expected, positions = _expected(model, config, raw)
-            shape = "x".join(str(s) for s in inputs[model.inputs[0].name].shape)
-            for protocol in ("http", "grpc"):
-                progress(f"{model.name}: {plan.label} over {protocol}")
-                try:
-                    served = _infer(server, protocol, model, config, inputs)
-                    detail = shape_problem(config, served) or mismatch(model, expected,
-                                                                       _ordered(config, served, expected, positions))
-                except Exception as err:  # a refused request is a failed check, not a crash
-                    detail = f"request failed: {str(err).strip().splitlines()[0]}"
-                checks.append(Check(model.name, f"{plan.label} [{shape}]", protocol, detail is None,
-                                    detail or "equal to eager PyTorch"))
-        if model.max_batch_size > 0:
-            checks.append(_concurrent_check(server, model, config, eager, binding))
+    for plan in plans_for(model):
+        inputs = make_inputs(model, plan)
+        expected = reference.outputs(inputs)
+        shape = "x".join(str(s) for s in inputs[model.inputs[0].name].shape)
+        for protocol in ("http", "grpc"):
+            progress(f"{model.name}: {plan.label} over {protocol}")
+            try:
+                served = _infer(server, protocol, model, config, inputs)
+                detail = shape_problem(config, served) or mismatch(model, expected,
+                                                                   _ordered(config, served, expected, positions))
+            except Exception as err:  # a refused request is a failed check, not a crash
+                detail = f"request failed: {str(err).strip().splitlines()[0]}"
+            checks.append(Check(model.name, f"{plan.label} [{shape}]", protocol, detail is None,
+                                detail or "equal to eager PyTorch"))
+    if model.max_batch_size > 0:
+        checks.append(_concurrent_check(server, model, config, reference, positions))
+    checks.extend(_hostile_checks(server, model, config, reference, positions, progress))
     return checks
+
+
+def _hostile_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, reference: EagerReference,
+                    positions: dict[str, int], progress: Progress) -> list[Check]:
+    """Every hostile request (export/hostile.py), each followed by a good one: the hostile one answered as its case
+    says (refused with a 4xx, or as eager PyTorch answers), the good one equal to eager; and no stub died."""
+    from compiler.export.guards import Guards
+    from compiler.export.hostile import hostile_cases, triton_cases
+
+    record = read_record(Path(server.repository) / model.name) or {}
+    guards = Guards.from_record(record.get("guards"))
+    cases = hostile_cases(model, guards, "aoti" if model.export == "aoti" else "torchscript") + triton_cases(model)
+    good = make_inputs(model, Plan("after hostile", 1 if model.max_batch_size > 0 else None,
+                                   plans_for(model)[0].sizes, seed=90))
+    expected = reference.outputs(good)
+    deaths_before = len(server.watch.deaths) if server.watch is not None else 0
+    checks = []
+    for protocol in ("http", "grpc"):
+        progress(f"{model.name}: {len(cases)} hostile requests over {protocol}")
+        failures = []
+        for case in cases:
+            verdict = judge(case, _answer(server, protocol, model, config, case.inputs, dict(case.datatypes)),
+                            reference, model, config, positions)
+            if verdict:
+                failures.append(f"{case.label}: {verdict}")
+            try:
+                served = _infer(server, protocol, model, config, good)
+                after = mismatch(model, expected, _ordered(config, served, expected, positions))
+            except Exception as err:
+                after = f"request failed: {str(err).strip().splitlines()[0]}"
+            if after:
+                failures.append(f"after {case.label}, a good request: {after}")
+        checks.append(Check(model.name, "hostile requests", protocol, not failures, "; ".join(failures) or
+                            f"{len(cases)} answered as documented (refused with a 4xx, or as eager PyTorch), each "
+                            "followed by a correct answer"))
+    died = server.watch.deaths[deaths_before:] if server.watch is not None else []
+    mine = [d for d in died if d.model == model.name]
+    checks.append(Check(model.name, "no process died", "-", not mine,
+                        "; ".join(d.line() for d in mine) or "every stub of the model lived through the hostile set"))
+    return checks
+
+
+def _answer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.ModelConfig,
+            inputs: dict[str, Any], datatypes: dict[str, str]) -> dict[str, Any] | Exception:
+    try:
+        return _infer(server, protocol, model, config, inputs, datatypes)
+    except Exception as err:
+        return err
+
+
+def judge(case: Any, outcome: dict[str, Any] | Exception, reference: EagerReference, model: ModelSpec,
+          config: pb.ModelConfig, positions: dict[str, int]) -> str | None:
+    """What is wrong with a hostile request's answer (None: as its case says)."""
+    from compiler.export.hostile import EAGER, REFUSED
+
+    if case.expect == REFUSED:
+        if not isinstance(outcome, Exception):
+            return "answered; it must be refused"
+        status = str(getattr(outcome, "status", lambda: "")() or "")
+        if not (status.startswith("4") or "INVALID_ARGUMENT" in status):
+            return f"refused with {status or 'no status'} ({str(outcome).strip().splitlines()[0][:160]}); a 4xx is due"
+        return None
+    if case.expect != EAGER:
+        return None
+    try:
+        expected = reference.outputs(case.inputs)
+    except Exception as err:
+        return None if isinstance(outcome, Exception) else f"answered where eager PyTorch raises ({err})"
+    if isinstance(outcome, Exception):
+        return f"refused ({str(outcome).strip().splitlines()[0][:160]}) where eager PyTorch answers"
+    return mismatch(model, expected, _ordered(config, outcome, expected, positions))
 
 
 def shape_problem(config: pb.ModelConfig, served: dict[str, Any]) -> str | None:
@@ -164,16 +227,6 @@ def shape_problem(config: pb.ModelConfig, served: dict[str, Any]) -> str | None:
             return (f"output '{out.name}' came back with dims {got}, the config says {list(out.dims)}: its size "
                     "depends on the input values, so clients get shapes the config does not declare")
     return None
-
-
-def _expected(model: ModelSpec, config: pb.ModelConfig, raw: Any) -> tuple[list[Any], dict[str, int]]:
-    """Eager's output tensors in order, and the position each config output name reaches, as the backend binds
-    them: <name>__k for TorchScript, the call-spec names (RESULT[...], OUTPUT__n) for a package."""
-    if model.export == "aoti":
-        from compiler.export.aoti import flatten_pt2, output_positions
-
-        return flatten_pt2(raw), output_positions(raw)
-    return flatten(raw), rules.bind_outputs([o.name for o in config.output])[1]
 
 
 def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any], index: dict[str, int]) -> list[Any]:
@@ -191,7 +244,7 @@ def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any]
 
 
 def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.ModelConfig,
-           inputs: dict[str, Any]) -> dict[str, Any]:
+           inputs: dict[str, Any], datatypes: dict[str, str] | None = None) -> dict[str, Any]:
     if protocol == "http":
         import tritonclient.http as client_module
 
@@ -200,12 +253,12 @@ def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.Mo
         import tritonclient.grpc as client_module  # type: ignore[no-redef]
 
         client = client_module.InferenceServerClient(server.grpc_url)
-    result = client.infer(model.name, infer_inputs(client_module, model, inputs))
+    result = client.infer(model.name, infer_inputs(client_module, model, inputs, datatypes))
     return {out.name: result.as_numpy(out.name) for out in config.output}
 
 
-def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, eager: Any,
-                      binding: Binding, bursts: int = 3) -> Check:
+def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, reference: EagerReference,
+                      positions: dict[str, int], bursts: int = 3) -> Check:
     """Bursts of concurrent requests, every answer checked. Whether the dynamic batcher merged them is read from
     the server's statistics and said: a burst answered in as many executions as requests proves the answers,
     not batching (the build's batch-invariance proof is what stands for batching then)."""
@@ -225,7 +278,7 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
             try:
                 result = handle.get_result()
                 served = {out.name: result.as_numpy(out.name) for out in config.output}
-                expected, positions = _expected(model, config, binding.call(eager, inputs))
+                expected = reference.outputs(inputs)
                 detail = shape_problem(config, served) or mismatch(model, expected,
                                                                    _ordered(config, served, expected, positions))
             except Exception as err:

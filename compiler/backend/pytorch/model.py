@@ -19,7 +19,13 @@ It follows the libtorch backend's documented behaviour:
 * KIND_CPU, and KIND_GPU on ``cuda:<device_id>``;
 * parameters INFERENCE_MODE, DISABLE_OPTIMIZED_EXECUTION,
   INTRA_OP_THREAD_COUNT, INTER_OP_THREAD_COUNT, ENABLE_JIT_EXECUTOR,
-  ENABLE_JIT_PROFILING; others are reported as unsupported in the log.
+  ENABLE_JIT_PROFILING; others are reported as unsupported in the log;
+* AOTInductor packages (``platform: "torch_aoti"``, ``model.pt2``) with their input checks on
+  (``AOTI_RUNTIME_CHECK_INPUTS=1``), bound by their call spec as the 26.xx backend binds them.
+
+A request the model refuses (a guard the build compiled in, a size outside the package's range) is answered
+400 with the reason, and the model goes on serving. Where the server asks for it (``TRITON_COMPILER_INFLIGHT``),
+the batch in flight is described in a small file, so that a process that dies anyway can be named with it.
 
 This file runs inside Triton's Python stub, so it imports only torch, numpy
 and triton_python_backend_utils, never the compiler package.
@@ -35,9 +41,19 @@ import sys
 from typing import Any
 
 import numpy as np
-import torch
-import triton_python_backend_utils as pb_utils  # provided by the Python backend stub
-from torch.utils import dlpack as torch_dlpack
+
+# AOTInductor's generated run_impl checks every input's dtype, sizes (against the ranges the package was exported
+# with) and strides when this is set; it reads it once per process, at the first run (torch/_inductor/codegen/
+# cpp_wrapper_cpu.py, _check_aoti_runtime_check_inputs_env). Set before torch loads any package.
+os.environ.setdefault("AOTI_RUNTIME_CHECK_INPUTS", "1")
+
+import torch  # noqa: E402
+import triton_python_backend_utils as pb_utils  # noqa: E402 - provided by the Python backend stub
+from torch.utils import dlpack as torch_dlpack  # noqa: E402
+
+#: Errors that are the request's fault: the guards the build compiles in (compiler/export/guards.py says the
+#: prefix), AOTInductor's input checks, and the size checks of a package's wrapper.
+_REQUEST_FAULTS = ("invalid request:", "input_handles[", "expected size ", "dim value is too")
 
 _TORCH_DTYPES = {
     "TYPE_BOOL": torch.bool,
@@ -113,6 +129,7 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         self.config = json.loads(args["model_config"])
         self.name = args["model_name"]
+        self._inflight = _InFlight(args.get("model_instance_name", self.name))
         self.max_batch_size = int(self.config.get("max_batch_size", 0))
         kind = args.get("model_instance_kind", "CPU")
         if kind == "GPU":
@@ -132,6 +149,7 @@ class TritonPythonModel:
         if not os.path.isfile(path):
             raise pb_utils.TritonModelException(f"model '{self.name}': no model file at {path}")
         self.package: Any = None
+        self.equal_sizes: list[list[tuple[str, int]]] = []
         if filename.endswith(".pt2"):
             self._initialize_package(path)
             return
@@ -203,8 +221,19 @@ class TritonPythonModel:
                 f"({', '.join(names.forward_inputs)}) once each")
         self.output_index = {io["name"]: names.outputs[io["name"]] for io in self.outputs}
         self.dict_input = False
+        self.equal_sizes = _equal_sizes(args_folder(path), self.max_batch_size)
         pb_utils.Logger.log_info(f"{self.name}: AOTI package {', '.join(names.forward_inputs)} -> "
                                  f"{', '.join(names.forward_outputs)}")
+
+    def _check_equal_sizes(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Dims the package needs equal (build.json's guards): its compiled code reads the size of one of them, and
+        its own input checks skip an empty tensor, so an empty one among them would be read past its end."""
+        for group in self.equal_sizes:
+            sizes = [(name, dim, int(tensors[name].shape[dim])) for name, dim in group
+                     if name in tensors and tensors[name].dim() > dim]
+            if len({size for _, _, size in sizes}) > 1:
+                said = ", ".join(f"'{name}' dim {dim} is {size}" for name, dim, size in sizes)
+                raise ValueError(f"invalid request: these sizes must be equal: {said}")
 
     def _apply_parameters(self) -> None:
         config = self.config
@@ -233,23 +262,30 @@ class TritonPythonModel:
             gathered = [self._gather(request) for request in requests]
         except Exception as err:  # a request the model cannot take: fail each request on its own
             return [self._respond_alone(request) for request in requests] if len(requests) > 1 else [
-                pb_utils.InferenceResponse(error=pb_utils.TritonError(str(err)))
+                _error_response(err)
             ]
         try:
+            self._inflight.write(requests, gathered)
             outputs, sizes = self._run(gathered)
         except Exception as err:
             if len(requests) > 1:
                 # One bad request must not fail the requests it was batched with: run each alone.
                 return [self._respond_alone(request) for request in requests]
-            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(f"PyTorch execute failure: {err}"))]
+            return [_error_response(err)]
+        finally:
+            self._inflight.clear()
         return self._split(outputs, sizes, len(requests))
 
     def _respond_alone(self, request: Any) -> Any:
         try:
-            outputs, sizes = self._run([self._gather(request)])
+            gathered = [self._gather(request)]
+            self._inflight.write([request], gathered)
+            outputs, sizes = self._run(gathered)
             return self._split(outputs, sizes, 1)[0]
         except Exception as err:
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"PyTorch execute failure: {err}"))
+            return _error_response(err)
+        finally:
+            self._inflight.clear()
 
     def _gather(self, request: Any) -> dict[str, torch.Tensor]:
         tensors = {}
@@ -258,6 +294,8 @@ class TritonPythonModel:
             if tensor is None:
                 raise ValueError(f"request for '{self.name}' has no input '{name}'")
             tensors[name] = _to_torch(tensor)
+        if self.equal_sizes:
+            self._check_equal_sizes(tensors)
         return tensors
 
     def _run(self, gathered: list[dict[str, torch.Tensor]]) -> tuple[list[torch.Tensor], list[int]]:
@@ -328,3 +366,74 @@ class TritonPythonModel:
     def finalize(self) -> None:
         self.module = None
         self.package = None
+        self._inflight.close()
+
+
+def args_folder(model_file: str) -> str:
+    """The model folder of `<folder>/<version>/<file>`."""
+    return os.path.dirname(os.path.dirname(model_file))
+
+
+def _equal_sizes(folder: str, max_batch_size: int) -> list[list[tuple[str, int]]]:
+    """(input, tensor dim) groups that must stay equal, from the build record beside the config (none for a
+    repository we did not build)."""
+    try:
+        with open(os.path.join(folder, "build.json")) as handle:
+            groups = json.load(handle).get("guards", {}).get("equal") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    offset = 1 if max_batch_size > 0 else 0
+    return [[(str(name), int(dim) + offset) for name, dim in group] for group in groups]
+
+
+def _error_response(err: Exception) -> Any:
+    """400 (INVALID_ARG) for what the request did wrong, with the guard's own words; 500 for anything else."""
+    text = str(err).strip()
+    fault = next((text[text.index(mark):] for mark in _REQUEST_FAULTS if mark in text), None)
+    if fault is not None:
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(
+            fault.splitlines()[0], pb_utils.TritonError.INVALID_ARG))
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"PyTorch execute failure: {text}"))
+
+
+class _InFlight:
+    """The batch this instance is running, described in a small memory-mapped file (TRITON_COMPILER_INFLIGHT names
+    the folder; nothing is written without it): the server's watch reads it when the process dies anyway."""
+
+    SIZE = 4096
+
+    def __init__(self, instance: str) -> None:
+        import mmap
+
+        self.map: Any = None
+        folder = os.environ.get("TRITON_COMPILER_INFLIGHT")
+        if not folder:
+            return
+        try:
+            with open(os.path.join(folder, instance), "w+b") as handle:
+                handle.truncate(self.SIZE)
+                self.map = mmap.mmap(handle.fileno(), self.SIZE)
+        except OSError:
+            self.map = None
+
+    def write(self, requests: list[Any], gathered: list[dict[str, torch.Tensor]]) -> None:
+        if self.map is None:
+            return
+        parts = []
+        for request, tensors in zip(requests, gathered):
+            described = [f"{name} {list(t.shape)} {str(t.dtype).removeprefix('torch.')}"
+                         + (f" values {int(t.min())}..{int(t.max())}" if t.numel() and not t.is_floating_point()
+                            and t.numel() <= 65536 else "")
+                         for name, t in tensors.items()]
+            parts.append(f"request '{request.request_id()}': " + ", ".join(described))
+        data = "; ".join(parts).encode("utf-8", "replace")[: self.SIZE - 1]
+        self.map[: len(data) + 1] = data + b"\0"
+
+    def clear(self) -> None:
+        if self.map is not None:
+            self.map[0:1] = b"\0"
+
+    def close(self) -> None:
+        if self.map is not None:
+            self.map.close()
+            self.map = None

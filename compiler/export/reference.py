@@ -1,0 +1,70 @@
+"""The eager model as the export serves it: the one reference that verify, soak and bench compare with.
+
+Built as the build builds it: the manifest's source, inputs bound as the backend binds them (`bind`: by argument
+name, by position, or by keyword for an AOTI package's KWARGS[...]), a dict result adapted as the export adapts it
+(a tuple in key order for TorchScript, a plain dict for a package). Its outputs come back flat, in the order the
+served model numbers them, with the position each config output name reaches.
+
+    reference = EagerReference.load(model, manifest_dir)
+    expected = reference.outputs(inputs)              # [Tensor, ...] in the served model's order
+    reference.positions(["RESULT[logits]", ...])      # {"RESULT[logits]": 0, ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from compiler.backend.pytorch import binding_rules as rules
+from compiler.export.adapt import adapted
+from compiler.export.binding import Binding, bind
+from compiler.export.examples import make_inputs, plans_for
+from compiler.manifest.schema import ModelSpec
+
+
+class EagerReference:
+    def __init__(self, model: ModelSpec, module: Any) -> None:
+        import torch
+
+        self.model = model
+        self.binding: Binding = bind(model, module)
+        example = make_inputs(model, plans_for(model)[0])
+        self.module, self.keys = adapted(module, self.binding, example, as_dict=model.export == "aoti")
+        with torch.no_grad():
+            self._example_result = self.run(example)
+
+    @classmethod
+    def load(cls, model: ModelSpec, directory: Path, allow_paths: Sequence[Path] = ()) -> EagerReference:
+        from compiler.sources import load_source
+
+        return cls(model, load_source(model, directory, allow_paths))
+
+    def run(self, inputs: dict[str, Any]) -> Any:
+        """The model's result for config-named inputs (torch tensors), as the export returns it."""
+        return self.binding.call(self.module, inputs)
+
+    def flatten(self, result: Any) -> list[Any]:
+        if self.model.export == "aoti":
+            from compiler.export.aoti import flatten_pt2
+
+            return flatten_pt2(result)
+        from compiler.export.proof import flatten
+
+        return flatten(result)
+
+    def outputs(self, inputs: dict[str, Any]) -> list[Any]:
+        """The result's tensors in the served model's order (no_grad)."""
+        import torch
+
+        with torch.no_grad():
+            return self.flatten(self.run(inputs))
+
+    def positions(self, names: Sequence[str]) -> dict[str, int]:
+        """Config output name -> its position among outputs(): `<name>__k` (else config order) for TorchScript,
+        the call spec's names (RESULT[...], OUTPUT__n) for a package."""
+        if self.model.export == "aoti":
+            from compiler.export.aoti import output_positions
+
+            return output_positions(self._example_result)
+        return rules.bind_outputs(list(names))[1]

@@ -1,0 +1,161 @@
+"""No request may crash a served model: AOTI packages with guards compiled in, loaded in a process of their own
+(as NVIDIA's pytorch_backend runs them inside tritonserver); a stub that dies anyway is reloaded; verify's hostile
+phase over the real tritonserver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+
+from compiler.server.session import embedded_server
+from tests.helpers import Project, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
+
+MANIFEST = """
+triton_version: "26.11"
+models:
+  - name: lookup
+    source: {python: "tiny_models:lookup"}
+    export: aoti
+    max_batch_size: 8
+    inputs: [{name: "KWARGS[ids]", dtype: INT64, dims: [-1], example: {shape: [64], high: 50}}]
+    instance_group: [{kind: KIND_CPU}]
+  - name: unguarded
+    source: {python: "tiny_models:lookup"}
+    export: aoti
+    max_batch_size: 8
+    inputs: [{name: "KWARGS[ids]", dtype: INT64, dims: [-1], example: {shape: [64], high: 50}, guard: false}]
+    instance_group: [{kind: KIND_CPU}]
+  - name: cnn
+    source: {python: "tiny_models:tiny_cnn"}
+    export: aoti
+    max_batch_size: 4
+    inputs: [{name: INPUT__0, dtype: FP32, dims: [3, -1, -1], example: {shape: [3, 32, 32]}}]
+    instance_group: [{kind: KIND_CPU}]
+  - name: cnn_as_is
+    source: {python: "tiny_models:tiny_cnn"}
+    export: aoti
+    max_batch_size: 4
+    inputs: [{name: INPUT__0, dtype: FP32, dims: [3, -1, -1], example: {shape: [3, 32, 32]}, guard: {finite: false}}]
+    instance_group: [{kind: KIND_CPU}]
+"""
+
+#: Runs a package in a fresh process, as tritonserver's would: prints what it answered or raised.
+RUN = textwrap.dedent("""
+    import sys, torch
+    package = torch._inductor.aoti_load_package(sys.argv[1])
+    case = sys.argv[2]
+    if case == "nan":
+        x = torch.rand(1, 3, 32, 32); x[0, 0, 5, 5] = float("nan"); inputs = [x]
+    else:
+        batch, length, value = (int(v) for v in case.split(","))
+        ids = torch.ones(batch, length, dtype=torch.long)
+        if length:
+            ids[-1, length // 2] = value
+        inputs = [ids]
+    try:
+        print("answered", [tuple(t.shape) for t in package.loader.run(inputs)])
+    except Exception as err:
+        print("raised", str(err).strip().splitlines()[0])
+""")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, str]:
+    project = Project.at(tmp_path_factory.mktemp("guards"))
+    project.write(MANIFEST)
+    result = project.build()
+    assert result.code == 0, result.err
+    return project, result.out + result.err
+
+
+def _run(package: Path, case: str, checks: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {"AOTI_RUNTIME_CHECK_INPUTS": "1"} if checks else {}
+    import os
+
+    return subprocess.run([sys.executable, "-c", RUN, str(package), case], capture_output=True, text=True,
+                          timeout=300, env={**{k: v for k, v in os.environ.items() if k != "AOTI_RUNTIME_CHECK_INPUTS"},
+                                            **env})
+
+
+def test_an_out_of_vocabulary_id_raises_and_the_process_lives(built: tuple[Project, str]) -> None:
+    project, _ = built
+    guarded = _run(project.output / "lookup" / "1" / "model.pt2", "8,4000,999999")
+    assert guarded.returncode == 0, guarded.stderr
+    assert "raised invalid request: input 'KWARGS[ids]' holds a value outside [0, 50) (an embedding of 50 rows)" \
+        in guarded.stdout
+    assert "raised invalid request" in _run(project.output / "lookup" / "1" / "model.pt2", "8,4000,-1").stdout
+    # the same model without its guard: the compiled kernel's bounds check aborts the whole process
+    unguarded = _run(project.output / "unguarded" / "1" / "model.pt2", "8,4000,999999")
+    assert unguarded.returncode != 0 and "answered" not in unguarded.stdout
+
+
+def test_batch_one_passes_the_packages_input_checks(built: tuple[Project, str]) -> None:
+    project, _ = built
+    package = project.output / "lookup" / "1" / "model.pt2"
+    assert "answered [(1, 7, 3)]" in _run(package, "1,7,3", checks=True).stdout
+    assert "answered [(1, 1, 3)]" in _run(package, "1,1,3", checks=True).stdout
+    empty = _run(package, "1,0,3", checks=True)
+    assert "raised invalid request: input 'KWARGS[ids]' dim 0: its size must be at least 1" in empty.stdout
+    assert "raised" in _run(package, "9,7,3", checks=True).stdout  # above max_batch_size
+    record = json.loads((project.output / "lookup" / "build.json").read_text())
+    assert record["guards"]["inputs"]["KWARGS[ids]"]["sizes"][0] == [0, 1, 8, "batch dim"]
+
+
+def test_nan_is_refused_and_a_package_that_serves_it_says_where_it_differs(built: tuple[Project, str]) -> None:
+    project, said = built
+    refused = _run(project.output / "cnn" / "1" / "model.pt2", "nan")
+    assert "raised invalid request: input 'INPUT__0' holds NaN or Inf" in refused.stdout
+    assert "answered" in _run(project.output / "cnn_as_is" / "1" / "model.pt2", "nan").stdout
+    # eager answers NaN where the package (relu and max pooling compiled) answers finite numbers: said at build
+    assert "INPUT__0: NaN: the export's answer differs from eager PyTorch's" in said
+
+
+def test_a_stub_that_dies_is_reloaded_and_named_with_the_request(built: tuple[Project, str]) -> None:
+    project, _ = built
+    said: list[str] = []
+    with embedded_server(project.output, echo=said.append) as (server, _):
+        client = httpclient.InferenceServerClient(server.http_url, network_timeout=120)
+
+        def send(value: int) -> object:
+            ids = np.ones((8, 4000), dtype=np.int64)
+            ids[3, 1000] = value
+            item = httpclient.InferInput("KWARGS[ids]", list(ids.shape), "INT64")
+            item.set_data_from_numpy(ids)
+            try:
+                return client.infer("unguarded", [item]).as_numpy("RESULT").shape
+            except Exception as err:
+                return err
+
+        assert send(5) == (8, 4000, 3)
+        assert isinstance(send(999999), Exception)  # the unguarded package aborts its stub
+        deadline = time.monotonic() + 120
+        while not server.watch.deaths and time.monotonic() < deadline:
+            time.sleep(0.5)
+        deadline = time.monotonic() + 120
+        answer = send(5)
+        while answer != (8, 4000, 3) and time.monotonic() < deadline:
+            time.sleep(1)
+            answer = send(5)
+        assert answer == (8, 4000, 3)
+    assert len(said) == 1 and said[0].startswith("model 'unguarded': its stub process unguarded_0_0 died; in flight: ")
+    assert "KWARGS[ids] [8, 4000] int64 values 1..999999" in said[0] and "reloaded" in said[0]
+
+
+def test_verify_sends_the_hostile_set_and_every_model_lives(built: tuple[Project, str]) -> None:
+    project, _ = built
+    result = run_cli("verify", "--repository", str(project.output))
+    assert result.code == 0, result.out
+    rows = [line for line in result.out.splitlines() if " hostile requests " in line]
+    assert len(rows) == 8 and all(" ok " in row for row in rows)
+    assert any(row.startswith("lookup ") and "answered as documented" in row for row in rows)
+    assert sum(" no process died " in line and " ok " in line for line in result.out.splitlines()) == 4
