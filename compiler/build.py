@@ -110,6 +110,7 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
         wanted = {m.name for m in loaded.manifest.models}
         present = {p.name for p in output.iterdir()} if output.is_dir() else set()
         if unchanged == wanted and present == wanted:
+            _name_the_manifest(loaded, output, wanted)
             write_profiling(loaded, output, prints)
             return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False,
                                warnings=target_warnings(loaded))
@@ -129,6 +130,15 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
     from compiler.export.toolchain import build_in_toolchain
 
     return build_in_toolchain(loaded, output, prints, progress, force, allow_paths, toolchain)
+
+
+def _name_the_manifest(loaded: LoadedManifest, output: Path, names: set[str]) -> None:
+    """An unchanged build from another manifest (the same entries) still records which manifest built the models."""
+    manifest = str(loaded.path.resolve())
+    for name in sorted(names):
+        record = read_record(output / name) or {}
+        if record and record.get("manifest") != manifest:
+            write_record(output / name, {**record, "manifest": manifest})
 
 
 def kept_folder(output: Path) -> Path:

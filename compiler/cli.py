@@ -281,6 +281,11 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
 
         spec = next((m for m in load_manifest(manifest).manifest.models if m.name == model), None)
     result = client.infer(model, url, protocol, files, text, image, spec, manifest.parent, output_dir)
+    if result.used_manifest:
+        click.echo(f"manifest: {manifest} (its model '{model}' shaped the request)", err=True)
+    elif result.used_manifest is False:
+        click.echo(f"note: the served '{model}' is not the one in {manifest} (inputs or batching differ): the request "
+                   "is shaped by the served config alone", err=True)
     if result.random_inputs:
         click.echo("inputs: random, shaped by the served config", err=True)
     for name, value in result.inputs.items():

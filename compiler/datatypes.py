@@ -39,10 +39,16 @@ class DataType:
         return getattr(torch, self.torch_name)
 
     def numpy_dtype(self) -> Any:
+        """numpy's dtype; BF16 is ml_dtypes' bfloat16, the form tritonclient sends and returns it in (numpy has
+        none of its own)."""
         import numpy as np
 
         if self.numpy_name is None:
             raise ValueError(f"{self.config_name} has no numpy form")
+        if self.numpy_name == "bfloat16":
+            import ml_dtypes
+
+            return np.dtype(ml_dtypes.bfloat16)
         return np.dtype(self.numpy_name)
 
     @property
@@ -76,7 +82,8 @@ TABLE: tuple[DataType, ...] = (
     DataType("TYPE_FP32", "FP32", "float32", "float32", True),
     DataType("TYPE_FP64", "FP64", "float64", "float64", True),
     DataType("TYPE_STRING", "BYTES", None, "object", True, pytorch_backend_since=PYTORCH_STRING_SINCE),
-    DataType("TYPE_BF16", "BF16", "bfloat16", None, False, since=BF16_SINCE),
+    # served by the PyTorch backend for AOTInductor packages only, from 26.11 (compat/aoti_rules.py says so)
+    DataType("TYPE_BF16", "BF16", "bfloat16", "bfloat16", False, since=BF16_SINCE),
 )
 
 _BY_NAME: dict[str, DataType] = {}
@@ -113,3 +120,23 @@ def from_torch(dtype: Any) -> DataType:
 def pytorch_allowed(release: Release) -> list[str]:
     """Config names the PyTorch backend of `release` serves, for error messages."""
     return [row.config_name for row in TABLE if row.served_by_pytorch(release) and row.known_at(release)]
+
+
+def to_numpy(tensor: Any) -> Any:
+    """A torch tensor as the numpy array tritonclient takes (bfloat16 as ml_dtypes' bfloat16, bit for bit)."""
+    import torch
+
+    value = tensor.detach().cpu()
+    if value.dtype == torch.bfloat16:
+        return value.view(torch.int16).numpy().view(lookup("BF16").numpy_dtype())
+    return value.numpy()
+
+
+def to_torch(array: Any) -> Any:
+    """A numpy array (as tritonclient returns it) as a torch tensor; ml_dtypes' bfloat16 becomes torch.bfloat16."""
+    import numpy as np
+    import torch
+
+    if array.dtype == lookup("BF16").numpy_dtype():
+        return torch.from_numpy(np.ascontiguousarray(array).view(np.int16).copy()).view(torch.bfloat16)
+    return torch.from_numpy(np.array(array, copy=True))

@@ -20,10 +20,7 @@ def test_every_config_type_is_in_the_table() -> None:
 @pytest.mark.parametrize("row", datatypes.TABLE, ids=lambda r: r.config_name)
 def test_numpy_form_matches_tritonclient(row: datatypes.DataType) -> None:
     expected = triton_to_np_dtype(row.api_name)
-    if row.numpy_name is None:  # BF16 has no numpy dtype
-        assert row.api_name == "BF16"
-        return
-    assert np.dtype(row.numpy_name) == np.dtype(expected)
+    assert row.numpy_dtype() == np.dtype(expected)  # BF16: ml_dtypes' bfloat16, as tritonclient takes it
 
 
 @pytest.mark.parametrize("row", [r for r in datatypes.TABLE if r.torch_name], ids=lambda r: r.config_name)
@@ -48,3 +45,21 @@ def test_pytorch_backend_types_per_release() -> None:
         assert unsupported not in now
     assert "TYPE_STRING" in now
     assert "TYPE_STRING" not in datatypes.pytorch_allowed(Release.parse("22.02"))
+
+
+def test_bf16_goes_to_tritonclient_and_back_bit_for_bit() -> None:
+    values = torch.tensor([[1.5, -2.25, 3.0e-3, float("inf")]], dtype=torch.bfloat16)
+    array = datatypes.to_numpy(values)
+    assert array.dtype == datatypes.lookup("BF16").numpy_dtype()
+    back = datatypes.to_torch(array)
+    assert back.dtype == torch.bfloat16 and torch.equal(back, values)
+    assert datatypes.to_torch(np.array([1, 2], dtype=np.int64)).dtype == torch.int64
+
+
+def test_infer_sends_bf16_and_summarises_it() -> None:
+    from compiler.client.infer import ServedConfig, TensorSpec, random_inputs, summarize
+
+    config = ServedConfig("m", 4, [TensorSpec("INPUT__0", "BF16", [8])], [TensorSpec("RESULT", "BF16", [4])])
+    arrays = random_inputs(config)
+    assert arrays["INPUT__0"].dtype == datatypes.lookup("BF16").numpy_dtype() and arrays["INPUT__0"].shape == (1, 8)
+    assert "min" in summarize("RESULT", arrays["INPUT__0"])

@@ -189,6 +189,8 @@ def run(config: ServedConfig, arrays: dict[str, np.ndarray], url: str, protocol:
 
 def summarize(name: str, value: np.ndarray) -> str:
     text = f"{name}: {value.dtype} {list(value.shape)}"
+    if value.dtype == datatypes.lookup("BF16").numpy_dtype():
+        value = value.astype(np.float32)
     if value.size and np.issubdtype(value.dtype, np.number):
         flat = value.astype(np.float64).ravel()
         text += f"  min {flat.min():.4g}  max {flat.max():.4g}  mean {flat.mean():.4g}"
@@ -204,6 +206,17 @@ class InferResult:
     outputs: dict[str, np.ndarray]
     random_inputs: bool  # nothing given: well-formed random inputs, shaped by the served config
     saved: list[Path]
+    #: whether the manifest's entry shaped the request: True, False (the served model is another one), None (none given)
+    used_manifest: bool | None = None
+
+
+def matches(config: ServedConfig, model: ModelSpec) -> bool:
+    """The served model is the manifest's: the same inputs (names, dtypes, dims) and batching."""
+    if config.max_batch_size != model.max_batch_size:
+        return False
+    served = [(t.name, t.api_dtype, list(t.dims)) for t in config.inputs]
+    declared = [(i.name, datatypes.lookup(i.dtype).api_name, list(i.dims) or [1]) for i in model.inputs]
+    return served == declared
 
 
 def infer(model: str, url: str | None = None, protocol: str = "http", files: dict[str, Path] | None = None,
@@ -213,6 +226,9 @@ def infer(model: str, url: str | None = None, protocol: str = "http", files: dic
     NAME.npy in `output_dir` when given."""
     address = url or default_url(protocol)
     config = served_config(model, address, protocol)
+    used = None if manifest_model is None else matches(config, manifest_model)
+    if not used:
+        manifest_model = None  # another model of that name: its example shapes and tokenizer would be wrong
     if text is not None:
         arrays = text_inputs(config, manifest_model, text, manifest_dir)
     elif image is not None:
@@ -228,4 +244,4 @@ def infer(model: str, url: str | None = None, protocol: str = "http", files: dic
         for name, value in outputs.items():
             np.save(output_dir / f"{name}.npy", value)
             saved.append(output_dir / f"{name}.npy")
-    return InferResult(arrays, outputs, not (text is not None or image is not None or files), saved)
+    return InferResult(arrays, outputs, not (text is not None or image is not None or files), saved, used)

@@ -15,7 +15,7 @@ def infer_inputs(module: Any, model: ModelSpec, arrays: dict[str, Any],
     items = []
     for spec in model.inputs:
         value = arrays[spec.name]
-        array = value.numpy() if hasattr(value, "numpy") else value
+        array = datatypes.to_numpy(value) if hasattr(value, "numpy") else value
         wire = (sent_as or {}).get(spec.name, datatypes.lookup(spec.dtype).api_name)
         if wire != datatypes.lookup(spec.dtype).api_name:
             array = array.astype(datatypes.lookup(wire).numpy_dtype())

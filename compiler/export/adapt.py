@@ -68,7 +68,7 @@ def wrap(module: Any, binding: Binding, keys: list[str] | None = None,
     if keys is None:
         result = "out"
     elif as_dict:
-        result = "{" + ", ".join(f"{key!r}: out[{key!r}]" for key in keys) + "}"
+        result = "self.plain(out)"
     else:
         result = "(" + "".join(f"out[{key!r}], " for key in keys) + ")"
     source = (f"def forward(self, {', '.join(params)}):\n" + "".join(line + "\n" for line in lines)
@@ -83,9 +83,21 @@ def wrap(module: Any, binding: Binding, keys: list[str] | None = None,
             super().__init__()
             self.inner = inner
             self.checks = dict(checked)
+            self.plain = plain
 
     Served.forward = namespace["forward"]  # type: ignore[method-assign]
     return Served(module).eval()
+
+
+def plain(result: Any) -> Any:
+    """`result` with every mapping (a ModelOutput, an OrderedDict, nested ones too) a plain dict in its key order,
+    None values dropped, and tuples and lists kept: the containers an AOTInductor call spec may hold."""
+    if isinstance(result, Mapping):
+        return {str(key): plain(value) for key, value in result.items() if value is not None}
+    if isinstance(result, (tuple, list)):
+        return type(result)(plain(value) for value in result) if type(result) in (tuple, list) else \
+            tuple(plain(value) for value in result)
+    return result
 
 
 def adapted(module: Any, binding: Binding, example: dict[str, Any], as_dict: bool = False) -> tuple[Any, list[str] | None]:
@@ -96,6 +108,6 @@ def adapted(module: Any, binding: Binding, example: dict[str, Any], as_dict: boo
     with torch.no_grad():
         result = binding.call(module, example)
     keys = dict_keys(result)
-    if keys is None or (as_dict and type(result) is dict):
+    if keys is None:
         return module, keys
     return wrap(module, binding, keys, as_dict=as_dict), keys

@@ -24,7 +24,7 @@ from compiler.errors import ExportError, Problem
 from compiler.export.binding import Binding
 from compiler.export.examples import Axis
 from compiler.export.guards import Guards, InputGuards, SizeRange, checks_for
-from compiler.export.messages import describe, full_text
+from compiler.export.messages import captured_stderr, describe, full_text
 from compiler.export.proof import UnservableOutput
 from compiler.manifest.schema import ModelSpec
 from compiler.repository import layout
@@ -131,8 +131,8 @@ def found_dims(model: ModelSpec, binding: Binding, exported: Any) -> DimGroups:
             if want != -1:
                 continue
             size = shape[index + offset]
-            if isinstance(size, int):
-                fixed.append((Axis(name, index), size))
+            if isinstance(size, int) or size.node.expr.is_number:  # a SymInt torch.export made a constant
+                fixed.append((Axis(name, index), int(size)))
             else:
                 by_symbol.setdefault(str(size.node.expr), []).append(Axis(name, index))
     ranges = []
@@ -206,11 +206,13 @@ def _export(model: ModelSpec, module: Any, binding: Binding, example: dict[str, 
 
     args, kwargs = binding.split(example)
     try:
-        return torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dynamic_shapes(model, binding),
-                                   strict=False)
+        with captured_stderr() as said:  # torch logs the FX graph of a failed export: kept for the log file
+            return torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dynamic_shapes(model, binding),
+                                       strict=False)
     except Exception as err:
         raise ExportError(Problem(
-            f"torch.export failed: {describe(err)}", model=model.name, field="export", details=full_text(err),
+            f"torch.export failed: {describe(err)}", model=model.name, field="export",
+            details="\n".join(said) + "\n" + full_text(err),
             hint="a branch on input values cannot be captured: rewrite it with torch.cond, or use `export: script` "
                  "for a release that serves TorchScript"
         )) from None
@@ -254,6 +256,61 @@ def tightened(model: ModelSpec, binding: Binding, guards: Guards, bounds: dict[t
     if said:
         progress("the package's own input checks are tighter: " + "; ".join(said))
     return Guards(inputs, guards.equal), said
+
+
+#: How far the build looks for a length the model cannot take, where torch.export found no bound (sizes double).
+PROBE_LIMIT = 4096
+
+
+def probed_bounds(model: ModelSpec, module: Any, binding: Binding, dims: DimGroups) -> list[str]:
+    """For each group of -1 dims that holds an integer input (token ids) and has no upper bound in torch.export's
+    ranges, the largest size eager PyTorch takes (a GPT-2 indexes its 64 position embeddings with arange(length),
+    which no range sees): doubling from the example up to PROBE_LIMIT, then halving the gap. Sets the bound in
+    `dims.ranges`; returns what to say."""
+    import torch
+
+    from compiler import datatypes
+    from compiler.export.examples import Plan, make_inputs, plans_for, resized
+
+    base = plans_for(model)[0]
+    single = Plan("probe", 1 if model.max_batch_size > 0 else None, base.sizes, seed=40)
+    kinds = {spec.name: datatypes.lookup(spec.dtype) for spec in model.inputs}
+    said = []
+
+    def runs(axes: list[Axis], size: int) -> str | None:
+        try:
+            with torch.no_grad():
+                binding.call(module, make_inputs(model, resized(single, axes, size, "probe")))
+        except Exception as err:
+            return describe(err)
+        return None
+
+    for number, (axes, (low, high)) in enumerate(zip(dims.groups, dims.ranges)):
+        if high is not None or not any(kinds[a.input].is_integer for a in axes):
+            continue
+        good = base.sizes[axes[0].input][axes[0].dim]
+        bad, why = None, None
+        size = good * 2
+        while size <= PROBE_LIMIT:
+            why = runs(axes, size)
+            if why is not None:
+                bad = size
+                break
+            good, size = size, size * 2
+        if bad is None:
+            continue
+        while bad - good > 1:
+            middle = (good + bad) // 2
+            failed = runs(axes, middle)
+            good, bad, why = (middle, bad, why) if failed is None else (good, middle, failed)
+        dims.ranges[number] = (low, good)
+        said.append(f"{', '.join(a.describe() for a in axes)} takes at most {good} (eager PyTorch fails at {bad}: "
+                    f"{why})")
+    return said
+
+
+def _input_index(model: ModelSpec, name: str) -> int:
+    return next(index for index, spec in enumerate(model.inputs) if spec.name == name)
 
 
 def smallest_sizes(model: ModelSpec, module: Any, binding: Binding, dims: DimGroups) -> list[int]:
@@ -306,10 +363,13 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
     dims = found_dims(model, binding, exported)
     if dims.fixed:
         raise ExportError([Problem(
-            f"{axis.describe()} is declared -1, but the model fixes it to {size} (torch.export specialised it)",
-            model=model.name, field="inputs", hint=f"declare {size} in dims, or make the model take any size")
+            f"{axis.describe()} is declared -1, but torch.export fixed it to {size}: the model's code turns this "
+            "size into a constant (an LSTM unrolled over the sequence, a view to a size read from the input)",
+            model=model.name, field=f"inputs[{_input_index(model, axis.input)}].dims",
+            hint=f"declare {size} in dims (the package then takes that size only); to serve every size, compute the "
+                 "size with tensor ops, or use `export: script` for a release that serves TorchScript")
             for axis, size in dims.fixed])
-    limits = dims.limits()
+    limits = dims.limits() + probed_bounds(model, module, binding, dims)
     if limits:
         progress("the variable dims are bounded: " + "; ".join(limits))
     if any(len(axes) > 1 for axes in dims.groups):

@@ -296,6 +296,13 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
     with torch.no_grad():
         example = make_inputs(model, plans[0])
         try:
+            module, keys = adapted(module, binding, example, as_dict=True)  # ModelOutput, OrderedDict: a dict
+        except Exception as err:
+            raise _eager_failure(model, plans[0], err) from None
+        if keys is not None:
+            progress(f"forward() returns a {type(_call(module.inner, binding, example)).__name__}: served as a dict "
+                     f"({', '.join(keys)}), its outputs named after the keys")
+        try:
             flatten_pt2(_call(module, binding, example))  # servable before anything is compiled
         except UnservableOutput as err:
             raise _unservable(model, err) from None
@@ -336,8 +343,15 @@ def _tolerances(model: ModelSpec, outputs: list[OutputSpec]) -> dict[str, list[f
     return tolerances
 
 
+#: A transformers key/value cache among the outputs (DynamicCache, EncoderDecoderCache, ...): no tensor.
+CACHE_HINT = ("the model returns its key/value cache (use_cache is on): turn it off, `config.use_cache = False` "
+              "in the factory (a transformers folder source is loaded with it off), and run the generation loop in "
+              "the client; README.md, 'Models without a direct path'")
+
+
 def _unservable(model: ModelSpec, err: UnservableOutput) -> ExportError:
-    return ExportError(Problem(str(err), model=model.name, field="outputs", hint=UNSERVABLE_HINT))
+    hint = CACHE_HINT if "Cache" in str(err) else UNSERVABLE_HINT
+    return ExportError(Problem(str(err), model=model.name, field="outputs", hint=hint))
 
 
 def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], plan: Plan,
@@ -466,7 +480,7 @@ def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[s
     model that returns a dict."""
     for k, out in enumerate(derived):
         row = datatypes.lookup(out.dtype)
-        if not row.pytorch_backend:
+        if not row.pytorch_backend and not (row.api_name == "BF16" and model.export == "aoti"):
             raise ExportError(Problem(f"output {k} is {out.dtype}, which Triton's PyTorch backend cannot serve",
                                       model=model.name, field="outputs", hint="cast it in forward()"))
         if model.max_batch_size == 0 and not out.dims:

@@ -104,18 +104,19 @@ class Guards:
 
     def record(self) -> dict[str, Any]:
         """build.json's `guards`: what verify's hostile phase, soak and check read."""
-        return {"inputs": {g.name: {"values": [g.values.low, g.values.high, g.values.source] if g.values else None,
-                                    "finite": g.finite,
-                                    "sizes": [[s.dim, s.low, s.high, s.what] for s in g.sizes]}
-                           for g in self.inputs},
+        return {"inputs": [{"name": g.name,
+                            "values": [g.values.low, g.values.high, g.values.source] if g.values else None,
+                            "finite": g.finite, "sizes": [[s.dim, s.low, s.high, s.what] for s in g.sizes]}
+                           for g in self.inputs],
                 "equal": [[[name, dim] for name, dim in group] for group in self.equal]}
 
     @classmethod
     def from_record(cls, data: Any) -> Guards | None:
-        if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), list):
             return None
         inputs = []
-        for name, item in data["inputs"].items():
+        for item in data["inputs"]:
+            name = str(item["name"])
             values = item.get("values")
             inputs.append(InputGuards(
                 name, ValueRange(float(values[0]), float(values[1]), str(values[2])) if values else None,

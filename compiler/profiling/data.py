@@ -75,16 +75,17 @@ def _values(spec: InputSpec, count: int, vocabulary: int | None, rng: random.Ran
 
 #: Datatypes perf_analyzer takes only as raw bytes ("b64"), never as JSON numbers ("Can not use explicit tensor
 #: description for fp16 datatype", perf_analyzer 2.51).
-RAW_BYTES = {"FP16": "<f2"}
+RAW_BYTES = {"FP16", "BF16"}
 
 
 def _encoded(spec: InputSpec, values: list[Any]) -> dict[str, Any]:
     """{"content": [...]} or, for the datatypes perf_analyzer reads only as bytes, {"b64": little-endian bytes}."""
-    api = datatypes.lookup(spec.dtype).api_name
-    if api in RAW_BYTES:
+    row = datatypes.lookup(spec.dtype)
+    if row.api_name in RAW_BYTES:
         import numpy as np
 
-        return {"b64": base64.b64encode(np.asarray(values, dtype=RAW_BYTES[api]).tobytes()).decode()}
+        array = np.asarray(values, dtype=np.float32).astype(row.numpy_dtype()).astype(row.numpy_dtype().newbyteorder("<"))
+        return {"b64": base64.b64encode(array.tobytes()).decode()}
     return {"content": values}
 
 

@@ -20,7 +20,10 @@ CONCURRENCY = [1, 2, 4, 8, 16]
 
 
 def profiling_folder(repository: Path) -> Path:
-    return Path(repository).parent / "profiling"
+    """Beside the repository, one per repository: `Triton/profiling` for `Triton/models`, `<name>.profiling` for
+    any other, so that two repositories in one folder do not share (and overwrite) their files."""
+    repository = Path(repository)
+    return repository.parent / ("profiling" if repository.name == "models" else f"{repository.name}.profiling")
 
 
 def yaml_text(data: dict[str, Any]) -> str:
@@ -98,6 +101,7 @@ def write_profiling(loaded: LoadedManifest, repository: Path, fingerprints: dict
     """
     folder = profiling_folder(repository)
     changed = []
+    _prune(folder, {model.name for model in loaded.manifest.models}, Path(repository).resolve())
     for model in loaded.manifest.models:
         target = folder / model.name
         stamp = f"{(fingerprints or {}).get(model.name)}\n{Path(repository).resolve()}\n"
@@ -117,3 +121,16 @@ def write_profiling(loaded: LoadedManifest, repository: Path, fingerprints: dict
             changed.append(target / "model_analyzer.yaml")
         _write_if_changed(target / STAMP, stamp)
     return changed
+
+
+def _prune(folder: Path, names: set[str], repository: Path) -> None:
+    """Remove the files of models this repository no longer has (made for it: their stamp names it)."""
+    import shutil
+
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        stamp = entry / STAMP
+        if entry.is_dir() and entry.name not in names and stamp.is_file() \
+                and stamp.read_text().splitlines()[1:2] == [str(repository)]:
+            shutil.rmtree(entry, ignore_errors=True)

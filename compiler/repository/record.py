@@ -48,6 +48,11 @@ def built_from(repository: Path) -> tuple[Path | None, str | None]:
 
 
 def write_record(folder: Path, record: dict[str, Any]) -> Path:
+    """Written beside, then renamed over: a hard-linked copy (a kept or previous tree) keeps its own."""
+    import os
+
     path = record_path(folder)
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    temporary = path.with_name(f".{RECORD}.tmp")
+    temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
     return path

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,6 +51,10 @@ def load_source(model: ModelSpec, base: Path, allow: Sequence[Path] = ()) -> Any
 
 
 def _torchvision(model: ModelSpec, source: TorchvisionSource) -> Any:
+    """Random weights everywhere: `weights=None`, and `weights_backbone=None` where the builder has a pretrained
+    backbone (segmentation and detection models), so that nothing is downloaded."""
+    import inspect
+
     import torchvision
 
     names = torchvision.models.list_models()
@@ -57,9 +62,19 @@ def _torchvision(model: ModelSpec, source: TorchvisionSource) -> Any:
         close = difflib.get_close_matches(source.torchvision, names, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "see torchvision.models.list_models()"
         raise fail(model, "torchvision", f"torchvision has no model '{source.torchvision}'", hint)
+    builder = torchvision.models.get_model_builder(source.torchvision)
+    kwargs: dict[str, Any] = {"weights": None}
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        kwargs["weights_backbone"] = None
+    kwargs.update(source.kwargs or {})
     try:
-        return torchvision.models.get_model(source.torchvision, weights=None, **(source.kwargs or {}))
+        return builder(**kwargs)
     except Exception as err:
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "urlopen" in text.lower() or "http" in text.lower() or isinstance(err, OSError):
+            raise fail(model, "kwargs", f"torchvision's {source.torchvision} tried to download weights: {text}",
+                       "keep the weights random (no weights in kwargs), or give a state_dict file as `weights:`") \
+                from None
         raise fail(model, "kwargs", f"torchvision.models.get_model('{source.torchvision}') failed: {err}") from None
 
 
@@ -80,7 +95,10 @@ def _transformers(model: ModelSpec, source: TransformersSource, base: Path, allo
         raise fail(model, "transformers", f"could not load '{target}': {err}", hint) from None
     except Exception as err:
         raise fail(model, "transformers", f"loading '{target}' failed: {type(err).__name__}: {err}") from None
-    module.config.return_dict = False  # tuples, so that outputs are OUTPUT__0, OUTPUT__1, ...
+    # Its ModelOutput is adapted by the export (export/adapt.py): transformers 5 does not honour return_dict=False
+    # everywhere (GPT-2 and CLIP from a folder then fail inside forward()). A cache is no tensor Triton can serve.
+    if getattr(module.config, "use_cache", None):
+        module.config.use_cache = False
     return module
 
 
@@ -102,6 +120,21 @@ def _import_beside(module_name: str, base: Path) -> ModuleType | None:
     return None
 
 
+@contextmanager
+def _beside_on_path(base: Path) -> Iterator[None]:
+    """The manifest's folder first on sys.path while a factory's module is imported and called, so that it can
+    import the modules beside it, as a script run from that folder does."""
+    import sys
+
+    folder = str(Path(base).resolve())
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+
+
 def python_module_file(module_name: str, base: Path) -> Path | None:
     """The file that a `python:` source would import, without importing it."""
     parts = module_name.split(".")
@@ -120,7 +153,8 @@ def _python(model: ModelSpec, source: PythonSource, base: Path) -> Any:
 
     module_name, _, attr = source.python.partition(":")
     try:
-        module = _import_beside(module_name, base) or importlib.import_module(module_name)
+        with _beside_on_path(base):
+            module = _import_beside(module_name, base) or importlib.import_module(module_name)
     except Exception as err:
         raise fail(model, "python", f"importing '{module_name}' failed: {type(err).__name__}: {err}",
                     f"the module is looked up beside the manifest ({base}), then on sys.path") from None
@@ -135,7 +169,8 @@ def _python(model: ModelSpec, source: PythonSource, base: Path) -> Any:
     if not callable(factory):
         raise fail(model, "python", f"'{source.python}' is not callable")
     try:
-        built = factory(**(source.kwargs or {}))
+        with _beside_on_path(base):
+            built = factory(**(source.kwargs or {}))
     except Exception as err:
         raise fail(model, "python", f"'{source.python}' raised {type(err).__name__}: {err}") from None
     if not isinstance(built, torch.nn.Module):

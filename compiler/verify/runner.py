@@ -13,6 +13,7 @@ from typing import Any
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as pb
 
+from compiler import datatypes
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.examples import Plan, make_inputs, plans_for
@@ -231,12 +232,11 @@ def shape_problem(config: pb.ModelConfig, served: dict[str, Any]) -> str | None:
 
 def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any], index: dict[str, int]) -> list[Any]:
     """Served outputs in the model's order, shaped as the model returns them."""
-    import torch
 
     ordered: list[Any] = [None] * len(config.output)
     for out in config.output:
         position = index[out.name]
-        value = torch.from_numpy(served[out.name].copy())
+        value = datatypes.to_torch(served[out.name])
         if out.HasField("reshape") and position < len(expected) and value.numel() == expected[position].numel():
             value = value.reshape(expected[position].shape)
         ordered[position] = value

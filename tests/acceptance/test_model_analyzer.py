@@ -7,6 +7,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from compiler.manifest import load_manifest
+from compiler.profiling.writer import profiling_folder
 from tests.helpers import Project, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
@@ -29,7 +30,7 @@ def test_model_analyzer_quick_sweep_gives_a_variant(project: Project) -> None:
     assert result.code == 0, result.err + result.out
     # the default config and 4 swept ones (2 delays x 1 or 2 instances), each at concurrency 1 and 2
     assert "affine: best of 10 measurements" in result.out
-    work = project.output.parent / "profiling" / "affine" / "model_analyzer"
+    work = profiling_folder(project.output) / "affine" / "model_analyzer"
     assert (work / "reports" / "results" / "metrics-model-inference.csv").is_file()
     snippet = YAML(typ="safe").load((work / "variants.yaml").read_text())
     variant = snippet["variants"]["profiled"]

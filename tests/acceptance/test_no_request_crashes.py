@@ -108,7 +108,7 @@ def test_batch_one_passes_the_packages_input_checks(built: tuple[Project, str]) 
     assert "raised invalid request: input 'KWARGS[ids]' dim 0: its size must be at least 1" in empty.stdout
     assert "raised" in _run(package, "9,7,3", checks=True).stdout  # above max_batch_size
     record = json.loads((project.output / "lookup" / "build.json").read_text())
-    assert record["guards"]["inputs"]["KWARGS[ids]"]["sizes"][0] == [0, 1, 8, "batch dim"]
+    assert record["guards"]["inputs"][0]["sizes"][0] == [0, 1, 8, "batch dim"]
 
 
 def test_nan_is_refused_and_a_package_that_serves_it_says_where_it_differs(built: tuple[Project, str]) -> None:

@@ -7,7 +7,7 @@ import json
 import torch
 
 from compiler.triton_config import parse_text
-from tests.helpers import Project
+from tests.helpers import Project, run_subprocess
 
 
 def _one(source: str, inputs: str, extra: str = "", batch: int = 4) -> str:
@@ -201,3 +201,22 @@ def test_a_cpu_baked_trace_is_fine_on_cpu_instances(project: Project) -> None:
     project.write(_one('{python: "tiny_models:makes_ones"}', ONES, "        instance_group: [{kind: KIND_CPU}]"))
     result = project.build()
     assert result.code == 0 and "    warning:" not in result.out  # none for the model (the build-wide libtorch one aside)
+
+
+def test_a_failed_torch_export_is_summarised_and_its_chatter_kept_in_the_log(project: Project) -> None:
+    project.write("""
+        triton_version: "26.11"
+        models:
+          - name: m
+            source: {python: "tiny_models:branchy"}
+            export: aoti
+            inputs: [{name: INPUT__0, dtype: FP32, dims: [16]}]
+    """)
+    result = run_subprocess("-m", "compiler", "build", "--manifest", str(project.manifest), "--output",
+                            str(project.output))  # as a user runs it: torch logs to the process's stderr
+    assert result.code == 1
+    assert "model 'm': export: torch.export failed: GuardOnDataDependentSymNode" in result.err
+    assert "rewrite it with torch.cond" in result.err
+    assert "Unable to find user code" not in result.err and len(result.err.splitlines()) < 12
+    log = (project.root / ".repo.logs" / "m.log").read_text()
+    assert "Unable to find user code corresponding to {u0}" in log  # torch's own words, kept

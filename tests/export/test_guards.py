@@ -46,7 +46,7 @@ def test_a_declared_range_narrows_and_must_lie_within_the_derived_one(project: P
     """
     built = project.built(manifest)
     record = json.loads((built.output / "m" / "build.json").read_text())
-    assert record["guards"]["inputs"]["ids"]["values"] == [0, 40, "the manifest's guard"]
+    assert record["guards"]["inputs"][0]["values"] == [0, 40, "the manifest's guard"]
     project.write(manifest.replace("high: 40}", "high: 60}"))
     result = project.build()
     assert result.code == 1
@@ -87,10 +87,11 @@ def test_traced_exports_refuse_out_of_range_values_nan_and_empty_dims(project: P
 
 
 def test_every_guard_gives_a_hostile_case_that_must_be_refused() -> None:
-    guards = Guards.from_record({"inputs": {
-        "ids": {"values": [0, 30, "an embedding of 30 rows"], "finite": False, "sizes": [[1, 1, 512, "dim 0"]]},
-        "picks": {"values": None, "finite": False, "sizes": []}, "slot": {"values": None, "finite": False, "sizes": []},
-        "scale": {"values": None, "finite": True, "sizes": []}}, "equal": []})
+    guards = Guards.from_record({"inputs": [
+        {"name": "ids", "values": [0, 30, "an embedding of 30 rows"], "finite": False, "sizes": [[1, 1, 512, "dim 0"]]},
+        {"name": "picks", "values": None, "finite": False, "sizes": []},
+        {"name": "slot", "values": None, "finite": False, "sizes": []},
+        {"name": "scale", "values": None, "finite": True, "sizes": []}], "equal": []})
     cases = {case.label: case for case in hostile_cases(INDEXERS, guards, "aoti")}
     assert {label: case.expect for label, case in cases.items()} == {
         "ids: 30 (above its range)": REFUSED, "ids: -1 (below its range)": REFUSED,

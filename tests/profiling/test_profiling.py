@@ -11,6 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from compiler.manifest import load_manifest
+from compiler.profiling.writer import profiling_folder
 from compiler.sources.paths import resolve_path
 from compiler.triton_config import parse_text
 from tests.helpers import Project
@@ -81,7 +82,7 @@ def test_unchanged_files_are_not_rewritten(project: Project) -> None:
             source: {python: "tiny_models:affine"}
             inputs: [{name: x, dtype: FP32, dims: [4], example: {low: -1, high: 1}}]
     """)
-    data_file = project.root / "profiling" / "m" / "input_data.json"
+    data_file = profiling_folder(project.output) / "m" / "input_data.json"
     before = data_file.stat().st_mtime_ns
     assert project.build().code == 0
     assert data_file.stat().st_mtime_ns == before

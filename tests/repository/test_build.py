@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
+from compiler.manifest.schema import ModelSpec
 from tests.helpers import Project, run_subprocess, tree_digest
 
 
@@ -168,3 +171,76 @@ def test_torchscript_for_a_release_that_serves_torch_export_is_said_once_per_bui
     assert result.out.count("TorchScript is deprecated") == 1 and "`export: aoti` (platform torch_aoti)" in result.out
     project.write(two % "24.10")  # a release before torch_aoti: TorchScript is what it serves
     assert "TorchScript is deprecated" not in project.build().out
+
+
+def test_an_internal_error_is_that_models_failure_and_the_others_are_kept(project: Project,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (ours or a library's) while exporting one model: that model fails with its message, the user errors of
+    the others are shown, and the models that did build are kept for the next build."""
+    import compiler.export.exporter as exporter
+
+    real = exporter.derive_outputs
+
+    def derive(model: ModelSpec, runs: list) -> list:  # type: ignore[type-arg]
+        if model.name == "broken":
+            raise KeyError("a library bug")
+        return real(model, runs)
+
+    monkeypatch.setattr(exporter, "derive_outputs", derive)
+    project.write("""
+        models:
+          - name: good
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+          - name: broken
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+          - name: bad
+            source: {python: "tiny_models:raises"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+    """)
+    result = project.build()
+    assert result.code == 1, result.err  # a user-facing failure, not exit 3
+    assert "model 'broken': internal error while exporting: KeyError: 'a library bug'" in result.err
+    assert "model 'bad':" in result.err  # the other model's own error is shown too
+    assert "KeyError" in (project.root / ".repo.logs" / "broken.log").read_text()
+    assert (project.root / ".repo.kept" / "good" / "1" / "model.pt").is_file()
+
+
+def test_an_unchanged_build_from_another_manifest_records_it_and_kept_models_show_their_tensors(
+        project: Project) -> None:
+    from compiler.repository.record import built_from
+
+    text = """
+        models:
+          - name: m
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+    """
+    project.built(text)
+    other = project.root / "other.yaml"
+    other.write_text(project.manifest.read_text())
+    again = run_subprocess("-m", "compiler", "build", "--manifest", str(other), "--output", str(project.output))
+    assert again.code == 0 and "m                    unchanged" in again.out
+    assert "    input  x -> forward(x)" in again.out and "    output OUTPUT__0 TYPE_FP32 [3]" in again.out
+    assert built_from(project.output)[0] == other.resolve()
+
+
+def test_each_repository_has_its_own_profiling_files_and_removed_models_leave(project: Project) -> None:
+    from compiler.profiling.writer import profiling_folder
+
+    two = """
+        models:
+          - name: a
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+          - name: b
+            source: {python: "tiny_models:affine"}
+            inputs: [{name: x, dtype: FP32, dims: [4]}]
+    """
+    project.built(two)
+    assert profiling_folder(project.output) == project.root / "repo.profiling"
+    assert profiling_folder(project.root / "models") == project.root / "profiling"  # Triton/models: Triton/profiling
+    assert sorted(p.name for p in profiling_folder(project.output).iterdir()) == ["a", "b"]
+    project.built(two.split("          - name: b")[0])
+    assert sorted(p.name for p in profiling_folder(project.output).iterdir()) == ["a"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -112,3 +114,31 @@ def test_traceback_shows_the_factorys_own_frames_only_when_asked(project: Projec
     assert shown.code == 1 and "raised RuntimeError: checkpoint server unreachable" in shown.err
     assert "Traceback (most recent call last)" in shown.err
     assert 'tiny_models.py", line' in shown.err and "in raises" in shown.err  # the user's own frame
+
+
+def test_random_weights_download_nothing_even_for_a_pretrained_backbone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchvision's segmentation builders default to an ImageNet backbone: `weights_backbone=None` too."""
+    import urllib.request
+
+    from compiler.manifest.schema import ModelSpec
+    from compiler.sources import load_source
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    model = ModelSpec.model_validate({"name": "m", "source": {"torchvision": "lraspp_mobilenet_v3_large"},
+                                      "inputs": [{"name": "x", "dtype": "FP32", "dims": [3, 64, 64]}]})
+    module = load_source(model, Path("."))
+    assert set(module(torch.rand(1, 3, 64, 64))) == {"out"}  # an OrderedDict
+
+
+def test_a_factory_imports_the_modules_beside_it(project: Project) -> None:
+    (project.root / "layers.py").write_text("import torch\n\nclass Double(torch.nn.Module):\n"
+                                            "    def forward(self, x):\n        return x * 2\n")
+    (project.root / "trial_models.py").write_text("from layers import Double\n\ndef build():\n    return Double()\n")
+    project.write(_manifest('{python: "trial_models:build"}'))
+    result = project.build()
+    assert result.code == 0, result.err

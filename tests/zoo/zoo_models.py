@@ -164,3 +164,80 @@ def raw_detector() -> nn.Module:
     import torchvision
 
     return torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None)
+
+
+class Segmenter(nn.Module):
+    """Returns an OrderedDict, as torchvision's segmentation models do ({"out": ..., "aux": ...})."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Conv2d(3, 8, 3, padding=1)
+        self.out = nn.Conv2d(8, 4, 1)
+        self.aux = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        from collections import OrderedDict
+
+        features = torch.relu(self.body(x))
+        return OrderedDict(out=self.out(features), aux=self.aux(features))
+
+
+def segmenter() -> nn.Module:
+    return Segmenter()
+
+
+class HalfBrain(nn.Module):
+    """BF16 in and BF16 out (Triton 26.11 serves BF16 for AOTI packages)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)).to(torch.bfloat16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x)
+
+
+def bf16_mlp() -> nn.Module:
+    return HalfBrain()
+
+
+class Audio(nn.Module):
+    """A 1-D convolution with a kernel of 10 samples, as wav2vec2's feature encoder: shorter inputs cannot be taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 8, kernel_size=10, stride=5)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, samples: torch.Tensor) -> torch.Tensor:
+        features = torch.relu(self.conv(samples.unsqueeze(1)))
+        return self.head(features.mean(-1))
+
+
+def audio() -> nn.Module:
+    return Audio()
+
+
+class LastState(nn.Module):
+    """An LSTM that returns (out, (h, c)): torch.export unrolls it over the sequence, fixing its length."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(4, 8, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, (hidden, _) = self.lstm(x)
+        return out, hidden[-1]
+
+
+def lstm() -> nn.Module:
+    return LastState()
+
+
+def save_tiny_gpt2(folder: str) -> None:
+    """A tiny GPT-2 (64 positions) saved as a transformers folder, as a user's own checkpoint is."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=100, n_positions=64, n_embd=32, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
+    GPT2LMHeadModel(config).save_pretrained(folder)

@@ -65,6 +65,7 @@ _TORCH_DTYPES = {
     "TYPE_FP16": torch.float16,
     "TYPE_FP32": torch.float32,
     "TYPE_FP64": torch.float64,
+    "TYPE_BF16": torch.bfloat16,  # AOTI packages, 26.11 on: through DLPack (numpy has no bfloat16)
 }
 
 def _load_beside(filename: str) -> Any:
