@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
@@ -86,11 +87,15 @@ def _is_complete(model_dir: Path, model: ModelSpec) -> bool:
 def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None,
           force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
     """`allow_paths`: folders outside the manifest's that its paths may point into (--allow-path)."""
+    from compiler.pipeline.build import pipeline_fingerprint
+
     loaded = load_manifest(manifest_path)
     code_hash = compiler_code_hash()
     release = loaded.manifest.triton_version
     prints = {m.name: fingerprint(m, release, loaded.directory, code_hash, allow_paths, loaded.manifest.target_torch)
               for m in loaded.manifest.models}
+    for index, pipeline in enumerate(loaded.manifest.pipelines or []):
+        prints[pipeline.name] = pipeline_fingerprint(loaded, index, prints, code_hash, allow_paths)
     return build_loaded(loaded, Path(output), prints, progress, force, allow_paths)
 
 
@@ -99,7 +104,11 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
     """The build of a loaded manifest with its fingerprints (computed by the process that was asked to build: a
     toolchain's build takes them from it, so that a no-op build stays one)."""
     from compiler.export.toolchain import needs_toolchain
+    from compiler.pipeline.build import pipeline_folders
+    from compiler.pipeline.build import unchanged as pipeline_unchanged
+    from compiler.pipeline.plan import plan_all
 
+    plans = plan_all(loaded)  # the pipelines' wiring, before anything is exported (validate applies it too)
     with RepositoryLock(output):
         unchanged = set()
         for model in loaded.manifest.models:
@@ -108,11 +117,17 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
             if not force and record and record.get("fingerprint") == prints[model.name] and _is_complete(folder, model):
                 unchanged.add(model.name)
         wanted = {m.name for m in loaded.manifest.models}
+        for plan in plans:
+            if not force and pipeline_unchanged(output, plan.name, prints[plan.name]):
+                unchanged.add(plan.name)
+                wanted |= set(pipeline_folders(read_record(output / plan.name)))
+            wanted.add(plan.name)
         present = {p.name for p in output.iterdir()} if output.is_dir() else set()
-        if unchanged == wanted and present == wanted:
+        if unchanged == {m.name for m in loaded.manifest.models} | {p.name for p in plans} and present == wanted:
             _name_the_manifest(loaded, output, wanted)
             write_profiling(loaded, output, prints)
-            return BuildReport(output, [_unchanged(output / name) for name in sorted(wanted)], wrote=False,
+            names = sorted({m.name for m in loaded.manifest.models} | {p.name for p in plans})
+            return BuildReport(output, [_unchanged(output / name) for name in names], wrote=False,
                                warnings=target_warnings(loaded))
         toolchain = needs_toolchain(loaded)
         if toolchain is None:
@@ -156,14 +171,14 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
     kept = kept_folder(output)
     for model in loaded.manifest.models:
         if model.name in unchanged:
-            shutil.copytree(output / model.name, staging / model.name, copy_function=_link_or_copy)
+            shutil.copytree(output / model.name, staging / model.name, copy_function=link_or_copy)
             reports.append(_unchanged(output / model.name))
             progress(f"{model.name}: unchanged")
             continue
         earlier = kept / model.name
         if not force and (read_record(earlier) or {}).get("fingerprint") == prints[model.name] \
                 and _is_complete(earlier, model):
-            shutil.copytree(earlier, staging / model.name, copy_function=_link_or_copy)
+            shutil.copytree(earlier, staging / model.name, copy_function=link_or_copy)
             reports.append(_unchanged(earlier, "kept"))
             progress(f"{model.name}: kept from the last (failed) build, same fingerprint")
             continue
@@ -186,6 +201,14 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         reports.append(report)
         built.append(model.name)
         progress(f"{model.name}: built in {report.seconds:.1f}s")
+    if not problems:
+        from compiler.pipeline.build import build_pipelines
+
+        try:
+            reports += build_pipelines(loaded, staging, output, prints, progress, allow_paths, force)
+        except UserError as err:
+            problems.extend(err.problems)
+            causes.extend(err.underlying())
     if problems:
         _keep(staging, kept, built)
         raise UserError(_with_logs(problems, output), causes)
@@ -209,7 +232,7 @@ def _keep(staging: Path, kept: Path, names: list[str]) -> None:
         target = kept / name
         shutil.rmtree(target, ignore_errors=True)
         kept.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(staging / name, target, copy_function=_link_or_copy)
+        shutil.copytree(staging / name, target, copy_function=link_or_copy)
 
 
 def _with_logs(problems: list[Problem], output: Path) -> list[Problem]:
@@ -246,7 +269,7 @@ def _prefixed(progress: Progress, name: str) -> Progress:
     return lambda text: progress(f"{name}: {text}")
 
 
-def _link_or_copy(src: str, dst: str) -> object:
+def link_or_copy(src: str, dst: str) -> object:
     import os
 
     try:
@@ -272,6 +295,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     model_file.parent.mkdir(parents=True)
     result.save(model_file)
     layout.config_file(folder).write_text(to_text(config))
+    _copy_labels(loaded, model, result.outputs, folder, allow_paths)
     for variant in sorted(model.variants or {}):
         variant_config = build_config(model.for_variant(variant), result.outputs, result.batching[variant])
         variant_path = layout.variant_file(folder, variant)
@@ -305,6 +329,36 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
                        outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs],
                        warnings=result.warnings + [f"{where}: weak proof: {w}" for w in result.weak],
                        guards=result.guards.describe())
+
+
+def _copy_labels(loaded: LoadedManifest, model: ModelSpec, outputs: Sequence[Any], folder: Path,
+                 allow_paths: Sequence[Path]) -> None:
+    """Each declared output's labels file, into the model folder as its label_filename; one line per class."""
+    from compiler.errors import ExportError
+    from compiler.sources.paths import PathNotFound, resolve_path
+
+    problems = []
+    for number, spec in enumerate(model.outputs or []):
+        if not spec.labels:
+            continue
+        field_name = f"outputs[{number}].labels"
+        try:
+            path = resolve_path(spec.labels, loaded.directory, allow_paths)
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (PathNotFound, OSError, UnicodeDecodeError) as err:
+            problems.append(Problem(f"cannot read the labels of '{spec.name}': {err}", model=model.name,
+                                    field=field_name, hint="a UTF-8 text file beside the manifest, one label a line"))
+            continue
+        built = next(o for o in outputs if o.name == spec.name)
+        classes = built.dims[-1] if built.dims else 1
+        if len(built.dims) != 1 or classes != len(lines):
+            problems.append(Problem(f"{spec.labels} has {len(lines)} lines, output '{spec.name}' has dims "
+                                    f"{list(built.dims)}: one label per class is needed", model=model.name,
+                                    field=field_name, hint=f"give {classes} lines, one per class, in class order"))
+            continue
+        (folder / layout.label_filename(spec.name)).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if problems:
+        raise ExportError(problems)
 
 
 def _torch_version() -> str:

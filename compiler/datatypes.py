@@ -139,4 +139,4 @@ def to_torch(array: Any) -> Any:
 
     if array.dtype == lookup("BF16").numpy_dtype():
         return torch.from_numpy(np.ascontiguousarray(array).view(np.int16).copy()).view(torch.bfloat16)
-    return torch.from_numpy(np.array(array, copy=True))
+    return torch.from_numpy(np.array(array, copy=True, order="C"))

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from compiler import datatypes
-from compiler.backend.pytorch import pt2_names
+from compiler.backend.pytorch.pt2_names import argument_name
 from compiler.errors import Problem, UserError
 from compiler.manifest.schema import ModelSpec, TransformersSource
 from compiler.sources.paths import resolve_path
@@ -139,12 +139,6 @@ def image_inputs(config: ServedConfig, image: Path) -> dict[str, np.ndarray]:
     pixels = (np.asarray(picture, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     chw = pixels.transpose(2, 0, 1).astype(datatypes.lookup(spec.api_dtype).numpy_dtype())
     return {spec.name: chw[None] if config.max_batch_size > 0 else chw}
-
-
-def argument_name(name: str) -> str:
-    """The forward() argument an input is passed as: input_ids for KWARGS[input_ids] (an AOTI package's name)."""
-    target = pt2_names.input_argument(name)
-    return str(target[1]) if target is not None and target[0] == "keyword" else name
 
 
 def file_inputs(config: ServedConfig, given: dict[str, Path]) -> dict[str, np.ndarray]:

@@ -255,6 +255,14 @@ def tightened(model: ModelSpec, binding: Binding, guards: Guards, bounds: dict[t
         inputs.append(InputGuards(guard.name, guard.values, guard.finite, sizes))
     if said:
         progress("the package's own input checks are tighter: " + "; ".join(said))
+    batches = [s.high for g in inputs for s in g.sizes if s.what == "batch dim" and s.high is not None]
+    if batches and min(batches) < model.largest_batch:
+        raise ExportError(Problem(
+            f"the package takes batches of at most {min(batches)}, but Triton would send it up to "
+            f"{model.largest_batch} (max_batch_size): AOTInductor's code generation assumed the smaller batches (for "
+            "a convolution, torch picks another backend from batch 16 on, with another memory layout)",
+            model=model.name, field="max_batch_size",
+            hint=f"set max_batch_size (and any variant's) to {min(batches)} or less"))
     return Guards(inputs, guards.equal), said
 
 

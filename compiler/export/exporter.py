@@ -493,8 +493,9 @@ def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[s
                 hint="return it with one dim (x.reshape(1)), or give the model a batch dim (max_batch_size >= 1)"))
     if model.outputs is None:
         if names is not None:  # AOTI: the names the backend gives the package's outputs
-            return [OutputSpec(name=names[k], dtype=o.dtype, dims=o.dims) for k, o in enumerate(derived)]
-        return [OutputSpec(name=output_name(keys[k], k) if keys else f"OUTPUT__{k}", dtype=o.dtype, dims=o.dims)
+            return [OutputSpec(name=names[k], dtype=o.dtype, dims=o.dims, labels=None) for k, o in enumerate(derived)]
+        return [OutputSpec(name=output_name(keys[k], k) if keys else f"OUTPUT__{k}", dtype=o.dtype, dims=o.dims,
+                           labels=None)
                 for k, o in enumerate(derived)]
     declared = model.outputs
     problems = []

@@ -24,11 +24,13 @@ from compiler.manifest.schema import ModelSpec
 
 
 class EagerReference:
-    def __init__(self, model: ModelSpec, module: Any) -> None:
+    def __init__(self, model: ModelSpec, module: Any, binding: Binding | None = None) -> None:
+        """`binding`: how to call `module` where it cannot be bound from its own forward() (a loaded package takes
+        the binding of the eager model it was exported from)."""
         import torch
 
         self.model = model
-        self.binding: Binding = bind(model, module)
+        self.binding: Binding = binding or bind(model, module)
         example = make_inputs(model, plans_for(model)[0])
         self.module, self.keys = adapted(module, self.binding, example, as_dict=model.export == "aoti")
         with torch.no_grad():

@@ -47,15 +47,18 @@ class LoadedManifest:
     def line_of(self, loc: Loc) -> int | None:
         return _position(self.tree, loc)[0]
 
-    def locate(self, problem: Problem, index: int) -> Problem:
-        """Place a problem of model `index` from a later stage at the line of its field (else of its model)."""
+    def locate(self, problem: Problem, index: int, section: str = "models") -> Problem:
+        """Place a problem of model (or pipeline) `index` from a later stage at the line of its field (else of the
+        entry)."""
         if problem.file is not None:
             return problem
-        parts = tuple(part for part in (problem.field or "").replace("[", ".").replace("]", "").split(".") if part)
+        parts: tuple[str | int, ...] = tuple(
+            int(part) if part.isdigit() else part
+            for part in (problem.field or "").replace("[", ".").replace("]", "").split(".") if part)
         if parts == ("triton_version",):  # a fact about the target release, written once at the top
-            line = self.line_of(("triton_version",)) or self.line_of(("models", index))
+            line = self.line_of(("triton_version",)) or self.line_of((section, index))
         else:
-            line = self.line_of(("models", index, *parts)) if parts else self.line_of(("models", index))
+            line = self.line_of((section, index, *parts)) if parts else self.line_of((section, index))
         return dataclasses.replace(problem, file=self.path, line=line)
 
     def problem(self, message: str, loc: Loc, **extra: Any) -> Problem:

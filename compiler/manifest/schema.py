@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from compiler import datatypes
+from compiler.manifest.pipelines import PipelineSpec
 from compiler.releases import DEFAULT_RELEASE, KNOWN_RELEASES, SKIPPED_RELEASES, Release, is_known
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -114,6 +115,9 @@ class OutputSpec(Strict):
     name: str
     dtype: DType
     dims: list[int]
+    labels: str | None = Field(None, description="a text file, one label per line for each of the output's classes: "
+                               "its label_filename (Triton's classification extension answers score:index:label "
+                               "when a request asks for class_count)")
 
     _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
     _dims = field_validator("dims")(_check_dims)  # type: ignore[misc]
@@ -232,6 +236,10 @@ class ModelSpec(Strict):
     tolerance: Tolerance | None = Field(None, description="export-vs-eager tolerance; default per dtype")
     variants: dict[str, Variant] | None = Field(
         None, description="per-hardware configs (configs/<name>.pbtxt), chosen with --model-config-name / --variant")
+    warmup: bool | None = Field(
+        None, description="model_warmup: before the model is READY, Triton runs it at batch 1 and at max_batch_size, "
+        "each input zeros of its example shape (zeros, not random data: random bytes make NaN floats and ids "
+        "outside the vocabulary, which the model's guards refuse, and a refused warmup fails the load)")
 
     @field_validator("optimize")
     @classmethod
@@ -327,6 +335,8 @@ class Manifest(Strict):
         description="the PyTorch major.minor inside the target's tritonserver image, for releases our table does not "
                     "know (NGC's release notes say it): `export: aoti` compiles with that torch (a toolchain venv)")
     models: list[ModelSpec] = Field(min_length=1)
+    pipelines: list[PipelineSpec] | None = Field(
+        None, description="raw requests in, answers out: each compiled to a Triton ensemble of its steps")
 
     @field_validator("target_torch")
     @classmethod

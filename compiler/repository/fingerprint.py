@@ -53,9 +53,19 @@ def _hash_tree(root: Path) -> str:
     return digest.hexdigest()
 
 
+#: The parts of the compiler that can change what a build writes (the export, its proof, configs, the repository's
+#: files, the runtime steps copied into it); editing the CLI, verify, bench, check or deploy exports nothing again.
+BUILD_CODE = ("build.py", "datatypes.py", "releases.py", "errors.py", "backend", "compat", "export", "manifest",
+              "pipeline", "repository", "sources", "triton_config", "profiling")
+
+
 def compiler_code_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted(_COMPILER_ROOT.rglob("*.py")):
+    paths = []
+    for part in BUILD_CODE:
+        root = _COMPILER_ROOT / part
+        paths += [root] if root.is_file() else list(root.rglob("*.py"))
+    for path in sorted(paths):
         digest.update(str(path.relative_to(_COMPILER_ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -82,6 +92,8 @@ def _source_files(model: ModelSpec, base: Path, allow: Sequence[Path]) -> dict[s
                                      else module_file) if module_file else "missing"
     if isinstance(source, TorchscriptSource):
         add("torchscript", source.torchscript)
+    for output in model.outputs or []:
+        add(f"labels:{output.name}", output.labels)
     if isinstance(source, TransformersSource):
         try:
             folder = resolve_path(source.transformers, base, allow)

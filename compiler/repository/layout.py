@@ -75,6 +75,17 @@ def model_filename(config: Any) -> str | None:
     return BACKEND_FILENAMES.get(config.backend)
 
 
+def label_filename(output: str) -> str:
+    """The file an output's labels are copied to, in the model folder (its config's label_filename)."""
+    import re
+
+    return "labels_" + re.sub(r"[^A-Za-z0-9_.-]", "_", output) + ".txt"
+
+
+#: Where model_warmup's input_data_file files live: <model>/warmup/<file> (Triton's layout).
+WARMUP_DIR = "warmup"
+
+
 def config_file(folder: Path, variant: str | None = None) -> Path:
     """The config tritonserver loads for `variant`: configs/<variant>.pbtxt, else config.pbtxt (its fallback)."""
     if variant:

@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from compiler.errors import Problem, ServerError
+from compiler.repository import layout
 from compiler.server.ports import Ports
 from compiler.server.process import ModelState, TritonProcess
 from compiler.server.served import RepositoryModel, read_repository
@@ -31,21 +33,56 @@ def embedded_server(
     have one and config.pbtxt elsewhere. While it runs, a model whose stub process dies is reloaded and `echo`
     says so (server/watch.py); `server.watch.deaths` lists them."""
     models = read_repository(repository, variant=variant)
-    with TritonProcess(repository, ports=ports, host=host, explicit_models=True, backends=backends,
-                       model_config_name=variant) as server:
+    with tempfile.TemporaryDirectory(prefix="served-") as scratch, \
+            TritonProcess(shadow_repository(Path(repository), models, Path(scratch)), ports=ports, host=host,
+                          explicit_models=True, backends=backends, model_config_name=variant) as server:
         server.wait_live(timeout=120)
         problems: list[Problem] = []
-        for model in models:
+        ensembles = [m for m in models if m.config.platform == layout.ENSEMBLE_PLATFORM]
+        for model in [m for m in models if m not in ensembles] + ensembles:  # an ensemble after its steps
             try:
-                server.load_model(model.name, model.override, timeout=ready_timeout)
+                server.load_model(model.name, timeout=ready_timeout)
             except ServerError as err:
                 problems.extend(err.problems)
         if problems:
             raise ServerError(problems)
         server.wait_ready(timeout=ready_timeout)
-        with StubWatch(server, {m.name: m.override for m in models}, echo) as watch:
+        with StubWatch(server, {m.name: None for m in models}, echo) as watch:
             server.watch = watch
             yield server, models
+
+
+def shadow_repository(repository: Path, models: list[RepositoryModel], folder: Path) -> Path:
+    """The repository as this machine's server loads it: every file linked from the original, and the config of a
+    model that needs an override (served.py: a GPU instance here, or torch_aoti on the 24.10 server) written in its
+    place. tritonserver then sees one consistent repository, so that an ensemble whose steps need overrides loads
+    (it reads its steps' configs from disk); the original files are never touched."""
+    from google.protobuf import json_format
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    from compiler.triton_config import to_text
+
+    shadow = folder / repository.name
+    shadow.mkdir()
+    for model in models:
+        source = repository.resolve() / model.name
+        if model.override is None:
+            (shadow / model.name).symlink_to(source, target_is_directory=True)
+            continue
+        target = shadow / model.name
+        target.mkdir()
+        chosen = Path(model.config_file)
+        for item in source.iterdir():
+            if item.name != chosen.parts[0]:
+                (target / item.name).symlink_to(item, target_is_directory=item.is_dir())
+        if len(chosen.parts) > 1:  # configs/<variant>.pbtxt: the other variants stay linked
+            (target / chosen.parts[0]).mkdir()
+            for item in (source / chosen.parts[0]).iterdir():
+                if item.name != chosen.name:
+                    (target / chosen.parts[0] / item.name).symlink_to(item)
+        config = json_format.ParseDict(model.override, pb.ModelConfig(), ignore_unknown_fields=True)
+        (target / chosen).write_text(to_text(config))
+    return shadow
 
 
 def status_table(states: list[ModelState]) -> str:

@@ -14,6 +14,8 @@ from compiler.repository import layout
 def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
     target.name = spec.name
     target.data_type = pb.DataType.Value(spec.dtype)
+    if isinstance(spec, OutputSpec) and spec.labels:
+        target.label_filename = layout.label_filename(spec.name)
     if spec.dims:
         target.dims.extend(spec.dims)
     else:
@@ -49,5 +51,96 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: bool
         target.preserve_ordering = settings.preserve_ordering
     for key, value in model.parameter_strings().items():
         config.parameters[key].string_value = value
+    if model.warmup:
+        config.model_warmup.extend(warmups([_Shaped(spec.name, spec.dtype, example_shape(spec)) for spec in model.inputs],
+                                           model.max_batch_size))
     config.version_policy.specific.versions.append(model.version)
     return config
+
+
+class _Shaped:
+    def __init__(self, name: str, dtype: str, shape: list[int]) -> None:
+        self.name, self.dtype, self.shape = name, dtype, shape
+
+
+def example_shape(spec: InputSpec) -> list[int]:
+    """An input's per-example shape at its example (the dims, each -1 at example.shape's size)."""
+    shape = spec.example.shape if spec.example and spec.example.shape else None
+    return [s if d == -1 else d for d, s in zip(spec.dims, shape)] if shape else list(spec.dims) or [1]
+
+
+def _io(target: Any, name: str, dtype: str, dims: Sequence[int], label_filename: str | None = None) -> None:
+    target.name = name
+    target.data_type = pb.DataType.Value(dtype)
+    target.dims.extend(dims)
+    if label_filename:
+        target.label_filename = label_filename
+
+
+def step_config(name: str, max_batch_size: int, inputs: Sequence[Any], outputs: Sequence[Any],
+                parameters: dict[str, str], warmup: list[pb.ModelWarmup] | None = None) -> pb.ModelConfig:
+    """A pipeline's Python-backend step: `inputs`/`outputs` have name, dtype (TYPE_*) and dims. Dynamic batching
+    on (a batch of requests is one execute(): the tokenizer pads them to one length, so the model after it merges
+    them too), one CPU instance."""
+    config = pb.ModelConfig()
+    config.name = name
+    config.backend = "python"
+    config.max_batch_size = max_batch_size
+    for tensor in inputs:
+        _io(config.input.add(), tensor.name, tensor.dtype, tensor.dims)
+    for tensor in outputs:
+        _io(config.output.add(), tensor.name, tensor.dtype, tensor.dims)
+    config.dynamic_batching.SetInParent()
+    group = config.instance_group.add()
+    group.kind = pb.ModelInstanceGroup.KIND_CPU
+    group.count = 1
+    for key, value in sorted(parameters.items()):
+        config.parameters[key].string_value = value
+    config.model_warmup.extend(warmup or [])
+    config.version_policy.specific.versions.append(1)
+    return config
+
+
+def ensemble_config(name: str, max_batch_size: int, inputs: Sequence[Any], outputs: Sequence[Any],
+                    steps: Sequence[tuple[str, dict[str, str], dict[str, str]]]) -> pb.ModelConfig:
+    """An ensemble: `steps` are (model, input_map, output_map), in order."""
+    config = pb.ModelConfig()
+    config.name = name
+    config.platform = layout.ENSEMBLE_PLATFORM
+    config.max_batch_size = max_batch_size
+    for tensor in inputs:
+        _io(config.input.add(), tensor.name, tensor.dtype, tensor.dims)
+    for tensor in outputs:
+        _io(config.output.add(), tensor.name, tensor.dtype, tensor.dims)
+    for model, input_map, output_map in steps:
+        step = config.ensemble_scheduling.step.add()
+        step.model_name = model
+        step.model_version = -1
+        for key, value in input_map.items():
+            step.input_map[key] = value
+        for key, value in output_map.items():
+            step.output_map[key] = value
+    config.version_policy.specific.versions.append(1)
+    return config
+
+
+def warmups(inputs: Sequence[Any], max_batch_size: int, files: dict[str, str] | None = None) -> list[pb.ModelWarmup]:
+    """model_warmup samples at batch 1 and at max_batch_size: each input zeros of its shape (`inputs` have name,
+    dtype and a concrete shape), or the file `files` names (in <model>/warmup/)."""
+    samples = []
+    sizes = [1] + ([max_batch_size] if max_batch_size > 1 else [])
+    for batch in sizes:
+        sample = pb.ModelWarmup()
+        sample.name = f"batch {batch}"
+        sample.batch_size = batch
+        sample.count = 1
+        for tensor in inputs:
+            item = sample.inputs[tensor.name]
+            item.data_type = pb.DataType.Value(tensor.dtype)
+            item.dims.extend(tensor.shape)
+            if files and tensor.name in files:
+                item.input_data_file = files[tensor.name]
+            else:
+                item.zero_data = True
+        samples.append(sample)
+    return samples

@@ -26,6 +26,7 @@ from compiler.server.process import TritonProcess
 from compiler.server.served import RepositoryModel
 from compiler.server.session import embedded_server
 from compiler.triton_config import parse_text
+from compiler.verify.pipelines import pipeline_checks
 
 Progress = Callable[[str], None]
 CONCURRENT_REQUESTS = 8
@@ -62,6 +63,7 @@ def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _:
             checks.append(_config_check(server, model, Path(repository), served[model.name]))
             checks.extend(_inference_checks(server, loaded, model, served[model.name].config_file, progress,
                                             allow_paths))
+        checks.extend(pipeline_checks(server, loaded, Path(repository), progress, allow_paths))
     return checks
 
 

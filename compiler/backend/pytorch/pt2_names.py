@@ -109,3 +109,9 @@ def input_argument(name: str) -> tuple[str, int | str] | None:
             value = match.group(1)
             return (kind, int(value)) if kind == "position" else (kind, value)
     return None
+
+
+def argument_name(name: str) -> str:
+    """The forward() argument an input is passed as: input_ids for KWARGS[input_ids] (any other name as it is)."""
+    target = input_argument(name)
+    return str(target[1]) if target is not None and target[0] == "keyword" else name

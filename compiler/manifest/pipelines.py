@@ -1,0 +1,151 @@
+"""The `pipelines:` of models.yaml: raw requests in, answers out, compiled to a Triton ensemble.
+
+    pipelines:
+      - name: embed
+        max_batch_size: 16
+        steps:
+          - tokenize: {model: bert, max_length: 128}
+          - model: bert
+          - pool: {mode: mean, normalize: true}
+
+Each step is exactly one kind (tokenize, image, model, pool, classify, python); compiler/pipeline/ wires them and
+writes the ensemble with its Python-backend steps.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from compiler import datatypes
+
+#: ImageNet's channel means and deviations, torchvision's defaults for its classifiers.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _dtype(value: object) -> object:
+    if value is None:
+        return None
+    try:
+        return datatypes.lookup(str(value)).config_name
+    except datatypes.UnknownDataType as err:
+        raise ValueError(str(err)) from None
+
+
+class TokenizeStep(_Strict):
+    model: str = Field(description="the manifest model whose tokenizer this is (its transformers folder, or its "
+                       "`tokenizer:`); the outputs are exactly that model's inputs, under their served names")
+    max_length: int | None = Field(None, ge=1, description="longest token sequence; default: the tokenizer's own "
+                                   "limit, within the bound the model's package takes")
+    padding: Literal["longest", "max_length"] = Field(
+        "longest", description="longest: a batch is padded to its longest text; max_length: always to max_length")
+    truncation: bool = Field(True, description="texts longer than max_length are cut (false: refused with a 400)")
+
+
+class ImageStep(_Strict):
+    model: str = Field(description="the manifest model that takes the decoded image (one FP32 input, dims [3, H, W])")
+    resize: int = Field(256, ge=1, description="the shorter side is resized to this many pixels (bilinear)")
+    crop: int = Field(224, ge=1, description="then the centre crop x crop is kept")
+    mean: tuple[float, float, float] = Field(IMAGENET_MEAN, description="per-channel mean subtracted from [0, 1] pixels")
+    std: tuple[float, float, float] = Field(IMAGENET_STD, description="per-channel deviation divided by")
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> ImageStep:
+        if self.crop > self.resize:
+            raise ValueError(f"crop {self.crop} is larger than resize {self.resize}: the crop must fit in the image")
+        if any(value <= 0 for value in self.std):
+            raise ValueError(f"std {list(self.std)} must be positive")
+        return self
+
+
+class PoolStep(_Strict):
+    mode: Literal["mean", "cls"] = Field("mean", description="mean: the mean of the token vectors under the "
+                                         "attention mask; cls: the first token's vector")
+    normalize: bool = Field(False, description="divide the embedding by its L2 norm")
+
+
+class ClassifyStep(_Strict):
+    labels: str | None = Field(None, description="a text file, one label per line, one line per class (its line "
+                               "count must equal the classifier's width); without it, the labels are class indices")
+    top_k: int = Field(5, ge=1, description="how many classes, by score, are answered")
+
+
+class StepTensor(_Strict):
+    name: str
+    dtype: str = Field(description="Triton datatype: TYPE_FP32, FP32, TYPE_STRING (bytes), ...")
+    dims: list[int] = Field(description="per-example dims without the batch dim; -1 = variable")
+
+    _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
+
+
+STEP_KINDS = ("tokenize", "image", "model", "pool", "classify", "python")
+
+
+class Step(_Strict):
+    tokenize: TokenizeStep | None = None
+    image: ImageStep | None = None
+    model: str | None = Field(None, description="a model of `models:`")
+    pool: PoolStep | None = None
+    classify: ClassifyStep | None = None
+    python: str | None = Field(None, description="module:callable beside the manifest: numpy arrays in (by input "
+                               "name), a dict of numpy arrays out; trusted code, copied into the step's folder")
+    inputs: list[StepTensor] | None = Field(None, description="python steps: what the callable takes")
+    outputs: list[StepTensor] | None = Field(None, description="python steps: what it returns")
+    map: dict[str, str] | None = Field(None, description="this step's input -> the pipeline tensor it reads, where "
+                                       "the names differ (the tensors of earlier steps, by their names)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        given = [kind for kind in STEP_KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a step is exactly one of {', '.join(STEP_KINDS)}; this one has "
+                             f"{', '.join(given) or 'none'}")
+        if (self.inputs is not None or self.outputs is not None) and self.python is None:
+            raise ValueError("inputs and outputs are declared for python steps only (the others derive theirs)")
+        if self.python is not None:
+            module, sep, attr = self.python.partition(":")
+            if not sep or not module or not attr:
+                raise ValueError(f"'{self.python}' is not module:callable")
+            if not self.inputs or not self.outputs:
+                raise ValueError("a python step declares its inputs and outputs (name, dtype, dims)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in STEP_KINDS if getattr(self, kind) is not None)
+
+
+class PipelineTensor(_Strict):
+    name: str
+    dtype: str | None = Field(None, description="checked against the derived one when given")
+    dims: list[int] | None = Field(None, description="checked against the derived ones when given")
+    labels: str | None = Field(None, description="an output's label file (Triton's classification extension)")
+
+    _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
+
+
+class PipelineExample(_Strict):
+    texts: list[str] | None = Field(None, description="texts the proof and verify send besides their own")
+    images: list[str] | None = Field(None, description="image files (beside the manifest) they send besides theirs")
+
+
+class PipelineSpec(_Strict):
+    name: str = Field(description="the ensemble's name (a Triton model name)")
+    max_batch_size: int = Field(0, ge=0, description="the ensemble's; every step takes at least as many")
+    inputs: list[PipelineTensor] | None = Field(None, description="names for the ensemble's inputs, in order; "
+                                                "default: derived (TEXT, IMAGE, or the first model's inputs)")
+    outputs: list[PipelineTensor] | None = Field(None, description="names for its outputs, in order; default: "
+                                                 "derived (EMBEDDING; LABELS and SCORES; the last model's outputs)")
+    steps: list[Step] = Field(min_length=1)
+    example: PipelineExample | None = Field(None, description="your own inputs, proved and verified besides the "
+                                            "generated ones (texts of varied length, JPEG and PNG images)")
+    warmup: bool | None = Field(
+        None, description="warm every generated step before READY (model_warmup at batch 1 and max_batch_size: a "
+        "short text or a small PNG for the first step, zeros for the others); the models warm with their own "
+        "`warmup:`")

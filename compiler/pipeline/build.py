@@ -1,0 +1,174 @@
+"""Build the pipelines of a manifest into the staging repository, after its models: plan them with the outputs the
+build derived, write their steps and ensembles, and prove each against its eager chain. A pipeline whose
+fingerprint (its entry, its models' fingerprints, the files its steps carry, the compiler) is unchanged is copied.
+
+    reports = build_pipelines(loaded, staging, output, prints, progress, allow_paths)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import Problem, UserError
+from compiler.manifest import LoadedManifest
+from compiler.manifest.schema import OutputSpec
+from compiler.pipeline.plan import PipelinePlan, plan_all
+from compiler.repository import layout
+from compiler.repository.record import read_record, write_record
+
+Progress = Callable[[str], None]
+
+
+def pipeline_fingerprint(loaded: LoadedManifest, index: int, model_prints: dict[str, str], code_hash: str,
+                         allow_paths: Sequence[Path] = ()) -> str:
+    """Everything that can change what a pipeline's folders hold, without importing torch."""
+    from compiler.pipeline.writer import user_modules
+    from compiler.repository.fingerprint import file_sha256
+    from compiler.sources.paths import PathNotFound, resolve_path
+
+    spec = loaded.manifest.pipelines[index]  # type: ignore[index]
+    files: dict[str, str] = {}
+    for number, step in enumerate(spec.steps):
+        if step.classify and step.classify.labels:
+            try:
+                files[f"labels{number}"] = file_sha256(resolve_path(step.classify.labels, loaded.directory, allow_paths))
+            except (PathNotFound, OSError):
+                files[f"labels{number}"] = "unresolved"
+        if step.python:
+            for path in user_modules(step.python.partition(":")[0], loaded.directory):
+                files[path.name] = file_sha256(path)
+    for item in (spec.example.images or []) if spec.example else []:
+        path = loaded.directory / item
+        files[f"example:{item}"] = file_sha256(path) if path.is_file() else "missing"
+    used = sorted({s.model or getattr(s.tokenize, "model", None) or getattr(s.image, "model", None) or ""
+                   for s in spec.steps} - {""})
+    record = {"entry": spec.model_dump(mode="json"), "models": {name: model_prints.get(name) for name in used},
+              "files": files, "compiler": code_hash, "release": loaded.manifest.triton_version}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def pipeline_folders(record: dict[str, Any] | None) -> list[str]:
+    return list((record or {}).get("folders") or [])
+
+
+def unchanged(output: Path, name: str, print_: str) -> bool:
+    record = read_record(output / name)
+    return bool(record and record.get("fingerprint") == print_ and all(
+        layout.config_file(output / folder).is_file() for folder in pipeline_folders(record)))
+
+
+def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints: dict[str, str],
+                    progress: Progress, allow_paths: Sequence[Path], force: bool = False) -> list[Any]:
+    """Every pipeline into `staging` (whose models are built); returns their ModelReports."""
+    from compiler.build import ModelReport, link_or_copy
+
+    if not loaded.manifest.pipelines:
+        return []
+    outputs = {name: [OutputSpec.model_validate(o) for o in (read_record(staging / name) or {}).get("outputs") or []]
+               for name in (m.name for m in loaded.manifest.models)}
+    plans = plan_all(loaded, outputs)
+    reports = []
+    problems: list[Problem] = []
+    for plan in plans:
+        print_ = prints[plan.name]
+        say = _prefixed(progress, plan.name)
+        if not force and unchanged(output, plan.name, print_):
+            for folder in pipeline_folders(read_record(output / plan.name)):
+                shutil.copytree(output / folder, staging / folder, copy_function=link_or_copy)
+            reports.append(ModelReport(plan.name, "unchanged", outputs=_tensor_lines(plan)))
+            say("unchanged")
+            continue
+        started = time.monotonic()
+        try:
+            proved = _build_one(loaded, plan, staging, say, allow_paths)
+        except UserError as err:
+            problems.extend(loaded.locate(p, plan.index, "pipelines") for p in err.problems)
+            say("FAILED")
+            continue
+        except Exception as err:  # a bug of ours or of a library: this pipeline's failure
+            from compiler.build import _internal
+
+            problems.append(loaded.locate(_internal(plan.name, err), plan.index, "pipelines"))
+            say("FAILED (internal error)")
+            continue
+        folders = [s.model for s in plan.steps if s.generated] + [plan.name]
+        write_record(staging / plan.name, {
+            "fingerprint": print_, "kind": "pipeline", "folders": folders, "models": plan.models,
+            "manifest": str(loaded.path.resolve()), "triton_version": loaded.manifest.triton_version,
+            "inputs": [[t.name, t.dtype, t.dims] for t in plan.inputs],
+            "outputs": [[t.name, t.dtype, t.dims] for t in plan.outputs],
+            "steps": [{"kind": s.kind, "model": s.model, "inputs": s.input_map, "outputs": s.output_map}
+                      for s in plan.steps],
+            "proved": proved})
+        seconds = time.monotonic() - started
+        reports.append(ModelReport(plan.name, "built", seconds=seconds, outputs=_tensor_lines(plan)))
+        say(f"built in {seconds:.1f}s")
+    if problems:
+        raise UserError(problems)
+    return reports
+
+
+def _tensor_lines(plan: PipelinePlan) -> list[str]:
+    steps = " -> ".join(f"{s.kind}({s.model})" if s.generated else s.model for s in plan.steps)
+    return ([f"{t.name} {t.dtype} {t.dims} (in)" for t in plan.inputs] + [f"{t.name} {t.dtype} {t.dims}"
+                                                                          for t in plan.outputs] + [f"steps: {steps}"])
+
+
+def _prefixed(progress: Progress, name: str) -> Progress:
+    return lambda text: progress(f"{name}: {text}")
+
+
+def _build_one(loaded: LoadedManifest, plan: PipelinePlan, staging: Path, progress: Progress,
+               allow_paths: Sequence[Path]) -> dict[str, Any]:
+    from compiler.pipeline.proof import Chain, ModelRunner, prove, raw_inputs
+    from compiler.pipeline.writer import write_pipeline
+
+    records = {name: read_record(staging / name) or {} for name in plan.models}
+    progress("steps: " + " -> ".join(s.kind for s in plan.steps))
+    write_pipeline(plan, loaded, staging, records, allow_paths)
+    models = {m.name: m for m in loaded.manifest.models}
+    eager, compiled = {}, {}
+    for step in plan.steps:
+        if step.generated:
+            continue
+        model = models[step.model]
+        names = [t.name for t in step.outputs or []]
+        progress(f"loading {model.name}: eager, and the export the build made")
+        runner = ModelRunner(model, _eager(loaded, model, allow_paths), names)
+        eager[model.name] = runner
+        compiled[model.name] = ModelRunner(model, _compiled(staging / model.name), names, runner.reference.binding)
+    folders = {s.model: staging / s.model for s in plan.steps if s.generated}
+    tokenizer = next((s for s in plan.steps if s.kind == "tokenize"), None)
+    inputs = raw_inputs(plan, staging / tokenizer.model / "1" / "tokenizer" if tokenizer else None, loaded.directory)
+    last = next(models[s.model] for s in reversed(plan.steps) if not s.generated)
+    count = prove(plan, Chain(plan, folders, eager), Chain(plan, folders, compiled), inputs, last, progress)
+    return {"inputs": count, "batch": count, "against": "the same steps around eager PyTorch, in-process"}
+
+
+def _eager(loaded: LoadedManifest, model: Any, allow_paths: Sequence[Path]) -> Any:
+    from compiler.sources import load_source
+
+    return load_source(model, loaded.directory, allow_paths)
+
+
+def _compiled(folder: Path) -> Any:
+    """The model file the build wrote, loaded as the serving backend loads it."""
+    import torch
+
+    from compiler.triton_config import parse_text
+
+    config = parse_text(layout.config_file(folder).read_text())
+    path = layout.model_file(folder, config.version_policy.specific.versions[0] if
+                             config.version_policy.specific.versions else 1, config)
+    if layout.is_aoti(config):
+        from compiler.export.aoti import enable_runtime_checks
+
+        enable_runtime_checks()
+        return torch._inductor.aoti_load_package(str(path))
+    return torch.jit.load(str(path), map_location="cpu").eval()

@@ -1,0 +1,383 @@
+"""Wire a pipeline's steps: which Triton model each runs, its tensors, and which ensemble tensor feeds each input.
+
+Steps are wired by tensor name and dtype: a step's input reads the latest tensor of that name (a model reads the
+tokenizer's `KWARGS[input_ids]`), `map:` names another one, and two steps find theirs by role: `pool` reads the
+latest model's token vectors (dims [-1, H]) and the tokenizer's attention mask, `classify` the latest output of
+dims [C]. Every problem is a ManifestError at the step's line; `validate` runs this without any model (a model
+whose outputs are neither declared nor built yet is wired by what is known).
+
+    plan = plan_pipeline(loaded, 0)                       # or plan_pipeline(loaded, 0, outputs_of={"bert": [...]})
+    plan.steps[0].model, plan.steps[0].input_map          # "embed_tokenize", {"TEXT": "TEXT"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler import datatypes
+from compiler.backend.pytorch.pt2_names import argument_name
+from compiler.errors import ManifestError, Problem
+from compiler.manifest import LoadedManifest, ModelSpec
+from compiler.manifest.pipelines import PipelineSpec, Step
+from compiler.manifest.schema import OutputSpec
+
+#: The keys a Hugging Face tokenizer returns, which a tokenize step can give a model.
+TOKENIZER_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+STRING = "TYPE_STRING"
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    dtype: str  # TYPE_*
+    dims: list[int]
+
+    def text(self) -> str:
+        return f"{self.name} {self.dtype} {self.dims}"
+
+
+@dataclass
+class StepPlan:
+    index: int  # in the pipeline's steps
+    kind: str
+    model: str  # the Triton model the step runs
+    generated: bool  # a Python-backend step the build writes (else a model of `models:`)
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    input_map: dict[str, str] = field(default_factory=dict)  # step input -> ensemble tensor
+    output_map: dict[str, str] = field(default_factory=dict)  # step output -> ensemble tensor
+    settings: dict[str, Any] = field(default_factory=dict)  # what the generated step needs at run time (steps.py)
+    manifest_model: str | None = None  # the model of `models:` it serves (tokenize, image, model)
+
+
+@dataclass
+class PipelinePlan:
+    spec: PipelineSpec
+    index: int
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    steps: list[StepPlan]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def models(self) -> list[str]:
+        """The models of `models:` the pipeline runs or takes a tokenizer from."""
+        return sorted({s.manifest_model for s in self.steps if s.manifest_model})
+
+    @property
+    def complete(self) -> bool:
+        """Every step's tensors are known (a model's outputs come from the manifest or the build)."""
+        return all(s.outputs is not None for s in self.steps)
+
+
+class _Problems:
+    def __init__(self, loaded: LoadedManifest, index: int) -> None:
+        self.loaded, self.index = loaded, index
+        self.found: list[Problem] = []
+
+    def add(self, message: str, step: int | None = None, key: str | None = None, hint: str | None = None) -> None:
+        loc: tuple[str | int, ...] = ("pipelines", self.index)
+        field_name = None
+        if step is not None:
+            loc += ("steps", step) + ((key,) if key else ())
+            field_name = f"steps[{step}]" + (f".{key}" if key else "")
+        pipeline = self.loaded.manifest.pipelines[self.index].name  # type: ignore[index]
+        self.found.append(self.loaded.problem(message, loc, model=pipeline, field=field_name, hint=hint))
+
+
+def _fits(want: list[int], got: list[int]) -> bool:
+    return len(want) == len(got) and all(w in (-1, g) or g == -1 for w, g in zip(want, got))
+
+
+def _dtype(name: str) -> str:
+    return datatypes.lookup(name).config_name
+
+
+def step_model_name(spec: PipelineSpec, step: Step, index: int) -> str:
+    """The Triton model a generated step becomes: <pipeline>_<kind>, with the step's number where the kind repeats."""
+    kinds = [s.kind for s in spec.steps]
+    suffix = step.kind if kinds.count(step.kind) == 1 else f"{step.kind}{index}"
+    return f"{spec.name}_{suffix}"
+
+
+def plan_pipeline(loaded: LoadedManifest, index: int,
+                  outputs_of: Mapping[str, list[OutputSpec]] | None = None) -> PipelinePlan:
+    """The wiring of pipeline `index`; `outputs_of`: model name -> its outputs as built (else the declared ones)."""
+    spec = loaded.manifest.pipelines[index]  # type: ignore[index]
+    problems = _Problems(loaded, index)
+    models = {m.name: m for m in loaded.manifest.models}
+    available: dict[str, tuple[str, Tensor]] = {}  # local name -> (ensemble tensor, tensor)
+    taken: set[str] = set()
+    steps: list[StepPlan] = []
+    recent: dict[str, StepPlan] = {}  # kind -> the latest step of that kind
+
+    def claim(local: str, owner: str) -> str:
+        name = local if local not in taken else f"{owner}.{local}"
+        taken.add(name)
+        return name
+
+    if spec.max_batch_size < 1:
+        problems.add("a pipeline batches its requests: max_batch_size must be 1 or more (each request may carry a "
+                     "batch of texts or images)", hint="set max_batch_size, at most that of its models")
+
+    for number, step in enumerate(spec.steps):
+        plan = _step(loaded, spec, step, number, models, outputs_of or {}, recent, problems)
+        if plan is None:
+            steps.append(StepPlan(number, step.kind, step.model or "?", False, [], []))
+            continue
+        if number == 0:
+            for tensor in plan.inputs:
+                available[tensor.name] = (tensor.name, tensor)
+                taken.add(tensor.name)
+        for tensor in plan.inputs:
+            source = (step.map or {}).get(tensor.name) or plan.settings.pop(f"_role:{tensor.name}", None) or tensor.name
+            if source not in available:
+                if plan.settings.get("_unknown"):
+                    continue  # fed by a model whose outputs are not known before the build
+                known = ", ".join(sorted(available)) or "none"
+                problems.add(f"input '{tensor.name}' of this {step.kind} step reads '{source}', which no earlier step "
+                             f"gives (the pipeline has: {known})", number, "map" if step.map else None,
+                             hint=f"add `map: {{{tensor.name}: <one of those>}}` to the step")
+                continue
+            internal, given = available[source]
+            if given.dtype != tensor.dtype or not _fits(tensor.dims, given.dims):
+                problems.add(f"input '{tensor.name}' wants {tensor.dtype} {tensor.dims}, but '{source}' is "
+                             f"{given.dtype} {given.dims}", number, hint="map another tensor to it, or change the "
+                             "steps so that the tensors agree")
+            plan.input_map[tensor.name] = internal
+        plan.settings.pop("_unknown", None)
+        for tensor in plan.outputs or []:
+            internal = claim(tensor.name, plan.model)
+            plan.output_map[tensor.name] = internal
+            available[tensor.name] = (internal, tensor)
+        recent[step.kind] = plan
+        steps.append(plan)
+        if plan.kind == "model":
+            recent["model"] = plan
+
+    inputs = list(steps[0].inputs) if steps else []
+    outputs = list(steps[-1].outputs or []) if steps else []
+    inputs = _renamed(inputs, spec.inputs, "inputs", problems)
+    outputs = _renamed(outputs, spec.outputs, "outputs", problems)
+    if steps and spec.inputs:
+        for old, new in zip(steps[0].inputs, inputs):
+            steps[0].input_map[old.name] = new.name
+    if steps and spec.outputs and steps[-1].outputs:
+        for old, new in zip(steps[-1].outputs, outputs):
+            steps[-1].output_map[old.name] = new.name
+    if problems.found:
+        raise ManifestError(problems.found)
+    _drop_unread(steps, outputs)
+    return PipelinePlan(spec, index, inputs, outputs, steps)
+
+
+def _drop_unread(steps: list[StepPlan], outputs: list[Tensor]) -> None:
+    """Triton refuses an ensemble with a tensor nobody reads: a step's outputs that no later step and no pipeline
+    output take are left out of its output_map (the step still computes them)."""
+    read = {tensor.name for tensor in outputs}
+    for step in steps:
+        read |= set(step.input_map.values())
+    for step in steps:
+        step.output_map = {name: tensor for name, tensor in step.output_map.items() if tensor in read}
+
+
+def _renamed(tensors: list[Tensor], given: list[Any] | None, key: str, problems: _Problems) -> list[Tensor]:
+    if not given:
+        return tensors
+    if len(given) != len(tensors):
+        problems.add(f"{len(given)} {key} named, the pipeline has {len(tensors)}: "
+                     f"{', '.join(t.text() for t in tensors)}", hint="name each of them, in that order")
+        return tensors
+    out = []
+    for tensor, wanted in zip(tensors, given):
+        if wanted.dtype and wanted.dtype != tensor.dtype or wanted.dims is not None and not _fits(wanted.dims,
+                                                                                                  tensor.dims):
+            problems.add(f"{key[:-1]} '{wanted.name}' is declared {wanted.dtype} {wanted.dims}, the pipeline gives "
+                         f"{tensor.dtype} {tensor.dims}", hint="fix the declaration, or leave dtype and dims out")
+        out.append(Tensor(wanted.name, tensor.dtype, tensor.dims))
+    return out
+
+
+def _model(name: str, models: dict[str, ModelSpec], number: int, key: str, problems: _Problems) -> ModelSpec | None:
+    model = models.get(name)
+    if model is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(models), n=1)
+        problems.add(f"no model '{name}' in `models:`", number, key,
+                     hint=f"did you mean '{close[0]}'?" if close else f"one of {', '.join(models)}")
+    return model
+
+
+def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, models: dict[str, ModelSpec],
+          outputs_of: Mapping[str, list[OutputSpec]], recent: dict[str, StepPlan],
+          problems: _Problems) -> StepPlan | None:
+    name = step_model_name(spec, step, number)
+    if step.kind == "model":
+        model = _model(str(step.model), models, number, "model", problems)
+        if model is None:
+            return None
+        if model.max_batch_size < spec.max_batch_size:
+            problems.add(f"model '{model.name}' takes batches of at most {model.max_batch_size}, the pipeline's "
+                         f"max_batch_size is {spec.max_batch_size}", number, "model",
+                         hint=f"lower the pipeline's max_batch_size to {model.max_batch_size}")
+        outs = outputs_of.get(model.name) or model.outputs
+        outputs = [Tensor(o.name, o.dtype, list(o.dims)) for o in outs] if outs else None
+        return StepPlan(number, "model", model.name, False, [Tensor(i.name, i.dtype, list(i.dims)) for i in model.inputs],
+                        outputs, manifest_model=model.name)  # type: ignore[arg-type]
+    if step.kind == "tokenize":
+        settings_t = step.tokenize
+        assert settings_t is not None
+        model = _model(settings_t.model, models, number, "tokenize", problems)
+        if model is None:
+            return None
+        if getattr(model.source, "transformers", None) is None:
+            problems.add(f"model '{model.name}' has no tokenizer: its source is not a transformers folder", number,
+                         "tokenize", hint="tokenize for a `transformers:` source (its folder, or its `tokenizer:`)")
+            return None
+        outputs = []
+        keys = {}
+        for spec_in in model.inputs:
+            key = argument_name(spec_in.name)
+            if key not in TOKENIZER_KEYS:
+                problems.add(f"model '{model.name}' takes '{spec_in.name}', which a tokenizer does not give (it gives "
+                             f"{', '.join(TOKENIZER_KEYS)})", number, "tokenize",
+                             hint="name the model's inputs after the tokenizer's outputs (or KWARGS[<them>])")
+                continue
+            if list(spec_in.dims) != [-1]:
+                problems.add(f"model '{model.name}' input '{spec_in.name}' has dims {list(spec_in.dims)}; a tokenizer "
+                             "gives one sequence per text, dims [-1]", number, "tokenize")
+            outputs.append(Tensor(spec_in.name, spec_in.dtype, [-1]))
+            keys[spec_in.name] = key
+        plan = StepPlan(number, "tokenize", name, True, [Tensor("TEXT", STRING, [1])], outputs,
+                        settings={"kind": "tokenize", "input": "TEXT", "keys": keys, "padding": settings_t.padding,
+                                  "truncation": settings_t.truncation, "max_length": settings_t.max_length},
+                        manifest_model=model.name)
+        return plan
+    if step.kind == "image":
+        settings_i = step.image
+        assert settings_i is not None
+        model = _model(settings_i.model, models, number, "image", problems)
+        if model is None:
+            return None
+        images = [i for i in model.inputs if datatypes.lookup(i.dtype).api_name in ("FP32", "FP16")
+                  and len(i.dims) == 3 and i.dims[0] == 3]
+        if len(model.inputs) != 1 or not images:
+            problems.add(f"model '{model.name}' does not take one image: an image step needs one FP32 (or FP16) "
+                         "input of dims [3, H, W]", number, "image")
+            return None
+        image = images[0]
+        for size in image.dims[1:]:
+            if size not in (-1, settings_i.crop):
+                problems.add(f"model '{model.name}' takes images of {image.dims[1]}x{image.dims[2]}, the step crops "
+                             f"{settings_i.crop}x{settings_i.crop}", number, "image",
+                             hint=f"crop: {size}, or declare the model's H and W -1")
+                break
+        output = Tensor(image.name, image.dtype, [3, settings_i.crop, settings_i.crop])
+        return StepPlan(number, "image", name, True, [Tensor("IMAGE", STRING, [1])], [output],
+                        settings={"kind": "image", "input": "IMAGE", "output": image.name, "resize": settings_i.resize,
+                                  "crop": settings_i.crop, "mean": list(settings_i.mean), "std": list(settings_i.std),
+                                  "dtype": datatypes.lookup(image.dtype).numpy_name},
+                        manifest_model=model.name)
+    if step.kind == "pool":
+        settings_p = step.pool
+        assert settings_p is not None
+        source = recent.get("model")
+        tokenized = recent.get("tokenize")
+        hidden = next((o for o in (source.outputs or []) if len(o.dims) == 2 and o.dims[0] == -1), None) \
+            if source else None
+        unknown = source is not None and source.outputs is None
+        if hidden is None and not unknown and not (step.map or {}).get("hidden"):
+            problems.add("a pool step reads token vectors (dims [-1, H]) of an earlier model step, and there is none",
+                         number, hint="put the model before it, or map: {hidden: <a tensor>}")
+            return None
+        mask = next((o.name for o in (tokenized.outputs or []) if (tokenized.settings["keys"].get(o.name)
+                                                                    == "attention_mask")), None) if tokenized else None
+        if settings_p.mode == "mean" and mask is None and not (step.map or {}).get("mask"):
+            problems.add("mean pooling needs the tokenizer's attention mask, and no tokenize step gives one", number,
+                         "pool", hint="tokenize for the model first (its inputs include attention_mask), or use "
+                         "mode: cls")
+            return None
+        width = hidden.dims[1] if hidden is not None else -1
+        dtype = hidden.dtype if hidden is not None else "TYPE_FP32"
+        inputs = [Tensor("hidden", dtype, [-1, width])]
+        settings: dict[str, Any] = {"kind": "pool", "hidden": "hidden", "mask": "mask", "output": "EMBEDDING",
+                                    "mode": settings_p.mode, "normalize": settings_p.normalize}
+        if hidden is not None:
+            settings["_role:hidden"] = hidden.name
+        if settings_p.mode == "mean":
+            inputs.append(Tensor("mask", next(o.dtype for o in tokenized.outputs if o.name == mask)
+                                 if tokenized and mask else "TYPE_INT64", [-1]))
+            if mask:
+                settings["_role:mask"] = mask
+        if unknown:
+            settings["_unknown"] = True
+        return StepPlan(number, "pool", name, True, inputs, [Tensor("EMBEDDING", "TYPE_FP32", [width])],
+                        settings=settings)
+    if step.kind == "classify":
+        settings_c = step.classify
+        assert settings_c is not None
+        previous = next((s for s in reversed(list(recent.values())) if s.outputs), None)
+        source = recent.get("model")
+        unknown = source is not None and source.outputs is None
+        logits = None
+        for plan in ([source] if source else []) + ([previous] if previous else []):
+            logits = next((o for o in plan.outputs or [] if len(o.dims) == 1
+                           and datatypes.lookup(o.dtype).is_floating), None)
+            if logits:
+                break
+        if logits is None and not unknown and not (step.map or {}).get("logits"):
+            problems.add("a classify step reads logits (dims [C]) of an earlier step, and there is none", number,
+                         hint="put the model before it, or map: {logits: <a tensor>}")
+            return None
+        classes = logits.dims[0] if logits is not None else -1
+        top_k = settings_c.top_k if classes < 0 else min(settings_c.top_k, classes)
+        settings = {"kind": "classify", "input": "logits", "labels": "LABELS", "scores": "SCORES", "top_k": top_k,
+                    "label_file": "labels.txt" if settings_c.labels else None}
+        if logits is not None:
+            settings["_role:logits"] = logits.name
+        if unknown:
+            settings["_unknown"] = True
+        return StepPlan(number, "classify", name, True,
+                        [Tensor("logits", logits.dtype if logits else "TYPE_FP32", [classes])],
+                        [Tensor("LABELS", STRING, [top_k]), Tensor("SCORES", "TYPE_FP32", [top_k])],
+                        settings=settings)
+    # python
+    assert step.python is not None and step.inputs is not None and step.outputs is not None
+    return StepPlan(number, "python", name, True, [Tensor(t.name, t.dtype, list(t.dims)) for t in step.inputs],
+                    [Tensor(t.name, t.dtype, list(t.dims)) for t in step.outputs],
+                    settings={"kind": "python", "callable": step.python, "outputs": [t.name for t in step.outputs]})
+
+
+def plan_all(loaded: LoadedManifest, outputs_of: Mapping[str, list[OutputSpec]] | None = None) -> list[PipelinePlan]:
+    """Every pipeline's plan; every problem of all of them at once, with the names pipelines and their steps claim."""
+    problems: list[Problem] = []
+    plans = []
+    names = {m.name for m in loaded.manifest.models}
+    for index, spec in enumerate(loaded.manifest.pipelines or []):
+        if spec.name in names:
+            problems.append(loaded.problem(f"'{spec.name}' is also a model's name: a pipeline is a Triton model too",
+                                           ("pipelines", index, "name"), model=spec.name, field="name",
+                                           hint="give the pipeline another name"))
+        names.add(spec.name)
+        try:
+            plan = plan_pipeline(loaded, index, outputs_of)
+        except ManifestError as err:
+            problems.extend(err.problems)
+            continue
+        for step in plan.steps:
+            if step.generated and step.model in names:
+                problems.append(loaded.problem(
+                    f"the pipeline's {step.kind} step is the model '{step.model}', a name already taken",
+                    ("pipelines", index, "steps", step.index), model=spec.name, field=f"steps[{step.index}]",
+                    hint="rename the pipeline or the model"))
+            names.add(step.model)
+        plans.append(plan)
+    if problems:
+        raise ManifestError(problems)
+    return plans

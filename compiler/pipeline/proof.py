@@ -1,0 +1,204 @@
+"""A pipeline run in one process, and the proof that the compiled parts chained give what the eager ones give.
+
+The chain runs each generated step with the very code the served step runs (steps.py, from the folder the build
+wrote), and each model step with a runner: the eager model (as the export serves it, export/reference.py), or the
+built export (the package or the TorchScript file). The proof feeds both chains inputs it makes itself (texts of
+varied length from the tokenizer's vocabulary; images of several sizes, encoded as JPEG and PNG) and the manifest's
+own, each alone and all in one batch: the compiled chain must equal the eager one, and a batch must answer each
+input as it is answered alone (padding must not leak into the answer).
+
+    chain = Chain(plan, step_folders, runners)          # runners: model name -> ModelRunner
+    answers = chain.run({"TEXT": np.array([[b"hello"]], dtype=object)})
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compiler import datatypes
+from compiler.errors import ExportError, Problem
+from compiler.export.proof import mismatch
+from compiler.manifest.schema import ModelSpec
+from compiler.pipeline.plan import STRING, PipelinePlan, Tensor
+
+#: How many texts and images the proof makes, besides the manifest's own.
+TEXT_LENGTHS = (1, 4, 11, 29)
+IMAGE_SIZES = ((96, 64), (64, 96), (57, 57))
+
+
+def runtime_steps() -> Any:
+    """steps.py as the served steps import it (by path: it is a file copied into each step's folder)."""
+    name = "triton_compiler_pipeline_steps"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parent / "runtime" / "steps.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+class ModelRunner:
+    """A model step in-process: numpy in by input name, numpy out by output name, through `module` (eager, or the
+    built export) bound as the backend binds it."""
+
+    def __init__(self, model: ModelSpec, module: Any, output_names: Sequence[str], binding: Any = None) -> None:
+        from compiler.export.reference import EagerReference
+
+        self.reference = EagerReference(model, module, binding)
+        self.names = list(output_names)
+        self.positions = self.reference.positions(self.names)
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tensors = {name: datatypes.to_torch(value) for name, value in inputs.items()}
+        flat = self.reference.outputs(tensors)
+        return {name: datatypes.to_numpy(flat[self.positions[name]]) for name in self.names}
+
+
+class Chain:
+    def __init__(self, plan: PipelinePlan, folders: dict[str, Path], runners: Mapping[str, Callable[..., Any]]) -> None:
+        steps = runtime_steps()
+        self.plan = plan
+        self.runners: dict[str, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]] = {}
+        for step in plan.steps:
+            if step.generated:
+                self.runners[step.model] = _one(steps.load(str(folders[step.model] / "1")))
+            else:
+                self.runners[step.model] = runners[step.model]
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tensors = dict(inputs)
+        for step in self.plan.steps:
+            answer = self.runners[step.model]({name: tensors[source] for name, source in step.input_map.items()})
+            for name, target in step.output_map.items():
+                tensors[target] = answer[name]
+        return {tensor.name: tensors[tensor.name] for tensor in self.plan.outputs}
+
+
+def _one(step: Any) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    def run(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(step.run([arrays])[0])
+
+    return run
+
+
+# -- what the proof sends ---------------------------------------------------------------------------------------
+def texts(tokenizer_folder: Path, extra: Sequence[str] = ()) -> list[str]:
+    """Texts of varied length from the tokenizer's own vocabulary (whole words, no special tokens), then `extra`."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder), local_files_only=True)
+    words = sorted(w for w in tokenizer.get_vocab() if w.isalpha() and w.isascii() and len(w) > 2)
+    rng = np.random.default_rng(7)
+    made = [" ".join(rng.choice(words, size=length)) for length in TEXT_LENGTHS] if words else []
+    return made + list(extra)
+
+
+def images(extra: Sequence[Path] = ()) -> list[bytes]:
+    """Random RGB pictures of several sizes, each encoded as JPEG and as PNG, then the bytes of the `extra` files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(11)
+    made = []
+    for width, height in IMAGE_SIZES:
+        picture = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        for kind in ("JPEG", "PNG"):
+            buffer = io.BytesIO()
+            picture.save(buffer, format=kind)
+            made.append(buffer.getvalue())
+    return made + [Path(p).read_bytes() for p in extra]
+
+
+def as_request(items: Sequence[str | bytes]) -> np.ndarray:
+    """A batch of raw inputs as a TYPE_STRING tensor [n, 1]."""
+    return np.array([[item.encode("utf-8") if isinstance(item, str) else item] for item in items], dtype=np.object_)
+
+
+def raw_inputs(plan: PipelinePlan, tokenizer: Path | None, base: Path) -> list[str | bytes]:
+    """What the proof and verify send to a pipeline whose input is text or image bytes."""
+    example = plan.spec.example
+    if plan.steps[0].kind == "tokenize":
+        assert tokenizer is not None
+        return list(texts(tokenizer, example.texts if example and example.texts else ()))
+    return list(images([base / p for p in (example.images or [])] if example else ()))
+
+
+# -- the comparison ----------------------------------------------------------------------------------------------
+def difference(model: ModelSpec, want: dict[str, np.ndarray], got: dict[str, np.ndarray],
+               outputs: Sequence[Tensor]) -> str | None:
+    """How two answers of a pipeline differ (None: equal): floats within the model's tolerance; labels exactly,
+    except where their scores tie within that tolerance (their order is then arbitrary)."""
+    for tensor in outputs:
+        a, b = want[tensor.name], got[tensor.name]
+        if tensor.dtype == STRING:
+            continue
+        detail = mismatch(model, [datatypes.to_torch(a)], [datatypes.to_torch(b)])
+        if detail:
+            return f"{tensor.name}: {detail.removeprefix('output 0: ')}"
+    scores = next((t.name for t in outputs if t.name.endswith("SCORES") or t.dtype == "TYPE_FP32"), None)
+    for tensor in outputs:
+        if tensor.dtype != STRING:
+            continue
+        a, b = want[tensor.name], got[tensor.name]
+        if a.shape != b.shape:
+            return f"{tensor.name}: shape {list(a.shape)} against {list(b.shape)}"
+        ties = np.zeros(a.shape, dtype=bool)
+        if scores is not None and want[scores].shape == a.shape:
+            values = want[scores]
+            near = np.abs(np.diff(values, axis=-1)) <= 1e-4 + 1e-4 * np.abs(values[..., 1:])
+            ties[..., 1:] |= near
+            ties[..., :-1] |= near
+        differ = (a != b) & ~ties
+        if differ.any():
+            first = tuple(int(i) for i in np.argwhere(differ)[0])
+            return f"{tensor.name}: {a[first]!r} against {b[first]!r} at {list(first)}"
+    return None
+
+
+def prove(plan: PipelinePlan, eager: Chain, compiled: Chain, inputs: list[str | bytes], model: ModelSpec,
+          progress: Callable[[str], None]) -> int:
+    """Each input alone and all at once through both chains; returns how many inputs were proved."""
+    name = plan.inputs[0].name
+
+    def problem(message: str) -> ExportError:
+        return ExportError(Problem(message, model=plan.name, field="steps",
+                                   hint="the steps' code and the model's export must agree: see the model's own "
+                                        "proof, and the step named"))
+
+    alone = []
+    for number, item in enumerate(inputs):
+        progress(f"prove: input {number} ({_describe(item)}) through the eager and the compiled chain")
+        request = {name: as_request([item])}
+        want, got = eager.run(request), compiled.run(request)
+        detail = difference(model, want, got, plan.outputs)
+        if detail:
+            raise problem(f"input {number} ({_describe(item)}): the compiled pipeline's answer differs from the eager "
+                          f"one: {detail}")
+        alone.append(got)
+    progress(f"prove: all {len(inputs)} inputs in one batch, against each alone")
+    together = compiled.run({name: as_request(inputs)})
+    for number, single in enumerate(alone):
+        row = {key: value[number:number + 1] for key, value in together.items()}
+        detail = difference(model, single, row, plan.outputs)
+        if detail:
+            raise problem(f"input {number} ({_describe(inputs[number])}) answered in a batch of {len(inputs)} differs "
+                          f"from it alone: {detail} (padding leaks into the answer?)")
+    return len(inputs)
+
+
+def _describe(item: str | bytes) -> str:
+    if isinstance(item, str):
+        return f"a text of {len(item.split())} words"
+    kind = "PNG" if item[:4] == b"\x89PNG" else "JPEG" if item[:2] == b"\xff\xd8" else "image"
+    return f"a {kind} of {len(item)} bytes"
+
+
+__all__ = ["Chain", "ModelRunner", "Tensor", "as_request", "images", "prove", "raw_inputs", "texts"]

@@ -1,0 +1,211 @@
+"""What each pipeline step does, in numpy: the one code the served Python steps run (model.py beside this file,
+copied with it into each step's version folder) and the build's in-process proof runs.
+
+No torch and nothing of the compiler package: an NVIDIA tritonserver image has numpy and Python; the tokenizer's
+and the image decoder's libraries are installed there by the files `deploy` writes.
+
+    step = make({"kind": "pool", "mode": "mean", "normalize": True}, folder)
+    answers = step.run([{"hidden": h, "mask": m}, ...])      # one dict of arrays per request, batch dim first
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+#: The file, in a step's version folder, that holds the step's settings (also in its config's parameters).
+SETTINGS = "step.json"
+
+
+class RequestError(ValueError):
+    """The request cannot be answered (not UTF-8, not an image, too long): a 400, and the step goes on serving."""
+
+
+def _texts(array: np.ndarray, name: str) -> list[str]:
+    texts = []
+    for item in array.reshape(-1):
+        raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise RequestError(f"input '{name}' is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return texts
+
+
+class Tokenize:
+    """Text -> the model's id tensors, with the fast tokenizer (tokenizer.json) saved in the step's folder: nothing
+    is downloaded, and only the `tokenizers` library is needed (transformers pulls in ssl, which the Python backend's
+    embedded interpreter of some releases cannot load)."""
+
+    KEYS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+
+    def __init__(self, settings: dict[str, Any], folder: str) -> None:
+        from tokenizers import Tokenizer
+
+        self.input = settings["input"]
+        self.outputs = settings["outputs"]  # output name -> [tokenizer key, numpy dtype]
+        self.max_length = int(settings["max_length"])
+        self.truncation = bool(settings["truncation"])
+        self.tokenizer = Tokenizer.from_file(os.path.join(folder, settings["tokenizer"], "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.counter = self.tokenizer
+        if self.truncation:
+            self.tokenizer = Tokenizer.from_str(self.tokenizer.to_str())
+            self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.enable_padding(direction=settings["padding_side"], pad_id=int(settings["pad_id"]),
+                                      pad_token=settings["pad_token"],
+                                      length=self.max_length if settings["padding"] == "max_length" else None)
+
+    def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """All requests' texts in one call, so that a batch shares one padded length (and the model after it can
+        batch them); each request gets its rows back."""
+        texts = [_texts(request[self.input], self.input) for request in requests]
+        flat = [text for group in texts for text in group]
+        if not self.truncation:
+            for encoding in self.counter.encode_batch(flat):
+                if len(encoding.ids) > self.max_length:
+                    raise RequestError(f"input '{self.input}': a text of {len(encoding.ids)} tokens is longer than "
+                                       f"max_length {self.max_length} (truncation is off)")
+        encodings = self.tokenizer.encode_batch(flat)
+        columns = {key: np.array([getattr(e, attribute) for e in encodings], dtype=np.int64)
+                   for key, attribute in self.KEYS.items()}
+        answers, start = [], 0
+        for group in texts:
+            answers.append({name: np.ascontiguousarray(columns[key][start:start + len(group)]).astype(dtype)
+                            for name, (key, dtype) in self.outputs.items()})
+            start += len(group)
+        return answers
+
+
+class DecodeImage:
+    """Encoded image bytes (JPEG, PNG, anything Pillow reads) -> the model's FP32 input: RGB, the shorter side
+    resized to `resize` (bilinear), the centre `crop` x `crop`, scaled to [0, 1], normalised, channels first."""
+
+    def __init__(self, settings: dict[str, Any], folder: str) -> None:
+        self.input = settings["input"]
+        self.output = settings["output"]
+        self.resize = int(settings["resize"])
+        self.crop = int(settings["crop"])
+        self.mean = np.asarray(settings["mean"], dtype=np.float32).reshape(3, 1, 1)
+        self.std = np.asarray(settings["std"], dtype=np.float32).reshape(3, 1, 1)
+        self.dtype = np.dtype(settings.get("dtype", "float32"))
+
+    def image(self, blob: bytes) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(blob)) as opened:
+                picture = opened.convert("RGB")
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            raise RequestError(f"input '{self.input}' is not an image Pillow can decode ({err})") from None
+        width, height = picture.size
+        scale = self.resize / min(width, height)
+        size = (max(self.crop, round(width * scale)), max(self.crop, round(height * scale)))
+        picture = picture.resize(size, Image.Resampling.BILINEAR)
+        left, top = (size[0] - self.crop) // 2, (size[1] - self.crop) // 2
+        picture = picture.crop((left, top, left + self.crop, top + self.crop))
+        pixels = np.asarray(picture, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        return np.ascontiguousarray(((pixels - self.mean) / self.std).astype(self.dtype))
+
+    def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        answers = []
+        for request in requests:
+            blobs = [item if isinstance(item, bytes) else bytes(item) for item in request[self.input].reshape(-1)]
+            answers.append({self.output: np.stack([self.image(blob) for blob in blobs])})
+        return answers
+
+
+class Pool:
+    """Token vectors [n, L, H] and their attention mask [n, L] -> one vector per text [n, H]: the mean of the
+    tokens the mask keeps (padding never counts), or the first token's; L2-normalised if asked."""
+
+    def __init__(self, settings: dict[str, Any], folder: str) -> None:
+        self.hidden, self.mask, self.output = settings["hidden"], settings["mask"], settings["output"]
+        self.mode = settings["mode"]
+        self.normalize = bool(settings["normalize"])
+
+    def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        answers = []
+        for request in requests:
+            hidden = request[self.hidden].astype(np.float32)
+            if self.mode == "cls":
+                pooled = hidden[:, 0]
+            else:
+                mask = request[self.mask].astype(np.float32)[..., None]
+                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            if self.normalize:
+                pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+            answers.append({self.output: np.ascontiguousarray(pooled, dtype=np.float32)})
+        return answers
+
+
+class Classify:
+    """Logits [n, C] -> softmax, then the top K classes: their labels [n, K] (bytes) and scores [n, K]."""
+
+    def __init__(self, settings: dict[str, Any], folder: str) -> None:
+        self.input, self.labels_output, self.scores_output = settings["input"], settings["labels"], settings["scores"]
+        self.top_k = int(settings["top_k"])
+        self.names: list[str] | None = None
+        if settings.get("label_file"):
+            with open(os.path.join(folder, settings["label_file"]), encoding="utf-8") as handle:
+                self.names = [line.rstrip("\n") for line in handle]
+
+    def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        answers = []
+        for request in requests:
+            logits = request[self.input].astype(np.float64)
+            shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+            top = np.argsort(-probabilities, axis=-1, kind="stable")[:, : self.top_k]
+            names = self.names
+            labels = np.array([[(names[i] if names else str(i)).encode("utf-8") for i in row] for row in top],
+                              dtype=np.object_)
+            scores = np.take_along_axis(probabilities, top, axis=-1).astype(np.float32)
+            answers.append({self.labels_output: labels, self.scores_output: scores})
+        return answers
+
+
+class UserStep:
+    """The user's own `module:callable`, copied into the step's folder: numpy arrays in by input name, a dict of
+    numpy arrays out. Each request is passed on its own."""
+
+    def __init__(self, settings: dict[str, Any], folder: str) -> None:
+        module_name, _, attr = settings["callable"].partition(":")
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+        self.function = target
+        self.outputs = settings["outputs"]
+
+    def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        answers = []
+        for request in requests:
+            result = self.function(**request)
+            missing = [name for name in self.outputs if name not in result]
+            if missing:
+                raise ValueError(f"the step returned {sorted(result)}, without {missing}")
+            answers.append({name: np.asarray(result[name]) for name in self.outputs})
+        return answers
+
+
+KINDS = {"tokenize": Tokenize, "image": DecodeImage, "pool": Pool, "classify": Classify, "python": UserStep}
+
+
+def make(settings: dict[str, Any], folder: str) -> Any:
+    """The step of `settings` (its "kind" picks the class), with its files in `folder`."""
+    return KINDS[settings["kind"]](settings, folder)
+
+
+def load(folder: str) -> Any:
+    """The step whose settings and files are in `folder` (a step's version folder)."""
+    with open(os.path.join(folder, SETTINGS), encoding="utf-8") as handle:
+        return make(json.load(handle), folder)
