@@ -108,7 +108,7 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
     from compiler.pipeline.build import unchanged as pipeline_unchanged
     from compiler.pipeline.plan import plan_all
 
-    plans = plan_all(loaded)  # the pipelines' wiring, before anything is exported (validate applies it too)
+    plans = plan_all(loaded)  # the pipelines' wiring (load_manifest has refused what the manifest gets wrong)
     with RepositoryLock(output):
         unchanged = set()
         for model in loaded.manifest.models:

@@ -256,15 +256,18 @@ def soak(manifest: Path | None, repository: Path, model_name: str, requests: int
 @main.command()
 @click.argument("model")
 @click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.npy", help="An input from a .npy file.")
-@click.option("--text", help="Text, tokenized with the model's tokenizer (from the manifest).")
-@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="An image, resized and normalised.")
+@click.option("--text", help="Text: sent as it is to a pipeline; tokenized with the model's tokenizer (from the manifest) for a model.")
+@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="An image: its bytes to a pipeline; resized and normalised for a model.")
 @click.option("--url", help="Server address (default 127.0.0.1:8000 for http, :8001 for grpc).")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), help="Save each output as NAME.npy here.")
+@click.option("--classes", type=click.IntRange(1), help="Ask for the top K classes of each output with labels "
+              "(Triton's classification extension: score:index:label).")
 @built_manifest_option
 @repository_option
 def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | None, url: str | None, protocol: str,
-          output_dir: Path | None, manifest: Path | None, repository: Path) -> None:
+          output_dir: Path | None, classes: int | None, manifest: Path | None, repository: Path) -> None:
     """Send one request to a served MODEL; names, dtypes and shapes come from its served config."""
     from compiler.client import infer as client
 
@@ -280,7 +283,7 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
         from compiler.manifest import load_manifest
 
         spec = next((m for m in load_manifest(manifest).manifest.models if m.name == model), None)
-    result = client.infer(model, url, protocol, files, text, image, spec, manifest.parent, output_dir)
+    result = client.infer(model, url, protocol, files, text, image, spec, manifest.parent, output_dir, classes)
     if result.used_manifest:
         click.echo(f"manifest: {manifest} (its model '{model}' shaped the request)", err=True)
     elif result.used_manifest is False:

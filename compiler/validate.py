@@ -14,7 +14,6 @@ from pathlib import Path
 
 from compiler.errors import ManifestError, Problem
 from compiler.manifest import LoadedManifest, load_manifest
-from compiler.pipeline.plan import plan_all
 from compiler.sources.static import source_problems
 
 
@@ -23,10 +22,6 @@ def validate_manifest(path: Path, allow_paths: Sequence[Path] = ()) -> LoadedMan
     problems: list[Problem] = []
     for index, model in enumerate(loaded.manifest.models):
         problems.extend(loaded.locate(p, index) for p in source_problems(model, loaded.directory, allow_paths))
-    try:
-        plan_all(loaded)  # the pipelines' wiring: names, dtypes and dims between steps, from what the manifest says
-    except ManifestError as err:
-        problems.extend(err.problems)
     if problems:
         raise ManifestError(problems)
     return loaded

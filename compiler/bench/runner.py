@@ -372,6 +372,7 @@ import sys, torch
 from pathlib import Path
 from compiler.manifest import load_manifest
 from compiler.export.binding import bind
+from compiler.sources import load_source
 from compiler.export.examples import make_inputs, plans_for
 loaded = load_manifest(Path(sys.argv[1]))
 out = Path(sys.argv[2])

@@ -12,7 +12,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
 from compiler.check.release import resolve_release
-from compiler.check.rules import check_config, check_ensembles, check_layout, check_model, parse_config
+from compiler.check.rules import check_config, check_ensembles, check_files, check_layout, check_model, parse_config
 from compiler.releases import Release
 from compiler.repository import layout
 
@@ -39,6 +39,7 @@ def check_repository(repository: Path, release_flag: str | None = None,
         findings.extend(check_layout(folder, config))
         if config is not None:
             findings.extend(check_config(config_path, config, release))
+            findings.extend(check_files(folder, config))
             if run_models:
                 findings.extend(check_model(folder, config, release))
         for variant_path in layout.variant_files(folder):

@@ -44,6 +44,8 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
     versions = [p for p in folder.iterdir() if p.is_dir()]
     numeric = [p for p in versions if p.name.isdigit()]
     for other in sorted(set(versions) - set(numeric)):
+        if other.name == layout.WARMUP_DIR:
+            continue  # model_warmup's input_data_file files: Triton reads them from <model>/warmup/
         if other.name == layout.VARIANTS_DIR:
             strays = sorted(p.name for p in other.iterdir() if p.suffix != ".pbtxt")
             if strays:
@@ -76,6 +78,45 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
         text = config_path.read_text()
         findings.append(Finding.of(ERROR, f"config name '{config.name}' differs from its folder '{name}'", name,
                                 config_path, line_of(text, "name:"), hint=f"set name: \"{name}\" or rename the folder"))
+    return findings
+
+
+def check_files(folder: Path, config: pb.ModelConfig) -> list[Finding]:
+    """The files a config names beyond its model file: each output's label_filename, and a pipeline step's own
+    (the runtime, its settings, the tokenizer, the labels, the user's module) in each version folder."""
+    import json
+
+    name = folder.name
+    config_path = layout.config_file(folder)
+    text = config_path.read_text() if config_path.is_file() else ""
+    findings: list[Finding] = []
+    for tensor in config.output:
+        if tensor.label_filename and not (folder / tensor.label_filename).is_file():
+            findings.append(Finding.of(ERROR, f"output '{tensor.name}' names label_filename "
+                                       f"'{tensor.label_filename}', which the model folder lacks; Triton fails the load",
+                                       name, config_path, line_of(text, tensor.label_filename),
+                                       hint="copy the labels file beside config.pbtxt (`make repo` does)"))
+    for version in layout.version_dirs(folder):
+        settings_file = version / "step.json"
+        if config.backend != "python" or not settings_file.is_file():
+            continue
+        try:
+            settings = json.loads(settings_file.read_text())
+        except ValueError as err:
+            findings.append(Finding.of(ERROR, f"step.json does not parse: {err}", name, settings_file))
+            continue
+        needed = ["model.py", "steps.py"]
+        if settings.get("kind") == "tokenize":
+            needed.append(f"{settings.get('tokenizer', 'tokenizer')}/tokenizer.json")
+        if settings.get("label_file"):
+            needed.append(str(settings["label_file"]))
+        if settings.get("kind") == "python":
+            needed.append(str(settings.get("callable", "")).partition(":")[0].split(".")[0] + ".py")
+        for item in needed:
+            if not (version / item).is_file():
+                findings.append(Finding.of(ERROR, f"the pipeline step lacks {item} in {version.name}/: it cannot "
+                                           "start", name, version / item,
+                                           hint="rebuild the repository (`make repo`): step folders are build outputs"))
     return findings
 
 

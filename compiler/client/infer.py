@@ -33,6 +33,7 @@ class TensorSpec:
     name: str
     api_dtype: str
     dims: list[int]
+    label_filename: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def served_config(model: str, url: str, protocol: str) -> ServedConfig:
     config = raw.get("config", raw)
 
     def tensors(key: str) -> list[TensorSpec]:
-        return [TensorSpec(t["name"], datatypes.lookup(t["data_type"]).api_name, [int(d) for d in t.get("dims", [])])
+        return [TensorSpec(t["name"], datatypes.lookup(t["data_type"]).api_name, [int(d) for d in t.get("dims", [])],
+                           str(t.get("label_filename", "")))
                 for t in config.get(key, [])]
 
     return ServedConfig(config["name"], int(config.get("max_batch_size", 0)), tensors("input"), tensors("output"))
@@ -163,7 +165,23 @@ def file_inputs(config: ServedConfig, given: dict[str, Path]) -> dict[str, np.nd
     return arrays
 
 
-def run(config: ServedConfig, arrays: dict[str, np.ndarray], url: str, protocol: str) -> dict[str, np.ndarray]:
+def raw_input(config: ServedConfig) -> TensorSpec | None:
+    """The one BYTES input of a model that takes raw text or image bytes (a pipeline), else None."""
+    return config.inputs[0] if len(config.inputs) == 1 and config.inputs[0].api_dtype == "BYTES" else None
+
+
+def raw_inputs(config: ServedConfig, item: bytes) -> dict[str, np.ndarray]:
+    spec = raw_input(config)
+    assert spec is not None
+    array = np.empty((1, 1) if config.max_batch_size > 0 else (1,), dtype=np.object_)
+    array.flat[0] = item
+    return {spec.name: array}
+
+
+def run(config: ServedConfig, arrays: dict[str, np.ndarray], url: str, protocol: str,
+        classes: int | None = None) -> dict[str, np.ndarray]:
+    """`classes`: ask Triton's classification extension for the top K of each output that has labels (of every
+    output where none has), answered as score:index:label strings."""
     module, client = _client(protocol, url)
     missing = [s.name for s in config.inputs if s.name not in arrays]
     if missing:
@@ -174,14 +192,20 @@ def run(config: ServedConfig, arrays: dict[str, np.ndarray], url: str, protocol:
         item = module.InferInput(spec.name, list(arrays[spec.name].shape), spec.api_dtype)
         item.set_data_from_numpy(arrays[spec.name])
         request.append(item)
+    labelled = [s.name for s in config.outputs if s.label_filename] or [s.name for s in config.outputs]
+    wanted = [module.InferRequestedOutput(s.name, class_count=classes if classes and s.name in labelled else 0)
+              for s in config.outputs]
     try:
-        result = client.infer(config.name, request)
+        result = client.infer(config.name, request, outputs=wanted)
     except Exception as err:
         raise UserError(Problem(f"the server refused the request: {str(err).splitlines()[0]}", model=config.name)) from None
     return {spec.name: result.as_numpy(spec.name) for spec in config.outputs}
 
 
 def summarize(name: str, value: np.ndarray) -> str:
+    if value.dtype == np.object_:  # strings: labels, or score:index:label from the classification extension
+        words = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in value.reshape(-1)]
+        return f"{name}: " + ", ".join(words[:20]) + (" ..." if len(words) > 20 else "")
     text = f"{name}: {value.dtype} {list(value.shape)}"
     if value.dtype == datatypes.lookup("BF16").numpy_dtype():
         value = value.astype(np.float32)
@@ -215,15 +239,20 @@ def matches(config: ServedConfig, model: ModelSpec) -> bool:
 
 def infer(model: str, url: str | None = None, protocol: str = "http", files: dict[str, Path] | None = None,
           text: str | None = None, image: Path | None = None, manifest_model: ModelSpec | None = None,
-          manifest_dir: Path = Path("."), output_dir: Path | None = None) -> InferResult:
+          manifest_dir: Path = Path("."), output_dir: Path | None = None, classes: int | None = None) -> InferResult:
     """One request to a served `model`: inputs from text, an image, .npy files, or random; outputs saved as
-    NAME.npy in `output_dir` when given."""
+    NAME.npy in `output_dir` when given. A model that takes raw bytes (a pipeline) is sent the text or the image
+    file as they are."""
     address = url or default_url(protocol)
     config = served_config(model, address, protocol)
     used = None if manifest_model is None else matches(config, manifest_model)
     if not used:
         manifest_model = None  # another model of that name: its example shapes and tokenizer would be wrong
-    if text is not None:
+    if text is not None and raw_input(config):
+        arrays = raw_inputs(config, text.encode("utf-8"))
+    elif image is not None and raw_input(config):
+        arrays = raw_inputs(config, Path(image).read_bytes())
+    elif text is not None:
         arrays = text_inputs(config, manifest_model, text, manifest_dir)
     elif image is not None:
         arrays = image_inputs(config, image)
@@ -231,7 +260,7 @@ def infer(model: str, url: str | None = None, protocol: str = "http", files: dic
         arrays = file_inputs(config, files)
     else:
         arrays = random_inputs(config, manifest_model)
-    outputs = run(config, arrays, address, protocol)
+    outputs = run(config, arrays, address, protocol, classes)
     saved = []
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ def dockerfile(loaded: LoadedManifest, repository: str = "Triton/models") -> str
         "# Build the repository first (`make repo`): model files (model.pt, model.pt2) are build outputs, not in git.",
         f"FROM {image(release)}",
         *(f"ENV {key}={value}" for key, value in sorted(needs.environment.items())),
+        *([f"# what the pipelines' steps import, at the versions the build's proof ran"
+           f"\nRUN pip install --no-cache-dir {' '.join(needs.packages)}"] if needs.packages else []),
         f"COPY {repository} /models",
         "EXPOSE 8000 8001 8002",
         'HEALTHCHECK --interval=10s --timeout=3s CMD curl -fs localhost:8000/v2/health/ready || exit 1',
@@ -37,14 +39,18 @@ def dockerfile(loaded: LoadedManifest, repository: str = "Triton/models") -> str
 
 
 def compose(loaded: LoadedManifest, repository: str = "Triton/models") -> str:
+    """The service runs NVIDIA's image with the repository mounted; where the pipelines' steps need packages it
+    builds the Dockerfile beside it (which installs them) instead."""
     release = loaded.manifest.triton_version
+    needs = server_needs(loaded)
+    source: dict[str, object] = {"build": {"context": "."}, "image": f"triton-repository:{release}"} \
+        if needs.packages else {"image": image(release)}
     service = {
-        "image": image(release),
+        **source,
         "command": ["tritonserver", "--model-repository=/models"],
         "ports": ["8000:8000", "8001:8001", "8002:8002"],
         "volumes": [f"./{repository}:/models:ro"],
-        **({"environment": dict(sorted(server_needs(loaded).environment.items()))}
-           if server_needs(loaded).environment else {}),
+        **({"environment": dict(sorted(needs.environment.items()))} if needs.environment else {}),
         "shm_size": "1g",
         "deploy": {"resources": {"reservations": {"devices": [
             {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}}},

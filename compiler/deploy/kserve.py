@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.deploy.needs import ServerNeeds
+from compiler.deploy.kubernetes import packages_installer
+from compiler.deploy.needs import PACKAGES_MOUNT, ServerNeeds
 from compiler.deploy.options import DeployOptions
 
 
@@ -27,13 +28,21 @@ def inference_service(options: DeployOptions, release: str, resources: dict[str,
     }
     if options.variant:
         model["args"] = [f"--model-config-name={options.variant}"]
-    environment = (needs or ServerNeeds()).environment
+    needs = needs or ServerNeeds()
+    environment = [{"name": key, "value": value} for key, value in sorted(needs.environment.items())]
+    init = packages_installer(needs, release)
+    if init:
+        environment.append({"name": "PYTHONPATH", "value": PACKAGES_MOUNT})
+        model["volumeMounts"] = [{"name": "pipeline-packages", "mountPath": PACKAGES_MOUNT, "readOnly": True}]
     if environment:  # the predictor's model is a container spec: its env reaches tritonserver
-        model["env"] = [{"name": key, "value": value} for key, value in sorted(environment.items())]
+        model["env"] = environment
     # KServe's storage initializer finds the S3 credentials (and the endpoint of an S3-compatible
     # server, in the secret's annotations) through the predictor's service account.
     predictor: dict[str, Any] = {"minReplicas": options.replicas, "maxReplicas": options.ceiling,
                                  "serviceAccountName": options.s3_secret, "model": model}
+    if init:  # the predictor is a pod spec too: the init container fills the volume the server reads
+        predictor["initContainers"] = init
+        predictor["volumes"] = [{"name": "pipeline-packages", "emptyDir": {}}]
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",

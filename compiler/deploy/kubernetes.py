@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.deploy.needs import ServerNeeds
+from compiler.deploy.needs import PACKAGES_MOUNT, ServerNeeds
 from compiler.deploy.options import DeployOptions
 from compiler.releases import image
 
@@ -39,7 +39,13 @@ def _repository_args(options: DeployOptions) -> tuple[str, list[dict[str, Any]],
 def deployment(options: DeployOptions, release: str, resources: dict[str, dict[str, str]],
                needs: ServerNeeds | None = None) -> dict[str, Any]:
     repository, env, volumes, mounts = _repository_args(options)
-    env = env + [{"name": key, "value": value} for key, value in sorted((needs or ServerNeeds()).environment.items())]
+    needs = needs or ServerNeeds()
+    env = env + [{"name": key, "value": value} for key, value in sorted(needs.environment.items())]
+    init = packages_installer(needs, release)
+    if init:
+        volumes.append({"name": "pipeline-packages", "emptyDir": {}})
+        mounts.append({"name": "pipeline-packages", "mountPath": PACKAGES_MOUNT, "readOnly": True})
+        env.append({"name": "PYTHONPATH", "value": PACKAGES_MOUNT})
     args = [f"--model-repository={repository}", f"--http-port={HTTP}", f"--grpc-port={GRPC}",
             f"--metrics-port={METRICS}", "--exit-on-error=true", "--strict-readiness=true"]
     if options.variant:
@@ -77,10 +83,21 @@ def deployment(options: DeployOptions, release: str, resources: dict[str, dict[s
                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS),
                                     "prometheus.io/path": "/metrics"},
                 },
-                "spec": {"containers": [container], "volumes": volumes, "terminationGracePeriodSeconds": 60},
+                "spec": {**({"initContainers": init} if init else {}), "containers": [container], "volumes": volumes,
+                         "terminationGracePeriodSeconds": 60},
             },
         },
     }
+
+
+def packages_installer(needs: ServerNeeds, release: str) -> list[dict[str, Any]]:
+    """An init container, from the server's own image, that pip-installs what the pipelines' steps import into the
+    volume the server reads on PYTHONPATH (none when there is nothing to install)."""
+    if not needs.packages:
+        return []
+    return [{"name": "pipeline-packages", "image": image(release), "command": ["pip", "install", "--no-cache-dir",
+                                                                              "--target", PACKAGES_MOUNT, *needs.packages],
+             "volumeMounts": [{"name": "pipeline-packages", "mountPath": PACKAGES_MOUNT}]}]
 
 
 def service(options: DeployOptions) -> dict[str, Any]:

@@ -8,8 +8,14 @@ One place for the container files (Dockerfile, docker-compose.yml) and the Kuber
   `_check_aoti_runtime_check_inputs_env`); without it a size outside the package's ranges, or dims that must stay
   equal and do not, reach the compiled kernels.
 
+* the Python packages the pipelines' steps import (an NVIDIA tritonserver image has Python and numpy, nothing
+  more): `tokenizers` for a tokenize step, `pillow` for an image step, pinned to the versions the build's proof ran.
+  The container files install them into the image; the Kubernetes objects install them with an init container
+  into a volume the server finds on PYTHONPATH.
+
     needs = server_needs(loaded)
     needs.environment         # {"AOTI_RUNTIME_CHECK_INPUTS": "1"}
+    needs.packages            # ["tokenizers==0.23.3", "pillow==12.1.0"]
 """
 
 from __future__ import annotations
@@ -19,14 +25,31 @@ from dataclasses import dataclass, field
 from compiler.export.aoti import RUNTIME_CHECKS_ENV
 from compiler.manifest import LoadedManifest
 
+#: What each kind of pipeline step imports beyond Python and numpy (distribution names).
+STEP_PACKAGES = {"tokenize": ("tokenizers",), "image": ("pillow",)}
+#: Where the Kubernetes objects install them (an emptyDir shared by the init container and the server).
+PACKAGES_MOUNT = "/opt/pipeline-packages"
+
 
 @dataclass(frozen=True)
 class ServerNeeds:
     environment: dict[str, str] = field(default_factory=dict)
+    packages: list[str] = field(default_factory=list)  # pip requirements, pinned
+
+
+def _pinned(name: str) -> str:
+    import importlib.metadata
+
+    try:
+        return f"{name}=={importlib.metadata.version(name)}"
+    except importlib.metadata.PackageNotFoundError:
+        return name
 
 
 def server_needs(loaded: LoadedManifest) -> ServerNeeds:
     environment = {}
     if any(model.export == "aoti" for model in loaded.manifest.models):
         environment[RUNTIME_CHECKS_ENV] = "1"
-    return ServerNeeds(environment)
+    kinds = {step.kind for pipeline in loaded.manifest.pipelines or [] for step in pipeline.steps}
+    names = sorted({name for kind in kinds for name in STEP_PACKAGES.get(kind, ())})
+    return ServerNeeds(environment, [_pinned(name) for name in names])

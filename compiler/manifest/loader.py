@@ -112,6 +112,13 @@ def load_manifest(path: Path) -> LoadedManifest:
 
     loaded = LoadedManifest(path, manifest, tree)
     problems = _release_problems(loaded)
+    if manifest.pipelines:
+        from compiler.pipeline.plan import plan_all  # the pipelines' wiring, from what the manifest says
+
+        try:
+            plan_all(loaded)
+        except ManifestError as err:
+            problems.extend(err.problems)
     if problems:
         raise ManifestError(problems)
     return loaded
@@ -171,9 +178,9 @@ def _position(tree: Any, loc: Loc) -> tuple[int | None, int | None]:
 
 
 def _model_name(tree: Any, loc: Loc) -> str | None:
-    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ("models", "pipelines") and isinstance(loc[1], int):
         try:
-            entry = tree["models"][loc[1]]
+            entry = tree[loc[0]][loc[1]]
             name = entry.get("name") if isinstance(entry, dict) else None
             return str(name) if name is not None else f"#{loc[1] + 1}"
         except (KeyError, IndexError, TypeError):
@@ -182,7 +189,7 @@ def _model_name(tree: Any, loc: Loc) -> str | None:
 
 
 def _field_path(loc: Loc) -> str:
-    parts = list(loc[2:] if len(loc) >= 2 and loc[0] == "models" else loc)
+    parts = list(loc[2:] if len(loc) >= 2 and loc[0] in ("models", "pipelines") else loc)
     text = ""
     for part in parts:
         if isinstance(part, str) and part in SOURCE_KINDS and text.endswith("source"):

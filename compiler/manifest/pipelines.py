@@ -145,6 +145,14 @@ class PipelineSpec(_Strict):
     steps: list[Step] = Field(min_length=1)
     example: PipelineExample | None = Field(None, description="your own inputs, proved and verified besides the "
                                             "generated ones (texts of varied length, JPEG and PNG images)")
+    @model_validator(mode="after")
+    def _something_to_send(self) -> PipelineSpec:
+        if self.steps and self.steps[0].python is not None and not (self.example and (self.example.texts
+                                                                                        or self.example.images)):
+            raise ValueError("a pipeline that starts with a python step needs `example: {texts: [...]}` (or images): "
+                             "the proof and verify cannot guess what your step takes")
+        return self
+
     warmup: bool | None = Field(
         None, description="warm every generated step before READY (model_warmup at batch 1 and max_batch_size: a "
         "short text or a small PNG for the first step, zeros for the others); the models warm with their own "

@@ -123,12 +123,18 @@ def as_request(items: Sequence[str | bytes]) -> np.ndarray:
 
 
 def raw_inputs(plan: PipelinePlan, tokenizer: Path | None, base: Path) -> list[str | bytes]:
-    """What the proof and verify send to a pipeline whose input is text or image bytes."""
+    """What the proof and verify send to a pipeline: texts for a tokenize step, images for an image step, and the
+    pipeline's own `example:` (all a python step gets)."""
     example = plan.spec.example
-    if plan.steps[0].kind == "tokenize":
+    own_texts = list(example.texts or []) if example else []
+    own_images = [base / p for p in (example.images or [])] if example else []
+    kind = plan.steps[0].kind
+    if kind == "tokenize":
         assert tokenizer is not None
-        return list(texts(tokenizer, example.texts if example and example.texts else ()))
-    return list(images([base / p for p in (example.images or [])] if example else ()))
+        return list(texts(tokenizer, own_texts))
+    if kind == "image":
+        return list(images(own_images))
+    return [*own_texts, *(path.read_bytes() for path in own_images)]
 
 
 # -- the comparison ----------------------------------------------------------------------------------------------
@@ -183,13 +189,14 @@ def prove(plan: PipelinePlan, eager: Chain, compiled: Chain, inputs: list[str | 
             raise problem(f"input {number} ({_describe(item)}): the compiled pipeline's answer differs from the eager "
                           f"one: {detail}")
         alone.append(got)
-    progress(f"prove: all {len(inputs)} inputs in one batch, against each alone")
-    together = compiled.run({name: as_request(inputs)})
-    for number, single in enumerate(alone):
+    batch = inputs[: plan.spec.max_batch_size]
+    progress(f"prove: {len(batch)} inputs in one batch, against each alone")
+    together = compiled.run({name: as_request(batch)})
+    for number, single in enumerate(alone[: len(batch)]):
         row = {key: value[number:number + 1] for key, value in together.items()}
         detail = difference(model, single, row, plan.outputs)
         if detail:
-            raise problem(f"input {number} ({_describe(inputs[number])}) answered in a batch of {len(inputs)} differs "
+            raise problem(f"input {number} ({_describe(inputs[number])}) answered in a batch of {len(batch)} differs "
                           f"from it alone: {detail} (padding leaks into the answer?)")
     return len(inputs)
 

@@ -1,0 +1,105 @@
+"""Pipelines end to end: raw texts and image bytes in, answers out, built, proved, served as Triton ensembles in the
+real tritonserver, verified, checked and queried with `infer`; labels through Triton's classification extension;
+warmup; and a pipeline whose labels do not fit its classifier, refused at its line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from compiler.server.session import embedded_server
+from compiler.triton_config import parse_text
+from tests.helpers import FIXTURES, Project, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, str]:
+    project = Project.at(tmp_path_factory.mktemp("pipelines"))
+    for item in (FIXTURES / "pipeline").iterdir():
+        shutil.copy(item, project.root / item.name)
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        from tiny_models import save_tiny_text_encoder
+
+        save_tiny_text_encoder(str(project.root / "encoder"))
+    finally:
+        sys.path.remove(str(FIXTURES))
+    Image.new("RGB", (50, 70), (200, 40, 40)).save(project.root / "picture.png")
+    result = project.build()
+    assert result.code == 0, result.err
+    return project, result.out + result.err
+
+
+def test_each_pipeline_is_an_ensemble_of_its_steps_with_their_files(built: tuple[Project, str]) -> None:
+    project, said = built
+    repo = project.output
+    config = parse_text((repo / "embed" / "config.pbtxt").read_text())
+    assert config.platform == "ensemble" and config.max_batch_size == 8
+    assert [s.model_name for s in config.ensemble_scheduling.step] == ["embed_tokenize", "encoder", "embed_pool"]
+    assert (repo / "embed_tokenize" / "1" / "tokenizer" / "tokenizer.json").is_file()
+    assert (repo / "colours_classify" / "1" / "labels.txt").read_text().splitlines() == ["red", "green", "blue",
+                                                                                           "white"]
+    assert {p.name for p in (repo / "features_python" / "1").iterdir()} >= {"user_steps.py", "user_helpers.py",
+                                                                            "model.py", "steps.py", "step.json"}
+    tokenize = parse_text((repo / "embed_tokenize" / "config.pbtxt").read_text())
+    assert [w.batch_size for w in tokenize.model_warmup] == [1, 8]
+    assert tokenize.model_warmup[0].inputs["TEXT"].input_data_file == "TEXT"
+    assert parse_text((repo / "encoder" / "config.pbtxt").read_text()).model_warmup[0].inputs[
+        "KWARGS[input_ids]"].zero_data
+    assert parse_text((repo / "cnn" / "config.pbtxt").read_text()).output[0].label_filename == "labels_RESULT.txt"
+    assert "embed: prove: 4 inputs in one batch, against each alone" in said  # texts of 1 to 29 words
+    assert "colours: prove: input 6 (a PNG" in said  # 6 made (3 sizes, JPEG and PNG) + its own picture.png
+    assert "colours: prove: 4 inputs in one batch" in said  # at most max_batch_size
+    checked = json.loads(run_cli("check", str(repo), "--format", "json").out)
+    assert checked["errors"] == 0 and checked["warnings"] == 0, checked
+
+
+def test_verify_sends_raw_inputs_over_http_and_grpc(built: tuple[Project, str]) -> None:
+    project, _ = built
+    result = run_cli("verify", "--repository", str(project.output))
+    assert result.code == 0, result.out
+    rows = [line for line in result.out.splitlines() if "raw inputs, alone and in a batch" in line]
+    assert len(rows) == 6 and all(" ok " in row for row in rows)
+    broken = [line for line in result.out.splitlines() if "a broken raw input" in line]
+    assert len(broken) == 6 and sum("refused with 400" in line for line in broken) == 2
+
+
+def test_infer_sends_raw_text_and_image_and_asks_for_classes(built: tuple[Project, str]) -> None:
+    project, _ = built
+    with embedded_server(project.output) as (server, _):
+        url = server.http_url
+        text = run_cli("infer", "embed", "--text", "Triton serves raw text.", "--url", url,
+                       "--repository", str(project.output))
+        assert text.code == 0, text.err
+        assert "EMBEDDING: float32 [1, 32]" in text.out
+        image = run_cli("infer", "colours", "--image", str(project.root / "picture.png"), "--url", url,
+                        "--protocol", "http", "--repository", str(project.output))
+        assert image.code == 0, image.err
+        assert "COLOURS: " in image.out and "PROBABILITIES: float32 [1, 2]" in image.out
+        classes = run_cli("infer", "cnn", "--classes", "2", "--url", url, "--repository", str(project.output))
+        assert classes.code == 0, classes.err
+        line = next(line for line in classes.out.splitlines() if line.startswith("RESULT: "))
+        first = line.removeprefix("RESULT: ").split(", ")[0]
+        score, index, label = first.split(":")
+        assert float(score) and int(index) in range(4) and label in {"red", "green", "blue", "white"}
+
+
+def test_labels_that_do_not_fit_the_classifier_are_refused_at_their_line(built: tuple[Project, str],
+                                                                          tmp_path: Path) -> None:
+    project, _ = built
+    (project.root / "three.txt").write_text("red\ngreen\nblue\n")
+    manifest = project.manifest.read_text().replace("classify: {labels: colours.txt", "classify: {labels: three.txt")
+    broken = project.root / "broken.yaml"
+    broken.write_text(manifest)
+    result = run_cli("build", "--manifest", str(broken), "--output", str(tmp_path / "repo"))
+    assert result.code == 1
+    line = next(n for n, text in enumerate(manifest.splitlines(), 1) if "three.txt" in text)
+    assert f"broken.yaml:{line}" in result.err
+    assert "three.txt has 3 lines, the classifier gives 4 classes" in result.err
