@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def tokenizer_folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _tokenize(folder: Path, **settings: object) -> object:
+def _tokenize(folder: Path, **settings: object) -> Any:
     base = {"kind": "tokenize", "input": "TEXT", "tokenizer": "tokenizer", "max_length": 16, "padding": "longest",
             "truncation": True, "pad_id": 0, "pad_token": "[PAD]", "padding_side": "right",
             "outputs": {"ids": ["input_ids", "int64"], "mask": ["attention_mask", "int64"]}}
