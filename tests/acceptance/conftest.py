@@ -11,9 +11,9 @@ from compiler.server.process import TritonProcess
 from compiler.server.session import embedded_server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def example_server(example_repository: Path) -> Iterator[TritonProcess]:
-    """The example repository loaded as `serve` loads it (explicit model control, overrides where needed);
-    one server per test module, so a module that crashes a model instance cannot affect another."""
+    """The example repository loaded as `serve` loads it (explicit model control, overrides where needed), once per
+    test run: no request can crash a model (guards), and a stub that dies anyway is reloaded by the server's watch."""
     with embedded_server(example_repository) as (process, _):
         yield process

@@ -2,6 +2,10 @@
 (case.yaml). Both must accept it, or both must reject it for the same fault: the server in the words case.yaml
 quotes from its log, `check` with the finding it names. Add a folder, get a test.
 
+One tritonserver judges every case (explicit model control): the repository it serves is emptied of the last
+case's models (unloaded first) and filled with the next one's, whose models are then loaded one by one; what the
+server said is read from its answers and the part of its log written during the case.
+
     case.yaml:  verdict: accept | reject
                 model:   the model the fault belongs to (default: the only one)
                 server:  words of the server's refusal        check:  words of check's error
@@ -10,6 +14,7 @@ quotes from its log, `check` with the finding it names. Add a folder, get a test
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,23 +46,44 @@ def _give_python_models_their_file(repository: Path) -> None:
                 shutil.copy(IDENTITY, version / "model.py")
 
 
+@pytest.fixture(scope="module")
+def judge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonProcess]:
+    repository = tmp_path_factory.mktemp("judged") / "models"
+    repository.mkdir()
+    with TritonProcess(repository, explicit_models=True) as server:
+        server.wait_live(timeout=60)
+        yield server
+
+
+def _clear(server: TritonProcess, repository: Path) -> None:
+    """Unload whatever the last case left loaded (ensembles load their steps), then empty the repository."""
+    for state in server.model_states():
+        if state.state in ("READY", "LOADING"):
+            try:
+                server.unload_model(state.name, timeout=60)
+            except ServerError:
+                pass
+    for item in repository.iterdir():
+        shutil.rmtree(item)
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
-def test_check_and_the_server_agree(case: Path, tmp_path: Path) -> None:
+def test_check_and_the_server_agree(case: Path, judge: TritonProcess) -> None:
     spec = YAML(typ="safe").load((case / "case.yaml").read_text())
-    repository = tmp_path / "models"
-    shutil.copytree(case / "models", repository, ignore=shutil.ignore_patterns(".gitkeep"))
+    repository = Path(judge.repository)
+    _clear(judge, repository)
+    shutil.copytree(case / "models", repository, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".gitkeep"))
     _give_python_models_their_file(repository)
     findings, _, _ = check_repository(repository, RELEASE, run_models=False)
     errors = [f"{f.model}: {f.message}" for f in findings if f.severity == ERROR]
 
     refused: dict[str, str] = {}
-    with TritonProcess(repository, explicit_models=True) as server:
-        server.wait_live(timeout=60)
-        for model in sorted(p.name for p in repository.iterdir() if p.is_dir()):
-            try:
-                server.load_model(model, timeout=60)
-            except ServerError as err:
-                refused[model] = err.render()
+    start = len(judge.log_text())
+    for model in sorted(p.name for p in repository.iterdir() if p.is_dir()):
+        try:
+            judge.load_model(model, timeout=60)
+        except ServerError as err:
+            refused[model] = err.problems[0].message.split("\n")[0] + "\n" + judge.log_text()[start:]
 
     if spec["verdict"] == "accept":
         assert not refused, refused

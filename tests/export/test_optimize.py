@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from tests.helpers import Project
@@ -85,6 +86,7 @@ AOTI = """
 """
 
 
+@pytest.mark.slow  # a max-autotune compile benchmarks kernels: minutes on two cores
 def test_max_autotune_compiles_the_package_with_it_and_proves_it(project: Project) -> None:
     """inductor benchmarks its GEMM kernels while compiling (what build.json and the build's progress say); the
     package is then proved against eager like any other."""

@@ -1,4 +1,6 @@
-"""The profiling files written beside the example repository: they parse, and they fit the configs."""
+"""The profiling files written beside the example repository: they parse, and they fit the configs. Writing them
+needs no model: the files of the committed manifest are written from it alone, and held to the configs the build
+makes of its inputs."""
 
 from __future__ import annotations
 
@@ -11,13 +13,28 @@ import pytest
 from ruamel.yaml import YAML
 
 from compiler.manifest import load_manifest
+from compiler.profiling import write_profiling
 from compiler.profiling.writer import profiling_folder
 from compiler.sources.paths import resolve_path
-from compiler.triton_config import parse_text
+from compiler.triton_config import parse_text, to_text
+from compiler.triton_config.builder import build_config
 from tests.helpers import Project
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = [m.name for m in load_manifest(ROOT / "models.yaml").manifest.models]
+MANIFEST = load_manifest(ROOT / "models.yaml")
+MODELS = [m.name for m in MANIFEST.manifest.models]
+
+
+@pytest.fixture(scope="module")
+def example_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed manifest's profiling files, written beside a repository that holds each model's config (the
+    inputs are the manifest's: no export is needed to write or check them)."""
+    repository = tmp_path_factory.mktemp("profiled") / "models"
+    for model in MANIFEST.manifest.models:
+        (repository / model.name).mkdir(parents=True)
+        (repository / model.name / "config.pbtxt").write_text(to_text(build_config(model, [])))
+    write_profiling(MANIFEST, repository)
+    return repository
 
 
 def _files(repository: Path, name: str) -> tuple[dict, list[str], dict]:  # type: ignore[type-arg]
