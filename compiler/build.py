@@ -62,20 +62,21 @@ def target_warnings(loaded: LoadedManifest) -> list[str]:
     version = running_torch()
     if version is None:
         return []
+    from compiler.compat.cross_proof import enabled
+
     exports = {m.export for m in loaded.manifest.models}
     said: list[str] = []
     if exports & {"trace", "script"}:
-        fit = assess(release, SavedBy(version, True, "this build"), None)
-        said += [note.line() for note in fit.warnings]
+        if not enabled():  # else each file is proved in the target's torch, or the build says why not
+            fit = assess(release, SavedBy(version, True, "this build"), None)
+            said += [note.line() for note in fit.warnings]
         if release.at_least(AOTI_SINCE):
             said.append(f"TorchScript is deprecated (torch {version} warns on every torch.jit call: \"Please switch "
                         f"to `torch.compile` or `torch.export`\"); Triton {release} serves torch.export packages: "
                         "`export: aoti` (platform torch_aoti)")
-    if "aoti" in exports and libtorch_of(release) is None and not loaded.manifest.target_torch:
-        said.append(f"which PyTorch Triton {release}'s image ships is not in our table (NGC support matrix); the "
-                    f"AOTI packages were compiled with torch {version}, and a package loads only in the torch that "
-                    f"compiled it: deploy them where the image's torch is {version}, or say the image's torch with "
-                    "`target_torch:` in the manifest to compile with it")
+    if libtorch_of(release) is None and not loaded.manifest.target_torch:
+        said.append(f"not proved for {release}: its PyTorch version is not known (give `target_torch:`, the image's "
+                    f"torch from NGC's release notes); proved in torch {version}, which compiled the exports")
     return said
 
 
@@ -320,6 +321,8 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
         "guards": result.guards.record(),
     }
+    proved_in, said = _cross_proof(loaded, model, result, model_file, progress)
+    record["proved_in"] = proved_in
     write_record(folder, record)
     if result.invariance.checked:
         verdict = "holds" if result.invariance.holds else "fails"
@@ -327,8 +330,50 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     where = f"{loaded.path}:{loaded.line_of(('models', loaded.manifest.models.index(model)))}"
     return ModelReport(model.name, "built", binding=result.binding.table(),
                        outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs],
-                       warnings=result.warnings + [f"{where}: weak proof: {w}" for w in result.weak],
+                       warnings=result.warnings + said + [f"{where}: weak proof: {w}" for w in result.weak],
                        guards=result.guards.describe())
+
+
+def _cross_proof(loaded: LoadedManifest, model: ModelSpec, result: Any, model_file: Path,
+                 progress: Progress) -> tuple[list[str], list[str]]:
+    """Where the release table knows the target image's torch and it is not this one, the file is proved again in
+    it (compat/cross_proof.py). Returns the torch versions that proved it, and what to say."""
+    import os
+
+    from compiler.compat import libtorch_of
+    from compiler.compat.cross_proof import CrossProofFailed, CrossProofUnavailable, enabled, prove_in
+    from compiler.errors import ExportError
+    from compiler.export.proof import mismatch
+    from compiler.export.toolchain import INSIDE, running_torch
+
+    proved = [_torch_version()]
+    release = loaded.manifest.release
+    target = libtorch_of(release)
+    if target is None or target == running_torch() or os.environ.get(INSIDE):
+        return proved, []
+    if not enabled():
+        return proved, [f"not proved in torch {target} (Triton {release}'s): the cross-version proof is off "
+                        "(--no-cross-proof)"]
+    kind = "aoti" if model.export == "aoti" else "torchscript"
+    try:
+        proved.append(prove_in(target, kind, model_file, result.cases, lambda want, got: mismatch(model, want, got),
+                               progress))
+    except CrossProofUnavailable as err:
+        return proved, [f"not proved in torch {target} (Triton {release}'s): {err}; `--no-cross-proof` says so "
+                        "without trying"]
+    except CrossProofFailed as err:
+        causes = {"load": "a missing aoti_torch_* shim symbol, an operator the older libtorch lacks, or a file "
+                          "format it cannot read",
+                  "run": "an operator or argument the older torch handles otherwise",
+                  "answers": "a kernel the older torch computes otherwise"}
+        raise ExportError(Problem(
+            f"the {'package' if kind == 'aoti' else 'TorchScript file'} does not hold in torch {target}, which "
+            f"Triton {release}'s image ships: {err}", model=model.name, field="triton_version",
+            hint=f"typical cause: {causes[err.what]}; compile with that torch (`target_torch: \"{target}\"` builds in "
+                 f"a toolchain of it), or target a release whose image ships torch {running_torch()}",
+            details=err.details)) from None
+    progress(f"proved in torch {proved[-1]}, as Triton {release}'s image ships it")
+    return proved, []
 
 
 def _copy_labels(loaded: LoadedManifest, model: ModelSpec, outputs: Sequence[Any], folder: Path,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import Project, run_subprocess
+
+# The cross-version proof installs the torch of each target image (gigabytes): off for every test but those that
+# test it (tests/compat/test_cross_proof.py turns it on), and for their subprocesses, which inherit this.
+os.environ.setdefault("TRITON_COMPILER_CROSS_PROOF", "0")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

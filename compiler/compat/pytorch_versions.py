@@ -39,7 +39,17 @@ LIBTORCH_BY_RELEASE: dict[str, str] = {
     "25.09": "2.9", "25.10": "2.9",
     # NGC PyTorch release notes 25.12: "PyTorch container image version 25.12 is based on 2.10.0a0+b4e4ee81d3".
     "25.12": "2.10",
-    # 25.11 and 26.01 to 26.11: not in the sources we could read here; left out (reported as unknown), never guessed.
+    # AITune's README, install table: `nvcr.io/nvidia/pytorch:26.01-py3` -> 2.10a0.
+    "26.01": "2.10",
+    # pytorch_backend's README, branch r26.04: "the 26.02 release of Triton ... supports PyTorch version 2.11.0a0".
+    "26.02": "2.11",
+    # AITune's README, install table: 26.03 -> 2.11a0.
+    "26.03": "2.11",
+    # pytorch_backend's README, branch r26.05 and main: "the 26.04 release ... 2.12.0a0".
+    "26.04": "2.12",
+    # AITune's README, install table: 26.05 -> 2.12a0.
+    "26.05": "2.12",
+    # 25.11 and 26.06 to 26.11: not in the sources we could read here; left out (reported as unknown), never guessed.
 }
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)")

@@ -62,6 +62,8 @@ class ExportResult:
     optimized: str = ""
     #: what the export refuses (compiled in front of the model: guards.py)
     guards: Guards = field(default_factory=lambda: Guards([]))
+    #: every input the proof ran with eager PyTorch's answers: run again in the target's torch (compat/cross_proof.py)
+    cases: list[Any] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         """Write the model file: the TorchScript module, or the AOTInductor package."""
@@ -221,7 +223,21 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         warnings=build_warnings + config_warnings + hostile, invariance=invariance, batching=batching,
         weak=weak_outputs(model, runs),
         output_keys={out.name: key for out, key in zip(outputs, keys)} if keys else {},
-        optimized=optimized, guards=guards)
+        optimized=optimized, guards=guards, cases=_cases(model, binding, runs, example))
+
+
+def _cases(model: ModelSpec, binding: Binding, runs: list[tuple[Plan, list[Any]]], example: dict[str, Any]) -> list[Any]:
+    """The proof's inputs and eager's answers, as the target's torch is handed them (compat/cross_proof.py)."""
+    from compiler.compat.cross_proof import Case
+    from compiler.export.aoti import call_order
+
+    cases = []
+    for number, (plan, reference) in enumerate(runs):
+        inputs = example if number == 0 else make_inputs(model, plan)
+        args, kwargs = binding.split(inputs)
+        cases.append(Case(plan.label, [inputs[name] for name in call_order(binding)], list(args), kwargs,
+                          list(reference)))
+    return cases
 
 
 def _minimum_sizes(model: ModelSpec) -> dict[str, list[SizeRange]]:
@@ -331,7 +347,7 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
         scripted=None, binding=binding, outputs=outputs, plans=[p.label for p in plans],
         tolerances=_tolerances(model, outputs), warnings=limits + config_warnings + hostile, invariance=invariance,
         batching=batching, weak=weak_outputs(model, runs), package=package, optimized=optimized_as(model),
-        guards=package.guards)
+        guards=package.guards, cases=_cases(model, binding, runs, example))
 
 
 def _tolerances(model: ModelSpec, outputs: list[OutputSpec]) -> dict[str, list[float]]:

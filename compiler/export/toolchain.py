@@ -63,10 +63,13 @@ def target_torch(loaded: LoadedManifest) -> TorchVersion | None:
 
 
 def needs_toolchain(loaded: LoadedManifest) -> TorchVersion | None:
-    """The torch to compile with, where the manifest has AOTI models and the running torch is another one."""
+    """The torch to compile with, where the manifest says the image's torch (`target_torch:`), it has AOTI models,
+    and the running torch is another one. A torch the release table knows compiles nothing: the build compiles with
+    the running torch and proves the package again in the table's (compat/cross_proof.py)."""
     if os.environ.get(INSIDE) or not any(m.export == "aoti" for m in loaded.manifest.models):
         return None
-    needed = target_torch(loaded)
+    declared = loaded.manifest.target_torch
+    needed = TorchVersion.parse(declared) if declared else None
     return needed if needed is not None and needed != running_torch() else None
 
 
