@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tritonclient.grpc import model_config_pb2 as pb
 
+from compiler.check.core_rules import runtime_findings
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
 from compiler.check.release import resolve_release
 from compiler.check.rules import check_config, check_ensembles, check_files, check_layout, check_model, parse_config
@@ -40,6 +41,7 @@ def check_repository(repository: Path, release_flag: str | None = None,
         if config is not None:
             findings.extend(check_config(config_path, config, release))
             findings.extend(check_files(folder, config))
+            findings.extend(runtime_findings(folder, config, config_path))
             if run_models:
                 findings.extend(check_model(folder, config, release))
         for variant_path in layout.variant_files(folder):

@@ -184,6 +184,19 @@ def batch_io_rules(config: pb.ModelConfig, add: Add) -> None:
             if target not in outputs:
                 add(ERROR, f"batch_output names unknown target output name '{target}'", _quoted(target),
                     f"name one of {', '.join(sorted(outputs))}")
+    targets = [target for item in config.batch_output for target in item.target_name]
+    for target in sorted({t for t in targets if targets.count(t) > 1}):
+        add(ERROR, f"target output name '{target}' can only be specified once (it is a batch_output target "
+            f"{targets.count(target)} times)", "batch_output", "name each output in one batch_output target only")
+
+
+def instance_rules(config: pb.ModelConfig, add: Add) -> None:
+    """GPU ids are 0 or more (tritonserver: 'specifies invalid or unsupported gpu id')."""
+    for group in config.instance_group:
+        for gpu in group.gpus:
+            if gpu < 0:
+                add(ERROR, f"an instance group specifies invalid or unsupported gpu id {gpu}", "gpus",
+                    "list GPU ids from 0 on, or leave gpus out to use every GPU")
 
 
 def scheduling_rules(config: pb.ModelConfig, add: Add) -> None:
@@ -263,10 +276,37 @@ def warmup_rules(config: pb.ModelConfig, add: Add) -> None:
                 "give every input the model requires")
 
 
+def output_rules(config: pb.ModelConfig, add: Add) -> None:
+    """A PyTorch-backend model answers with outputs the config lists: without one, the backend refuses it (a Python
+    backend model may declare none; tritonserver 2.51 loads it)."""
+    if layout.is_pytorch(config) and not config.output:
+        add(ERROR, "the configuration must list at least one input and one output: the PyTorch backend refuses a "
+            "model with none", "input", "declare the model's outputs")
+
+
 def config_rules(config: pb.ModelConfig, add: Add) -> None:
     for rule in (io_shape_rules, batching_rules, sequence_control_rules, batch_io_rules, scheduling_rules,
-                 ensemble_dataflow_rules, warmup_rules):
+                 ensemble_dataflow_rules, warmup_rules, instance_rules, output_rules):
         rule(config, add)
+
+
+def runtime_findings(folder: Path, config: pb.ModelConfig, path: Path) -> list[Finding]:
+    """A `runtime` tritonserver must find: a library of the backend (libtriton_<backend>.so, or model.py for a
+    Python-based one), else a file in the model folder or a version folder ('unable to find backend library')."""
+    from compiler.check.rules import line_of
+
+    runtime = config.runtime
+    if not runtime or "/" in runtime:
+        return []  # none, or one outside the backend folder (check_config refuses that)
+    backend = config.backend or ("pytorch" if layout.is_pytorch(config) else "")
+    known = {f"libtriton_{backend}.so", "model.py"} if backend else {"model.py"}
+    places = [folder, *(p for p in folder.iterdir() if p.is_dir() and p.name.isdigit())] if folder.is_dir() else []
+    if runtime in known or any((place / runtime).is_file() for place in places):
+        return []
+    return [Finding.of(ERROR, f"unable to find backend library '{runtime}': the {backend or 'model'}'s backend has "
+                       "no such library and the model folder no such file", folder.name, path,
+                       line_of(path.read_text(), "runtime"), hint=f"name libtriton_{backend}.so (or model.py), or "
+                       "put the file in the model folder")]
 
 
 # -- ensembles across the repository (ensemble_utils.cc, model_repository_manager.cc) ----------------
@@ -336,7 +376,32 @@ def ensemble_findings(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[F
                 if input_name not in step.input_map and not tensor.optional:
                     add(f"input {input_name} in model {step.model_name} is not mapped to any ensemble tensors",
                         _quoted(step.model_name), f"map {input_name} in the step's input_map")
+        for step in config.ensemble_scheduling.step:
+            sources = _decoupled_sources(config, step, configs)
+            if len(sources) > 1:
+                add(f"in ensemble {name}, step of model '{step.model_name}' receives inputs originated from "
+                    f"different decoupled models ({', '.join(sorted(sources))})", _quoted(step.model_name),
+                    "feed the step from one decoupled model (or from none)")
     return findings
+
+
+def _decoupled_sources(config: pb.ModelConfig, target: Any, configs: dict[str, tuple[Path, pb.ModelConfig]]) -> set[str]:
+    """The decoupled models upstream of a step's inputs, through the ensemble's dataflow."""
+    writers = {tensor: step for step in config.ensemble_scheduling.step for tensor in step.output_map.values()}
+    found: set[str] = set()
+    seen: set[int] = set()
+    pending = [tensor for tensor in target.input_map.values()]
+    while pending:
+        step = writers.get(pending.pop())
+        if step is None or id(step) in seen:
+            continue
+        seen.add(id(step))
+        model = configs.get(step.model_name)
+        if model is not None and model[1].model_transaction_policy.decoupled:
+            found.add(step.model_name)
+        else:
+            pending.extend(step.input_map.values())
+    return found
 
 
 def _agree(seen: dict[str, tuple[int, list[int], str]], tensor: str, io: Any, model: pb.ModelConfig,

@@ -9,6 +9,7 @@ server said is read from its answers and the part of its log written during the 
     case.yaml:  verdict: accept | reject
                 model:   the model the fault belongs to (default: the only one)
                 server:  words of the server's refusal        check:  words of check's error
+                run:     true where check must load the model file to see the fault (default: --no-run)
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def test_check_and_the_server_agree(case: Path, judge: TritonProcess) -> None:
     _clear(judge, repository)
     shutil.copytree(case / "models", repository, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".gitkeep"))
     _give_python_models_their_file(repository)
-    findings, _, _ = check_repository(repository, RELEASE, run_models=False)
+    findings, _, _ = check_repository(repository, RELEASE, run_models=bool(spec.get("run")))
     errors = [f"{f.model}: {f.message}" for f in findings if f.severity == ERROR]
 
     refused: dict[str, str] = {}
