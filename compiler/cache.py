@@ -2,7 +2,7 @@
 way a cached venv is made.
 
     cache_root() / "schemas"      # each release's ModelConfig schema, the tritonclient wheels
-    cache_root() / "toolchains"   # venvs with the torch a target image ships (compiler/export/toolchain.py)
+    cache_root() / "toolchains"   # venvs with the torch a target image ships (compiler/build/toolchain.py)
     cache_root() / "model-analyzer-<version>-py<version>"   # Model Analyzer's venv (compiler/profiling/model_analyzer.py)
 
 TRITON_COMPILER_CACHE moves it (the Makefile's VENV_CACHE is the same folder by default).

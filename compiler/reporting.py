@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: a no-op build must not import the verifier (or torch)
     from compiler.build import BuildReport
-    from compiler.verify.runner import Check
+    from compiler.verify.result import Check
 
 #: Colours a word ("warning: ", "FAIL") for a terminal; the identity for plain text.
 Style = Callable[[str, str], str]

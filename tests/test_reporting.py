@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compiler.reporting import verify_lines
-from compiler.verify.runner import Check
+from compiler.verify.result import Check
 
 
 def test_the_verify_table_stays_aligned_for_long_model_names() -> None:

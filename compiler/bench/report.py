@@ -8,9 +8,9 @@ import platform
 from datetime import date
 from pathlib import Path
 
-from compiler.bench.perf_analyzer import LOOSE_FLAGS
 from compiler.bench.runner import COMPARED, REQUESTS_PER_THREAD, BenchResults, ModelBench, Row
 from compiler.profiling.model_analyzer import VERSION as MODEL_ANALYZER_VERSION
+from compiler.profiling.perf_analyzer import LOOSE_FLAGS
 
 
 def _machine() -> str:

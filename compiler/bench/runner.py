@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from compiler.bench.load import Measurement, closed_loop
-from compiler.bench.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, Result, locate
 from compiler.errors import ServerError
 from compiler.export.binding import Binding
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.reference import EagerReference
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.profiling.model_analyzer import ProfileResult, profile
+from compiler.profiling.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, Result, locate
 from compiler.profiling.writer import profiling_folder
 from compiler.server.ports import Ports
 from compiler.server.session import embedded_server

@@ -17,7 +17,8 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as pb
 
-from compiler.check.findings import ERROR, Finding
+from compiler.check.findings import ERROR, WARNING, Finding, line_of
+from compiler.releases import Release
 from compiler.repository import layout
 
 Add = Callable[..., None]
@@ -184,10 +185,11 @@ def batch_io_rules(config: pb.ModelConfig, add: Add) -> None:
             if target not in outputs:
                 add(ERROR, f"batch_output names unknown target output name '{target}'", _quoted(target),
                     f"name one of {', '.join(sorted(outputs))}")
-    targets = [target for item in config.batch_output for target in item.target_name]
-    for target in sorted({t for t in targets if targets.count(t) > 1}):
-        add(ERROR, f"target output name '{target}' can only be specified once (it is a batch_output target "
-            f"{targets.count(target)} times)", "batch_output", "name each output in one batch_output target only")
+    for item in config.batch_output:  # within one batch_output (two batch_outputs may name it: 2.51 loads that)
+        targets = list(item.target_name)
+        for target in sorted({t for t in targets if targets.count(t) > 1}):
+            add(ERROR, f"target output name '{target}' can only be specified once (a batch_output names it "
+                f"{targets.count(target)} times)", "batch_output", "name each output once in target_name")
 
 
 def instance_rules(config: pb.ModelConfig, add: Add) -> None:
@@ -284,17 +286,128 @@ def output_rules(config: pb.ModelConfig, add: Add) -> None:
             "model with none", "input", "declare the model's outputs")
 
 
-def config_rules(config: pb.ModelConfig, add: Add) -> None:
-    for rule in (io_shape_rules, batching_rules, sequence_control_rules, batch_io_rules, scheduling_rules,
-                 ensemble_dataflow_rules, warmup_rules, instance_rules, output_rules):
+def basic_rules(config: pb.ModelConfig, add: Add) -> None:
+    """Triton core's checks of a config on its own (model_config_utils.cc), each confirmed by a case in
+    tests/check/cases/: a negative max_batch_size, a tensor without data_type, preferred sizes above the maximum,
+    priority levels, batch inputs reading inputs the config lacks, KIND_CPU groups listing GPUs; and dynamic
+    batching without a batch dim (tritonserver 2.51 loads it: a warning, as nothing is ever merged)."""
+    if config.max_batch_size < 0:
+        add(ERROR, f"max_batch_size {config.max_batch_size} is negative; Triton refuses it when it polls the "
+            "repository", "max_batch_size", "0 for a model without a batch dim, else its largest batch")
+    for kind, tensor in [("input", t) for t in config.input] + [("output", t) for t in config.output]:
+        if tensor.data_type == pb.TYPE_INVALID:
+            add(ERROR, f"{kind} '{tensor.name}' has no data_type; Triton refuses the model", f'"{tensor.name}"',
+                "add data_type: TYPE_FP32 (or the tensor's type)")
+    if config.max_batch_size > 0:
+        for size in config.dynamic_batching.preferred_batch_size:
+            if size > config.max_batch_size:
+                add(ERROR, f"preferred_batch_size {size} is above max_batch_size {config.max_batch_size}; Triton "
+                    "refuses it when it polls the repository", "preferred_batch_size",
+                    f"keep preferred sizes within 1..{config.max_batch_size}")
+    levels = config.dynamic_batching.priority_levels
+    default = config.dynamic_batching.default_priority_level
+    if levels and not 1 <= default <= levels:
+        add(ERROR, f"default_priority_level {default} lies outside the {levels} priority levels (1..{levels}); "
+            "Triton refuses it", "default_priority_level", f"a level in 1..{levels}")
+    inputs = {t.name for t in config.input}
+    for item in config.batch_input:
+        for source in item.source_input:
+            if source not in inputs:
+                add(ERROR, f"batch_input '{', '.join(item.target_name)}' reads source input '{source}', which the "
+                    "config does not have; Triton refuses the model", f'"{source}"',
+                    f"name one of {', '.join(sorted(inputs))}")
+    for group in config.instance_group:
+        if group.kind == pb.ModelInstanceGroup.KIND_CPU and group.gpus:
+            add(ERROR, f"a KIND_CPU instance group lists GPUs {list(group.gpus)}; Triton refuses the model",
+                "gpus", "drop gpus: from the KIND_CPU group, or make it KIND_GPU")
+    if config.HasField("dynamic_batching") and config.max_batch_size == 0:
+        # tritonserver 2.51 loads it (tests/check/cases/dynamic_batching_without_batch), but nothing is ever merged
+        add(WARNING, "dynamic_batching with max_batch_size 0: without a batch dim the batcher never merges requests",
+            "dynamic_batching", "set max_batch_size >= 1, or remove dynamic_batching")
+
+
+_FALSE_TRUE = ("int32_false_true", "fp32_false_true", "bool_false_true")
+
+
+def sequence_flag_rules(config: pb.ModelConfig, add: Add) -> None:
+    """Sequence batching controls: one kind per control tensor; a start/end/ready flag says its false and true."""
+    kinds_of: dict[str, list[str]] = {}
+    for tensor in config.sequence_batching.control_input:
+        kinds = [pb.ModelSequenceBatching.Control.Kind.Name(c.kind) for c in tensor.control]
+        kinds_of.setdefault(tensor.name, []).extend(kinds)
+        for control, kind in zip(tensor.control, kinds):
+            if control.kind in _FLAG_KINDS and not any(getattr(control, f) for f in _FALSE_TRUE):
+                add(ERROR, f"control '{tensor.name}' ({kind}) gives no false/true values; Triton refuses it",
+                    f'"{tensor.name}"', "add int32_false_true: [0, 1] (or fp32_false_true, bool_false_true)")
+    for name, kinds in kinds_of.items():
+        if len(set(kinds)) > 1:
+            add(ERROR, f"control tensor '{name}' carries several control kinds ({', '.join(kinds)}); Triton refuses "
+                "it", f'"{name}"', "one control tensor per kind")
+
+
+def ensemble_config_rules(config: pb.ModelConfig, add: Add) -> None:
+    """One ensemble's own config: no backend or instance groups, and every tensor of its dataflow used."""
+    if config.platform != layout.ENSEMBLE_PLATFORM:
+        return
+    if config.backend:
+        add(ERROR, f"an ensemble takes no backend (it has '{config.backend}'); Triton refuses it", "backend",
+            "remove backend: from the ensemble")
+    if config.instance_group:
+        add(ERROR, "an ensemble takes no instance_group (its steps' models have theirs); Triton refuses it",
+            "instance_group", "remove instance_group from the ensemble")
+    if config.model_warmup:
+        add(ERROR, "an ensemble takes no model_warmup (warm its steps' models); Triton refuses it", "model_warmup",
+            "move the warmup into the composing models' configs")
+    written: dict[str, int] = {}
+    for number, step in enumerate(config.ensemble_scheduling.step):
+        for value in step.output_map.values():
+            if value in written:
+                add(ERROR, f"ensemble tensor '{value}' is written by step {written[value]} and again by step "
+                    f"{number}; Triton refuses the ensemble", f'"{value}"', "give each step output its own tensor")
+            written.setdefault(value, number)
+    consumed = {value for step in config.ensemble_scheduling.step for value in step.input_map.values()}
+    produced = {value for step in config.ensemble_scheduling.step for value in step.output_map.values()}
+    for tensor in config.input:
+        if tensor.name not in consumed:
+            add(ERROR, f"ensemble input '{tensor.name}' is not used by any step; Triton refuses the ensemble",
+                f'"{tensor.name}"', "map it into a step's input_map, or remove it")
+    for tensor in config.output:
+        if tensor.name not in produced:
+            add(ERROR, f"ensemble output '{tensor.name}' is written by no step; Triton refuses the ensemble",
+                f'"{tensor.name}"', "map a step's output to it in output_map, or remove it")
+
+
+def platform_rules(config: pb.ModelConfig, add: Add, release: Release) -> None:
+    """A platform the release's tritonserver knows (torch_aoti from 26.03 on)."""
+    known = known_platforms(release)
+    if config.platform and config.platform not in known:
+        add(ERROR, f"platform '{config.platform}' is unknown to Triton {release}; it refuses the model when it "
+            "polls the repository", "platform", f"one of {', '.join(sorted(known))}, or a backend:")
+
+
+def known_platforms(release: Release) -> set[str]:
+    """Platforms the release's tritonserver recognises (torch_aoti from 26.03 on)."""
+    from compiler.releases import AOTI_SINCE
+
+    known = set(layout.PLATFORM_FILENAMES) | {layout.ENSEMBLE_PLATFORM}
+    return known if release.at_least(AOTI_SINCE) else known - {layout.AOTI_PLATFORM}
+
+
+#: Every rule of one config, in the order findings are reported.
+CONFIG_RULES = (basic_rules, ensemble_config_rules, io_shape_rules, batching_rules, sequence_control_rules,
+                sequence_flag_rules, batch_io_rules, scheduling_rules, ensemble_dataflow_rules, warmup_rules,
+                instance_rules, output_rules)
+
+
+def config_rules(config: pb.ModelConfig, add: Add, release: Release) -> None:
+    platform_rules(config, add, release)
+    for rule in CONFIG_RULES:
         rule(config, add)
 
 
 def runtime_findings(folder: Path, config: pb.ModelConfig, path: Path) -> list[Finding]:
     """A `runtime` tritonserver must find: a library of the backend (libtriton_<backend>.so, or model.py for a
     Python-based one), else a file in the model folder or a version folder ('unable to find backend library')."""
-    from compiler.check.rules import line_of
-
     runtime = config.runtime
     if not runtime or "/" in runtime:
         return []  # none, or one outside the backend folder (check_config refuses that)
@@ -334,8 +447,6 @@ def ensemble_findings(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[F
 
         def add(message: str, needle: str | None, hint: str | None = None, path: Path = path, text: str = text,
                 name: str = name) -> None:
-            from compiler.check.rules import line_of
-
             findings.append(Finding.of(ERROR, message, name, path, line_of(text, needle) if needle else None, hint=hint))
 
         cycle = _cycle(name, configs)

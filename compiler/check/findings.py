@@ -70,3 +70,10 @@ def render_json(findings: list[Finding], release: str, why: str) -> str:
         "warnings": sum(f.severity == WARNING for f in findings),
         "findings": [f.to_json() for f in findings],
     }, indent=2)
+
+
+def line_of(text: str, needle: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return None

@@ -19,18 +19,11 @@ from tritonclient.grpc import model_config_pb2 as pb
 from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.check.core_rules import config_rules, ensemble_findings
-from compiler.check.findings import ERROR, INFO, WARNING, Finding
+from compiler.check.findings import ERROR, INFO, WARNING, Finding, line_of
 from compiler.compat.aoti_rules import aoti_violations
 from compiler.export.devices import baked_devices
 from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, MODEL_CONFIG_NAME_SINCE, Release
 from compiler.repository import layout
-
-
-def line_of(text: str, needle: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return None
 
 
 # -- layout -------------------------------------------------------------------------------------
@@ -139,71 +132,6 @@ def parse_config(path: Path) -> tuple[pb.ModelConfig | None, list[Finding]]:
     return config, []
 
 
-def known_platforms(release: Release) -> set[str]:
-    """Platforms the release's tritonserver recognises (torch_aoti from 26.03 on)."""
-    from compiler.releases import AOTI_SINCE
-
-    known = set(layout.PLATFORM_FILENAMES) | {layout.ENSEMBLE_PLATFORM}
-    return known if release.at_least(AOTI_SINCE) else known - {layout.AOTI_PLATFORM}
-
-
-def _count(dims: Any) -> int:
-    total = 1
-    for size in dims:
-        total *= size
-    return total
-
-
-_FALSE_TRUE = ("int32_false_true", "fp32_false_true", "bool_false_true")
-_FLAG_KINDS = {"CONTROL_SEQUENCE_START", "CONTROL_SEQUENCE_END", "CONTROL_SEQUENCE_READY"}
-
-
-def _sequence_rules(config: pb.ModelConfig, add: Any) -> None:
-    """Sequence batching controls: one kind per control tensor; a start/end/ready flag says its false and true."""
-    kinds_of: dict[str, list[str]] = {}
-    for tensor in config.sequence_batching.control_input:
-        kinds = [pb.ModelSequenceBatching.Control.Kind.Name(c.kind) for c in tensor.control]
-        kinds_of.setdefault(tensor.name, []).extend(kinds)
-        for control, kind in zip(tensor.control, kinds):
-            if kind in _FLAG_KINDS and not any(getattr(control, f) for f in _FALSE_TRUE):
-                add(ERROR, f"control '{tensor.name}' ({kind}) gives no false/true values; Triton refuses it",
-                    f'"{tensor.name}"', "add int32_false_true: [0, 1] (or fp32_false_true, bool_false_true)")
-    for name, kinds in kinds_of.items():
-        if len(set(kinds)) > 1:
-            add(ERROR, f"control tensor '{name}' carries several control kinds ({', '.join(kinds)}); Triton refuses "
-                "it", f'"{name}"', "one control tensor per kind")
-
-
-def _ensemble_rules(config: pb.ModelConfig, add: Any) -> None:
-    """One ensemble's own config: no backend or instance groups, and every tensor of its dataflow used."""
-    if config.backend:
-        add(ERROR, f"an ensemble takes no backend (it has '{config.backend}'); Triton refuses it", "backend",
-            "remove backend: from the ensemble")
-    if config.instance_group:
-        add(ERROR, "an ensemble takes no instance_group (its steps' models have theirs); Triton refuses it",
-            "instance_group", "remove instance_group from the ensemble")
-    if config.model_warmup:
-        add(ERROR, "an ensemble takes no model_warmup (warm its steps' models); Triton refuses it", "model_warmup",
-            "move the warmup into the composing models' configs")
-    written: dict[str, int] = {}
-    for number, step in enumerate(config.ensemble_scheduling.step):
-        for value in step.output_map.values():
-            if value in written:
-                add(ERROR, f"ensemble tensor '{value}' is written by step {written[value]} and again by step "
-                    f"{number}; Triton refuses the ensemble", f'"{value}"', "give each step output its own tensor")
-            written.setdefault(value, number)
-    consumed = {value for step in config.ensemble_scheduling.step for value in step.input_map.values()}
-    produced = {value for step in config.ensemble_scheduling.step for value in step.output_map.values()}
-    for tensor in config.input:
-        if tensor.name not in consumed:
-            add(ERROR, f"ensemble input '{tensor.name}' is not used by any step; Triton refuses the ensemble",
-                f'"{tensor.name}"', "map it into a step's input_map, or remove it")
-    for tensor in config.output:
-        if tensor.name not in produced:
-            add(ERROR, f"ensemble output '{tensor.name}' is written by no step; Triton refuses the ensemble",
-                f'"{tensor.name}"', "map a step's output to it in output_map, or remove it")
-
-
 def check_ensembles(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[Finding]:
     """Across the repository: every step of an ensemble runs a model the repository holds, and what it needs of
     that model holds (core_rules.ensemble_findings)."""
@@ -226,6 +154,8 @@ def _tensors(config: pb.ModelConfig) -> list[tuple[str, Any]]:
 
 
 def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[Finding]:
+    """One config on its own: what its release knows (features_rules), Triton core's validation
+    (core_rules.config_rules), and the PyTorch backend's rules of that release (pytorch_rules)."""
     name = layout.model_of(path).name
     text = path.read_text()
     findings: list[Finding] = []
@@ -233,13 +163,22 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
     def add(severity: str, message: str, needle: str | None = None, hint: str | None = None) -> None:
         findings.append(Finding.of(severity, message, name, path, line_of(text, needle) if needle else None, hint=hint))
 
+    feature_rules(config, path, release, add)
+    config_rules(config, add, release)
+    pytorch_rules(config, release, add)
+    return findings
+
+
+def feature_rules(config: pb.ModelConfig, path: Path, release: Release, add: Any) -> None:
+    """Fields and types the release's schema and backends know: BF16, non-linear IO, runtime, iterative sequences,
+    model metrics, --model-config-name variants, the dtypes the PyTorch backend serves."""
     def needs(feature: str, where: str) -> None:
         since = CONFIG_FEATURES[feature]
         if not release.at_least(since):
             add(ERROR, f"'{feature}' is unknown to Triton {release} (it arrives in {since})", where,
                 f"remove it, or target {since} or later")
 
-    is_pytorch = layout.is_pytorch(config)
+    is_torchscript = layout.is_pytorch(config) and not layout.is_aoti(config)
     allowed = ", ".join(datatypes.pytorch_allowed(release))
     for kind, tensor in _tensors(config):
         type_name = pb.DataType.Name(tensor.data_type)
@@ -247,11 +186,9 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
             needs("TYPE_BF16", "TYPE_BF16")
         if tensor.is_non_linear_format_io:
             needs("is_non_linear_format_io", "is_non_linear_format_io")
-        if is_pytorch and not layout.is_aoti(config) and type_name != "TYPE_INVALID":
-            row = datatypes.lookup(type_name)
-            if not row.served_by_pytorch(release):
-                add(ERROR, f"{kind} '{tensor.name}' is {type_name}, which the PyTorch backend of Triton {release} "
-                    "cannot serve", type_name, f"allowed: {allowed}")
+        if is_torchscript and type_name != "TYPE_INVALID" and not datatypes.lookup(type_name).served_by_pytorch(release):
+            add(ERROR, f"{kind} '{tensor.name}' is {type_name}, which the PyTorch backend of Triton {release} cannot "
+                "serve", type_name, f"allowed: {allowed}")
     if layout.is_variant_file(path) and not release.at_least(MODEL_CONFIG_NAME_SINCE):
         add(WARNING, f"Triton {release} has no --model-config-name (it arrives in {MODEL_CONFIG_NAME_SINCE}): this "
             "variant is never loaded there", None, f"target {MODEL_CONFIG_NAME_SINCE} or later")
@@ -261,47 +198,11 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
         needs("iterative_sequence", "iterative_sequence")
     if config.HasField("model_metrics"):
         needs("model_metrics", "model_metrics")
-    # Triton core's own validation (model_config_utils.cc), each confirmed by a case in tests/check/cases/
-    if config.max_batch_size < 0:
-        add(ERROR, f"max_batch_size {config.max_batch_size} is negative; Triton refuses it when it polls the "
-            "repository", "max_batch_size", "0 for a model without a batch dim, else its largest batch")
-    for kind, tensor in _tensors(config):
-        if tensor.data_type == pb.TYPE_INVALID:
-            add(ERROR, f"{kind} '{tensor.name}' has no data_type; Triton refuses the model", f'"{tensor.name}"',
-                "add data_type: TYPE_FP32 (or the tensor's type)")
-    if config.max_batch_size > 0:
-        for size in config.dynamic_batching.preferred_batch_size:
-            if size > config.max_batch_size:
-                add(ERROR, f"preferred_batch_size {size} is above max_batch_size {config.max_batch_size}; Triton "
-                    "refuses it when it polls the repository", "preferred_batch_size",
-                    f"keep preferred sizes within 1..{config.max_batch_size}")
-    if config.platform and config.platform not in known_platforms(release):
-        add(ERROR, f"platform '{config.platform}' is unknown to Triton {release}; it refuses the model when it "
-            "polls the repository", "platform", f"one of {', '.join(sorted(known_platforms(release)))}, or a backend:")
-    levels = config.dynamic_batching.priority_levels
-    default = config.dynamic_batching.default_priority_level
-    if levels and not 1 <= default <= levels:
-        add(ERROR, f"default_priority_level {default} lies outside the {levels} priority levels (1..{levels}); "
-            "Triton refuses it", "default_priority_level", f"a level in 1..{levels}")
-    if config.platform == layout.ENSEMBLE_PLATFORM:
-        _ensemble_rules(config, add)
-    config_rules(config, add)
-    inputs = {t.name for t in config.input}
-    for item in config.batch_input:
-        for source in item.source_input:
-            if source not in inputs:
-                add(ERROR, f"batch_input '{', '.join(item.target_name)}' reads source input '{source}', which the "
-                    "config does not have; Triton refuses the model", f'"{source}"',
-                    f"name one of {', '.join(sorted(inputs))}")
-    _sequence_rules(config, add)
-    for group in config.instance_group:
-        if group.kind == pb.ModelInstanceGroup.KIND_CPU and group.gpus:
-            add(ERROR, f"a KIND_CPU instance group lists GPUs {list(group.gpus)}; Triton refuses the model",
-                "gpus", "drop gpus: from the KIND_CPU group, or make it KIND_GPU")
-    if config.HasField("dynamic_batching") and config.max_batch_size == 0:
-        # tritonserver 2.51 loads it (tests/check/cases/dynamic_batching_without_batch), but nothing is ever merged
-        add(WARNING, "dynamic_batching with max_batch_size 0: without a batch dim the batcher never merges requests",
-            "dynamic_batching", "set max_batch_size >= 1, or remove dynamic_batching")
+
+
+def pytorch_rules(config: pb.ModelConfig, release: Release, add: Any) -> None:
+    """The PyTorch backend of the release: AOTI's rules (compat/aoti_rules.py) for torch_aoti, input names for
+    TorchScript."""
     if layout.is_aoti(config):
         def api(tensor: Any) -> str:
             name = pb.DataType.Name(tensor.data_type)
@@ -313,13 +214,12 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
             needle = f'"{tensors[v.index].name}"' if v.index is not None else \
                 ("max_batch_size" if v.field == "max_batch_size" else "platform")
             add(ERROR, v.message, needle, v.hint)
-    elif is_pytorch:
+    elif layout.is_pytorch(config):
         names = [t.name for t in config.input]
         indexed = all(rules.named_index(n) is not None for n in names)
         if not release.at_least(FORWARD_ARGUMENT_NAMES_SINCE) and not indexed:
             add(ERROR, f"inputs {names}: Triton {release} binds PyTorch inputs only as <name>__<index>",
                 f'"{names[0]}"' if names else None, f"forward() argument names arrive in {FORWARD_ARGUMENT_NAMES_SINCE}")
-    return findings
 
 
 # -- the model against its config ----------------------------------------------------------------

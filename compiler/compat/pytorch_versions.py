@@ -95,3 +95,21 @@ def first_release_with_at_least(version: TorchVersion) -> Release | None:
 def newest_known() -> tuple[Release, TorchVersion]:
     release = max(Release.parse(r) for r in LIBTORCH_BY_RELEASE)
     return release, TorchVersion.parse(LIBTORCH_BY_RELEASE[str(release)])
+
+
+def running_torch() -> TorchVersion | None:
+    """The torch of this environment (None without one)."""
+    import importlib.metadata
+
+    try:
+        return TorchVersion.parse(importlib.metadata.version("torch"))
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+
+
+def target_torch(release: Release, declared: str | None) -> TorchVersion | None:
+    """The torch the target image ships: the release table's, else the manifest's `target_torch`, else unknown."""
+    shipped = libtorch_of(release)
+    if shipped is not None:
+        return shipped
+    return TorchVersion.parse(declared) if declared else None

@@ -113,7 +113,7 @@ def load_manifest(path: Path) -> LoadedManifest:
     loaded = LoadedManifest(path, manifest, tree)
     problems = _release_problems(loaded)
     if manifest.pipelines:
-        from compiler.pipeline.plan import plan_all  # the pipelines' wiring, from what the manifest says
+        from compiler.manifest.wiring import plan_all  # the pipelines' wiring, from what the manifest says
 
         try:
             plan_all(loaded)

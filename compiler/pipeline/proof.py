@@ -26,7 +26,7 @@ from compiler import datatypes
 from compiler.errors import ExportError, Problem
 from compiler.export.proof import mismatch
 from compiler.manifest.schema import ModelSpec
-from compiler.pipeline.plan import STRING, PipelinePlan, Tensor
+from compiler.manifest.wiring import STRING, PipelinePlan, Tensor
 
 #: How many texts and images the proof makes, besides the manifest's own.
 TEXT_LENGTHS = (1, 4, 11, 29)

@@ -17,7 +17,7 @@ from typing import Any
 from compiler import datatypes
 from compiler.errors import ExportError, Problem
 from compiler.manifest import LoadedManifest
-from compiler.pipeline.plan import PipelinePlan, StepPlan
+from compiler.manifest.wiring import PipelinePlan, StepPlan
 from compiler.repository import layout
 from compiler.triton_config import to_text
 from compiler.triton_config.builder import ensemble_config, step_config, warmups

@@ -86,7 +86,7 @@ def profile(repository: Path, model: str, quick: bool = False, strict_stability:
     """`strict_stability`: keep perf_analyzer's own rule (3 windows within 10%), for a quiet machine; without it
     each measurement averages its windows whatever their spread, as `make bench` does (LOOSE_STABILITY).
     `concurrencies`: instead of the generated (or quick) ones."""
-    from compiler.bench.perf_analyzer import LOOSE_STABILITY, locate
+    from compiler.profiling.perf_analyzer import LOOSE_STABILITY, locate
     from compiler.server.distribution import prepare_backends
     from compiler.server.served import read_repository
 

@@ -4,6 +4,7 @@
     failed = [c for c in checks if not c.ok]
 """
 
-from compiler.verify.runner import Check, verify
+from compiler.verify.result import Check
+from compiler.verify.runner import verify
 
 __all__ = ["Check", "verify"]

@@ -26,10 +26,10 @@ BROKEN = {"tokenize": b"\xff\xfe not UTF-8", "image": b"these bytes are no image
 
 def pipeline_checks(server: TritonProcess, loaded: LoadedManifest, repository: Path, progress: Progress,
                     allow_paths: Sequence[Path] = ()) -> list[Any]:
-    from compiler.pipeline.plan import plan_all
+    from compiler.manifest.wiring import plan_all
     from compiler.pipeline.proof import Chain, ModelRunner, raw_inputs
     from compiler.sources import load_source
-    from compiler.verify.runner import Check
+    from compiler.verify.result import Check
 
     if not loaded.manifest.pipelines:
         return []
@@ -89,7 +89,7 @@ def _request(server: TritonProcess, protocol: str, plan: Any, items: list[str | 
 def _answers(server: TritonProcess, protocol: str, plan: Any, chain: Any, inputs: list[str | bytes],
              model: Any) -> Any:
     from compiler.pipeline.proof import as_request, difference
-    from compiler.verify.runner import Check
+    from compiler.verify.result import Check
 
     failures = []
     for number, item in enumerate(inputs):
@@ -114,7 +114,7 @@ def _answers(server: TritonProcess, protocol: str, plan: Any, chain: Any, inputs
 
 def _broken(server: TritonProcess, protocol: str, plan: Any, chain: Any, good: str | bytes, model: Any) -> Any:
     from compiler.pipeline.proof import as_request, difference
-    from compiler.verify.runner import Check
+    from compiler.verify.result import Check
 
     kind = plan.steps[0].kind
     if kind not in BROKEN:

@@ -6,7 +6,6 @@ of the batch, also under concurrent requests that the dynamic batcher merges.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,10 @@ from compiler.server.served import RepositoryModel
 from compiler.server.session import embedded_server
 from compiler.triton_config import parse_text
 from compiler.verify.pipelines import pipeline_checks
+from compiler.verify.result import Check
 
 Progress = Callable[[str], None]
 CONCURRENT_REQUESTS = 8
-
-
-@dataclass(frozen=True)
-class Check:
-    model: str
-    check: str
-    protocol: str
-    ok: bool
-    detail: str = ""
 
 
 def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _: None,

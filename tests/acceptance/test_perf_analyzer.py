@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.bench.perf_analyzer import locate
 from compiler.manifest import load_manifest
+from compiler.profiling.perf_analyzer import locate
 from compiler.server.process import TritonProcess
 from tests.helpers import ROOT
 

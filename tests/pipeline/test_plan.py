@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compiler.manifest import load_manifest
-from compiler.pipeline.plan import plan_all
+from compiler.manifest.wiring import plan_all
 from compiler.triton_config import to_text
 from compiler.triton_config.builder import ensemble_config
 from tests.helpers import ROOT

@@ -6,12 +6,12 @@ the build runs in a toolchain: a venv with the target's torch, created from the 
 cached outside the clone (TRITON_COMPILER_CACHE/toolchains/torch-<major.minor>-py<version>), keyed by version.
 Where pip cannot install that torch, the build is refused naming the exact version it needs.
 
-    needed = target_torch(loaded)                   # TorchVersion | None (unknown: compiled here, said loudly)
+    needed = needs_toolchain(loaded)                # the manifest's target_torch, where it is not this torch
     if needs_toolchain(loaded):
         report = build_in_toolchain(loaded, output, prints, progress, force, allow_paths)
 
 The toolchain runs this compiler's own code (PYTHONPATH), with the libraries the manifest's sources need, at the
-versions of the running environment; `python -m compiler.export.toolchain REQUEST.json` is its entry point.
+versions of the running environment; `python -m compiler.build.inside_toolchain REQUEST.json` is its entry point.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.cache import InstallFailed, cache_root, cached_venv
-from compiler.compat.pytorch_versions import TorchVersion, libtorch_of
+from compiler.compat.pytorch_versions import TorchVersion, running_torch
 from compiler.errors import Problem, UserError
 
 if TYPE_CHECKING:
-    from compiler.build import BuildReport
+    from compiler.build.report import BuildReport
     from compiler.manifest import LoadedManifest
 
 Progress = Callable[[str], None]
@@ -44,22 +44,6 @@ COMPILER_PACKAGES = ("numpy", "pydantic", "ruamel.yaml", "click", "protobuf", "t
 #: What each source kind needs besides torch.
 SOURCE_PACKAGES = {"transformers": ("transformers", "tokenizers", "safetensors")}
 _COMPILER_ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def running_torch() -> TorchVersion | None:
-    try:
-        return TorchVersion.parse(importlib.metadata.version("torch"))
-    except (importlib.metadata.PackageNotFoundError, ValueError):
-        return None
-
-
-def target_torch(loaded: LoadedManifest) -> TorchVersion | None:
-    """The torch the target image ships: the release table's, else the manifest's `target_torch`, else unknown."""
-    shipped = libtorch_of(loaded.manifest.release)
-    if shipped is not None:
-        return shipped
-    declared = loaded.manifest.target_torch
-    return TorchVersion.parse(declared) if declared else None
 
 
 def needs_toolchain(loaded: LoadedManifest) -> TorchVersion | None:
@@ -133,7 +117,7 @@ def build_in_toolchain(loaded: LoadedManifest, output: Path, prints: dict[str, s
                        force: bool, allow_paths: Sequence[Path], version: TorchVersion) -> BuildReport:
     """The whole build, run by the toolchain's python; its progress comes back line by line, its report or its
     user error as JSON."""
-    from compiler.build import BuildReport, ModelReport
+    from compiler.build.report import BuildReport
 
     python = toolchain_python(loaded, version, progress)
     progress(f"building in the torch {version} toolchain ({python.parent.parent})")
@@ -145,7 +129,7 @@ def build_in_toolchain(loaded: LoadedManifest, output: Path, prints: dict[str, s
             "force": force, "allow_paths": [str(p) for p in allow_paths], "answer": str(answer)}))
         env = {**os.environ, INSIDE: str(version),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(_COMPILER_ROOT), os.environ.get("PYTHONPATH")]))}
-        with subprocess.Popen([str(python), "-m", "compiler.export.toolchain", str(request)], stdout=subprocess.PIPE,
+        with subprocess.Popen([str(python), "-m", "compiler.build.inside_toolchain", str(request)], stdout=subprocess.PIPE,
                               text=True, env=env) as process:
             assert process.stdout is not None
             for line in process.stdout:
@@ -158,34 +142,4 @@ def build_in_toolchain(loaded: LoadedManifest, output: Path, prints: dict[str, s
     if "problems" in data:
         raise UserError([Problem(**{**p, "file": Path(p["file"]) if p.get("file") else None})
                          for p in data["problems"]])
-    report = data["report"]
-    return BuildReport(Path(report["output"]), [ModelReport(**m) for m in report["models"]], report["wrote"],
-                       report["warnings"])
-
-
-def _serve_request(path: Path) -> int:
-    """Inside the toolchain: build, answer with the report or the user error."""
-    from compiler.build import build_loaded
-    from compiler.manifest import load_manifest
-
-    request = json.loads(path.read_text())
-    answer = Path(request["answer"])
-
-    def progress(text: str) -> None:
-        print(text, flush=True)
-
-    try:
-        report = build_loaded(load_manifest(Path(request["manifest"])), Path(request["output"]), request["prints"],
-                              progress, request["force"], [Path(p) for p in request["allow_paths"]])
-    except UserError as err:
-        answer.write_text(json.dumps({"problems": [
-            {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(p).items()} for p in err.problems]}))
-        return 1
-    out = dataclasses.asdict(report)
-    out["output"] = str(report.output)
-    answer.write_text(json.dumps({"report": out}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_serve_request(Path(sys.argv[1])))
+    return BuildReport.from_json(json.dumps(data["report"]))

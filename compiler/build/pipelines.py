@@ -18,7 +18,7 @@ from typing import Any
 from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest
 from compiler.manifest.schema import OutputSpec
-from compiler.pipeline.plan import PipelinePlan, plan_all
+from compiler.manifest.wiring import PipelinePlan, plan_all
 from compiler.repository import layout
 from compiler.repository.record import read_record, write_record
 
@@ -66,7 +66,8 @@ def unchanged(output: Path, name: str, print_: str) -> bool:
 def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints: dict[str, str],
                     progress: Progress, allow_paths: Sequence[Path], force: bool = False) -> list[Any]:
     """Every pipeline into `staging` (whose models are built); returns their ModelReports."""
-    from compiler.build import ModelReport, link_or_copy
+    from compiler.build.staging import link_or_copy
+    from compiler.build.report import ModelReport
 
     if not loaded.manifest.pipelines:
         return []
@@ -92,9 +93,9 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
             say("FAILED")
             continue
         except Exception as err:  # a bug of ours or of a library: this pipeline's failure
-            from compiler.build import _internal
+            from compiler.build.staging import internal_problem
 
-            problems.append(loaded.locate(_internal(plan.name, err), plan.index, "pipelines"))
+            problems.append(loaded.locate(internal_problem(plan.name, err), plan.index, "pipelines"))
             say("FAILED (internal error)")
             continue
         folders = [s.model for s in plan.steps if s.generated] + [plan.name]

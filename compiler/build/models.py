@@ -1,4 +1,4 @@
-"""The build: manifest -> sources -> export -> triton config -> repository.
+"""The build of the models (then the pipelines): manifest -> sources -> export -> triton config -> repository.
 
     report = build(Path("models.yaml"), Path("Triton/models"))
     for entry in report.models: print(entry.name, entry.status)
@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.build.report import BuildReport, ModelReport
+from compiler.build.staging import internal_problem, link_or_copy
 from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.profiling import write_profiling
@@ -31,31 +33,12 @@ from compiler.repository.swap import RepositoryLock, discard, new_staging, repla
 Progress = Callable[[str], None]
 
 
-@dataclass
-class ModelReport:
-    name: str
-    status: str  # built | unchanged | kept (exported by a failed build, same fingerprint)
-    seconds: float = 0.0
-    binding: list[tuple[str, str]] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    guards: list[str] = field(default_factory=list)  # what the export refuses (export/guards.py)
-
-
-@dataclass
-class BuildReport:
-    output: Path
-    models: list[ModelReport]
-    wrote: bool
-    warnings: list[str] = field(default_factory=list)  # about the whole build, not one model
-
-
 def target_warnings(loaded: LoadedManifest) -> list[str]:
     """Facts about the target release that hold for every model of the build, said once per build: the torch
     that exports against the torch the release ships, and TorchScript where the release serves torch.export."""
     from compiler.compat import assess, libtorch_of
     from compiler.compat.torchscript import SavedBy
-    from compiler.export.toolchain import running_torch
+    from compiler.compat.pytorch_versions import running_torch
     from compiler.releases import AOTI_SINCE
 
     release = loaded.manifest.release
@@ -88,7 +71,7 @@ def _is_complete(model_dir: Path, model: ModelSpec) -> bool:
 def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None,
           force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
     """`allow_paths`: folders outside the manifest's that its paths may point into (--allow-path)."""
-    from compiler.pipeline.build import pipeline_fingerprint
+    from compiler.build.pipelines import pipeline_fingerprint
 
     loaded = load_manifest(manifest_path)
     code_hash = compiler_code_hash()
@@ -104,10 +87,10 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
                  force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
     """The build of a loaded manifest with its fingerprints (computed by the process that was asked to build: a
     toolchain's build takes them from it, so that a no-op build stays one)."""
-    from compiler.export.toolchain import needs_toolchain
-    from compiler.pipeline.build import pipeline_folders
-    from compiler.pipeline.build import unchanged as pipeline_unchanged
-    from compiler.pipeline.plan import plan_all
+    from compiler.build.toolchain import needs_toolchain
+    from compiler.build.pipelines import pipeline_folders
+    from compiler.build.pipelines import unchanged as pipeline_unchanged
+    from compiler.manifest.wiring import plan_all
 
     plans = plan_all(loaded)  # the pipelines' wiring (load_manifest has refused what the manifest gets wrong)
     with RepositoryLock(output):
@@ -143,7 +126,7 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
             write_profiling(loaded, output, prints)
             return BuildReport(output, reports, wrote=True, warnings=target_warnings(loaded))
     # Outside the lock: the toolchain's build takes it.
-    from compiler.export.toolchain import build_in_toolchain
+    from compiler.build.toolchain import build_in_toolchain
 
     return build_in_toolchain(loaded, output, prints, progress, force, allow_paths, toolchain)
 
@@ -194,7 +177,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
             progress(f"{model.name}: FAILED")
             continue
         except Exception as err:  # a bug of ours or of a library: this model's failure, not the build's
-            problems.append(loaded.locate(_internal(model.name, err), index))
+            problems.append(loaded.locate(internal_problem(model.name, err), index))
             causes.append(err)
             progress(f"{model.name}: FAILED (internal error)")
             continue
@@ -203,7 +186,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         built.append(model.name)
         progress(f"{model.name}: built in {report.seconds:.1f}s")
     if not problems:
-        from compiler.pipeline.build import build_pipelines
+        from compiler.build.pipelines import build_pipelines
 
         try:
             reports += build_pipelines(loaded, staging, output, prints, progress, allow_paths, force)
@@ -214,16 +197,6 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         _keep(staging, kept, built)
         raise UserError(_with_logs(problems, output), causes)
     return reports
-
-
-def _internal(name: str, err: Exception) -> Problem:
-    """An exception that is no user error, raised while exporting one model: said as that model's problem (its
-    traceback in the model's log), so that the others still build and are kept."""
-    from compiler.export.messages import describe, full_text
-
-    return Problem(f"internal error while exporting: {describe(err)}", model=name,
-                   hint="a bug in the compiler or a library it calls: please report it with the log; the other "
-                        "models were built and kept", details=full_text(err))
 
 
 def _keep(staging: Path, kept: Path, names: list[str]) -> None:
@@ -268,16 +241,6 @@ def _unchanged(folder: Path, status: str = "unchanged") -> ModelReport:
 
 def _prefixed(progress: Progress, name: str) -> Progress:
     return lambda text: progress(f"{name}: {text}")
-
-
-def link_or_copy(src: str, dst: str) -> object:
-    import os
-
-    try:
-        os.link(src, dst)
-        return dst
-    except OSError:
-        return shutil.copy2(src, dst)
 
 
 def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: str,
@@ -344,7 +307,8 @@ def _cross_proof(loaded: LoadedManifest, model: ModelSpec, result: Any, model_fi
     from compiler.compat.cross_proof import CrossProofFailed, CrossProofUnavailable, enabled, prove_in
     from compiler.errors import ExportError
     from compiler.export.proof import mismatch
-    from compiler.export.toolchain import INSIDE, running_torch
+    from compiler.build.toolchain import INSIDE
+    from compiler.compat.pytorch_versions import running_torch
 
     proved = [_torch_version()]
     release = loaded.manifest.release

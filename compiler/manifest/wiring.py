@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler import datatypes
 from compiler.backend.pytorch.pt2_names import argument_name
 from compiler.errors import ManifestError, Problem
-from compiler.manifest import LoadedManifest, ModelSpec
 from compiler.manifest.pipelines import PipelineSpec, Step
-from compiler.manifest.schema import OutputSpec
+from compiler.manifest.schema import ModelSpec, OutputSpec
+
+if TYPE_CHECKING:  # the loader runs this module: at run time a loaded manifest is handed in, never imported
+    from compiler.manifest.loader import LoadedManifest
 
 #: The keys a Hugging Face tokenizer returns, which a tokenize step can give a model.
 TOKENIZER_KEYS = ("input_ids", "attention_mask", "token_type_ids")
