@@ -125,11 +125,13 @@ def container_files(manifest: Path) -> None:
         click.echo(f"wrote {path}")
 
 
-def _release_of(manifest: Path) -> str:
+def _release_of(repository: Path, manifest: Path | None) -> str:
+    """The release to serve: the given manifest's, else as `check` finds it (the build record, a Dockerfile's FROM,
+    a models.yaml above the repository, the latest)."""
+    from compiler.check.release import resolve_release
     from compiler.manifest import load_manifest
-    from compiler.releases import DEFAULT_RELEASE
 
-    return load_manifest(manifest).manifest.triton_version if manifest.exists() else DEFAULT_RELEASE
+    return load_manifest(manifest).manifest.triton_version if manifest else resolve_release(repository, None)[0]
 
 
 @main.command()
@@ -153,7 +155,7 @@ def serve(repository: Path, manifest: Path | None, http_port: int, grpc_port: in
     click.echo(f"engine: {chosen} ({why})", err=True)
     ports = Ports(http_port, grpc_port, metrics_port)
     if chosen == "docker":
-        sys.exit(serve_docker(repository, ports, host, _release_of(_manifest_of(repository, manifest)), click.echo,
+        sys.exit(serve_docker(repository, ports, host, _release_of(repository, manifest), click.echo,
                               variant))
     serve_embedded(repository, ports, host, click.echo, variant=variant)
 
@@ -196,18 +198,14 @@ def check(repository: Path, triton_version: str | None, output_format: str, no_r
     """Lint a Triton model repository (ours or hand-written) against its models and release."""
     from compiler.check import check_repository
     from compiler.check.findings import ERROR, render_json, render_text
-    from compiler.releases import Release
 
     if triton_version:
-        from compiler.releases import KNOWN_RELEASES, is_known
+        from compiler.releases import known_release
 
         try:
-            Release.parse(triton_version)
+            known_release(triton_version)
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--triton-version") from None
-        if not is_known(triton_version):
-            raise click.BadParameter(f"Triton {triton_version} is not a release we know ({KNOWN_RELEASES[0]} to "
-                                     f"{KNOWN_RELEASES[-1]})", param_hint="--triton-version")
     findings, release, why = check_repository(repository, triton_version, run_models=not no_run)
     shown = [f for f in findings if output_format == "json" or f.severity != "info" or not no_run]
     click.echo(render_json(shown, release, why) if output_format == "json" else render_text(shown, release, why))

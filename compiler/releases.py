@@ -70,6 +70,17 @@ def is_known(text: str) -> bool:
     return str(text) in SERVER_VERSION
 
 
+def known_release(text: str) -> Release:
+    """A release we know, from its NGC name; a ValueError that says what is wrong otherwise (the manifest's
+    `triton_version` and the CLI's --triton-version alike)."""
+    release = Release.parse(str(text))
+    if not is_known(str(release)):
+        skipped = f"; there was no {', '.join(SKIPPED_RELEASES)}" if str(release) in SKIPPED_RELEASES else ""
+        raise ValueError(f"Triton {release} is not a release we know (we know {KNOWN_RELEASES[0]} to "
+                         f"{KNOWN_RELEASES[-1]}{skipped})")
+    return release
+
+
 def image(release: str) -> str:
     """NVIDIA's tritonserver image of a release (NGC), with the Python backend and the framework backends."""
     return f"nvcr.io/nvidia/tritonserver:{release}-py3"

@@ -1,11 +1,9 @@
-"""Will a TorchScript file load in the target release's libtorch?
+"""Will a model file load, and answer alike, in the torch of the target release's image?
 
-TorchScript is not forward-compatible: a file saved by today's torch may use
-operators, or operator arguments, that the older libtorch inside an older
-tritonserver does not know. This package knows which PyTorch each Triton
-release ships (pytorch_versions), what a saved file reveals about the torch
-that wrote it and the operators it calls (torchscript), and turns both into
-findings for `build` and `check` (fit).
+Neither TorchScript nor AOTInductor promises anything across torch versions. This package knows which PyTorch each
+Triton release ships (pytorch_versions), what a saved TorchScript file reveals about the torch that wrote it and the
+operators it calls (torchscript, fit: findings for `build` and `check`), the release rules of AOTI packages
+(aoti_rules), and proves a file again in the target's torch (cross_proof).
 """
 
 from compiler.compat.fit import Fit, assess

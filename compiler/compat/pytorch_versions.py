@@ -76,11 +76,6 @@ def libtorch_of(release: Release) -> TorchVersion | None:
     return TorchVersion.parse(text) if text else None
 
 
-def releases_shipping(version: TorchVersion) -> list[Release]:
-    """Releases whose libtorch is exactly `version` (major.minor), oldest first."""
-    return sorted(Release.parse(r) for r, v in LIBTORCH_BY_RELEASE.items() if TorchVersion.parse(v) == version)
-
-
 def first_release_with_at_least(version: TorchVersion) -> Release | None:
     """The oldest release from which every later release ships libtorch >= `version`."""
     ordered = sorted((Release.parse(r), TorchVersion.parse(v)) for r, v in LIBTORCH_BY_RELEASE.items())

@@ -1,7 +1,8 @@
-"""Export a model to TorchScript and prove the export against eager PyTorch.
+"""Export a model (torch.export + AOTInductor, or TorchScript), behind its guards, and prove the export against
+eager PyTorch.
 
     result = export_model(model_spec, module, release)   # raises ExportError
-    result.save(Path("model.pt")); result.outputs; result.binding
+    result.save(Path("model.pt2")); result.outputs; result.binding; result.guards
 """
 
 from compiler.export.exporter import ExportResult, export_model

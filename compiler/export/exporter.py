@@ -1,4 +1,5 @@
-"""Trace or script one model and prove the result; the step that imports torch."""
+"""Export one model (aoti.py for `export: aoti`; trace or script here), prove the result against eager PyTorch, derive
+its outputs and decide batching per config: the step that imports torch."""
 
 from __future__ import annotations
 

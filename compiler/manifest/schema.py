@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from compiler import datatypes
 from compiler.manifest.pipelines import PipelineSpec
-from compiler.releases import DEFAULT_RELEASE, KNOWN_RELEASES, SKIPPED_RELEASES, Release, is_known
+from compiler.releases import DEFAULT_RELEASE, Release, known_release
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 #: Folder names that some filesystems reserve: a repository must copy anywhere.
@@ -355,12 +355,7 @@ class Manifest(Strict):
     def _release(cls, value: Any) -> str:
         if isinstance(value, float):  # 24.10 unquoted reads as 24.1
             raise ValueError(f'{value} was read as a number; quote the release: "{value}"')
-        release = str(Release.parse(str(value)))
-        if not is_known(release):
-            skipped = f"; there was no {', '.join(SKIPPED_RELEASES)}" if release in SKIPPED_RELEASES else ""
-            raise ValueError(f"Triton {release} is not a release we know (we know {KNOWN_RELEASES[0]} to "
-                             f"{KNOWN_RELEASES[-1]}{skipped})")
-        return release
+        return str(known_release(str(value)))
 
     @property
     def release(self) -> Release:

@@ -1,4 +1,6 @@
-"""Inputs for profiling a built repository: what perf_analyzer and Model Analyzer need.
+"""Profiling a built repository with Triton's own tools: the inputs perf_analyzer and Model Analyzer need (written by
+every build), perf_analyzer from the tritonclient wheel (perf_analyzer.py), and Model Analyzer's sweeps
+(model_analyzer.py, `compiler profile`).
 
 For each model, under <repository>/../profiling/<model>/:
   input_data.json      perf_analyzer --input-data: valid requests (ids within the vocabulary, masks of ones)

@@ -1,4 +1,4 @@
-"""A Python-based Triton backend named ``pytorch`` that serves TorchScript.
+"""A Python-based Triton backend named ``pytorch`` that serves TorchScript files and AOTInductor packages.
 
 tritonserver maps ``platform: "pytorch_libtorch"`` to the backend named
 ``pytorch``; when ``<backend-dir>/pytorch/`` holds a ``model.py`` instead of

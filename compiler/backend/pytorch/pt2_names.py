@@ -91,10 +91,6 @@ class CallSpec:
         return cls(inputs, outputs, names, outs)
 
 
-def is_ordinal(name: str) -> bool:
-    return bool(ORDINAL_INPUT.match(name) or ORDINAL_OUTPUT.match(name))
-
-
 def is_forward_based(name: str) -> bool:
     return bool(FORWARD_BASED.match(name))
 
