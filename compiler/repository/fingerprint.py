@@ -55,7 +55,7 @@ def _hash_tree(root: Path) -> str:
 
 #: The parts of the compiler that can change what a build writes (the export, its proof, configs, the repository's
 #: files, the runtime steps copied into it); editing the CLI, verify, bench, check or deploy exports nothing again.
-BUILD_CODE = ("build.py", "datatypes.py", "releases.py", "errors.py", "backend", "compat", "export", "manifest",
+BUILD_CODE = ("build", "datatypes.py", "releases.py", "errors.py", "backend", "compat", "export", "manifest",
               "pipeline", "repository", "sources", "triton_config", "profiling")
 
 
@@ -64,6 +64,8 @@ def compiler_code_hash() -> str:
     paths = []
     for part in BUILD_CODE:
         root = _COMPILER_ROOT / part
+        if not root.exists():  # a room renamed without this list: its code would stop counting
+            raise RuntimeError(f"fingerprint.BUILD_CODE names {part!r}, which compiler/ no longer has")
         paths += [root] if root.is_file() else list(root.rglob("*.py"))
     for path in sorted(paths):
         digest.update(str(path.relative_to(_COMPILER_ROOT)).encode() + b"\0" + path.read_bytes())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +245,21 @@ def test_each_repository_has_its_own_profiling_files_and_removed_models_leave(pr
     assert sorted(p.name for p in profiling_folder(project.output).iterdir()) == ["a", "b"]
     project.built(two.split("          - name: b")[0])
     assert sorted(p.name for p in profiling_folder(project.output).iterdir()) == ["a"]
+
+
+def test_the_code_fingerprint_covers_the_build_package_and_not_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing what exports a model re-exports it; editing the CLI or verify does not."""
+    import shutil
+
+    from compiler.repository import fingerprint
+
+    copy = tmp_path / "compiler"
+    shutil.copytree(Path(fingerprint.__file__).resolve().parent.parent, copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(fingerprint, "_COMPILER_ROOT", copy)
+    before = fingerprint.compiler_code_hash()
+    (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\n# edited\n")
+    (copy / "verify" / "runner.py").write_text((copy / "verify" / "runner.py").read_text() + "\n# edited\n")
+    assert fingerprint.compiler_code_hash() == before
+    (copy / "build" / "models.py").write_text((copy / "build" / "models.py").read_text() + "\n# edited\n")
+    assert fingerprint.compiler_code_hash() != before
