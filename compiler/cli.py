@@ -180,13 +180,17 @@ def verify(manifest: Path | None, repository: Path, variant: str | None, allow_p
 @main.command()
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("proto/models.schema.json"),
               show_default=True)
-def schema(output: Path) -> None:
-    """Write the JSON Schema of models.yaml (for editor completion)."""
+@click.option("--reference", type=click.Path(path_type=Path, dir_okay=False), default=Path("docs/manifest.md"),
+              show_default=True, help="where the manifest reference (Markdown) goes")
+def schema(output: Path, reference: Path) -> None:
+    """Write the JSON Schema of models.yaml (for editor completion) and its reference, docs/manifest.md."""
     from compiler.manifest.jsonschema import manifest_schema
+    from compiler.manifest.reference import manifest_reference
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(manifest_schema())
-    click.echo(f"wrote {output}")
+    for path, text in ((output, manifest_schema()), (reference, manifest_reference())):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        click.echo(f"wrote {path}")
 
 
 @main.command()

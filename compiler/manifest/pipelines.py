@@ -77,7 +77,7 @@ class ClassifyStep(_Strict):
 
 
 class StepTensor(_Strict):
-    name: str
+    name: str = Field(description="the tensor's name in the step (and the pipeline tensor it makes or reads)")
     dtype: str = Field(description="Triton datatype: TYPE_FP32, FP32, TYPE_STRING (bytes), ...")
     dims: list[int] = Field(description="per-example dims without the batch dim; -1 = variable")
 
@@ -88,11 +88,11 @@ STEP_KINDS = ("tokenize", "image", "model", "pool", "classify", "python")
 
 
 class Step(_Strict):
-    tokenize: TokenizeStep | None = None
-    image: ImageStep | None = None
+    tokenize: TokenizeStep | None = Field(None, description="text (TYPE_STRING) in, the model's id tensors out")
+    image: ImageStep | None = Field(None, description="encoded image bytes in, the model's normalised tensor out")
     model: str | None = Field(None, description="a model of `models:`")
-    pool: PoolStep | None = None
-    classify: ClassifyStep | None = None
+    pool: PoolStep | None = Field(None, description="token vectors and the attention mask in, one vector out")
+    classify: ClassifyStep | None = Field(None, description="logits in, the top classes' labels and scores out")
     python: str | None = Field(None, description="module:callable beside the manifest: numpy arrays in (by input "
                                "name), a dict of numpy arrays out; trusted code, copied into the step's folder")
     inputs: list[StepTensor] | None = Field(None, description="python steps: what the callable takes")
@@ -122,7 +122,7 @@ class Step(_Strict):
 
 
 class PipelineTensor(_Strict):
-    name: str
+    name: str = Field(description="the name clients use")
     dtype: str | None = Field(None, description="checked against the derived one when given")
     dims: list[int] | None = Field(None, description="checked against the derived ones when given")
     labels: str | None = Field(None, description="an output's label file (Triton's classification extension)")
@@ -142,7 +142,8 @@ class PipelineSpec(_Strict):
                                                 "default: derived (TEXT, IMAGE, or the first model's inputs)")
     outputs: list[PipelineTensor] | None = Field(None, description="names for its outputs, in order; default: "
                                                  "derived (EMBEDDING; LABELS and SCORES; the last model's outputs)")
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, description="run in order; each step reads what earlier steps made, by "
+                              "name (map: renames)")
     example: PipelineExample | None = Field(None, description="your own inputs, proved and verified besides the "
                                             "generated ones (texts of varied length, JPEG and PNG images)")
     @model_validator(mode="after")

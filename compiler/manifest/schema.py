@@ -84,7 +84,8 @@ class InputSpec(Strict):
     name: str = Field(description="tensor name: a forward() argument name, or <name>__<index>")
     dtype: DType
     dims: list[int] = Field(description="per-example dims without the batch dim; -1 = variable")
-    example: Example | None = None
+    example: Example | None = Field(None, description="how the build draws this input for the proof: shape, "
+                                    "second shape, value range (required when dims has -1)")
     guard: Guard | bool | None = Field(
         None, description="checks compiled into the export, each refusing a request with a 400: values an index "
         "input may take (derived from what it indexes, or {low, high}), NaN and Inf in float inputs ({finite: "
@@ -112,9 +113,11 @@ class InputSpec(Strict):
 
 
 class OutputSpec(Strict):
-    name: str
+    name: str = Field(description="OUTPUT__<k> or <name>__<k> (TorchScript: tuple element k); RESULT, RESULT[<i>] or "
+                      "RESULT[<key>] (aoti from 26.05)")
     dtype: DType
-    dims: list[int]
+    dims: list[int] = Field(description="per-example dims without the batch dim; -1 = variable; checked against the "
+                            "model's own")
     labels: str | None = Field(None, description="a text file, one label per line for each of the output's classes: "
                                "its label_filename (Triton's classification extension answers score:index:label "
                                "when a request asks for class_count)")
@@ -137,8 +140,8 @@ class TransformersSource(Strict):
 
 class PythonSource(Strict):
     python: str = Field(description="module:callable returning an nn.Module; trusted code")
-    weights: str | None = None
-    kwargs: dict[str, Any] | None = None
+    weights: str | None = Field(None, description="state_dict file loaded into the returned module (weights_only)")
+    kwargs: dict[str, Any] | None = Field(None, description="keyword arguments for the callable")
 
     @field_validator("python")
     @classmethod
@@ -180,20 +183,24 @@ Source = Annotated[
 
 
 class InstanceGroup(Strict):
-    kind: Literal["KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL"] = "KIND_AUTO"
-    count: int = Field(1, ge=1)
-    gpus: list[int] | None = None
+    kind: Literal["KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL"] = Field(
+        "KIND_AUTO", description="where the instances run; a package or trace compiled for CPU refuses KIND_GPU")
+    count: int = Field(1, ge=1, description="instances of the model (on each listed GPU); on a small CPU machine, "
+                       "give each its INTRA_OP_THREAD_COUNT")
+    gpus: list[int] | None = Field(None, description="GPU ids for KIND_GPU (each ≥ 0)")
 
 
 class DynamicBatching(Strict):
-    max_queue_delay_microseconds: int = Field(0, ge=0)
-    preferred_batch_size: list[int] | None = None
-    preserve_ordering: bool = False
+    max_queue_delay_microseconds: int = Field(0, ge=0, description="how long the batcher waits for more requests")
+    preferred_batch_size: list[int] | None = Field(None, description="batch sizes the batcher aims for, each in "
+                                                   "1..max_batch_size")
+    preserve_ordering: bool = Field(False, description="answer in the order requests arrived")
 
 
 class Tolerance(Strict):
-    atol: float = Field(ge=0)
-    rtol: float = Field(ge=0)
+    atol: float = Field(ge=0, description="absolute tolerance")
+    rtol: float = Field(ge=0, description="relative tolerance (an output whose values all lie below atol is compared by "
+                        "rtol against its own scale)")
 
 
 VARIANT_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -206,15 +213,15 @@ class Variant(Strict):
     fall back to config.pbtxt). Unset fields keep the model's values.
     """
 
-    max_batch_size: int | None = Field(None, ge=0)
-    instance_group: list[InstanceGroup] | None = None
-    dynamic_batching: DynamicBatching | bool | None = None
-    parameters: dict[str, str | bool | int | float] | None = None
+    max_batch_size: int | None = Field(None, ge=0, description="replaces the model's")
+    instance_group: list[InstanceGroup] | None = Field(None, description="replaces the model's")
+    dynamic_batching: DynamicBatching | bool | None = Field(None, description="replaces the model's")
+    parameters: dict[str, str | bool | int | float] | None = Field(None, description="merged over the model's")
 
 
 class ModelSpec(Strict):
     name: str = Field(description="Triton model name: letters, digits, _ - . only")
-    source: Source
+    source: Source = Field(description="exactly one of torchvision:, transformers:, python:, torchscript:")
     export: Literal["trace", "script", "aoti"] = Field(
         "trace", description="trace or script (TorchScript, platform pytorch_libtorch), or aoti (torch.export + "
         "AOTInductor, <version>/model.pt2, platform torch_aoti, Triton 26.03 on)")
@@ -225,14 +232,19 @@ class ModelSpec(Strict):
         "inductor's max_autotune, which benchmarks GEMM kernels at the example's shapes while compiling (2-3x the "
         "compile time; it paid for MiniLM at batch 1 and cost at batch 16 and for ResNet-50 here, so measure it). "
         "false exports the model as it is")
-    version: int = Field(1, ge=1)
+    version: int = Field(1, ge=1, description="the version folder the model file is written to")
     max_batch_size: int = Field(0, ge=0, description="0 = the model has no batch dimension")
-    inputs: list[InputSpec] = Field(min_length=1)
+    inputs: list[InputSpec] = Field(min_length=1, description="the tensors a request carries, bound to forward()'s "
+                                    "arguments by name (or position)")
     outputs: list[OutputSpec] | None = Field(None, description="derived from the model when omitted")
-    instance_group: list[InstanceGroup] | None = None
+    instance_group: list[InstanceGroup] | None = Field(None, description="as in Triton's model configuration; "
+                                                        "omitted: the server's default (warned for a trace that "
+                                                        "baked its device)")
     dynamic_batching: DynamicBatching | bool | None = Field(
         None, description="settings, or true/false; omitted: enabled when the build proves the model batch-invariant")
-    parameters: dict[str, str | bool | int | float] | None = None
+    parameters: dict[str, str | bool | int | float] | None = Field(
+        None, description="the PyTorch backend's: INFERENCE_MODE, DISABLE_OPTIMIZED_EXECUTION, INTRA_OP_THREAD_COUNT, "
+        "INTER_OP_THREAD_COUNT, ...")
     tolerance: Tolerance | None = Field(None, description="export-vs-eager tolerance; default per dtype")
     variants: dict[str, Variant] | None = Field(
         None, description="per-hardware configs (configs/<name>.pbtxt), chosen with --model-config-name / --variant")
@@ -334,7 +346,7 @@ class Manifest(Strict):
         None, pattern=r"^\d+\.\d+$",
         description="the PyTorch major.minor inside the target's tritonserver image, for releases our table does not "
                     "know (NGC's release notes say it): `export: aoti` compiles with that torch (a toolchain venv)")
-    models: list[ModelSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1, description="the models to export, prove and serve")
     pipelines: list[PipelineSpec] | None = Field(
         None, description="raw requests in, answers out: each compiled to a Triton ensemble of its steps")
 

@@ -86,6 +86,15 @@ def test_committed_json_schema_is_current() -> None:
     assert (ROOT / "proto" / "models.schema.json").read_text() == manifest_schema(), "run `make schema`"
 
 
+def test_committed_manifest_reference_is_current_and_every_field_is_described() -> None:
+    """docs/manifest.md is generated from the field descriptions; a field without one is a hole in it."""
+    from compiler.manifest.reference import manifest_reference, undescribed_fields
+    from compiler.manifest.schema import Manifest
+
+    assert undescribed_fields(Manifest.model_json_schema()) == []
+    assert (ROOT / "docs" / "manifest.md").read_text() == manifest_reference(), "run `make schema`"
+
+
 def test_json_schema_accepts_the_committed_manifest_and_rejects_a_typo() -> None:
     """What an editor does with the schema named on the manifest's first line."""
     import copy
