@@ -156,7 +156,7 @@ def _check_list_arguments(model: ModelSpec, params: list[inspect.Parameter], bou
         origin = getattr(p.annotation, "__origin__", None)
         if p.name in bound and (origin in (list, tuple) or str(text).lower().startswith(("list[", "sequence[", "tuple["))):
             raise _fail(model, f"forward() takes '{p.name}' as a list ({text}); Triton passes each input as one tensor",
-                        "wrap the model so that it takes tensors and returns tensors: README.md, 'Models without a "
+                        "wrap the model so that it takes tensors and returns tensors: docs/proof.md, 'Models without a "
                         "direct path', has the recipe for detection models")
 
 

@@ -32,9 +32,9 @@ from compiler.export.proof import (
 from compiler.manifest.schema import ModelSpec, OutputSpec, TorchscriptSource
 from compiler.releases import AOTI_CALL_SPEC_NAMES_SINCE, Release
 
-#: Where the README shows the wrapper for models whose outputs have no direct path (detection, seq2seq).
+#: Where docs/proof.md shows the wrapper for models whose outputs have no direct path (detection, seq2seq).
 UNSERVABLE_HINT = ("return Tensors, a tuple of Tensors or a dict of Tensors; for detection and encoder-decoder models "
-                   "wrap forward() as README.md, 'Models without a direct path', shows")
+                   "wrap forward() as docs/proof.md, 'Models without a direct path', shows")
 
 
 #: The device of every package compiled here (no CUDA): what the device rules check instead of a trace's devices.
@@ -363,7 +363,7 @@ def _tolerances(model: ModelSpec, outputs: list[OutputSpec]) -> dict[str, list[f
 #: A transformers key/value cache among the outputs (DynamicCache, EncoderDecoderCache, ...): no tensor.
 CACHE_HINT = ("the model returns its key/value cache (use_cache is on): turn it off, `config.use_cache = False` "
               "in the factory (a transformers folder source is loaded with it off), and run the generation loop in "
-              "the client; README.md, 'Models without a direct path'")
+              "the client; docs/proof.md, 'Models without a direct path'")
 
 
 def _unservable(model: ModelSpec, err: UnservableOutput) -> ExportError:

@@ -214,7 +214,7 @@ def _translate(error: dict[str, Any], tree: Any, path: Path) -> Problem:
         message = f"missing required key '{loc[-1]}'"
         loc_for_line = loc[:-1]
         return Problem(message, file=path, line=_position(tree, loc_for_line)[0], model=_model_name(tree, loc),
-                       field=_field_path(loc), hint="add it; see the manifest reference in README.md")
+                       field=_field_path(loc), hint="add it; see the manifest reference, docs/manifest.md")
     elif kind == "source_kind":
         hint = "e.g. `source: {torchvision: resnet50}` or `source: {transformers: path/to/folder}`"
     elif kind == "value_error":

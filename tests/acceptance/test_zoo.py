@@ -1,5 +1,5 @@
 """The zoo (tests/zoo/): the kinds of models users bring build, serve in the real tritonserver and verify against
-eager PyTorch; the ones without a direct path are refused, naming the README recipe that serves them."""
+eager PyTorch; the ones without a direct path are refused, naming the recipe (docs/proof.md) that serves them."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_models_without_a_direct_path_are_refused_with_the_recipe(zoo: Path) -> 
     assert "model 't5_with_cache': outputs: an output is EncoderDecoderCache" in result.err
     assert "config.use_cache = False" in result.err  # the cache: said what to turn off
     assert result.err.count("'Models without a direct path'") == 2
-    assert "Models without a direct path" in (ROOT / "README.md").read_text()
+    assert "Models without a direct path" in (ROOT / "docs" / "proof.md").read_text()
 
 
 def test_the_zoo_on_the_default_path_builds_serves_verifies_and_checks(zoo: Path) -> None:

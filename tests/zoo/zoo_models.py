@@ -33,7 +33,7 @@ def tiny_t5_encoder() -> nn.Module:
 
 
 def tiny_t5_step() -> nn.Module:
-    """An encoder-decoder (T5) served one decoding step at a time, without its cache (README recipe): logits for
+    """An encoder-decoder (T5) served one decoding step at a time, without its cache (docs/proof.md recipe): logits for
     the decoder ids given; the client runs the generation loop."""
     from transformers import T5Config, T5ForConditionalGeneration
 
@@ -152,7 +152,7 @@ class Detector(nn.Module):
 
 
 def detector() -> nn.Module:
-    """README recipe: a torchvision detection model (random weights; every box kept) behind Detector."""
+    """docs/proof.md recipe: a torchvision detection model (random weights; every box kept) behind Detector."""
     import torchvision
 
     model = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
