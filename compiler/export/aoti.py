@@ -212,10 +212,22 @@ def _export(model: ModelSpec, module: Any, binding: Binding, example: dict[str, 
     except Exception as err:
         raise ExportError(Problem(
             f"torch.export failed: {describe(err)}", model=model.name, field="export",
-            details="\n".join(said) + "\n" + full_text(err),
-            hint="a branch on input values cannot be captured: rewrite it with torch.cond, or use `export: script` "
-                 "for a release that serves TorchScript"
-        )) from None
+            details="\n".join(said) + "\n" + full_text(err), hint=export_hint(err))) from None
+
+
+#: What the export of a model with no direct torch.export path says, by the error torch raised.
+_TORCHSCRIPT = "or use `export: trace` (or `script`) for a release that serves TorchScript"
+
+
+def export_hint(err: BaseException) -> str:
+    text = f"{type(err).__name__}: {err}"
+    if "__obj_flatten__" in text or "torch.classes" in text:
+        return ("the model holds TorchScript objects (torch.classes.*, such as dynamic quantization's packed "
+                "weights), which torch.export cannot trace: quantize with PT2E (torch.ao.quantization.quantize_pt2e) "
+                f"instead, {_TORCHSCRIPT}")
+    if "DataDependent" in text or "data-dependent" in text:
+        return f"a branch or a size that depends on input values cannot be captured: rewrite it with torch.cond, {_TORCHSCRIPT}"
+    return f"the full text names the line torch.export stopped at; {_TORCHSCRIPT}"
 
 
 _CHECKED_BOUND = re.compile(r'input_handles\[(\d+)\]: dim value is too large at (\d+), "\s*<<\s*"expected to be <= (\d+)')

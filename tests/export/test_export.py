@@ -220,3 +220,16 @@ def test_a_failed_torch_export_is_summarised_and_its_chatter_kept_in_the_log(pro
     assert "Unable to find user code" not in result.err and len(result.err.splitlines()) < 12
     log = (project.root / ".repo.logs" / "m.log").read_text()
     assert "Unable to find user code corresponding to {u0}" in log  # torch's own words, kept
+
+
+def test_a_failed_torch_export_names_the_fix_for_its_cause() -> None:
+    """The zoo's three models without a torch.export path fail for three causes, each with its own fix."""
+    from compiler.export.aoti import export_hint
+
+    quantized = AttributeError("__torch__.torch.classes.quantized.LinearPackedParamsBase (of Python compilation "
+                               "unit at: 0) does not have a field with name '__obj_flatten__'")
+    assert "quantize_pt2e" in export_hint(quantized)
+    data_dependent = RuntimeError("GuardOnDataDependentSymNode: Could not guard on data-dependent expression")
+    assert "torch.cond" in export_hint(data_dependent)
+    other = NotImplementedError("an operator without a meta kernel")
+    assert "torch.cond" not in export_hint(other) and "export: trace" in export_hint(other)
