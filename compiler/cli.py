@@ -322,10 +322,14 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
 @click.option("--no-torchscript", is_flag=True, help="Skip serving the AOTI models' TorchScript twins beside them.")
 @click.option("--no-build", is_flag=True, help="Skip the build-time comparison.")
 @click.option("--no-profile", is_flag=True, help="Skip Model Analyzer's quick sweep of each model.")
+@click.option("--no-warmup", is_flag=True, help="Skip the first-request rows (each model loaded again without and "
+              "with model_warmup).")
 @click.option("--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True)
 def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: float, rounds: int, no_pytriton: bool,
-          no_torchscript: bool, no_build: bool, no_profile: bool, docs: Path) -> None:
-    """Served (perf_analyzer: HTTP and gRPC, concurrency 1 to 16) vs eager PyTorch, TorchScript and PyTriton."""
+          no_torchscript: bool, no_build: bool, no_profile: bool, no_warmup: bool, docs: Path) -> None:
+    """Served (perf_analyzer: HTTP and gRPC, concurrency 1 to 16) vs the same file in-process, eager PyTorch,
+    TorchScript and PyTriton; pipelines against their steps in-process; Triton's statistics; the first request
+    with and without warmup. MODELS: models and pipelines of the manifest (default: all)."""
     from tqdm import tqdm
 
     from compiler.bench import run_bench, write_report
@@ -333,7 +337,8 @@ def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: fl
     with tqdm(desc="bench", unit="cell", file=sys.stderr) as bar:
         results = run_bench(manifest, repository, list(models) or None, seconds, with_pytriton=not no_pytriton,
                             with_build=not no_build, rounds=rounds, tick=lambda: bar.update(1),
-                            with_torchscript=not no_torchscript, with_profile=not no_profile)
+                            with_torchscript=not no_torchscript, with_profile=not no_profile,
+                            with_warmup=not no_warmup)
     markdown, plot = write_report(results, docs)
     click.echo(markdown.read_text())
     click.echo(f"wrote {markdown} and {plot}")

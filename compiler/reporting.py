@@ -26,8 +26,11 @@ def build_lines(report: BuildReport, seconds: float, style: Style = plain) -> li
     for entry in report.models:
         lines.append(f"{entry.name:<{width}} {entry.status}" + (f" in {entry.seconds:.1f}s" if entry.seconds else ""))
         lines.extend(f"    input  {name} -> forward({argument})" for name, argument in entry.binding)
+        lines.extend(f"    input  {line}" for line in entry.inputs)
         lines.extend(f"    output {line}" for line in entry.outputs)
         lines.extend(f"    guard  {line}" for line in entry.guards)
+        if entry.steps:
+            lines.append(f"    steps  {entry.steps}")
         lines.extend(style("    warning: ", "warning") + warning for warning in entry.warnings)
     lines.extend(style("warning: ", "warning") + warning for warning in report.warnings)
     state = "written" if report.wrote else "unchanged, nothing written"

@@ -8,7 +8,10 @@ import platform
 from datetime import date
 from pathlib import Path
 
-from compiler.bench.runner import COMPARED, REQUESTS_PER_THREAD, BenchResults, ModelBench, Row
+from compiler.bench.pipelines import PipelineBench
+from compiler.bench.runner import COMPARED, REQUESTS_PER_THREAD, BenchResults, ModelBench, PaMeasurement, Row
+from compiler.bench.stats import STAGES
+from compiler.bench.warmup import FirstRequest
 from compiler.profiling.model_analyzer import VERSION as MODEL_ANALYZER_VERSION
 from compiler.profiling.perf_analyzer import LOOSE_FLAGS
 
@@ -54,8 +57,50 @@ def _row(m: Row | None) -> str:
 THROUGHPUT_GOAL = 1.2
 
 
+#: Issue 25's goals against the serving limit (the built file called in-process): served c16 throughput at least
+#: this share of the limit at the batch the server forms, and served c1 p50 at most this much above its batch 1.
+LIMIT_SHARE_GOAL = 0.85
+LIMIT_LATENCY_GOAL_MS = 1.0
+#: Issue 23's goal: a served pipeline at c16 at least this many times the same steps in one process.
+PIPELINE_GOAL = 1.2
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "missed"
+
+
+def _served(rows: list[PaMeasurement], concurrency: int, protocol: str) -> PaMeasurement | None:
+    return next((m for m in rows if m.concurrency == concurrency and f" {protocol} " in f" {m.label} "), None)
+
+
+def _limit_targets(bench: ModelBench) -> list[str]:
+    lines = []
+    for protocol in ("http", "grpc"):
+        c16, c1 = _served(bench.served, 16, protocol), _served(bench.served, 1, protocol)
+        if c16 and bench.limit_batched:
+            share = c16.throughput / bench.limit_batched.throughput
+            lines.append(f"| served {protocol} c16 / {bench.limit_batched.label} | {share:.2f} | ≥ {LIMIT_SHARE_GOAL} | "
+                         f"{_verdict(share >= LIMIT_SHARE_GOAL)} |")
+        if c1 and bench.limit_latency:
+            extra = c1.percentile(0.5) - bench.limit_latency.percentile(0.5)
+            lines.append(f"| served {protocol} c1 p50 − {bench.limit_latency.label} p50 | {extra:+.2f} ms | "
+                         f"≤ +{LIMIT_LATENCY_GOAL_MS:.0f} ms | {_verdict(extra <= LIMIT_LATENCY_GOAL_MS)} |")
+    return lines
+
+
+def _stages(rows: list[PaMeasurement], watched: list[str]) -> list[str]:
+    """Triton's own statistics of each served row: ms per request in each stage, and the batches formed."""
+    lines = ["| row | model | requests | " + " | ".join(f"{stage} ms" for stage in STAGES) +
+             " | mean batch | batches formed (share of executions) |", "|---|---|---|" + "---|" * len(STAGES) + "---|---|"]
+    for row in rows:
+        for name in watched:
+            stats = row.stats.get(name)
+            if stats is None or not stats.requests:
+                continue
+            lines.append(f"| {row.label} | {name} | {stats.requests} | " +
+                         " | ".join(f"{stats.per_request_ms(stage):.2f}" for stage in STAGES) +
+                         f" | {stats.mean_batch:.1f} | {stats.formed()} |")
+    return [*lines, ""] if len(lines) > 2 else []
 
 
 def _targets(bench: ModelBench) -> list[str]:
@@ -116,6 +161,52 @@ def _profiled(bench: ModelBench) -> list[str]:
     return [*lines, ""]
 
 
+def _pipeline(bench: PipelineBench) -> list[str]:
+    lines = [f"## Pipeline {bench.name}", "", f"Steps: {' → '.join(bench.steps)}. **in-process** runs the same step "
+             "code the served steps run, around eager PyTorch, in the benchmark process (one call per batch); "
+             "**served** sends one raw input per request (perf_analyzer, the bench's input file of raw texts or "
+             "image bytes).", "", "| what | concurrency | inputs/s | p50 ms | p90 ms | p99 ms |",
+             "|---|---|---|---|---|---|", _row(bench.in_process_single), _row(bench.in_process),
+             *[_row(m) for m in bench.served], "", "| target | measured | goal | |", "|---|---|---|---|"]
+    for protocol in ("http", "grpc"):
+        c16, c1 = _served(bench.served, 16, protocol), _served(bench.served, 1, protocol)
+        if c16 and bench.in_process:
+            ratio = c16.throughput / bench.in_process.throughput
+            lines.append(f"| served {protocol} c16 / in-process batch {bench.batch} | {ratio:.2f} | ≥ {PIPELINE_GOAL} | "
+                         f"{_verdict(ratio >= PIPELINE_GOAL)} |")
+        if c1 and bench.in_process_single:
+            extra = c1.percentile(0.5) - bench.in_process_single.percentile(0.5)
+            lines.append(f"| served {protocol} c1 p50 − in-process batch 1 p50 | {extra:+.1f} ms | ≤ 0 | "
+                         f"{_verdict(extra <= 0)} |")
+    lines.append("")
+    shares = []
+    for row in bench.served:
+        total = sum(row.stats[s].busy_ns for s in bench.steps if s in row.stats)
+        if total:
+            parts = [f"{s} {100 * row.stats[s].busy_ns / total:.0f}%" for s in bench.steps if s in row.stats]
+            shares.append(f"| {row.label} | {', '.join(parts)} |")
+    if shares:
+        lines += ["Each step's share of the compute time (its executions' compute_infer, each execution once):", "",
+                  "| row | share per step |", "|---|---|", *shares, ""]
+    stages = _stages(bench.served, [bench.name, *bench.steps])
+    if stages:
+        lines += ["Per step (Triton's statistics):", "", *stages]
+    return lines
+
+
+def _first_requests(rows: list[FirstRequest]) -> list[str]:
+    lines = ["## The first request after READY", "",
+             "Each model and pipeline unloaded and loaded again in the served tritonserver, without and with "
+             "`model_warmup` (zeros at batch 1 and the maximum batch for a model; a short text or a small PNG for a "
+             "pipeline's first step), then one request timed, and the median of the next five. A pipeline is loaded "
+             "again with every step and model it runs.", "",
+             "| model | warmup | load s | first request ms | then (median of 5) ms |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row.name} | {'yes' if row.warm else 'no'} | {row.load_s:.1f} | {row.first_ms:.1f} | "
+                     f"{row.steady_ms:.1f} |")
+    return [*lines, ""]
+
+
 def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["# Benchmarks", "",
@@ -135,9 +226,9 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
              "rows cover all their windows.", ""]
     for bench in results.models:
         lines += [f"## {bench.name}", "", "| what | concurrency | examples/s | p50 ms | p90 ms | p99 ms |",
-                  "|---|---|---|---|---|---|", _row(bench.eager_latency)]
+                  "|---|---|---|---|---|---|", _row(bench.eager_latency), _row(bench.limit_latency)]
         if bench.eager_batched:
-            lines.append(_row(bench.eager_batched))
+            lines += [_row(bench.eager_batched), _row(bench.limit_batched)]
         lines += [_row(m) for m in bench.served]
         lines += [_row(m) for m in bench.torchscript]
         lines += [_row(m) for m in (bench.pytriton_c1, bench.pytriton) if m]
@@ -149,8 +240,17 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
                       "Python 3.11 stub on this machine, so it uses its base64 transport.", ""]
         if bench.pytriton_error:
             lines += [f"PyTriton could not be measured here: {bench.pytriton_error}", ""]
-        lines += ["| target | measured | goal | |", "|---|---|---|---|", *_targets(bench), ""]
+        lines += ["| target | measured | goal | |", "|---|---|---|---|", *_targets(bench), *_limit_targets(bench), ""]
+        stages = _stages(bench.served + bench.torchscript, [bench.name, f"{bench.name}_torchscript"])
+        if stages:
+            lines += ["Where a served request's time goes (Triton's statistics extension, over each row's windows; "
+                      "compute stages are per execution, so each request of a batch carries the whole batch's):", "",
+                      *stages]
         lines += _profiled(bench)
+    for pipeline in results.pipelines:
+        lines += _pipeline(pipeline)
+    if results.first_requests:
+        lines += _first_requests(results.first_requests)
     if results.build:
         b = results.build
         ratio = b.full_build_s / b.raw_export_s
@@ -174,18 +274,23 @@ def _plot(results: BenchResults, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(results.models), figsize=(6 * len(results.models), 4.5), squeeze=False)
-    for axis, bench in zip(axes[0], results.models):
-        measured: list[Row] = [m for m in [bench.eager_latency, bench.eager_batched, *bench.served,
-                                           *bench.torchscript, bench.pytriton_c1, bench.pytriton] if m]
+    panels: list[tuple[str, list[Row]]] = [
+        (bench.name, [m for m in [bench.eager_latency, bench.limit_latency, bench.eager_batched, bench.limit_batched,
+                                  *bench.served, *bench.torchscript, bench.pytriton_c1, bench.pytriton] if m])
+        for bench in results.models]
+    panels += [(f"pipeline {p.name}", [m for m in [p.in_process_single, p.in_process, *p.served] if m])
+               for p in results.pipelines]
+    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 4.5), squeeze=False)
+    for axis, (title, measured) in zip(axes[0], panels):
         labels = [m.label for m in measured]
         values = [m.throughput for m in measured]
-        colours = ["#7f7f7f" if m.label.startswith("eager") else "#9467bd" if m.label.startswith("pytriton")
-                   else "#ff7f0e" if "torchscript" in m.label else "#1f77b4" for m in measured]
+        colours = ["#7f7f7f" if m.label.startswith("eager") else "#2ca02c" if m.label.startswith("in-process")
+                   else "#9467bd" if m.label.startswith("pytriton") else "#ff7f0e" if "torchscript" in m.label
+                   else "#1f77b4" for m in measured]
         axis.barh(labels, values, color=colours)
         axis.invert_yaxis()
         axis.set_xlabel("examples / s")
-        axis.set_title(bench.name)
+        axis.set_title(title)
         for y, value in enumerate(values):
             axis.text(value, y, f" {value:.0f}", va="center", fontsize=8)
     figure.tight_layout()

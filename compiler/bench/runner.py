@@ -9,6 +9,7 @@ Eager PyTorch is measured with our closed loop (load.py): perf_analyzer only mea
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import shutil
@@ -24,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from compiler.bench.load import Measurement, closed_loop
+from compiler.bench.pipelines import PipelineBench
+from compiler.bench.stats import ModelStats, difference, snapshot
+from compiler.bench.warmup import FirstRequest
 from compiler.errors import ServerError
 from compiler.export.binding import Binding
 from compiler.export.examples import Plan, make_inputs, plans_for
@@ -47,6 +51,7 @@ class PaMeasurement:
     results: list[Result] = field(default_factory=list)
     errors: int = 0  # perf_analyzer stops at a failed request; a failed cell is an exception
     samples_per_request: int = 1
+    stats: dict[str, ModelStats] = field(default_factory=dict)  # what the cell cost each watched model (Triton's)
 
     @property
     def throughput(self) -> float:
@@ -67,6 +72,8 @@ class ModelBench:
     max_batch_size: int
     eager_latency: Measurement | None = None
     eager_batched: Measurement | None = None
+    limit_latency: Measurement | None = None  # the built file called in-process at batch 1: the serving limit
+    limit_batched: Measurement | None = None  # ... at the batch the server forms from 16 one-example requests
     served: list[PaMeasurement] = field(default_factory=list)  # the manifest's export (AOTI for 26.03 on)
     torchscript: list[PaMeasurement] = field(default_factory=list)  # the same model traced, served beside it
     pytriton: PaMeasurement | None = None  # at the highest concurrency
@@ -91,6 +98,8 @@ class BenchResults:
     build: BuildBench | None
     seconds_per_cell: float
     rounds: int = 1
+    pipelines: list[PipelineBench] = field(default_factory=list)
+    first_requests: list[FirstRequest] = field(default_factory=list)  # with and without warmup
 
 
 @dataclass
@@ -125,14 +134,20 @@ class _PaCell:
     concurrency: int
     seconds: float
     measurement: PaMeasurement | None = None
+    stats_url: str | None = None  # the server's HTTP address, for its statistics (None: not ours, PyTriton's)
+    watched: tuple[str, ...] = ()  # the models whose statistics the cell's load moves
 
     def run(self, warmup: int, tick: Tick) -> None:
         del warmup  # perf_analyzer warms up itself (its first windows until stable)
+        before = snapshot(self.stats_url, self.watched) if self.stats_url else {}
         result = self.analyzer.measure(self.command, self.url, self.protocol, interval_ms=int(self.seconds * 1000),
                                        extra=LOOSE_FLAGS)
         if self.measurement is None:
             self.measurement = PaMeasurement(self.label, self.concurrency)
         self.measurement.results.append(result)
+        if self.stats_url:  # perf_analyzer's warm-up windows are in it too: the shares hold, the counts are larger
+            for name, spent in difference(snapshot(self.stats_url, self.watched), before).items():
+                self.measurement.stats[name] = self.measurement.stats.get(name, ModelStats()) + spent
         tick()
 
 
@@ -158,6 +173,37 @@ def _eager_caller(model: ModelSpec, module: Any, binding: Binding, batch: int) -
                 return binding.call(module, inputs)
 
         return call
+
+    return make
+
+
+def _limit_caller(model: ModelSpec, folder: Path, binding: Binding, batch: int) -> Callable[[], Callable[[], Any]]:
+    """The built file itself, called in-process as our backend calls it (a package's flat inputs in its call order
+    through its loader, a TorchScript module by its binding) under inference_mode: what serving could reach."""
+    import torch
+
+    from compiler.export.aoti import call_order
+    from compiler.export.reference import load_built
+
+    built = load_built(folder)
+    base = plans_for(model)[0]
+    inputs = make_inputs(model, Plan("limit", batch if model.max_batch_size else None, base.sizes, seed=7))
+
+    def make() -> Callable[[], Any]:
+        if model.export == "aoti":
+            flat = [inputs[name] for name in call_order(binding)]
+
+            def run_package() -> Any:
+                with torch.inference_mode():
+                    return built.loader.run(flat)
+
+            return run_package
+
+        def run_module() -> Any:
+            with torch.inference_mode():
+                return binding.call(built, inputs)
+
+        return run_module
 
     return make
 
@@ -198,27 +244,45 @@ COMPARED = (1, 16)
 def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, seconds: float = 6.0,
               concurrencies: tuple[int, ...] = (1, 2, 4, 8, 16), with_pytriton: bool = True, with_build: bool = True,
               rounds: int = 2, tick: Tick = lambda: None, with_torchscript: bool = True,
-              with_profile: bool = True) -> BenchResults:
+              with_profile: bool = True, with_warmup: bool = True) -> BenchResults:
     """Per model, eager PyTorch, our server (the repository and its TorchScript twin, in one tritonserver) and
     PyTriton are all up at once and measured in `rounds` interleaved rounds, so that drift on a shared machine
     falls on all alike. Then (`with_profile`) Model Analyzer's quick sweep of each model, at the concurrencies the
     twin and PyTriton are compared at, with the server of the rounds stopped."""
+    from compiler.manifest.wiring import plan_all
+    from compiler.repository.record import recorded_outputs
+
     loaded = load_manifest(manifest)
+    every = {m.name: m for m in loaded.manifest.models}
+    plans = [p for p in plan_all(loaded, recorded_outputs(repository, every)) if not names or p.name in names]
     chosen = [m for m in loaded.manifest.models if not names or m.name in names]
+    needed = {m.name for m in chosen} | {name for plan in plans for name in plan.models}
     analyzer = locate()
     benches: list[ModelBench] = []
+    pipelines: list[PipelineBench] = []
+    firsts: list[FirstRequest] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         served = Path(scratch) / "models"
         profiling = Path(scratch) / "profiling"
-        for model in chosen:
-            shutil.copytree(repository / model.name, served / model.name)
-            shutil.copytree(profiling_folder(repository) / model.name, profiling / model.name)
+        for name in sorted(needed):
+            shutil.copytree(repository / name, served / name)
+            shutil.copytree(profiling_folder(repository) / name, profiling / name)
+        for plan in plans:
+            for name in [s.model for s in plan.steps if s.generated] + [plan.name]:
+                shutil.copytree(repository / name, served / name)
         twins = _torchscript_twins(loaded, chosen, Path(scratch), served, profiling) if with_torchscript else {}
         with embedded_server(served) as (server, _):
             for model in chosen:
                 benches.append(_bench_model(model, loaded.directory, served, profiling, analyzer, server.http_url,
                                             server.grpc_url, twins.get(model.name), seconds, concurrencies,
                                             with_pytriton, rounds, tick))
+            for plan in plans:
+                pipelines.append(_bench_pipeline(plan, loaded, served, profiling, analyzer, server.http_url,
+                                                 server.grpc_url, seconds, rounds, tick))
+            if with_warmup:
+                with server.watch.paused() if server.watch else contextlib.nullcontext():
+                    firsts = _first_requests(server, loaded, chosen, plans, served)
+                tick()
     if with_profile:
         for bench in benches:
             try:
@@ -226,9 +290,81 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
             except ServerError as err:
                 bench.profile_error = str(err)
             tick()
-    every = [m.name for m in loaded.manifest.models]  # the build always builds them all: time the same set
-    build = _build_times(manifest, every, loaded) if with_build else None
-    return BenchResults(benches, build, seconds, rounds)
+    # the build always builds them all: time the same set
+    build = _build_times(manifest, list(every), loaded) if with_build else None
+    return BenchResults(benches, build, seconds, rounds, pipelines, firsts)
+
+
+def _bench_pipeline(plan: Any, loaded: LoadedManifest, served: Path, profiling: Path, analyzer: PerfAnalyzer,
+                    http_url: str, grpc_url: str, seconds: float, rounds: int, tick: Tick) -> PipelineBench:
+    """The served ensemble at concurrency 1 and 16 (perf_analyzer, raw inputs) against the same steps in this
+    process around eager PyTorch at batch 1 and at the batch the server forms; Triton's statistics per step."""
+    from compiler.bench.pipelines import in_process_caller, write_commands
+    from compiler.pipeline.proof import Chain, eager_runners, raw_inputs, step_folders
+
+    models = {m.name: m for m in loaded.manifest.models}
+    chain = Chain(plan, step_folders(plan, served), eager_runners(plan, models, loaded.directory))
+    items = raw_inputs(plan, served, loaded.directory)
+    input_name = plan.inputs[0].name
+    batch = min(max(plan.spec.max_batch_size, 1), COMPARED[-1])
+    steps = [s.model for s in plan.steps]
+    bench = PipelineBench(plan.name, steps, batch)
+    single = in_process_caller(chain, input_name, items, 1)
+    batched = in_process_caller(chain, input_name, items, batch)
+    single_ms, batched_ms = _probe_ms(single), _probe_ms(batched)
+    cells: list[_Cell | _PaCell] = [
+        _Cell("in-process steps + eager, batch 1", single, 1, max(seconds, REQUESTS_PER_THREAD * single_ms / 1000)),
+        _Cell(f"in-process steps + eager, batch {batch}", batched, 1,
+              max(seconds, REQUESTS_PER_THREAD * batched_ms / 1000), samples_per_request=batch)]
+    commands = write_commands(plan.name, input_name, items, profiling / plan.name, COMPARED)
+    served_cells = [_PaCell(f"served {protocol} c{c}", analyzer, commands[c], url, protocol, c,
+                            max(seconds, REQUESTS_PER_THREAD * max(single_ms, batched_ms * min(c, batch) / batch) / 1000),
+                            stats_url=http_url, watched=(plan.name, *steps))
+                    for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED]
+    cells += served_cells
+    for index in range(rounds):
+        for cell in cells:
+            cell.run(warmup=3 if index == 0 else 1, tick=tick)
+    first, second = cells[0], cells[1]
+    assert isinstance(first, _Cell) and isinstance(second, _Cell)
+    bench.in_process_single, bench.in_process = first.measurement, second.measurement
+    bench.served = [c.measurement for c in served_cells if c.measurement]
+    return bench
+
+
+def _first_requests(server: Any, loaded: LoadedManifest, models: list[ModelSpec], plans: list[Any],
+                    served: Path) -> list[FirstRequest]:
+    """Every model and pipeline loaded again without and with model_warmup, its first request timed."""
+    import numpy as np
+    import tritonclient.http as http
+
+    from compiler.bench.warmup import measure, reload_plan
+    from compiler.client.requests import infer_inputs
+    from compiler.pipeline.proof import as_request, raw_inputs
+
+    client = http.InferenceServerClient(server.http_url, network_timeout=600)
+    every = {m.name: m for m in loaded.manifest.models}
+    subjects: list[tuple[str, list[str], Callable[[], Any]]] = []  # name, steps, the request
+    for model in models:
+        arrays = make_inputs(model, Plan("first", 1 if model.max_batch_size else None, plans_for(model)[0].sizes,
+                                         seed=5))
+        subjects.append((model.name, [], functools.partial(client.infer, model.name, infer_inputs(http, model, arrays))))
+    for plan in plans:
+        request = http.InferInput(plan.inputs[0].name, [1, 1], "BYTES")
+        request.set_data_from_numpy(np.asarray(as_request(raw_inputs(plan, served, loaded.directory)[:1])))
+        subjects.append((plan.name, [s.model for s in plan.steps], functools.partial(client.infer, plan.name, [request])))
+    # the configs to load, read while everything is served
+    reloads = {(name, warm): reload_plan(server, name, every, steps, warm) for name, steps, _ in subjects
+               for warm in (False, True)}
+    for plan in plans:  # no ensemble may hold a model while it is loaded again
+        server.unload_model(plan.name)
+    found: list[FirstRequest] = []
+    for name, steps, send in subjects:
+        for warm in (False, True):
+            found.append(measure(server, name, reloads[name, warm], send, warm))
+        if steps:
+            server.unload_model(name)
+    return found
 
 
 def _torchscript_twins(loaded: LoadedManifest, models: list[ModelSpec], scratch: Path, served: Path,
@@ -291,21 +427,28 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
         return window(max(single_ms, batched_ms * formed / largest))
 
     eager_single = _Cell("eager batch 1", single, 1, window(single_ms))
-    cells: list[_Cell | _PaCell] = [eager_single]
-    eager_batched = None
+    kind = "package" if model.export == "aoti" else "TorchScript"
+    limit_single = _Cell(f"in-process {kind} batch 1", _limit_caller(model, repository / model.name, binding, 1), 1,
+                         window(single_ms))
+    cells: list[_Cell | _PaCell] = [eager_single, limit_single]
+    eager_batched = limit_batched = None
     if batched:
         eager_batched = _Cell(f"eager batch {largest}", batched, 1, window(batched_ms), samples_per_request=largest)
-        cells.append(eager_batched)
+        limit_batched = _Cell(f"in-process {kind} batch {largest}",
+                              _limit_caller(model, repository / model.name, binding, largest), 1, window(batched_ms),
+                              samples_per_request=largest)
+        cells += [eager_batched, limit_batched]
     mine = _commands(profiling, model.name)
     label = "served aoti" if model.export == "aoti" else "served"
-    served = [_PaCell(f"{label} {protocol} c{c}", analyzer, mine[c], url, protocol, c, cell_seconds(c))
+    served = [_PaCell(f"{label} {protocol} c{c}", analyzer, mine[c], url, protocol, c, cell_seconds(c),
+                      stats_url=http_url, watched=(model.name,))
               for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in concurrencies if c in mine]
     cells += served
     scripted: list[_PaCell] = []
     if twin:
         theirs = _commands(profiling, twin)
         scripted = [_PaCell(f"served torchscript {protocol} c{c}", analyzer, theirs[c], url, protocol, c,
-                            cell_seconds(c))
+                            cell_seconds(c), stats_url=http_url, watched=(twin,))
                     for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED if c in theirs]
         cells += scripted
     with contextlib.ExitStack() as stack:
@@ -323,6 +466,8 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
                 cell.run(warmup=3 if index == 0 else 1, tick=tick)
     bench.eager_latency = eager_single.measurement
     bench.eager_batched = eager_batched.measurement if eager_batched else None
+    bench.limit_latency = limit_single.measurement
+    bench.limit_batched = limit_batched.measurement if limit_batched else None
     bench.served = [c.measurement for c in served if c.measurement]
     bench.torchscript = [c.measurement for c in scripted if c.measurement]
     if len(pytriton) == 2:

@@ -17,10 +17,9 @@ from typing import Any
 
 from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest
-from compiler.manifest.schema import OutputSpec
 from compiler.manifest.wiring import PipelinePlan, plan_all
 from compiler.repository import layout
-from compiler.repository.record import read_record, write_record
+from compiler.repository.record import read_record, recorded_outputs, write_record
 
 Progress = Callable[[str], None]
 
@@ -71,8 +70,7 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
 
     if not loaded.manifest.pipelines:
         return []
-    outputs = {name: [OutputSpec.model_validate(o) for o in (read_record(staging / name) or {}).get("outputs") or []]
-               for name in (m.name for m in loaded.manifest.models)}
+    outputs = recorded_outputs(staging, (m.name for m in loaded.manifest.models))
     plans = plan_all(loaded, outputs)
     reports = []
     problems: list[Problem] = []
@@ -82,7 +80,7 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
         if not force and unchanged(output, plan.name, print_):
             for folder in pipeline_folders(read_record(output / plan.name)):
                 shutil.copytree(output / folder, staging / folder, copy_function=link_or_copy)
-            reports.append(ModelReport(plan.name, "unchanged", outputs=_tensor_lines(plan)))
+            reports.append(ModelReport(plan.name, "unchanged", **_tensor_lines(plan)))
             say("unchanged")
             continue
         started = time.monotonic()
@@ -108,17 +106,18 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
                       for s in plan.steps],
             "proved": proved})
         seconds = time.monotonic() - started
-        reports.append(ModelReport(plan.name, "built", seconds=seconds, outputs=_tensor_lines(plan)))
+        reports.append(ModelReport(plan.name, "built", seconds=seconds, **_tensor_lines(plan)))
         say(f"built in {seconds:.1f}s")
     if problems:
         raise UserError(problems)
     return reports
 
 
-def _tensor_lines(plan: PipelinePlan) -> list[str]:
-    steps = " -> ".join(f"{s.kind}({s.model})" if s.generated else s.model for s in plan.steps)
-    return ([f"{t.name} {t.dtype} {t.dims} (in)" for t in plan.inputs] + [f"{t.name} {t.dtype} {t.dims}"
-                                                                          for t in plan.outputs] + [f"steps: {steps}"])
+def _tensor_lines(plan: PipelinePlan) -> dict[str, Any]:
+    """What the build's table shows of a pipeline: its inputs, outputs and steps."""
+    return {"inputs": [f"{t.name} {t.dtype} {t.dims}" for t in plan.inputs],
+            "outputs": [f"{t.name} {t.dtype} {t.dims}" for t in plan.outputs],
+            "steps": " -> ".join(f"{s.kind}({s.model})" if s.generated else s.model for s in plan.steps)}
 
 
 def _prefixed(progress: Progress, name: str) -> Progress:
@@ -127,49 +126,19 @@ def _prefixed(progress: Progress, name: str) -> Progress:
 
 def _build_one(loaded: LoadedManifest, plan: PipelinePlan, staging: Path, progress: Progress,
                allow_paths: Sequence[Path]) -> dict[str, Any]:
-    from compiler.pipeline.proof import Chain, ModelRunner, prove, raw_inputs
+    from compiler.export.reference import load_built
+    from compiler.pipeline.proof import Chain, ModelRunner, eager_runners, prove, raw_inputs, step_folders
     from compiler.pipeline.writer import write_pipeline
 
     records = {name: read_record(staging / name) or {} for name in plan.models}
     progress("steps: " + " -> ".join(s.kind for s in plan.steps))
     write_pipeline(plan, loaded, staging, records, allow_paths)
     models = {m.name: m for m in loaded.manifest.models}
-    eager, compiled = {}, {}
-    for step in plan.steps:
-        if step.generated:
-            continue
-        model = models[step.model]
-        names = [t.name for t in step.outputs or []]
-        progress(f"loading {model.name}: eager, and the export the build made")
-        runner = ModelRunner(model, _eager(loaded, model, allow_paths), names)
-        eager[model.name] = runner
-        compiled[model.name] = ModelRunner(model, _compiled(staging / model.name), names, runner.reference.binding)
-    folders = {s.model: staging / s.model for s in plan.steps if s.generated}
-    tokenizer = next((s for s in plan.steps if s.kind == "tokenize"), None)
-    inputs = raw_inputs(plan, staging / tokenizer.model / "1" / "tokenizer" if tokenizer else None, loaded.directory)
+    eager = eager_runners(plan, models, loaded.directory, allow_paths, lambda text: progress(text.split(": ", 1)[-1]))
+    compiled = {name: ModelRunner(models[name], load_built(staging / name), runner.names, runner.reference.binding)
+                for name, runner in eager.items()}
+    folders = step_folders(plan, staging)
+    inputs = raw_inputs(plan, staging, loaded.directory)
     last = next(models[s.model] for s in reversed(plan.steps) if not s.generated)
     count = prove(plan, Chain(plan, folders, eager), Chain(plan, folders, compiled), inputs, last, progress)
     return {"inputs": count, "batch": count, "against": "the same steps around eager PyTorch, in-process"}
-
-
-def _eager(loaded: LoadedManifest, model: Any, allow_paths: Sequence[Path]) -> Any:
-    from compiler.sources import load_source
-
-    return load_source(model, loaded.directory, allow_paths)
-
-
-def _compiled(folder: Path) -> Any:
-    """The model file the build wrote, loaded as the serving backend loads it."""
-    import torch
-
-    from compiler.triton_config import parse_text
-
-    config = parse_text(layout.config_file(folder).read_text())
-    path = layout.model_file(folder, config.version_policy.specific.versions[0] if
-                             config.version_policy.specific.versions else 1, config)
-    if layout.is_aoti(config):
-        from compiler.export.aoti import enable_runtime_checks
-
-        enable_runtime_checks()
-        return torch._inductor.aoti_load_package(str(path))
-    return torch.jit.load(str(path), map_location="cpu").eval()

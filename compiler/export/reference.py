@@ -70,3 +70,22 @@ class EagerReference:
 
             return output_positions(self._example_result)
         return rules.bind_outputs(list(names))[1]
+
+
+def load_built(folder: Path) -> Any:
+    """The model file a build wrote into `folder`, loaded as the serving backend loads it: an AOTI package with
+    its input checks on, or a TorchScript module on the CPU."""
+    import torch
+
+    from compiler.repository import layout
+    from compiler.triton_config import parse_text
+
+    config = parse_text(layout.config_file(folder).read_text())
+    versions = config.version_policy.specific.versions
+    path = layout.model_file(folder, versions[0] if versions else 1, config)
+    if layout.is_aoti(config):
+        from compiler.export.aoti import enable_runtime_checks
+
+        enable_runtime_checks()
+        return torch._inductor.aoti_load_package(str(path))
+    return torch.jit.load(str(path), map_location="cpu").eval()

@@ -90,6 +90,27 @@ def _one(step: Any) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     return run
 
 
+def eager_runners(plan: PipelinePlan, models: Mapping[str, ModelSpec], directory: Path,
+                  allow_paths: Sequence[Path] = (), progress: Callable[[str], None] = lambda _: None
+                  ) -> dict[str, ModelRunner]:
+    """A runner of the eager model for each model step: what the build's proof, verify and bench chain around."""
+    from compiler.sources import load_source
+
+    runners = {}
+    for step in plan.steps:
+        if not step.generated:
+            progress(f"{plan.name}: loading eager {step.model}")
+            model = models[step.model]
+            runners[step.model] = ModelRunner(model, load_source(model, directory, allow_paths),
+                                              [t.name for t in step.outputs or []])
+    return runners
+
+
+def step_folders(plan: PipelinePlan, repository: Path) -> dict[str, Path]:
+    """The generated steps' folders in `repository`."""
+    return {s.model: repository / s.model for s in plan.steps if s.generated}
+
+
 # -- what the proof sends ---------------------------------------------------------------------------------------
 def texts(tokenizer_folder: Path, extra: Sequence[str] = ()) -> list[str]:
     """Texts of varied length from the tokenizer's own vocabulary (whole words, no special tokens), then `extra`."""
@@ -122,9 +143,12 @@ def as_request(items: Sequence[str | bytes]) -> np.ndarray:
     return np.array([[item.encode("utf-8") if isinstance(item, str) else item] for item in items], dtype=np.object_)
 
 
-def raw_inputs(plan: PipelinePlan, tokenizer: Path | None, base: Path) -> list[str | bytes]:
-    """What the proof and verify send to a pipeline: texts for a tokenize step, images for an image step, and the
-    pipeline's own `example:` (all a python step gets)."""
+def raw_inputs(plan: PipelinePlan, repository: Path, base: Path) -> list[str | bytes]:
+    """What the proof and verify send to a pipeline: texts for a tokenize step (from the vocabulary of the tokenizer
+    its step folder in `repository` holds), images for an image step, and the pipeline's own `example:` (all a
+    python step gets)."""
+    first = plan.steps[0]
+    tokenizer = repository / first.model / "1" / "tokenizer" if first.kind == "tokenize" else None
     example = plan.spec.example
     own_texts = list(example.texts or []) if example else []
     own_images = [base / p for p in (example.images or [])] if example else []

@@ -11,8 +11,12 @@ model folder, so the record travels with the repository.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from compiler.manifest.schema import OutputSpec
 
 RECORD = "build.json"
 
@@ -56,3 +60,11 @@ def write_record(folder: Path, record: dict[str, Any]) -> Path:
     temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     os.replace(temporary, path)
     return path
+
+
+def recorded_outputs(repository: Path, names: Iterable[str]) -> dict[str, list[OutputSpec]]:
+    """Model name -> the outputs its build recorded (what a pipeline's wiring reads a model's tensors from)."""
+    from compiler.manifest.schema import OutputSpec
+
+    return {name: [OutputSpec.model_validate(o) for o in (read_record(repository / name) or {}).get("outputs") or []]
+            for name in names}

@@ -14,10 +14,11 @@ flight (our backend describes it in TRITON_COMPILER_INFLIGHT/<instance>), and co
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,8 @@ class StubWatch:
         self._known: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # one look at a time; paused() waits for the one under way
+        self._paused = False
         self.inflight_dir: Path | None = getattr(server, "inflight_dir", None)
 
     def __enter__(self) -> StubWatch:
@@ -100,7 +103,22 @@ class StubWatch:
         while not self._stop.wait(self.interval):
             if not self.server.running():
                 return
-            self.check()
+            with self._lock:
+                if not self._paused:
+                    self.check()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Models unloaded and loaded on purpose (bench's warmup rows) are not deaths: no look while paused, and
+        the stubs alive afterwards are the new baseline."""
+        with self._lock:
+            self._paused = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._known = self._current()
+                self._paused = False
 
     def check(self) -> list[Death]:
         """One look: every instance that was alive and is gone has its model reloaded; returns the new deaths."""

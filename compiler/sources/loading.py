@@ -81,6 +81,8 @@ def _torchvision(model: ModelSpec, source: TorchvisionSource) -> Any:
 def _transformers(model: ModelSpec, source: TransformersSource, base: Path, allow: Sequence[Path]) -> Any:
     import transformers
 
+    # its "Loading weights" bar is drawn once per load into the build's own progress lines: nothing to follow there
+    transformers.utils.logging.disable_progress_bar()
     target = source.transformers
     folder = transformers_folder(model, source, base, allow)
     local = folder is not None

@@ -52,8 +52,7 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: bool
     for key, value in model.parameter_strings().items():
         config.parameters[key].string_value = value
     if model.warmup:
-        config.model_warmup.extend(warmups([_Shaped(spec.name, spec.dtype, example_shape(spec)) for spec in model.inputs],
-                                           model.max_batch_size))
+        config.model_warmup.extend(model_warmups(model))
     config.version_policy.specific.versions.append(model.version)
     return config
 
@@ -122,6 +121,11 @@ def ensemble_config(name: str, max_batch_size: int, inputs: Sequence[Any], outpu
             step.output_map[key] = value
     config.version_policy.specific.versions.append(1)
     return config
+
+
+def model_warmups(model: ModelSpec) -> list[pb.ModelWarmup]:
+    """The model_warmup samples of `warmup: true`: zeros of each input's example shape, at batch 1 and the maximum."""
+    return warmups([_Shaped(spec.name, spec.dtype, example_shape(spec)) for spec in model.inputs], model.max_batch_size)
 
 
 def warmups(inputs: Sequence[Any], max_batch_size: int, files: dict[str, str] | None = None) -> list[pb.ModelWarmup]:

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from compiler.manifest import LoadedManifest
-from compiler.manifest.schema import OutputSpec
-from compiler.repository.record import read_record
+from compiler.repository.record import recorded_outputs
 from compiler.server.process import TritonProcess
 
 Progress = Callable[[str], None]
@@ -27,14 +26,12 @@ BROKEN = {"tokenize": b"\xff\xfe not UTF-8", "image": b"these bytes are no image
 def pipeline_checks(server: TritonProcess, loaded: LoadedManifest, repository: Path, progress: Progress,
                     allow_paths: Sequence[Path] = ()) -> list[Any]:
     from compiler.manifest.wiring import plan_all
-    from compiler.pipeline.proof import Chain, ModelRunner, raw_inputs
-    from compiler.sources import load_source
+    from compiler.pipeline.proof import Chain, eager_runners, raw_inputs, step_folders
     from compiler.verify.result import Check
 
     if not loaded.manifest.pipelines:
         return []
-    outputs = {m.name: [OutputSpec.model_validate(o) for o in (read_record(repository / m.name) or {}).get("outputs") or []]
-               for m in loaded.manifest.models}
+    outputs = recorded_outputs(repository, (m.name for m in loaded.manifest.models))
     states = {s.name: s.state for s in server.model_states()}
     models = {m.name: m for m in loaded.manifest.models}
     checks: list[Any] = []
@@ -49,17 +46,9 @@ def pipeline_checks(server: TritonProcess, loaded: LoadedManifest, repository: P
                [(t["name"], t["data_type"], [int(d) for d in t["dims"]]) for t in served.get("output", [])])
         checks.append(Check(plan.name, "served config", "-", want == got,
                             "matches the pipeline's plan" if want == got else f"planned {want}, served {got}"))
-        runners = {}
-        for step in plan.steps:
-            if not step.generated:
-                progress(f"{plan.name}: loading eager {step.model}")
-                runners[step.model] = ModelRunner(models[step.model], load_source(models[step.model],
-                                                                                 loaded.directory, allow_paths),
-                                                  [t.name for t in step.outputs or []])
-        chain = Chain(plan, {s.model: repository / s.model for s in plan.steps if s.generated}, runners)
-        tokenizer = next((s for s in plan.steps if s.kind == "tokenize"), None)
-        inputs = raw_inputs(plan, repository / tokenizer.model / "1" / "tokenizer" if tokenizer else None,
-                            loaded.directory)
+        chain = Chain(plan, step_folders(plan, repository),
+                      eager_runners(plan, models, loaded.directory, allow_paths, progress))
+        inputs = raw_inputs(plan, repository, loaded.directory)
         last = next(models[s.model] for s in reversed(plan.steps) if not s.generated)
         for protocol in ("http", "grpc"):
             progress(f"{plan.name}: {len(inputs)} raw inputs over {protocol}")

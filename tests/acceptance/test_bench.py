@@ -51,11 +51,27 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert bench.eager_latency is not None and bench.eager_latency.seconds >= 2 * 0.5  # windows added up
     assert bench.torchscript == []  # a TorchScript manifest has no twin
     assert bench.eager_batched is not None and bench.eager_batched.samples_per_request == 8
+    # the serving limit: the built file called in-process, at batch 1 and at the batch the server forms
+    assert bench.limit_latency is not None and bench.limit_latency.label == "in-process TorchScript batch 1"
+    assert bench.limit_batched is not None and bench.limit_batched.samples_per_request == 8
+    assert bench.limit_latency.seconds >= 2 * 0.5 and bench.limit_batched.throughput > 0
+    # Triton's statistics per served row: every perf_analyzer request counted, batches formed at c4
+    for row in bench.served:
+        stats = row.stats["affine"]
+        assert stats.requests >= sum(1 for _ in row.results) and stats.executions > 0
+        assert sum(stats.batches.values()) == stats.executions
+    assert max(max(r.stats["affine"].batches) for r in bench.served if r.concurrency == 4) > 1
+    # the first request after READY, loaded again without and with model_warmup
+    assert [(r.name, r.warm) for r in results.first_requests] == [("affine", False), ("affine", True)]
     assert results.build is not None and results.build.noop_build_s < results.build.full_build_s
     markdown, plot = write_report(results, tmp_path / "docs")
     text = markdown.read_text()
     assert "| served grpc c4 | 4 |" in text and "2 interleaved rounds" in text
     assert "raw `torch.jit.trace + save`" in text and "full build / raw export" in text
+    assert "| in-process TorchScript batch 8 | 1 |" in text
+    assert "| served grpc c1 p50 − in-process TorchScript batch 1 p50 |" in text
+    assert "Where a served request's time goes" in text and "| served http c4 | affine |" in text
+    assert "| affine | yes |" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -103,3 +103,32 @@ def test_labels_that_do_not_fit_the_classifier_are_refused_at_their_line(built: 
     line = next(n for n, text in enumerate(manifest.splitlines(), 1) if "three.txt" in text)
     assert f"broken.yaml:{line}" in result.err
     assert "three.txt has 3 lines, the classifier gives 4 classes" in result.err
+
+
+def test_bench_measures_pipelines_against_their_steps_in_process_and_the_first_request(
+        built: tuple[Project, str], tmp_path: Path) -> None:
+    """perf_analyzer sends raw texts and image bytes (its input file written by the bench); the in-process rows run
+    the same steps around eager; Triton's statistics say where each step's time went; warmup's rows load each
+    pipeline again without and with model_warmup."""
+    from compiler.bench import run_bench, write_report
+
+    project, _ = built
+    results = run_bench(project.manifest, project.output, ["colours", "features"], seconds=0.3, rounds=1,
+                        with_pytriton=False, with_build=False, with_torchscript=False, with_profile=False)
+    assert results.models == []
+    colours, features = results.pipelines
+    assert colours.steps == ["colours_image", "cnn", "colours_classify"] and colours.batch == 4
+    assert colours.in_process is not None and colours.in_process.samples_per_request == 4
+    assert [m.label for m in colours.served] == ["served http c1", "served http c16", "served grpc c1",
+                                                 "served grpc c16"]
+    for row in colours.served + features.served:
+        assert row.throughput > 0
+    c16 = colours.served[1].stats
+    assert c16["colours"].requests > 0 and c16["cnn"].executions > 0 and c16["cnn"].busy_ns > 0
+    assert max(c16["cnn"].batches) > 1  # the batcher merged raw-image requests into batches of the model
+    assert [(r.name, r.warm) for r in results.first_requests] == [("colours", False), ("colours", True),
+                                                                   ("features", False), ("features", True)]
+    assert all(r.first_ms > 0 and r.steady_ms > 0 for r in results.first_requests)
+    text = write_report(results, tmp_path / "docs")[0].read_text()
+    assert "## Pipeline colours" in text and "| served grpc c16 / in-process batch 4 |" in text
+    assert "share per step" in text and "## The first request after READY" in text
