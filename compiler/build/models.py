@@ -16,7 +16,6 @@ import dataclasses
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +36,8 @@ def target_warnings(loaded: LoadedManifest) -> list[str]:
     """Facts about the target release that hold for every model of the build, said once per build: the torch
     that exports against the torch the release ships, and TorchScript where the release serves torch.export."""
     from compiler.compat import assess, libtorch_of
-    from compiler.compat.torchscript import SavedBy
     from compiler.compat.pytorch_versions import running_torch
+    from compiler.compat.torchscript import SavedBy
     from compiler.releases import AOTI_SINCE
 
     release = loaded.manifest.release
@@ -87,9 +86,9 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
                  force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
     """The build of a loaded manifest with its fingerprints (computed by the process that was asked to build: a
     toolchain's build takes them from it, so that a no-op build stays one)."""
-    from compiler.build.toolchain import needs_toolchain
     from compiler.build.pipelines import pipeline_folders
     from compiler.build.pipelines import unchanged as pipeline_unchanged
+    from compiler.build.toolchain import needs_toolchain
     from compiler.manifest.wiring import plan_all
 
     plans = plan_all(loaded)  # the pipelines' wiring (load_manifest has refused what the manifest gets wrong)
@@ -303,12 +302,12 @@ def _cross_proof(loaded: LoadedManifest, model: ModelSpec, result: Any, model_fi
     it (compat/cross_proof.py). Returns the torch versions that proved it, and what to say."""
     import os
 
+    from compiler.build.toolchain import INSIDE
     from compiler.compat import libtorch_of
     from compiler.compat.cross_proof import CrossProofFailed, CrossProofUnavailable, enabled, prove_in
+    from compiler.compat.pytorch_versions import running_torch
     from compiler.errors import ExportError
     from compiler.export.proof import mismatch
-    from compiler.build.toolchain import INSIDE
-    from compiler.compat.pytorch_versions import running_torch
 
     proved = [_torch_version()]
     release = loaded.manifest.release

@@ -65,8 +65,8 @@ def unchanged(output: Path, name: str, print_: str) -> bool:
 def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints: dict[str, str],
                     progress: Progress, allow_paths: Sequence[Path], force: bool = False) -> list[Any]:
     """Every pipeline into `staging` (whose models are built); returns their ModelReports."""
-    from compiler.build.staging import link_or_copy
     from compiler.build.report import ModelReport
+    from compiler.build.staging import link_or_copy
 
     if not loaded.manifest.pipelines:
         return []

@@ -16,7 +16,6 @@ versions of the running environment; `python -m compiler.build.inside_toolchain 
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import json
 import os
