@@ -51,8 +51,11 @@ def test_built_configs_match_the_golden_files(repository: Path) -> None:
         assert (repository / name / "1" / "model.pt2").is_file()
 
 
-def test_both_models_are_ready(server: TritonProcess) -> None:
-    assert {(m.name, m.version, m.state) for m in server.model_states()} == {("bert", "1", "READY"), ("resnet", "1", "READY")}
+def test_every_model_and_pipeline_is_ready(server: TritonProcess) -> None:
+    """The two models, and each pipeline with its generated steps (<pipeline>_<step>) beside its ensemble."""
+    expected = {"bert", "resnet", "embed", "embed_tokenize", "embed_pool",
+                "classify_image", "classify_image_image", "classify_image_classify"}
+    assert {(m.name, m.version, m.state) for m in server.model_states()} == {(n, "1", "READY") for n in expected}
 
 
 def test_served_config_is_the_emitted_one(server: TritonProcess) -> None:
@@ -60,7 +63,7 @@ def test_served_config_is_the_emitted_one(server: TritonProcess) -> None:
     assert [i["name"] for i in served["input"]] == ["KWARGS[input_ids]", "KWARGS[attention_mask]", "KWARGS[token_type_ids]"]
     assert {i["data_type"] for i in served["input"]} == {"TYPE_INT64"}
     assert [[int(d) for d in o["dims"]] for o in served["output"]] == [[-1, 384], [384]]
-    assert server.served_config("resnet")["max_batch_size"] == 16
+    assert server.served_config("resnet")["max_batch_size"] == 15  # the package's own batch bound (models.yaml)
 
 
 def test_bert_over_http_equals_eager(server: TritonProcess, repository: Path) -> None:
@@ -96,6 +99,18 @@ def test_resnet_over_grpc_equals_eager_at_a_new_image_size(server: TritonProcess
     atol, rtol = _tolerance(repository, "resnet", "OUTPUT__0")
     assert served.shape == (3, 1000)
     np.testing.assert_allclose(served, expected, atol=atol, rtol=rtol)
+
+
+def test_tensors_cross_between_triton_and_torch_without_a_copy(server: TritonProcess) -> None:
+    """Our backend takes inputs and gives outputs through DLPack (no copy) for every dtype the committed models use;
+    it says which way it went once per model, after its first batch (the requests of the tests above)."""
+    x = np.zeros((1, 3, 168, 168), dtype=np.float32)
+    item = httpclient.InferInput("INPUT__0", list(x.shape), "FP32")
+    item.set_data_from_numpy(x)
+    httpclient.InferenceServerClient(server.http_url).infer("resnet", [item])
+    log = server.log_text()
+    assert "resnet: tensors in and out through DLPack, without a copy" in log
+    assert "are copied: no DLPack path" not in log
 
 
 def test_verify_passes_on_the_committed_manifest(repository: Path) -> None:

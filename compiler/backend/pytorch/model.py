@@ -106,12 +106,24 @@ def _flag(config: dict[str, Any], key: str, default: bool) -> bool:
     return value.lower() in {"true", "1", "yes", "on"}
 
 
+#: Tensors that crossed between Triton and torch by a copy, as "in FP32" / "out BOOL": said once each in the log.
+_COPIED: set[str] = set()
+
+
+def _copied(way: str, what: str) -> None:
+    if f"{way} {what}" not in _COPIED:
+        _COPIED.add(f"{way} {what}")
+        pb_utils.Logger.log_warn(f"{way}put tensors of {what} are copied: no DLPack path for them in this stub")
+
+
 def _to_torch(tensor: Any) -> torch.Tensor:
     """A Triton tensor as a torch tensor, without a copy where DLPack allows."""
     try:
         return torch_dlpack.from_dlpack(tensor.to_dlpack())
     except Exception:  # BOOL and some layouts have no DLPack path in the stub
-        return torch.from_numpy(np.ascontiguousarray(tensor.as_numpy()))
+        array = tensor.as_numpy()
+        _copied("in", str(array.dtype))
+        return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def _to_triton(name: str, value: torch.Tensor) -> Any:
@@ -121,6 +133,7 @@ def _to_triton(name: str, value: torch.Tensor) -> Any:
             return pb_utils.Tensor.from_dlpack(name, torch_dlpack.to_dlpack(value.contiguous()))
         except Exception:
             pass
+    _copied("out", str(value.dtype).removeprefix("torch."))
     return pb_utils.Tensor(name, value.cpu().contiguous().numpy())
 
 
@@ -151,6 +164,8 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(f"model '{self.name}': no model file at {path}")
         self.package: Any = None
         self.equal_sizes: list[list[tuple[str, int]]] = []
+        self._plan: tuple[list[str], list[tuple[str, int, Any, str]]] | None = None  # worked out at the first batch
+        self._said_transfer = False
         if filename.endswith(".pt2"):
             self._initialize_package(path)
             return
@@ -191,7 +206,6 @@ class TritonPythonModel:
             pb_utils.Logger.log_info(f"{self.name}: input binding ({self.input_convention}): {binding}")
         output_names = [io["name"] for io in self.outputs]
         self.output_convention, self.output_index = rules.bind_outputs(output_names)
-        self.output_dtype = {io["name"]: io["data_type"] for io in self.outputs}
         for io in self.outputs:
             if io["data_type"] not in _TORCH_DTYPES:
                 raise pb_utils.TritonModelException(
@@ -266,8 +280,7 @@ class TritonPythonModel:
                 _error_response(err)
             ]
         try:
-            self._inflight.write(requests, gathered)
-            outputs, sizes = self._run(gathered)
+            outputs, sizes = self._run(gathered, requests)
         except Exception as err:
             if len(requests) > 1:
                 # One bad request must not fail the requests it was batched with: run each alone.
@@ -275,13 +288,17 @@ class TritonPythonModel:
             return [_error_response(err)]
         finally:
             self._inflight.clear()
-        return self._split(outputs, sizes, len(requests))
+        responses = self._split(outputs, sizes, len(requests))
+        if not self._said_transfer:
+            self._said_transfer = True
+            pb_utils.Logger.log_info(f"{self.name}: tensors in and out " + (
+                f"copied for {', '.join(sorted(_COPIED))}" if _COPIED else "through DLPack, without a copy"))
+        return responses
 
     def _respond_alone(self, request: Any) -> Any:
         try:
             gathered = [self._gather(request)]
-            self._inflight.write([request], gathered)
-            outputs, sizes = self._run(gathered)
+            outputs, sizes = self._run(gathered, [request])
             return self._split(outputs, sizes, 1)[0]
         except Exception as err:
             return _error_response(err)
@@ -299,7 +316,17 @@ class TritonPythonModel:
             self._check_equal_sizes(tensors)
         return tensors
 
-    def _run(self, gathered: list[dict[str, torch.Tensor]]) -> tuple[list[torch.Tensor], list[int]]:
+    def _call_plan(self) -> tuple[list[str], list[tuple[str, int, Any, str]]]:
+        """The inputs in call order, and each output's name, position and dtype: worked out once, not per batch."""
+        if self._plan is None:
+            ordered = sorted(self.inputs, key=lambda n: self.input_index[n]) if not self.dict_input else self.inputs
+            picks = [(io["name"], self.output_index[io["name"]], _TORCH_DTYPES[io["data_type"]], io["data_type"])
+                     for io in self.outputs]
+            self._plan = (ordered, picks)
+        return self._plan
+
+    def _run(self, gathered: list[dict[str, torch.Tensor]], requests: list[Any]) -> tuple[list[torch.Tensor], list[int]]:
+        ordered, picks = self._call_plan()
         if self.max_batch_size > 0:
             sizes = [int(next(iter(g.values())).shape[0]) for g in gathered]
         else:
@@ -317,13 +344,12 @@ class TritonPythonModel:
                 else:
                     raise ValueError(f"'{self.name}' does not batch, but got {len(parts)} requests at once")
                 batch[name] = tensor.to(self.device, non_blocking=True)
+            self._inflight.write(requests, batch)  # the formed batch, described once
             if self.package is not None:
-                ordered = sorted(self.inputs, key=lambda n: self.input_index[n])
                 result = self.package.loader.run([batch[n] for n in ordered])
             elif self.dict_input:
                 result = self.module(batch)
             else:
-                ordered = sorted(self.inputs, key=lambda n: self.input_index[n])
                 result = self.module(*[batch[n] for n in ordered])
         if isinstance(result, torch.Tensor):
             results = [result]
@@ -334,18 +360,12 @@ class TritonPythonModel:
                 f"output must be a Tensor or a tuple of Tensors, got {type(result).__name__}"
             )
         picked = []
-        for io in self.outputs:
-            index = self.output_index[io["name"]]
+        for name, index, expected, declared in picks:
             if index >= len(results):
-                raise IndexError(
-                    f"output '{io['name']}' wants element {index}, the model returned {len(results)}"
-                )
+                raise IndexError(f"output '{name}' wants element {index}, the model returned {len(results)}")
             value = results[index]
-            expected = _TORCH_DTYPES[io["data_type"]]
             if value.dtype != expected:
-                raise TypeError(
-                    f"output '{io['name']}' is {value.dtype}, the configuration says {io['data_type']}"
-                )
+                raise TypeError(f"output '{name}' is {value.dtype}, the configuration says {declared}")
             picked.append(value)
         return picked, sizes
 
@@ -417,17 +437,20 @@ class _InFlight:
         except OSError:
             self.map = None
 
-    def write(self, requests: list[Any], gathered: list[dict[str, torch.Tensor]]) -> None:
+    def write(self, requests: list[Any], batch: dict[str, torch.Tensor]) -> None:
+        """The formed batch: its requests' ids, each input's shape, dtype and (small integer inputs) value range,
+        one reduction per input rather than per request."""
         if self.map is None:
             return
-        parts = []
-        for request, tensors in zip(requests, gathered):
-            described = [f"{name} {list(t.shape)} {str(t.dtype).removeprefix('torch.')}"
-                         + (f" values {int(t.min())}..{int(t.max())}" if t.numel() and not t.is_floating_point()
-                            and t.numel() <= 65536 else "")
-                         for name, t in tensors.items()]
-            parts.append(f"request '{request.request_id()}': " + ", ".join(described))
-        data = "; ".join(parts).encode("utf-8", "replace")[: self.SIZE - 1]
+        described = []
+        for name, t in batch.items():
+            text = f"{name} {list(t.shape)} {str(t.dtype).removeprefix('torch.')}"
+            if t.numel() and not t.is_floating_point() and t.dtype != torch.bool and t.numel() <= 1 << 20:
+                low, high = torch.aminmax(t)
+                text += f" values {int(low)}..{int(high)}"
+            described.append(text)
+        ids = ", ".join(f"'{request.request_id()}'" for request in requests)
+        data = f"{len(requests)} request(s) {ids}: {', '.join(described)}".encode("utf-8", "replace")[: self.SIZE - 1]
         self.map[: len(data) + 1] = data + b"\0"
 
     def clear(self) -> None:
