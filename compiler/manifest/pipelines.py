@@ -44,7 +44,12 @@ class TokenizeStep(_Strict):
     max_length: int | None = Field(None, ge=1, description="longest token sequence; default: the tokenizer's own "
                                    "limit, within the bound the model's package takes")
     padding: Literal["longest", "max_length"] = Field(
-        "longest", description="longest: a batch is padded to its longest text; max_length: always to max_length")
+        "longest", description="longest: a batch is padded to its longest text, rounded up to pad_to_multiple_of; "
+        "max_length: always to max_length")
+    pad_to_multiple_of: int = Field(
+        16, ge=1, description="longest padding rounds a batch's length up to a multiple of this (at most "
+        "max_length), so that requests of similar length share a shape and the dynamic batcher can merge them at "
+        "the model (it merges only equal shapes); 1 pads to the longest text exactly")
     truncation: bool = Field(True, description="texts longer than max_length are cut (false: refused with a 400)")
 
 

@@ -258,6 +258,7 @@ def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, m
             keys[spec_in.name] = key
         plan = StepPlan(number, "tokenize", name, True, [Tensor("TEXT", STRING, [1])], outputs,
                         settings={"kind": "tokenize", "input": "TEXT", "keys": keys, "padding": settings_t.padding,
+                                  "pad_to_multiple_of": settings_t.pad_to_multiple_of,
                                   "truncation": settings_t.truncation, "max_length": settings_t.max_length},
                         manifest_model=model.name)
         return plan

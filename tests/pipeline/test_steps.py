@@ -41,6 +41,22 @@ def test_a_batch_is_padded_to_its_longest_text_and_each_request_gets_its_rows(to
     assert long["ids"].shape == (1, 16)  # truncated to max_length
 
 
+def test_texts_of_similar_length_share_a_bucket_so_the_batcher_can_merge_them(tokenizer_folder: Path) -> None:
+    """The dynamic batcher merges only requests of equal shape: each request alone is padded to a multiple of
+    pad_to_multiple_of, so a 3-token and a 6-token text come out alike; never past max_length."""
+    tokenize = _tokenize(tokenizer_folder, max_length=32, pad_to_multiple_of=8)
+    short = tokenize.run([{"TEXT": as_request(["hello"])}])[0]
+    longer = tokenize.run([{"TEXT": as_request(["a much longer text"])}])[0]
+    assert short["ids"].shape == longer["ids"].shape == (1, 8)
+    assert short["mask"].tolist() == [[1, 1, 1, 0, 0, 0, 0, 0]]
+    nine = tokenize.run([{"TEXT": as_request(["one two three four five six seven"])}])[0]
+    assert nine["ids"].shape == (1, 16)  # 9 tokens: the next bucket
+    capped = _tokenize(tokenizer_folder, max_length=12, pad_to_multiple_of=8)
+    assert capped.run([{"TEXT": as_request(["one two three four five six seven"])}])[0]["ids"].shape == (1, 12)
+    fixed = _tokenize(tokenizer_folder, max_length=12, padding="max_length")
+    assert fixed.run([{"TEXT": as_request(["hello"])}])[0]["ids"].shape == (1, 12)
+
+
 def test_text_that_is_not_utf8_or_too_long_is_a_request_error(tokenizer_folder: Path) -> None:
     with pytest.raises(steps.RequestError, match="not UTF-8"):
         _tokenize(tokenizer_folder).run([{"TEXT": as_request([b"\xff\xfe"])}])

@@ -52,16 +52,24 @@ class Tokenize:
         self.outputs = settings["outputs"]  # output name -> [tokenizer key, numpy dtype]
         self.max_length = int(settings["max_length"])
         self.truncation = bool(settings["truncation"])
+        self.fixed = settings["padding"] == "max_length"
+        self.multiple = int(settings.get("pad_to_multiple_of") or 1)
+        self.left = settings["padding_side"] == "left"
+        self.fill = {"ids": int(settings["pad_id"]), "attention_mask": 0, "type_ids": 0}
         self.tokenizer = Tokenizer.from_file(os.path.join(folder, settings["tokenizer"], "tokenizer.json"))
+        self.tokenizer.no_padding()  # padded here, to the batch's bucket
         self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
         self.counter = self.tokenizer
         if self.truncation:
             self.tokenizer = Tokenizer.from_str(self.tokenizer.to_str())
             self.tokenizer.enable_truncation(self.max_length)
-        self.tokenizer.enable_padding(direction=settings["padding_side"], pad_id=int(settings["pad_id"]),
-                                      pad_token=settings["pad_token"],
-                                      length=self.max_length if settings["padding"] == "max_length" else None)
+
+    def length(self, longest: int) -> int:
+        """The padded length of a batch whose longest text has `longest` tokens: max_length for fixed padding, else
+        `longest` rounded up to the bucket (never past max_length)."""
+        if self.fixed:
+            return self.max_length
+        return max(longest, min(-(-longest // self.multiple) * self.multiple, self.max_length))
 
     def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         """All requests' texts in one call, so that a batch shares one padded length (and the model after it can
@@ -74,8 +82,17 @@ class Tokenize:
                     raise RequestError(f"input '{self.input}': a text of {len(encoding.ids)} tokens is longer than "
                                        f"max_length {self.max_length} (truncation is off)")
         encodings = self.tokenizer.encode_batch(flat)
-        columns = {key: np.array([getattr(e, attribute) for e in encodings], dtype=np.int64)
-                   for key, attribute in self.KEYS.items()}
+        length = self.length(max((len(e.ids) for e in encodings), default=1))
+        columns = {}
+        for key, attribute in self.KEYS.items():
+            column = np.full((len(encodings), length), self.fill[attribute], dtype=np.int64)
+            for row, encoding in enumerate(encodings):
+                values = getattr(encoding, attribute)
+                if self.left:
+                    column[row, length - len(values):] = values
+                else:
+                    column[row, :len(values)] = values
+            columns[key] = column
         answers, start = [], 0
         for group in texts:
             answers.append({name: np.ascontiguousarray(columns[key][start:start + len(group)]).astype(dtype)
