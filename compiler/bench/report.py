@@ -161,6 +161,29 @@ def _profiled(bench: ModelBench) -> list[str]:
     return [*lines, ""]
 
 
+def _tuning(bench: ModelBench) -> list[str]:
+    """Each serving setting against the built configuration, measured side by side in the same rounds."""
+    if not bench.tuning:
+        return []
+    base1, base16 = _served(bench.served, 1, "http"), _served(bench.served, 16, "http")
+    lines = ["Serving settings, each a copy of the built model with one change, served beside it and measured in the "
+             "same rounds over HTTP (the built configuration first):", "",
+             "| configuration | c1 p50 ms | c16 examples/s | c16 / built | c16 mean batch |", "|---|---|---|---|---|"]
+    if base1 and base16:
+        stats = base16.stats.get(bench.name)
+        lines.append(f"| built | {base1.percentile(0.5):.1f} | {base16.throughput:.1f} | 1.00 | "
+                     f"{stats.mean_batch if stats else float('nan'):.1f} |")
+    for variant, rows in bench.tuning.items():
+        c1 = next((m for m in rows if m.concurrency == 1), None)
+        c16 = next((m for m in rows if m.concurrency == 16), None)
+        stats = next(iter(c16.stats.values()), None) if c16 else None
+        ratio = c16.throughput / base16.throughput if c16 and base16 and base16.throughput else float("nan")
+        lines.append(f"| {variant} | {c1.percentile(0.5) if c1 else float('nan'):.1f} | "
+                     f"{c16.throughput if c16 else float('nan'):.1f} | {ratio:.2f} | "
+                     f"{stats.mean_batch if stats else float('nan'):.1f} |")
+    return [*lines, ""]
+
+
 def _pipeline(bench: PipelineBench) -> list[str]:
     lines = [f"## Pipeline {bench.name}", "", f"Steps: {' → '.join(bench.steps)}. **in-process** runs the same step "
              "code the served steps run, around eager PyTorch, in the benchmark process (one call per batch); "
@@ -241,6 +264,7 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
         if bench.pytriton_error:
             lines += [f"PyTriton could not be measured here: {bench.pytriton_error}", ""]
         lines += ["| target | measured | goal | |", "|---|---|---|---|", *_targets(bench), *_limit_targets(bench), ""]
+        lines += _tuning(bench)
         stages = _stages(bench.served + bench.torchscript, [bench.name, f"{bench.name}_torchscript"])
         if stages:
             lines += ["Where a served request's time goes (Triton's statistics extension, over each row's windows; "

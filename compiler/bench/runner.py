@@ -76,6 +76,7 @@ class ModelBench:
     limit_batched: Measurement | None = None  # ... at the batch the server forms from 16 one-example requests
     served: list[PaMeasurement] = field(default_factory=list)  # the manifest's export (AOTI for 26.03 on)
     torchscript: list[PaMeasurement] = field(default_factory=list)  # the same model traced, served beside it
+    tuning: dict[str, list[PaMeasurement]] = field(default_factory=dict)  # variant -> its rows (c1, c16 over HTTP)
     pytriton: PaMeasurement | None = None  # at the highest concurrency
     pytriton_c1: PaMeasurement | None = None
     pytriton_error: str | None = None
@@ -244,7 +245,7 @@ COMPARED = (1, 16)
 def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, seconds: float = 6.0,
               concurrencies: tuple[int, ...] = (1, 2, 4, 8, 16), with_pytriton: bool = True, with_build: bool = True,
               rounds: int = 2, tick: Tick = lambda: None, with_torchscript: bool = True,
-              with_profile: bool = True, with_warmup: bool = True) -> BenchResults:
+              with_profile: bool = True, with_warmup: bool = True, with_tuning: bool = True) -> BenchResults:
     """Per model, eager PyTorch, our server (the repository and its TorchScript twin, in one tritonserver) and
     PyTriton are all up at once and measured in `rounds` interleaved rounds, so that drift on a shared machine
     falls on all alike. Then (`with_profile`) Model Analyzer's quick sweep of each model, at the concurrencies the
@@ -271,11 +272,12 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
             for name in [s.model for s in plan.steps if s.generated] + [plan.name]:
                 shutil.copytree(repository / name, served / name)
         twins = _torchscript_twins(loaded, chosen, Path(scratch), served, profiling) if with_torchscript else {}
+        tuned = {model.name: _tuning_twins(model, served, profiling) for model in chosen} if with_tuning else {}
         with embedded_server(served) as (server, _):
             for model in chosen:
                 benches.append(_bench_model(model, loaded.directory, served, profiling, analyzer, server.http_url,
                                             server.grpc_url, twins.get(model.name), seconds, concurrencies,
-                                            with_pytriton, rounds, tick))
+                                            with_pytriton, rounds, tick, tuned.get(model.name, {})))
             for plan in plans:
                 pipelines.append(_bench_pipeline(plan, loaded, served, profiling, analyzer, server.http_url,
                                                  server.grpc_url, seconds, rounds, tick))
@@ -407,9 +409,58 @@ def _torchscript_twins(loaded: LoadedManifest, models: list[ModelSpec], scratch:
     return twins
 
 
+def _tuning_variants(model: ModelSpec, config: Any) -> dict[str, Callable[[Any], None]]:
+    """The serving settings issue 25 asks to decide by measurement, each a change to the built config."""
+    def delay(value: int) -> Callable[[Any], None]:
+        def change(c: Any) -> None:
+            c.dynamic_batching.max_queue_delay_microseconds = value
+        return change
+
+    def preferred(c: Any) -> None:
+        c.dynamic_batching.preferred_batch_size.append(model.max_batch_size)
+
+    def one_thread(c: Any) -> None:
+        c.parameters["INTRA_OP_THREAD_COUNT"].string_value = "1"
+
+    variants: dict[str, Callable[[Any], None]] = {}
+    if config.HasField("dynamic_batching"):
+        built = config.dynamic_batching.max_queue_delay_microseconds
+        variants.update({f"queue delay {value} us": delay(value) for value in (0, 100, 1000) if value != built})
+        if not config.dynamic_batching.preferred_batch_size:
+            variants[f"preferred batch {model.max_batch_size}"] = preferred
+    if "INTRA_OP_THREAD_COUNT" not in config.parameters:
+        variants["INTRA_OP_THREAD_COUNT 1"] = one_thread
+    return variants
+
+
+def _tuning_twins(model: ModelSpec, served: Path, profiling: Path) -> dict[str, str]:
+    """A copy of the built model per tuning variant (<name>__tune<i>), served beside it and measured in the same
+    rounds; returns variant -> twin name."""
+    import re
+
+    from compiler.repository import layout
+    from compiler.triton_config import parse_text, to_text
+
+    config = parse_text(layout.config_file(served / model.name).read_text())
+    twins = {}
+    for number, (variant, change) in enumerate(_tuning_variants(model, config).items()):
+        name = f"{model.name}__tune{number}"
+        shutil.copytree(served / model.name, served / name)
+        changed = parse_text(to_text(config))
+        changed.name = name
+        change(changed)
+        layout.config_file(served / name).write_text(to_text(changed))
+        (profiling / name).mkdir(parents=True, exist_ok=True)
+        commands = (profiling / model.name / "perf_analyzer.txt").read_text()
+        (profiling / name / "perf_analyzer.txt").write_text(re.sub(rf"-m {re.escape(model.name)} ", f"-m {name} ",
+                                                                   commands))
+        twins[variant] = name
+    return twins
+
+
 def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path, analyzer: PerfAnalyzer,
                  http_url: str, grpc_url: str, twin: str | None, seconds: float, concurrencies: tuple[int, ...],
-                 with_pytriton: bool, rounds: int, tick: Tick) -> ModelBench:
+                 with_pytriton: bool, rounds: int, tick: Tick, tuned: dict[str, str] | None = None) -> ModelBench:
     reference = EagerReference.load(model, base)  # as the build served it
     module, binding = reference.module, reference.binding
     bench = ModelBench(model.name, model.max_batch_size, export=model.export)
@@ -451,6 +502,12 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
                             cell_seconds(c), stats_url=http_url, watched=(twin,))
                     for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED if c in theirs]
         cells += scripted
+    tuning: dict[str, list[_PaCell]] = {}
+    for variant, twin_name in (tuned or {}).items():
+        theirs = _commands(profiling, twin_name)
+        tuning[variant] = [_PaCell(f"{variant}, http c{c}", analyzer, theirs[c], http_url, "http", c, cell_seconds(c),
+                                   stats_url=http_url, watched=(twin_name,)) for c in COMPARED if c in theirs]
+        cells += tuning[variant]
     with contextlib.ExitStack() as stack:
         pytriton: list[_PaCell] = []
         if with_pytriton:
@@ -470,6 +527,7 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
     bench.limit_batched = limit_batched.measurement if limit_batched else None
     bench.served = [c.measurement for c in served if c.measurement]
     bench.torchscript = [c.measurement for c in scripted if c.measurement]
+    bench.tuning = {variant: [c.measurement for c in rows if c.measurement] for variant, rows in tuning.items()}
     if len(pytriton) == 2:
         bench.pytriton_c1, bench.pytriton = pytriton[0].measurement, pytriton[1].measurement
     return bench

@@ -63,6 +63,12 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert max(max(r.stats["affine"].batches) for r in bench.served if r.concurrency == 4) > 1
     # the first request after READY, loaded again without and with model_warmup
     assert [(r.name, r.warm) for r in results.first_requests] == [("affine", False), ("affine", True)]
+    # serving settings measured side by side: copies of the model with one change each, served in the same rounds
+    assert list(bench.tuning) == ["queue delay 0 us", "queue delay 1000 us", "preferred batch 8",
+                                  "INTRA_OP_THREAD_COUNT 1"]
+    assert all([m.concurrency for m in rows] == [1, 16] and all(m.throughput > 0 for m in rows)
+               for rows in bench.tuning.values())
+    assert all(next(iter(rows[1].stats)).startswith("affine__tune") for rows in bench.tuning.values())
     assert results.build is not None and results.build.noop_build_s < results.build.full_build_s
     markdown, plot = write_report(results, tmp_path / "docs")
     text = markdown.read_text()
@@ -72,6 +78,7 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert "| served grpc c1 p50 − in-process TorchScript batch 1 p50 |" in text
     assert "Where a served request's time goes" in text and "| served http c4 | affine |" in text
     assert "| affine | yes |" in text
+    assert "| queue delay 0 us |" in text and "| INTRA_OP_THREAD_COUNT 1 |" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -93,7 +100,7 @@ def test_an_aoti_model_is_measured_beside_its_torchscript_twin_and_pytriton(tmp_
     package: all through perf_analyzer."""
     built = Project.at(tmp_path).built(AOTI)
     results = run_bench(built.manifest, built.output, seconds=0.5, concurrencies=(1,), rounds=1,
-                        with_pytriton=True, with_build=False, with_profile=False)
+                        with_pytriton=True, with_build=False, with_profile=False, with_warmup=False, with_tuning=False)
     bench = results.models[0]
     assert [m.label for m in bench.served] == ["served aoti http c1", "served aoti grpc c1"]
     assert [m.label for m in bench.torchscript] == ["served torchscript http c1", "served torchscript http c16",

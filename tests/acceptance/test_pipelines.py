@@ -114,7 +114,8 @@ def test_bench_measures_pipelines_against_their_steps_in_process_and_the_first_r
 
     project, _ = built
     results = run_bench(project.manifest, project.output, ["colours", "features"], seconds=0.3, rounds=1,
-                        with_pytriton=False, with_build=False, with_torchscript=False, with_profile=False)
+                        with_pytriton=False, with_build=False, with_torchscript=False, with_profile=False,
+                        with_tuning=False)
     assert results.models == []
     colours, features = results.pipelines
     assert colours.steps == ["colours_image", "cnn", "colours_classify"] and colours.batch == 4
