@@ -288,10 +288,20 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
                   f"| full build / raw export | {ratio:.2f} | ≤ 1.2 | {_verdict(ratio <= 1.2)} |",
                   f"| no-op build | {b.noop_build_s:.2f} s | < 1 s | {_verdict(b.noop_build_s < 1)} |", ""]
     markdown = folder / "benchmarks.md"
-    markdown.write_text("\n".join(lines))
+    markdown.write_text("\n".join(lines) + _kept_by_hand(markdown))
     plot = folder / "benchmarks.png"
     _plot(results, plot)
     return markdown, plot
+
+
+#: Where the measured report ends and the decisions written from it begin: make bench keeps what follows.
+BY_HAND = "<!-- Written by hand from the numbers above; make bench keeps everything below this line. -->"
+
+
+def _kept_by_hand(markdown: Path) -> str:
+    """The hand-written part of the report it replaces (the decisions taken from its numbers), if it has one."""
+    old = markdown.read_text() if markdown.is_file() else ""
+    return "\n" + old[old.index(BY_HAND):] if BY_HAND in old else ""
 
 
 def _plot(results: BenchResults, path: Path) -> None:

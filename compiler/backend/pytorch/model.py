@@ -89,6 +89,7 @@ _SUPPORTED_PARAMETERS = {
     "INTER_OP_THREAD_COUNT",
     "ENABLE_JIT_EXECUTOR",
     "ENABLE_JIT_PROFILING",
+    "ZERO_COPY",
 }
 
 
@@ -110,30 +111,31 @@ def _flag(config: dict[str, Any], key: str, default: bool) -> bool:
 _COPIED: set[str] = set()
 
 
-def _copied(way: str, what: str) -> None:
+def _copied(way: str, what: str, asked: bool) -> None:
     if f"{way} {what}" not in _COPIED:
         _COPIED.add(f"{way} {what}")
-        pb_utils.Logger.log_warn(f"{way}put tensors of {what} are copied: no DLPack path for them in this stub")
+        why = "ZERO_COPY is false" if asked else "no DLPack path for them in this stub"
+        pb_utils.Logger.log_warn(f"{way}put tensors of {what} are copied: {why}")
 
 
-def _to_torch(tensor: Any) -> torch.Tensor:
+def _to_torch(tensor: Any, zero_copy: bool = True) -> torch.Tensor:
     """A Triton tensor as a torch tensor, without a copy where DLPack allows."""
-    try:
-        return torch_dlpack.from_dlpack(tensor.to_dlpack())
-    except Exception:  # BOOL and some layouts have no DLPack path in the stub
-        array = tensor.as_numpy()
-        _copied("in", str(array.dtype))
-        return torch.from_numpy(np.ascontiguousarray(array))
+    if zero_copy:
+        with contextlib.suppress(Exception):  # BOOL and some layouts have no DLPack path in the stub
+            return torch_dlpack.from_dlpack(tensor.to_dlpack())
+    array = tensor.as_numpy()
+    _copied("in", str(array.dtype), asked=not zero_copy)
+    return torch.from_numpy(np.array(array))  # a copy: as_numpy() views the stub's shared memory
 
 
-def _to_triton(name: str, value: torch.Tensor) -> Any:
+def _to_triton(name: str, value: torch.Tensor, zero_copy: bool = True) -> Any:
     value = value.detach()
-    if value.dtype != torch.bool:
+    if zero_copy and value.dtype != torch.bool:
         try:
             return pb_utils.Tensor.from_dlpack(name, torch_dlpack.to_dlpack(value.contiguous()))
         except Exception:
             pass
-    _copied("out", str(value.dtype).removeprefix("torch."))
+    _copied("out", str(value.dtype).removeprefix("torch."), asked=not zero_copy)
     return pb_utils.Tensor(name, value.cpu().contiguous().numpy())
 
 
@@ -256,6 +258,9 @@ class TritonPythonModel:
             if key not in _SUPPORTED_PARAMETERS:
                 pb_utils.Logger.log_warn(f"{self.name}: parameter {key} is not supported by this backend; ignored")
         self.inference_mode = _flag(config, "INFERENCE_MODE", True)
+        # Ours, for `make bench` only: ZERO_COPY false copies every tensor (as_numpy) instead of passing it by
+        # DLPack, so that the zero-copy path can be measured against its absence side by side.
+        self.zero_copy = _flag(config, "ZERO_COPY", True)
         self.optimized_execution = not _flag(config, "DISABLE_OPTIMIZED_EXECUTION", False)
         intra = _parameter(config, "INTRA_OP_THREAD_COUNT")
         if intra and int(intra) > 0:
@@ -311,7 +316,7 @@ class TritonPythonModel:
             tensor = pb_utils.get_input_tensor_by_name(request, name)
             if tensor is None:
                 raise ValueError(f"request for '{self.name}' has no input '{name}'")
-            tensors[name] = _to_torch(tensor)
+            tensors[name] = _to_torch(tensor, self.zero_copy)
         if self.equal_sizes:
             self._check_equal_sizes(tensors)
         return tensors
@@ -379,7 +384,7 @@ class TritonPythonModel:
                     part = value[offset : offset + sizes[i]]
                 else:
                     part = value
-                tensors.append(_to_triton(io["name"], part))
+                tensors.append(_to_triton(io["name"], part, self.zero_copy))
             offset += sizes[i]
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses
