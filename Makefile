@@ -78,7 +78,7 @@ check: setup ## Lint REPO (any Triton repository) against its models and target 
 	$(COMPILER) check $(REPO)
 
 test: setup ## Run the whole test suite (real tritonserver end-to-end tests included)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 test-fast: setup ## Run the tests that need neither big models nor tritonserver
 	$(PY) -m pytest -m "not slow and not tritonserver" $(PYTEST_ARGS)
