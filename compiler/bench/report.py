@@ -287,6 +287,8 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
                   "| target | measured | goal | |", "|---|---|---|---|",
                   f"| full build / raw export | {ratio:.2f} | ≤ 1.2 | {_verdict(ratio <= 1.2)} |",
                   f"| no-op build | {b.noop_build_s:.2f} s | < 1 s | {_verdict(b.noop_build_s < 1)} |", ""]
+    if results.build_error:
+        lines += ["## Build", "", f"Not measured: {results.build_error}", ""]
     markdown = folder / "benchmarks.md"
     markdown.write_text("\n".join(lines) + _kept_by_hand(markdown))
     plot = folder / "benchmarks.png"

@@ -101,6 +101,7 @@ class BenchResults:
     rounds: int = 1
     pipelines: list[PipelineBench] = field(default_factory=list)
     first_requests: list[FirstRequest] = field(default_factory=list)  # with and without warmup
+    build_error: str | None = None  # why the build rows are missing (the measurements above are kept)
 
 
 @dataclass
@@ -293,8 +294,14 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
                 bench.profile_error = str(err)
             tick()
     # the build always builds them all: time the same set
-    build = _build_times(manifest, list(every), loaded) if with_build else None
-    return BenchResults(benches, build, seconds, rounds, pipelines, firsts)
+    build, build_error = None, None
+    if with_build:
+        try:
+            build = _build_times(manifest, list(every), loaded)
+        except subprocess.CalledProcessError as err:  # the build's own failure must not lose the hour measured
+            said = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+            build_error = f"`{' '.join(err.cmd[1:])}` exited {err.returncode}: {said[-1] if said else ''}"
+    return BenchResults(benches, build, seconds, rounds, pipelines, firsts, build_error)
 
 
 def _bench_pipeline(plan: Any, loaded: LoadedManifest, served: Path, profiling: Path, analyzer: PerfAnalyzer,

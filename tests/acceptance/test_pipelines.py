@@ -61,6 +61,18 @@ def test_each_pipeline_is_an_ensemble_of_its_steps_with_their_files(built: tuple
     assert checked["errors"] == 0 and checked["warnings"] == 0, checked
 
 
+def test_a_build_again_leaves_the_pipelines_unchanged_and_shows_them(built: tuple[Project, str]) -> None:
+    """The second `make repo` of a manifest with pipelines: nothing written, each pipeline shown from its record."""
+    project, _ = built
+    again = project.build()
+    assert again.code == 0, again.out + again.err
+    assert "unchanged, nothing written" in again.out
+    lines = again.out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("embed ") and "unchanged" in line)
+    assert lines[at + 1:at + 4] == ["    input  TEXT TYPE_STRING [1]", "    output EMBEDDING TYPE_FP32 [32]",
+                                    "    steps  tokenize(embed_tokenize) -> encoder -> pool(embed_pool)"]
+
+
 def test_verify_sends_raw_inputs_over_http_and_grpc(built: tuple[Project, str]) -> None:
     project, _ = built
     result = run_cli("verify", "--repository", str(project.output))

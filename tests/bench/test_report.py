@@ -24,3 +24,9 @@ def test_a_report_without_the_marker_is_replaced_whole(tmp_path: Path) -> None:
     (tmp_path / "benchmarks.md").write_text("# Benchmarks\n\n## Decisions\n\nnot marked\n")
     markdown, _ = write_report(BenchResults(models=[], build=None, seconds_per_cell=1.0), tmp_path)
     assert "not marked" not in markdown.read_text()
+
+
+def test_a_build_that_fails_in_the_bench_is_said_and_the_rest_is_kept(tmp_path: Path) -> None:
+    results = BenchResults(models=[], build=None, seconds_per_cell=1.0, build_error="`-m compiler build` exited 3: x")
+    text = write_report(results, tmp_path)[0].read_text()
+    assert "## Build\n\nNot measured: `-m compiler build` exited 3: x" in text
