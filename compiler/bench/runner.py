@@ -31,7 +31,7 @@ from compiler.bench.warmup import FirstRequest
 from compiler.errors import ServerError
 from compiler.export.binding import Binding
 from compiler.export.examples import Plan, make_inputs, plans_for
-from compiler.export.reference import EagerReference
+from compiler.export.reference import EagerReference, load_built
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.profiling.model_analyzer import ProfileResult, profile
 from compiler.profiling.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, Result, locate
@@ -179,15 +179,14 @@ def _eager_caller(model: ModelSpec, module: Any, binding: Binding, batch: int) -
     return make
 
 
-def _limit_caller(model: ModelSpec, folder: Path, binding: Binding, batch: int) -> Callable[[], Callable[[], Any]]:
-    """The built file itself, called in-process as our backend calls it (a package's flat inputs in its call order
-    through its loader, a TorchScript module by its binding) under inference_mode: what serving could reach."""
+def _limit_caller(model: ModelSpec, built: Any, binding: Binding, batch: int) -> Callable[[], Callable[[], Any]]:
+    """The built file itself (`load_built`), called in-process as our backend calls it (a package's flat inputs in
+    its call order through its loader, a TorchScript module by its binding) under inference_mode: what serving
+    could reach."""
     import torch
 
     from compiler.export.aoti import call_order
-    from compiler.export.reference import load_built
 
-    built = load_built(folder)
     base = plans_for(model)[0]
     inputs = make_inputs(model, Plan("limit", batch if model.max_batch_size else None, base.sizes, seed=7))
 
@@ -457,7 +456,8 @@ def _tuning_twins(model: ModelSpec, served: Path, profiling: Path) -> dict[str, 
     for number, (variant, change) in enumerate(_tuning_variants(model, config).items()):
         name = f"{model.name}__tune{number}"
         shutil.copytree(served / model.name, served / name)
-        changed = parse_text(to_text(config))
+        changed = type(config)()
+        changed.CopyFrom(config)
         changed.name = name
         change(changed)
         layout.config_file(served / name).write_text(to_text(changed))
@@ -490,14 +490,14 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
 
     eager_single = _Cell("eager batch 1", single, 1, window(single_ms))
     kind = "package" if model.export == "aoti" else "TorchScript"
-    limit_single = _Cell(f"in-process {kind} batch 1", _limit_caller(model, repository / model.name, binding, 1), 1,
-                         window(single_ms))
+    built = load_built(repository / model.name)  # one load for both limit cells
+    limit_single = _Cell(f"in-process {kind} batch 1", _limit_caller(model, built, binding, 1), 1, window(single_ms))
     cells: list[_Cell | _PaCell] = [eager_single, limit_single]
     eager_batched = limit_batched = None
     if batched:
         eager_batched = _Cell(f"eager batch {largest}", batched, 1, window(batched_ms), samples_per_request=largest)
         limit_batched = _Cell(f"in-process {kind} batch {largest}",
-                              _limit_caller(model, repository / model.name, binding, largest), 1, window(batched_ms),
+                              _limit_caller(model, built, binding, largest), 1, window(batched_ms),
                               samples_per_request=largest)
         cells += [eager_batched, limit_batched]
     mine = _commands(profiling, model.name)
