@@ -168,7 +168,7 @@ def _tokenizer(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, versi
         raise ExportError(_problem(plan, step, f"the tokenizer of '{model}' has no padding token, and a batch of "
                                    "texts is padded to one length", "tokenize", "give the tokenizer a pad_token"))
     return {"tokenizer": "tokenizer", "max_length": min(limits), "pad_id": tokenizer.pad_token_id,
-            "pad_token": tokenizer.pad_token, "padding_side": tokenizer.padding_side,
+            "padding_side": tokenizer.padding_side,
             "outputs": {name: [key, datatypes.lookup(next(t.dtype for t in step.outputs if t.name == name)).numpy_name]
                         for name, key in step.settings["keys"].items()}}
 

@@ -27,7 +27,7 @@ def tokenizer_folder(tmp_path: Path) -> Path:
 
 def _tokenize(folder: Path, **settings: object) -> Any:
     base = {"kind": "tokenize", "input": "TEXT", "tokenizer": "tokenizer", "max_length": 16, "padding": "longest",
-            "truncation": True, "pad_id": 0, "pad_token": "[PAD]", "padding_side": "right",
+            "truncation": True, "pad_id": 0, "padding_side": "right",
             "outputs": {"ids": ["input_ids", "int64"], "mask": ["attention_mask", "int64"]}}
     return steps.make({**base, **settings}, str(folder))
 
