@@ -232,11 +232,10 @@ def _unchanged(folder: Path, status: str = "unchanged") -> ModelReport:
     warnings = record.get("warnings") or []
     binding = (record.get("binding") or {}).get("inputs") or []
     guards = Guards.from_record(record.get("guards"))
-    if record.get("kind") == "pipeline":  # tensors as [name, dtype, dims] (build/pipelines.py)
-        return ModelReport(folder.name, status, inputs=[f"{n} {t} {d}" for n, t, d in record.get("inputs") or []],
-                           outputs=[f"{n} {t} {d}" for n, t, d in record.get("outputs") or []],
-                           steps=" -> ".join(f"{s['kind']}({s['model']})" if s["kind"] != "model" else s["model"]
-                                             for s in record.get("steps") or []))
+    if record.get("kind") == "pipeline":
+        from compiler.build.pipelines import tensor_lines
+
+        return ModelReport(folder.name, status, **tensor_lines(record))
     return ModelReport(folder.name, status, binding=[(str(a), str(b)) for a, b in binding],
                        outputs=[f"{o['name']} {o['dtype']} {o['dims']}" for o in record.get("outputs") or []],
                        warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],

@@ -80,7 +80,7 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
         if not force and unchanged(output, plan.name, print_):
             for folder in pipeline_folders(read_record(output / plan.name)):
                 shutil.copytree(output / folder, staging / folder, copy_function=link_or_copy)
-            reports.append(ModelReport(plan.name, "unchanged", **_tensor_lines(plan)))
+            reports.append(ModelReport(plan.name, "unchanged", **tensor_lines(read_record(output / plan.name) or {})))
             say("unchanged")
             continue
         started = time.monotonic()
@@ -97,27 +97,30 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
             say("FAILED (internal error)")
             continue
         folders = [s.model for s in plan.steps if s.generated] + [plan.name]
-        write_record(staging / plan.name, {
+        record = {
             "fingerprint": print_, "kind": "pipeline", "folders": folders, "models": plan.models,
             "manifest": str(loaded.path.resolve()), "triton_version": loaded.manifest.triton_version,
             "inputs": [[t.name, t.dtype, t.dims] for t in plan.inputs],
             "outputs": [[t.name, t.dtype, t.dims] for t in plan.outputs],
             "steps": [{"kind": s.kind, "model": s.model, "inputs": s.input_map, "outputs": s.output_map}
                       for s in plan.steps],
-            "proved": proved})
+            "proved": proved}
+        write_record(staging / plan.name, record)
         seconds = time.monotonic() - started
-        reports.append(ModelReport(plan.name, "built", seconds=seconds, **_tensor_lines(plan)))
+        reports.append(ModelReport(plan.name, "built", seconds=seconds, **tensor_lines(record)))
         say(f"built in {seconds:.1f}s")
     if problems:
         raise UserError(problems)
     return reports
 
 
-def _tensor_lines(plan: PipelinePlan) -> dict[str, Any]:
-    """What the build's table shows of a pipeline: its inputs, outputs and steps."""
-    return {"inputs": [f"{t.name} {t.dtype} {t.dims}" for t in plan.inputs],
-            "outputs": [f"{t.name} {t.dtype} {t.dims}" for t in plan.outputs],
-            "steps": " -> ".join(f"{s.kind}({s.model})" if s.generated else s.model for s in plan.steps)}
+def tensor_lines(record: dict[str, Any]) -> dict[str, Any]:
+    """What the build's table shows of a pipeline, from its build.json (built, kept or unchanged alike): its
+    inputs, outputs and steps."""
+    return {"inputs": [f"{n} {t} {d}" for n, t, d in record.get("inputs") or []],
+            "outputs": [f"{n} {t} {d}" for n, t, d in record.get("outputs") or []],
+            "steps": " -> ".join(s["model"] if s["kind"] == "model" else f"{s['kind']}({s['model']})"
+                                 for s in record.get("steps") or [])}
 
 
 def _prefixed(progress: Progress, name: str) -> Progress:
