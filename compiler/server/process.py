@@ -12,6 +12,7 @@ file so that a failure can show the lines that matter.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import http.client
 import json
@@ -31,6 +32,10 @@ from compiler.errors import Problem, ServerError
 from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
 from compiler.server.ports import Ports
 from compiler.server.watch import inflight_environment
+
+#: seconds tritonserver gets to end after SIGINT before SIGKILL: it usually takes 3 s here; a whole `serve` then stops
+#: inside the 30 s a container runtime waits after SIGTERM (Kubernetes' default terminationGracePeriodSeconds)
+STOP_GRACE_S = 20.0
 
 _PR_SET_PDEATHSIG = 1
 
@@ -79,6 +84,7 @@ class TritonProcess:
         self._log_cited = False  # a failure message named the log: keep it after stop()
         self.layout: ServerLayout | None = None
         self.watch: Any = None  # a StubWatch, while embedded_server supervises this server
+        self.killed = False  # stop() needed SIGKILL: tritonserver had not ended STOP_GRACE_S after SIGINT
 
     # -- lifecycle -----------------------------------------------------------------
     def command(self) -> list[str]:
@@ -126,9 +132,10 @@ class TritonProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def stop(self, grace: float = 30.0) -> int | None:
-        """SIGINT to the whole group, then SIGKILL; returns the exit code. The temporary folder (backends, log)
-        is removed, except the log when a failure message named it."""
+    def stop(self, grace: float = STOP_GRACE_S) -> int | None:
+        """SIGINT to the whole group, then SIGKILL after `grace` seconds; returns the exit code (None if even
+        SIGKILL did not end it in 10 s). `killed` says whether SIGINT was not enough. The temporary folder
+        (backends, log) is removed, except the log when a failure message named it."""
         process = self._process
         if process is None:
             self._remove_workdir()
@@ -138,8 +145,10 @@ class TritonProcess:
             try:
                 process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
+                self.killed = True
                 self._signal_group(signal.SIGKILL)
-                process.wait(timeout=30)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=10)
         self._signal_group(signal.SIGKILL)  # stubs left behind by a crash
         if self._log_file is not None:
             self._log_file.close()

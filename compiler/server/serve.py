@@ -16,6 +16,7 @@ swallowed anyway still ends the session.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from types import FrameType
 from compiler.errors import Problem, ServerError
 from compiler.server.docker import docker_command
 from compiler.server.ports import Ports
+from compiler.server.process import STOP_GRACE_S, TritonProcess
 from compiler.server.session import embedded_server, status_table
 
 Echo = Callable[[str], None]
@@ -58,6 +60,8 @@ def stop_signals() -> Iterator[Callable[[], bool]]:
 
 def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
                    until: Callable[[], bool] = lambda: False, variant: str | None = None) -> None:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1` prints where a serve that hangs is
+    server: TritonProcess | None = None
     with stop_signals() as stopped:
         try:
             with embedded_server(repository, ports=ports, host=host, variant=variant, echo=echo) as (server, models):
@@ -79,6 +83,8 @@ def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
                                               + "\n".join(server.log_lines_for(None, 30))))
         except StopSignal:
             echo("tritonserver stopped")
+        if server is not None and server.killed:
+            echo(f"note: tritonserver had not ended {STOP_GRACE_S:.0f} s after SIGINT and was killed")
 
 
 def serve_docker(repository: Path, ports: Ports, host: str, release: str, echo: Echo,

@@ -116,6 +116,19 @@ def _wait_for(process: subprocess.Popen[str], text: str, timeout: float = 300) -
     raise AssertionError(f"never saw {text!r}:\n{seen}")
 
 
+def _exit_code(process: subprocess.Popen[str], timeout: float) -> int:
+    """A serve that has not ended in time fails the test with what it printed and where each thread is (serve
+    dumps its stacks on SIGUSR1)."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        process.kill()
+        output, _ = process.communicate(timeout=30)
+        raise AssertionError(f"serve had not ended {timeout:.0f} s after SIGTERM:\n{output}") from None
+
+
 def test_serve_prints_the_table_and_stops_on_sigterm(built: tuple[Path, Path]) -> None:
     manifest, repo = built
     ports = Ports.free()
@@ -128,7 +141,7 @@ def test_serve_prints_the_table_and_stops_on_sigterm(built: tuple[Path, Path]) -
             assert answer.status == 200
         assert _tritonservers_on(ports.http)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
+        assert _exit_code(process, timeout=60) == 0
     finally:
         if process.poll() is None:
             process.kill()

@@ -69,3 +69,27 @@ def test_a_port_in_use_is_named_with_the_flag_that_moves_it(tmp_path: Path) -> N
     finally:
         taken.close()
     Ports(free.http, port, free.metrics).check_available("127.0.0.1")  # released: no error
+
+
+def test_a_server_that_ignores_sigint_is_killed_after_the_grace_and_says_so(tmp_path: Path) -> None:
+    """A stuck shutdown (a Python stub that never ends) must not hold `serve` past a container's stop timeout."""
+    import subprocess
+    import sys
+    import time
+
+    server = TritonProcess(tmp_path)
+    ignores = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('up', flush=True); " \
+              "time.sleep(600)"
+    server._process = subprocess.Popen([sys.executable, "-c", ignores], stdout=subprocess.PIPE,
+                                       start_new_session=True)
+    assert server._process.stdout is not None and server._process.stdout.readline() == b"up\n"
+    started = time.monotonic()
+    assert server.stop(grace=1.0) == -9
+    assert server.killed and time.monotonic() - started < 10
+
+    polite = TritonProcess(tmp_path)
+    polite._process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                       start_new_session=True)
+    time.sleep(0.5)
+    polite.stop(grace=5.0)
+    assert not polite.killed
