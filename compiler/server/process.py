@@ -79,6 +79,8 @@ class TritonProcess:
         self.log_path = self._workdir / "tritonserver.log"
         #: where our backend describes each instance's batch in flight (server/watch.py reads it when a stub dies)
         self.inflight_dir = self._workdir / "inflight"
+        #: the server's $TMPDIR, removed by stop()
+        self.scratch = self._workdir / "tmp"
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._log_cited = False  # a failure message named the log: keep it after stop()
@@ -114,12 +116,15 @@ class TritonProcess:
         self.layout = prepare_backends(self._workdir, self.backends)
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._log_file = log
+        # torch extracts each .pt2 it loads into $TMPDIR/aotinductor_* (100 MB for ResNet-50) and leaves it when a
+        # stub is killed; inside the working folder, stop() removes them with the rest
+        self.scratch.mkdir(exist_ok=True)
         self._process = subprocess.Popen(
             self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**self.layout.environment(), **inflight_environment(self.inflight_dir)},
+            env={**self.layout.environment(), **inflight_environment(self.inflight_dir), "TMPDIR": str(self.scratch)},
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )

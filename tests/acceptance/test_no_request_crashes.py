@@ -147,6 +147,9 @@ def test_a_stub_that_dies_is_reloaded_and_named_with_the_request(built: tuple[Pr
             time.sleep(1)
             answer = send(5)
         assert answer == (8, 4000, 3)
+        # torch extracted each package into the server's $TMPDIR (the killed stub's copy too), not into /tmp
+        assert len(list(server.scratch.glob("aotinductor_*"))) >= 2
+    assert not server.scratch.exists()  # removed with the server
     assert len(said) == 1 and said[0].startswith("model 'unguarded': its stub process unguarded_0_0 died; in flight: ")
     assert "KWARGS[ids] [8, 4000] int64 values 1..999999" in said[0] and "reloaded" in said[0]
 
