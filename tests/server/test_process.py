@@ -88,8 +88,9 @@ def test_a_server_that_ignores_sigint_is_killed_after_the_grace_and_says_so(tmp_
     assert server.killed and time.monotonic() - started < 10
 
     polite = TritonProcess(tmp_path)
-    polite._process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
-                                       start_new_session=True)
-    time.sleep(0.5)
+    # SIG_DFL set on purpose: a shell's background job (CI under nohup ... &) passes SIGINT on ignored
+    stops = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); print('up', flush=True); time.sleep(600)"
+    polite._process = subprocess.Popen([sys.executable, "-c", stops], stdout=subprocess.PIPE, start_new_session=True)
+    assert polite._process.stdout is not None and polite._process.stdout.readline() == b"up\n"
     polite.stop(grace=5.0)
     assert not polite.killed
