@@ -71,26 +71,29 @@ def test_a_port_in_use_is_named_with_the_flag_that_moves_it(tmp_path: Path) -> N
     Ports(free.http, port, free.metrics).check_available("127.0.0.1")  # released: no error
 
 
-def test_a_server_that_ignores_sigint_is_killed_after_the_grace_and_says_so(tmp_path: Path) -> None:
-    """A stuck shutdown (a Python stub that never ends) must not hold `serve` past a container's stop timeout."""
+def _child_that_sigint(server: TritonProcess, handler: str) -> None:
+    """A process in server's place whose SIGINT handler is `handler`, started once it has set it. SIG_DFL is set on
+    purpose too: a shell's background job (CI under nohup ... &) passes SIGINT on ignored."""
     import subprocess
     import sys
+
+    code = f"import signal, time; signal.signal(signal.SIGINT, signal.{handler}); print('up', flush=True); " \
+           "time.sleep(600)"
+    server._process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True)
+    assert server._process.stdout is not None and server._process.stdout.readline() == b"up\n"
+
+
+def test_a_server_that_ignores_sigint_is_killed_after_the_grace_and_says_so(tmp_path: Path) -> None:
+    """A stuck shutdown (a Python stub that never ends) must not hold `serve` past a container's stop timeout."""
     import time
 
     server = TritonProcess(tmp_path)
-    ignores = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('up', flush=True); " \
-              "time.sleep(600)"
-    server._process = subprocess.Popen([sys.executable, "-c", ignores], stdout=subprocess.PIPE,
-                                       start_new_session=True)
-    assert server._process.stdout is not None and server._process.stdout.readline() == b"up\n"
+    _child_that_sigint(server, "SIG_IGN")
     started = time.monotonic()
     assert server.stop(grace=1.0) == -9
     assert server.killed and time.monotonic() - started < 10
 
     polite = TritonProcess(tmp_path)
-    # SIG_DFL set on purpose: a shell's background job (CI under nohup ... &) passes SIGINT on ignored
-    stops = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); print('up', flush=True); time.sleep(600)"
-    polite._process = subprocess.Popen([sys.executable, "-c", stops], stdout=subprocess.PIPE, start_new_session=True)
-    assert polite._process.stdout is not None and polite._process.stdout.readline() == b"up\n"
+    _child_that_sigint(polite, "SIG_DFL")
     polite.stop(grace=5.0)
     assert not polite.killed
