@@ -10,6 +10,9 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 ENGINE ?= auto
 PYTEST_ARGS ?=
+# make test runs test modules on parallel workers (pytest-xdist): run one after another they keep two cores only half
+# busy, waiting on tritonserver and its stubs. TEST_WORKERS=0 runs them in this process, one after another.
+TEST_WORKERS ?= 3
 SOAK_MODEL ?= bert
 SOAK_REQUESTS ?= 20000
 
@@ -22,6 +25,8 @@ VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
 RELEASES_HASH := $(shell cat compiler/releases.py | sha256sum | cut -c1-16)
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
+# whole modules per worker (their module fixtures are made once), in the order tests/conftest.py gives them
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
 .PHONY: help setup repo build serve verify check soak bench profile test test-fast lint schema container-files clean
 
@@ -78,10 +83,10 @@ check: setup ## Lint REPO (any Triton repository) against its models and target 
 	$(COMPILER) check $(REPO)
 
 test: setup ## Run the whole test suite (real tritonserver end-to-end tests included)
-	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(XDIST) $(PYTEST_ARGS)
 
 test-fast: setup ## Run the tests that need neither big models nor tritonserver
-	$(PY) -m pytest -m "not slow and not tritonserver" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not tritonserver" $(XDIST) $(PYTEST_ARGS)
 
 schema: setup ## Regenerate proto/models.schema.json and docs/manifest.md from the manifest models
 	$(COMPILER) schema

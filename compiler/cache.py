@@ -10,6 +10,7 @@ TRITON_COMPILER_CACHE moves it (the Makefile's VENV_CACHE is the same folder by 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -38,7 +39,15 @@ def cached_venv(folder: Path, requirements: Sequence[str], what: str,
                 progress: Callable[[str], None] = lambda _: None) -> Path:
     """The python of a venv at `folder` that holds `requirements` (`what` names it in progress lines): made on first
     use, topped up when a requirement is new to it, and removed again when its first install fails (InstallFailed),
-    so that a broken venv is never taken for a made one."""
+    so that a broken venv is never taken for a made one. Two processes that want one venv (two builds, two test
+    workers) take turns: the second finds it made."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _cached_venv(folder, requirements, what, progress)
+
+
+def _cached_venv(folder: Path, requirements: Sequence[str], what: str, progress: Callable[[str], None]) -> Path:
     python = folder / "bin" / "python"
     done = folder / INSTALLED
     have = set(done.read_text().splitlines()) if done.is_file() else set()

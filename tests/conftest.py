@@ -14,6 +14,27 @@ from tests.helpers import Project, run_subprocess
 os.environ.setdefault("TRITON_COMPILER_CROSS_PROOF", "0")
 
 
+#: The longest modules (setup included, measured in `make test`), started first: `make test` runs them on parallel
+#: workers (pytest-xdist), and a long one started last would end alone. Only the order depends on this list.
+LONGEST_FIRST = (
+    "acceptance/test_pipelines.py", "acceptance/test_example_repository.py", "acceptance/test_no_request_crashes.py",
+    "acceptance/test_bench.py", "acceptance/test_serve_verify.py", "acceptance/test_zoo_aoti.py",
+    "acceptance/test_aoti.py", "acceptance/test_zoo.py", "acceptance/test_model_analyzer.py",
+    "compat/test_cross_proof.py", "acceptance/test_served_tiny_models.py", "check/test_server_agrees.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest modules first (`--dist loadscope --no-loadscope-reorder` hands workers whole modules in this
+    order, so that a module's fixtures are made once)."""
+    tests = Path(__file__).parent
+    missing = [name for name in LONGEST_FIRST if not (tests / name).is_file()]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py LONGEST_FIRST names {', '.join(missing)}, which tests/ lacks")
+    rank = {str(tests / name): number for number, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(str(item.path), len(rank)))  # stable: the rest keep their order
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.pbtxt from the code")
 
@@ -25,8 +46,12 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture(scope="session")
 def example_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The committed models.yaml, built once per test session by the real CLI."""
-    output = tmp_path_factory.mktemp("example") / "models"
+    """The committed models.yaml, built once per test run by the real CLI. Parallel workers (pytest-xdist) share
+    one folder: the first builds it, the others wait on the build's lock and find it unchanged."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        output = tmp_path_factory.getbasetemp().parent / "example" / "models"  # the run's folder, above each worker's
+    else:
+        output = tmp_path_factory.mktemp("example") / "models"
     result = run_subprocess("-m", "compiler", "build", "--manifest", "models.yaml", "--output", str(output))
     assert result.code == 0, result.err
     assert "input  KWARGS[attention_mask] -> forward(attention_mask)" in result.out

@@ -245,7 +245,11 @@ class TritonProcess:
         body: dict[str, Any] = {}
         if config is not None:
             body = {"parameters": {"config": json.dumps(config)}}
-        status, answer = self._request("POST", f"/v2/repository/models/{name}/load", body, timeout=timeout)
+        try:
+            status, answer = self._request("POST", f"/v2/repository/models/{name}/load", body, timeout=timeout)
+        except TimeoutError:  # tritonserver answers a load when it ends: the model's initialize() still runs
+            raise ServerError(self._failure(f"model '{name}' had not loaded {timeout:.0f} s after its load request",
+                                            model=name)) from None
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to load: {message}", model=name))
