@@ -102,3 +102,8 @@ class RepositoryError(UserError):
 class ServerError(UserError):
     """tritonserver could not be found, started, or did not load a model."""
 
+
+
+class LoadTimeout(ServerError):
+    """tritonserver did not answer a model's load request in time: the model still initialises, or the server hangs
+    (a caller that judges the server restarts it)."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from compiler.errors import Problem, ServerError
+from compiler.errors import LoadTimeout, Problem, ServerError
 from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
 from compiler.server.ports import Ports
 from compiler.server.watch import inflight_environment
@@ -248,7 +248,7 @@ class TritonProcess:
         try:
             status, answer = self._request("POST", f"/v2/repository/models/{name}/load", body, timeout=timeout)
         except TimeoutError:  # tritonserver answers a load when it ends: the model's initialize() still runs
-            raise ServerError(self._failure(f"model '{name}' had not loaded {timeout:.0f} s after its load request",
+            raise LoadTimeout(self._failure(f"model '{name}' had not loaded {timeout:.0f} s after its load request",
                                             model=name)) from None
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer

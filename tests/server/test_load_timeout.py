@@ -1,5 +1,5 @@
-"""A model that takes longer to load than asked is named in a ServerError (it was an internal error: a bare socket
-timeout), with the real tritonserver."""
+"""A model that takes longer to load than asked is named in a LoadTimeout, a ServerError (it was an internal error:
+a bare socket timeout), with the real tritonserver; the check judge restarts its server on one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.errors import ServerError
+from compiler.errors import LoadTimeout, ServerError
 from compiler.server.process import TritonProcess
 
 pytestmark = pytest.mark.tritonserver
@@ -37,6 +37,7 @@ def test_a_load_that_outlasts_its_timeout_names_the_model(tmp_path: Path) -> Non
     (tmp_path / "slow" / "1" / "model.py").write_text(MODEL)
     with TritonProcess(tmp_path, explicit_models=True) as server:
         server.wait_live()
-        with pytest.raises(ServerError) as raised:
+        with pytest.raises(LoadTimeout) as raised:
             server.load_model("slow", timeout=2)
+    assert isinstance(raised.value, ServerError)  # the CLI says it as a user error, file and model named
     assert "model 'slow' had not loaded 2 s after its load request" in str(raised.value)
