@@ -104,6 +104,6 @@ class ServerError(UserError):
 
 
 
-class LoadTimeout(ServerError):
-    """tritonserver did not answer a model's load request in time: the model still initialises, or the server hangs
-    (a caller that judges the server restarts it)."""
+class LoadUnanswered(ServerError):
+    """tritonserver gave no answer to a model's load request: not in time (the model still initialises, or the
+    server hangs), or it closed the connection (it died). A caller that judges the server restarts it."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from compiler.errors import LoadTimeout, Problem, ServerError
+from compiler.errors import LoadUnanswered, Problem, ServerError
 from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
 from compiler.server.ports import Ports
 from compiler.server.watch import inflight_environment
@@ -248,8 +248,12 @@ class TritonProcess:
         try:
             status, answer = self._request("POST", f"/v2/repository/models/{name}/load", body, timeout=timeout)
         except TimeoutError:  # tritonserver answers a load when it ends: the model's initialize() still runs
-            raise LoadTimeout(self._failure(f"model '{name}' had not loaded {timeout:.0f} s after its load request",
-                                            model=name)) from None
+            raise LoadUnanswered(self._failure(f"model '{name}' had not loaded {timeout:.0f} s after its load request",
+                                               model=name)) from None
+        except ConnectionError as err:  # the server died while loading: its log (kept, and cited) says why
+            state = "has exited" if not self.running() else "still runs"
+            raise LoadUnanswered(self._failure(f"tritonserver closed the connection while loading model '{name}' "
+                                               f"({type(err).__name__}; the server {state})", model=name)) from None
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to load: {message}", model=name))

@@ -1,5 +1,6 @@
-"""A model that takes longer to load than asked is named in a LoadTimeout, a ServerError (it was an internal error:
-a bare socket timeout), with the real tritonserver; the check judge restarts its server on one."""
+"""A load that gets no answer (too slow, or the server died) is a LoadUnanswered, a ServerError that names the model
+and cites the server's log (both were internal errors: a bare socket timeout, a closed connection), with the real
+tritonserver; the check judge restarts its server on one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.errors import LoadTimeout, ServerError
+from compiler.errors import LoadUnanswered, ServerError
 from compiler.server.process import TritonProcess
 
 pytestmark = pytest.mark.tritonserver
@@ -37,7 +38,30 @@ def test_a_load_that_outlasts_its_timeout_names_the_model(tmp_path: Path) -> Non
     (tmp_path / "slow" / "1" / "model.py").write_text(MODEL)
     with TritonProcess(tmp_path, explicit_models=True) as server:
         server.wait_live()
-        with pytest.raises(LoadTimeout) as raised:
+        with pytest.raises(LoadUnanswered) as raised:
             server.load_model("slow", timeout=2)
     assert isinstance(raised.value, ServerError)  # the CLI says it as a user error, file and model named
     assert "model 'slow' had not loaded 2 s after its load request" in str(raised.value)
+
+
+KILLER = """import os
+import signal
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        os.killpg(os.getpgid(0), signal.SIGKILL)  # the server's process group: tritonserver dies loading this model
+"""
+
+
+def test_a_server_that_dies_while_loading_is_said_with_its_log(tmp_path: Path) -> None:
+    (tmp_path / "slow" / "1").mkdir(parents=True)
+    (tmp_path / "slow" / "config.pbtxt").write_text(CONFIG)
+    (tmp_path / "slow" / "1" / "model.py").write_text(KILLER)
+    with TritonProcess(tmp_path, explicit_models=True) as server:
+        server.wait_live()
+        with pytest.raises(LoadUnanswered) as raised:
+            server.load_model("slow", timeout=30)
+    said = str(raised.value)
+    assert "tritonserver closed the connection while loading model 'slow'" in said
+    assert "the server has exited" in said and "tritonserver log (" in said
