@@ -32,16 +32,21 @@ class TritonPythonModel:
 """
 
 
-def test_a_load_that_outlasts_its_timeout_names_the_model(tmp_path: Path) -> None:
-    (tmp_path / "slow" / "1").mkdir(parents=True)
-    (tmp_path / "slow" / "config.pbtxt").write_text(CONFIG)
-    (tmp_path / "slow" / "1" / "model.py").write_text(MODEL)
-    with TritonProcess(tmp_path, explicit_models=True) as server:
+def _load(repository: Path, model_py: str, timeout: float) -> str:
+    """What the LoadUnanswered says when a one-model repository running `model_py` is loaded."""
+    (repository / "slow" / "1").mkdir(parents=True)
+    (repository / "slow" / "config.pbtxt").write_text(CONFIG)
+    (repository / "slow" / "1" / "model.py").write_text(model_py)
+    with TritonProcess(repository, explicit_models=True) as server:
         server.wait_live()
         with pytest.raises(LoadUnanswered) as raised:
-            server.load_model("slow", timeout=2)
+            server.load_model("slow", timeout=timeout)
     assert isinstance(raised.value, ServerError)  # the CLI says it as a user error, file and model named
-    assert "model 'slow' had not loaded 2 s after its load request" in str(raised.value)
+    return str(raised.value)
+
+
+def test_a_load_that_outlasts_its_timeout_names_the_model(tmp_path: Path) -> None:
+    assert "model 'slow' had not loaded 2 s after its load request" in _load(tmp_path, MODEL, timeout=2)
 
 
 KILLER = """import os
@@ -55,13 +60,6 @@ class TritonPythonModel:
 
 
 def test_a_server_that_dies_while_loading_is_said_with_its_log(tmp_path: Path) -> None:
-    (tmp_path / "slow" / "1").mkdir(parents=True)
-    (tmp_path / "slow" / "config.pbtxt").write_text(CONFIG)
-    (tmp_path / "slow" / "1" / "model.py").write_text(KILLER)
-    with TritonProcess(tmp_path, explicit_models=True) as server:
-        server.wait_live()
-        with pytest.raises(LoadUnanswered) as raised:
-            server.load_model("slow", timeout=30)
-    said = str(raised.value)
+    said = _load(tmp_path, KILLER, timeout=30)
     assert "tritonserver closed the connection while loading model 'slow'" in said
     assert "the server has exited" in said and "tritonserver log (" in said
