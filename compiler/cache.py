@@ -57,7 +57,6 @@ def _cached_venv(folder: Path, requirements: Sequence[str], what: str, progress:
     fresh = not python.is_file()
     if fresh:
         progress(f"creating {what} in {folder} (once)")
-        folder.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True)
     progress(f"installing into {what}: {' '.join(missing)}")
     pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements],

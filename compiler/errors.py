@@ -103,7 +103,6 @@ class ServerError(UserError):
     """tritonserver could not be found, started, or did not load a model."""
 
 
-
 class LoadUnanswered(ServerError):
     """tritonserver gave no answer to a model's load request: not in time (the model still initialises, or the
     server hangs), or it closed the connection (it died). A caller that judges the server restarts it."""
