@@ -1,18 +1,58 @@
-"""The ports a server listens on: free loopback ones for a server we start ourselves, and which are taken."""
+"""The ports a server listens on: free loopback ones for a server we start ourselves, and which are taken.
+
+A free port is only free until something binds it, and tritonserver binds its ports late: after it has loaded every
+model when it starts with a repository (a minute for a large one). Two of our processes that pick ports at the same
+time (parallel test workers, two `verify` runs) could be handed the same port by the kernel in that window. So each
+port we hand out is also claimed: a file named after it in a folder all our processes share, which the others skip
+while it is younger than CLAIM_TTL_S. Other programs do not read the claims; TritonProcess moves to new ports when
+its server finds one taken anyway.
+"""
 
 from __future__ import annotations
 
 import errno
+import os
 import socket
+import tempfile
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from compiler.errors import Problem, ServerError
 
+CLAIM_TTL_S = 900.0  # longer than any server start we wait for (wait_ready's 600 s)
+
+
+def claims_folder() -> Path:
+    return Path(tempfile.gettempdir()) / "triton-compiler-ports"
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now and none of our processes has claimed in the last CLAIM_TTL_S; claimed here."""
+    folder = claims_folder()
+    folder.mkdir(exist_ok=True)
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if _claim(folder / str(port)):
+            return port
+    raise ServerError(Problem(f"no free port on {host} that our other processes have not claimed ({folder})",
+                              hint=f"remove {folder} if no other tritonserver of ours is starting"))
+
+
+def _claim(path: Path) -> bool:
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - path.stat().st_mtime < CLAIM_TTL_S:
+                return False  # another of our processes picked it and its server may not have bound it yet
+            os.utime(path)  # an old claim: its server has long bound the port (then bind(0) skips it) or gone
+            return True
+        except FileNotFoundError:
+            return _claim(path)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,13 @@ The server runs in its own process group with a parent-death signal, so it
 SIGINT to the group, then SIGKILL after a grace period. Its log is kept in a
 file so that a failure can show the lines that matter.
 
-    with TritonProcess(repository, ports=Ports.free()) as server:
+    with TritonProcess(repository) as server:   # free ports, claimed (server/ports.py)
         server.wait_ready(timeout=300)
         print(server.model_states())
+
+Each server is started with its own `--id`, and a wait counts only an answer from the server that says that id: a
+port is free until tritonserver binds it, which is late, and another server found there is not ours. A server that
+we gave free ports and that exits at start because one was taken meanwhile is started again on new ones.
 """
 
 from __future__ import annotations
@@ -24,18 +28,20 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from compiler.errors import LoadUnanswered, Problem, ServerError
 from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
-from compiler.server.ports import Ports
+from compiler.server.ports import Ports, in_use
 from compiler.server.watch import inflight_environment
 
 #: seconds tritonserver gets to end after SIGINT before SIGKILL: it usually takes 3 s here; a whole `serve` then stops
 #: inside the 30 s a container runtime waits after SIGTERM (Kubernetes' default terminationGracePeriodSeconds)
 STOP_GRACE_S = 20.0
+MAX_PORT_MOVES = 3  # a server that keeps finding its new ports taken has another problem
 
 _PR_SET_PDEATHSIG = 1
 
@@ -70,7 +76,11 @@ class TritonProcess:
         # a local folder, or object storage as tritonserver reads it (s3://host:port/bucket/path)
         self.repository: Path | str = repository if "://" in str(repository) else Path(repository).resolve()
         self.ports = ports or Ports.free(host)
+        #: we chose the ports, so we may choose others when one is taken before the server binds it
+        self._ports_ours = ports is None
         self.host = host
+        #: `--id`, which the server answers at /v2: an answer without it comes from another server on our port
+        self.server_id = f"triton-compiler-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.explicit_models = explicit_models
         self.extra_args = list(extra_args or [])
         self.model_config_name = model_config_name
@@ -87,6 +97,7 @@ class TritonProcess:
         self.layout: ServerLayout | None = None
         self.watch: Any = None  # a StubWatch, while embedded_server supervises this server
         self.killed = False  # stop() needed SIGKILL: tritonserver had not ended STOP_GRACE_S after SIGINT
+        self._moves = 0  # restarts on new ports (see _moved_to_free_ports)
 
     # -- lifecycle -----------------------------------------------------------------
     def command(self) -> list[str]:
@@ -98,6 +109,7 @@ class TritonProcess:
             f"--http-port={self.ports.http}",
             f"--grpc-port={self.ports.grpc}",
             f"--metrics-port={self.ports.metrics}",
+            f"--id={self.server_id}",
             f"--http-address={self.host}",
             f"--grpc-address={self.host}",
             f"--metrics-address={self.host}",
@@ -112,8 +124,18 @@ class TritonProcess:
         return args + self.extra_args
 
     def start(self) -> TritonProcess:
+        if self._ports_ours:
+            while any(in_use(self.host, port) for _, _, port in self.ports.labelled()):
+                self.ports = Ports.free(self.host)
         self.ports.check_available(self.host)
         self.layout = prepare_backends(self._workdir, self.backends)
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        assert self.layout is not None
+        if self._log_file is not None:
+            self._log_file.close()
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._log_file = log
         # torch extracts each .pt2 it loads into $TMPDIR/aotinductor_* (100 MB for ResNet-50) and leaves it when a
@@ -128,7 +150,20 @@ class TritonProcess:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        return self
+
+    def _moved_to_free_ports(self) -> bool:
+        """After the server exited at start: if it found one of the ports we chose taken, start it again on new
+        ones (its log then starts afresh) and say so."""
+        if not self._ports_ours or self._moves >= MAX_PORT_MOVES:
+            return False
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        taken = [port for _, _, port in self.ports.labelled() if f":{port}' already in use" in log]
+        if not taken:
+            return False
+        self._moves += 1
+        self.ports = Ports.free(self.host)
+        self._launch()
+        return True
 
     @property
     def pid(self) -> int | None:
@@ -218,11 +253,11 @@ class TritonProcess:
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
-            if not self.running():
+            if not self.running() and not self._moved_to_free_ports():
                 raise ServerError(self._failure("tritonserver exited before it was ready"))
             try:
                 status, _ = self._request("GET", path, timeout=2.0)
-                if status == 200:
+                if status == 200 and self._answers_as_ours() and self._endpoints_started():
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.HTTPException):
                 pass  # not up yet, or another program answers on the port (then our server exits, and we say so)
@@ -230,6 +265,22 @@ class TritonProcess:
                 raise ServerError(self._failure(f"tritonserver was not ready within {timeout:.0f} s"))
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)
+
+    def _endpoints_started(self) -> bool:
+        """tritonserver binds gRPC, HTTP, then metrics, and exits when one is taken, a few ms after HTTP answers (and
+        after its log says the metrics service started): the metrics port answering with Triton's metrics is the end
+        of a start. A port taken by something else does not answer so."""
+        if "--allow-metrics=false" in self.extra_args:
+            return True
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{self.ports.metrics}/metrics", timeout=2.0) as response:
+                return response.status == 200 and b"nv_" in response.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.HTTPException):
+            return False
+
+    def _answers_as_ours(self) -> bool:
+        status, metadata = self._request("GET", "/v2", timeout=2.0)
+        return status == 200 and isinstance(metadata, dict) and metadata.get("name") == self.server_id
 
     def model_states(self) -> list[ModelState]:
         status, index = self._request("POST", "/v2/repository/index", {})
