@@ -103,6 +103,11 @@ class ServerError(UserError):
     """tritonserver could not be found, started, or did not load a model."""
 
 
-class LoadUnanswered(ServerError):
+class ServerUnanswered(ServerError):
+    """tritonserver gave no answer to a request of ours: not in time (it hangs), or it refused or closed the
+    connection (it died). The message names what was asked and whether the server still runs, and cites its log."""
+
+
+class LoadUnanswered(ServerUnanswered):
     """tritonserver gave no answer to a model's load request: not in time (the model still initialises, or the
     server hangs), or it closed the connection (it died). A caller that judges the server restarts it."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from compiler.errors import LoadUnanswered, Problem, ServerError
+from compiler.errors import LoadUnanswered, Problem, ServerError, ServerUnanswered
 from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
 from compiler.server.ports import Ports, in_use
 from compiler.server.watch import inflight_environment
@@ -282,8 +282,25 @@ class TritonProcess:
         status, metadata = self._request("GET", "/v2", timeout=2.0)
         return status == 200 and isinstance(metadata, dict) and metadata.get("name") == self.server_id
 
+    def _ask(self, method: str, path: str, doing: str, body: dict[str, Any] | None = None, timeout: float = 5.0,
+             model: str | None = None, unanswered: type[ServerUnanswered] = ServerUnanswered,
+             late: str | None = None) -> tuple[int, Any]:
+        """A request whose lost answer is a ServerUnanswered naming what we were `doing` (`late`: the words for a
+        timeout), with the server's log kept and cited; an answer of any status is returned."""
+        try:
+            return self._request(method, path, body, timeout=timeout)
+        except (TimeoutError, ConnectionError, urllib.error.URLError, http.client.HTTPException) as err:
+            reason = err.reason if isinstance(err, urllib.error.URLError) else err
+        if isinstance(reason, TimeoutError):
+            message = late or f"tritonserver gave no answer {timeout:.0f} s after {doing}"
+        else:
+            state = "has exited" if not self.running() else "still runs"
+            how = "refused" if isinstance(reason, ConnectionRefusedError) else "closed"
+            message = f"tritonserver {how} the connection while {doing} ({type(reason).__name__}; the server {state})"
+        raise unanswered(self._failure(message, model=model))
+
     def model_states(self) -> list[ModelState]:
-        status, index = self._request("POST", "/v2/repository/index", {})
+        status, index = self._ask("POST", "/v2/repository/index", "listing its models", {})
         if status != 200:
             raise ServerError(Problem(f"repository index request failed ({status}): {index}"))
         return [
@@ -292,26 +309,22 @@ class TritonProcess:
         ]
 
     def load_model(self, name: str, config: dict[str, Any] | None = None, timeout: float = 600.0) -> None:
-        """Load one model (explicit model control), optionally with a config override."""
+        """Load one model (explicit model control), optionally with a config override. tritonserver answers a load
+        when it ends: one still unanswered at `timeout` is a model whose initialize() still runs, or a hung server."""
         body: dict[str, Any] = {}
         if config is not None:
             body = {"parameters": {"config": json.dumps(config)}}
-        try:
-            status, answer = self._request("POST", f"/v2/repository/models/{name}/load", body, timeout=timeout)
-        except TimeoutError:  # tritonserver answers a load when it ends: the model's initialize() still runs
-            raise LoadUnanswered(self._failure(f"model '{name}' had not loaded {timeout:.0f} s after its load request",
-                                               model=name)) from None
-        except ConnectionError as err:  # the server died while loading: its log (kept, and cited) says why
-            state = "has exited" if not self.running() else "still runs"
-            raise LoadUnanswered(self._failure(f"tritonserver closed the connection while loading model '{name}' "
-                                               f"({type(err).__name__}; the server {state})", model=name)) from None
+        status, answer = self._ask("POST", f"/v2/repository/models/{name}/load", f"loading model '{name}'", body,
+                                   timeout=timeout, model=name, unanswered=LoadUnanswered,
+                                   late=f"model '{name}' had not loaded {timeout:.0f} s after its load request")
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to load: {message}", model=name))
 
     def unload_model(self, name: str, timeout: float = 120.0) -> None:
         """Unload one model (explicit model control) and wait until the server no longer has it ready."""
-        status, answer = self._request("POST", f"/v2/repository/models/{name}/unload", {}, timeout=timeout)
+        status, answer = self._ask("POST", f"/v2/repository/models/{name}/unload", f"unloading model '{name}'", {},
+                                   timeout=timeout, model=name)
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to unload: {message}", model=name))
@@ -329,7 +342,7 @@ class TritonProcess:
         self.load_model(name, config, timeout)
 
     def served_config(self, name: str) -> dict[str, Any]:
-        status, config = self._request("GET", f"/v2/models/{name}/config")
+        status, config = self._ask("GET", f"/v2/models/{name}/config", f"reading the config of '{name}'", model=name)
         if status != 200:
             raise ServerError(Problem(f"could not read the served config of '{name}': {config}", model=name))
         return dict(config)

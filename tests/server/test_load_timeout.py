@@ -4,11 +4,12 @@ tritonserver; the check judge restarts its server on one."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
-from compiler.errors import LoadUnanswered, ServerError
+from compiler.errors import LoadUnanswered, ServerError, ServerUnanswered
 from compiler.server.process import TritonProcess
 
 pytestmark = pytest.mark.tritonserver
@@ -63,3 +64,23 @@ def test_a_server_that_dies_while_loading_is_said_with_its_log(tmp_path: Path) -
     said = _load(tmp_path, KILLER, timeout=30)
     assert "tritonserver closed the connection while loading model 'slow'" in said
     assert "the server has exited" in said and "tritonserver log (" in said
+
+
+def test_every_request_to_a_dead_server_is_said_with_what_it_asked(tmp_path: Path) -> None:
+    """Not only a load: listing, unloading, reading a config of a server that died were internal errors (a bare
+    URLError) that the check judge and the stub watch could not tell from a bug of ours."""
+    with TritonProcess(tmp_path, explicit_models=True) as server:
+        server.wait_live()
+        server._signal_group(signal.SIGKILL)
+        server._process.wait(timeout=30)  # type: ignore[union-attr]
+        asked = {"listing its models": server.model_states, "unloading model 'x'": lambda: server.unload_model("x"),
+                 "reading the config of 'x'": lambda: server.served_config("x"),
+                 "loading model 'x'": lambda: server.load_model("x")}
+        for doing, ask in asked.items():
+            with pytest.raises(ServerUnanswered) as raised:
+                ask()
+            said = str(raised.value)
+            assert f"tritonserver refused the connection while {doing} (ConnectionRefusedError; the server has " \
+                   "exited)" in said and "tritonserver log (" in said, said
+        with pytest.raises(LoadUnanswered):
+            server.load_model("x")
