@@ -257,8 +257,10 @@ class TritonProcess:
                 raise ServerError(self._failure("tritonserver exited before it was ready"))
             try:
                 status, _ = self._request("GET", path, timeout=2.0)
-                if status == 200 and self._answers_as_ours() and self._endpoints_started():
-                    return
+                if status == 200 and self._answers_as_ours():
+                    if self._endpoints_started():
+                        return
+                    delay = 0.02  # ours, and HTTP is up: the metrics port follows within ms (or the server exits)
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.HTTPException):
                 pass  # not up yet, or another program answers on the port (then our server exits, and we say so)
             if time.monotonic() > deadline:
