@@ -10,10 +10,9 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 ENGINE ?= auto
 PYTEST_ARGS ?=
-# TEST_WORKERS=3 runs test modules on parallel workers (pytest-xdist): 14-18 min here against 34 one after another,
-# which keeps two cores only half busy. Not the default yet: under that load tritonserver 2.51 died once while
-# loading a tiny model (docs/architecture.md).
-TEST_WORKERS ?= 0
+# Test modules run on parallel workers (pytest-xdist): 14-19 min here against 34 one after another, which keeps two
+# cores only half busy (docs/architecture.md). TEST_WORKERS=0 runs them one after another.
+TEST_WORKERS ?= 3
 SOAK_MODEL ?= bert
 SOAK_REQUESTS ?= 20000
 

@@ -14,7 +14,7 @@ from tests.helpers import Project, run_subprocess
 os.environ.setdefault("TRITON_COMPILER_CROSS_PROOF", "0")
 
 
-#: The longest modules (setup included, measured in `make test`), started first: `make test TEST_WORKERS=3` runs
+#: The longest modules (setup included, measured in `make test`), started first: `make test` runs
 #: them on parallel workers (pytest-xdist), and a long one started last would end alone. Only the order depends on
 #: this list.
 LONGEST_FIRST = (
