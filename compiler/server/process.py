@@ -42,6 +42,8 @@ from compiler.server.watch import inflight_environment
 #: inside the 30 s a container runtime waits after SIGTERM (Kubernetes' default terminationGracePeriodSeconds)
 STOP_GRACE_S = 20.0
 MAX_PORT_MOVES = 3  # a server that keeps finding its new ports taken has another problem
+#: seconds unload_model waits for an unload to end once the model is no longer READY (see there)
+UNLOAD_SETTLE_S = 10.0
 
 _PR_SET_PDEATHSIG = 1
 
@@ -323,23 +325,24 @@ class TritonProcess:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to load: {message}", model=name))
 
-    def unload_model(self, name: str, timeout: float = 120.0) -> None:
-        """Unload one model (explicit model control) and wait until the unload has ended. tritonserver answers the
-        request at once and unloads after it (UNLOADING, a second for a Python model here); a load of the same name
-        meanwhile (a reload, the next check case) sometimes kills tritonserver 2.51 with signal 11."""
+    def unload_model(self, name: str, timeout: float = 120.0, settle: float = UNLOAD_SETTLE_S) -> None:
+        """Unload one model (explicit model control): wait until the server no longer has it ready, and up to
+        `settle` seconds more for the unload to end. tritonserver answers the request at once and unloads after it
+        (UNLOADING, a second for a Python model here); a load of the same name meanwhile (a reload, the next check
+        case) sometimes killed tritonserver 2.51 with signal 11. An unload that does not end (a stub that died with
+        a request in flight stays UNLOADING for minutes) is left to run: a load of the name then works."""
         status, answer = self._ask("POST", f"/v2/repository/models/{name}/unload", f"unloading model '{name}'", {},
                                    timeout=timeout, model=name)
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to unload: {message}", model=name))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            states = {s.name: s.state for s in self.model_states()}
-            if states.get(name) not in ("READY", "UNLOADING"):
+        started = time.monotonic()
+        while time.monotonic() < started + timeout:
+            state = {s.name: s.state for s in self.model_states()}.get(name)
+            if state != "READY" and (state != "UNLOADING" or time.monotonic() > started + settle):
                 return
             time.sleep(0.1)
-        raise ServerError(self._failure(f"model '{name}' had not unloaded {timeout:.0f} s after its unload request",
-                                        model=name))
+        raise ServerError(self._failure(f"model '{name}' was still loaded {timeout:.0f} s after its unload", model=name))
 
     def reload_model(self, name: str, config: dict[str, Any] | None = None, timeout: float = 600.0) -> None:
         """Unload, then load again: a load of a model that is loaded with the same config does nothing."""
