@@ -3,9 +3,9 @@
 A free port is only free until something binds it, and tritonserver binds its ports late: after it has loaded every
 model when it starts with a repository (a minute for a large one). Two of our processes that pick ports at the same
 time (parallel test workers, two `verify` runs) could be handed the same port by the kernel in that window. So each
-port we hand out is also claimed: a file named after it in a folder all our processes share, which the others skip
-while it is younger than CLAIM_TTL_S. Other programs do not read the claims; TritonProcess moves to new ports when
-its server finds one taken anyway.
+port we hand out is also claimed: a file named after it in a folder all our processes (of one user) share, which the
+others skip while it is younger than CLAIM_TTL_S. Other programs do not read the claims; TritonProcess moves to new
+ports when its server finds one taken anyway.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ CLAIM_TTL_S = 900.0  # longer than any server start we wait for (wait_ready's 60
 
 
 def claims_folder() -> Path:
-    return Path(tempfile.gettempdir()) / "triton-compiler-ports"
+    """Per user: another user's folder would not be ours to write in (and their servers are rarer neighbours)."""
+    return Path(tempfile.gettempdir()) / f"triton-compiler-ports-{os.getuid()}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
