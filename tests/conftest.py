@@ -14,9 +14,8 @@ from tests.helpers import Project, run_subprocess
 os.environ.setdefault("TRITON_COMPILER_CROSS_PROOF", "0")
 
 
-#: The longest modules (setup included, measured in `make test`), started first: `make test` runs
-#: them on parallel workers (pytest-xdist), and a long one started last would end alone. Only the order depends on
-#: this list.
+#: The longest modules (setup included, measured in `make test`), started first: `make test` runs them on parallel
+#: workers (pytest-xdist), and a long one started last would end alone. Only the order depends on this list.
 LONGEST_FIRST = (
     "acceptance/test_pipelines.py", "acceptance/test_example_repository.py", "acceptance/test_no_request_crashes.py",
     "acceptance/test_bench.py", "acceptance/test_serve_verify.py", "acceptance/test_zoo_aoti.py",

@@ -45,6 +45,9 @@ MAX_PORT_MOVES = 3  # a server that keeps finding its new ports taken has anothe
 #: seconds unload_model waits for an unload to end once the model is no longer READY (see there)
 UNLOAD_SETTLE_S = 10.0
 
+#: what a request to a server that is not up (or not ours) raises: refused, reset, timed out, garbled
+_NO_ANSWER = (OSError, http.client.HTTPException)
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -158,7 +161,7 @@ class TritonProcess:
         ones (its log then starts afresh) and say so."""
         if not self._ports_ours or self._moves >= MAX_PORT_MOVES:
             return False
-        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        log = self.log_text()
         taken = [port for _, _, port in self.ports.labelled() if f":{port}' already in use" in log]
         if not taken:
             return False
@@ -263,7 +266,7 @@ class TritonProcess:
                     if self._endpoints_started():
                         return
                     delay = 0.02  # ours, and HTTP is up: the metrics port follows within ms (or the server exits)
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.HTTPException):
+            except _NO_ANSWER:
                 pass  # not up yet, or another program answers on the port (then our server exits, and we say so)
             if time.monotonic() > deadline:
                 raise ServerError(self._failure(f"tritonserver was not ready within {timeout:.0f} s"))
@@ -279,7 +282,7 @@ class TritonProcess:
         try:
             with urllib.request.urlopen(f"http://{self.host}:{self.ports.metrics}/metrics", timeout=2.0) as response:
                 return response.status == 200 and b"nv_" in response.read()
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.HTTPException):
+        except _NO_ANSWER:
             return False
 
     def _answers_as_ours(self) -> bool:
