@@ -98,6 +98,26 @@ def _limit_targets(bench: ModelBench) -> list[str]:
                     LIMIT_SHARE_GOAL, LIMIT_LATENCY_GOAL_MS)
 
 
+def _floor(bench: ModelBench) -> list[str]:
+    """Served c1 p50 over the in-process batch-1 p50, and how much of it the empty model (floor.py) pays too."""
+    if bench.floor_error:
+        return [f"The empty model could not be measured: {bench.floor_error}", ""]
+    lines = ["Where the c1 gap goes: the **empty model** is a Python-backend model with the same inputs and outputs "
+             "that answers zeros of the shapes this model answers, served beside it in the same rounds "
+             "(`compiler/bench/floor.py`): its p50 is what the client, the transport, Triton's scheduler and the "
+             "Python stub's round trip cost with no model at all; the rest is the model's run inside the server and "
+             "our backend around it.", "",
+             f"| protocol | served c1 p50 − {bench.limit_latency.label if bench.limit_latency else 'in-process'} p50 "
+             "| empty model c1 p50 | the rest |", "|---|---|---|---|"]
+    for protocol in ("http", "grpc"):
+        c1, empty = _served(bench.served, 1, protocol), _served(bench.floor, 1, protocol)
+        if c1 and empty and bench.limit_latency:
+            gap = c1.percentile(0.5) - bench.limit_latency.percentile(0.5)
+            lines.append(f"| {protocol} | {gap:+.2f} ms | {empty.percentile(0.5):.2f} ms | "
+                         f"{gap - empty.percentile(0.5):+.2f} ms |")
+    return [*lines, ""] if len(lines) > 4 else []
+
+
 def _stages(rows: list[PaMeasurement], watched: list[str]) -> list[str]:
     """Triton's own statistics of each served row: ms per request in each stage, and the batches formed."""
     lines = ["| row | model | requests | " + " | ".join(f"{stage} ms" for stage in STAGES) +
@@ -255,6 +275,7 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
         if bench.eager_batched:
             lines += [_row(bench.eager_batched), _row(bench.limit_batched)]
         lines += [_row(m) for m in bench.served]
+        lines += [_row(m) for m in bench.floor]
         lines += [_row(m) for m in bench.torchscript]
         lines += [_row(m) for m in (bench.pytriton_c1, bench.pytriton) if m]
         lines += [""]
@@ -266,6 +287,7 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
         if bench.pytriton_error:
             lines += [f"PyTriton could not be measured here: {bench.pytriton_error}", ""]
         lines += ["| target | measured | goal | |", "|---|---|---|---|", *_targets(bench), *_limit_targets(bench), ""]
+        lines += _floor(bench)
         lines += _tuning(bench)
         stages = _stages(bench.served + bench.torchscript, [bench.name, f"{bench.name}_torchscript"])
         if stages:

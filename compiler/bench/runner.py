@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.bench.floor import load_floor
 from compiler.bench.load import Measurement, closed_loop
 from compiler.bench.pipelines import PipelineBench
 from compiler.bench.stats import ModelStats, difference, snapshot
@@ -35,7 +36,7 @@ from compiler.export.reference import EagerReference, load_built
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.profiling.model_analyzer import ProfileResult, profile
 from compiler.profiling.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, Result, locate
-from compiler.profiling.writer import profiling_folder
+from compiler.profiling.writer import commands_for_copy, profiling_folder
 from compiler.server.ports import Ports
 from compiler.server.session import embedded_server
 
@@ -77,6 +78,8 @@ class ModelBench:
     served: list[PaMeasurement] = field(default_factory=list)  # the manifest's export (AOTI for 26.03 on)
     torchscript: list[PaMeasurement] = field(default_factory=list)  # the same model traced, served beside it
     tuning: dict[str, list[PaMeasurement]] = field(default_factory=dict)  # variant -> its rows (c1, c16 over HTTP)
+    floor: list[PaMeasurement] = field(default_factory=list)  # the empty model beside it (floor.py), c1 per protocol
+    floor_error: str | None = None
     pytriton: PaMeasurement | None = None  # at the highest concurrency
     pytriton_c1: PaMeasurement | None = None
     pytriton_error: str | None = None
@@ -275,9 +278,11 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
         tuned = {model.name: _tuning_twins(model, served, profiling) for model in chosen} if with_tuning else {}
         with embedded_server(served) as (server, _):
             for model in chosen:
+                floor, floor_error = _floor(server, model, profiling)
                 benches.append(_bench_model(model, loaded.directory, served, profiling, analyzer, server.http_url,
                                             server.grpc_url, twins.get(model.name), seconds, concurrencies,
-                                            with_pytriton, rounds, tick, tuned.get(model.name, {})))
+                                            with_pytriton, rounds, tick, tuned.get(model.name, {}), floor))
+                benches[-1].floor_error = floor_error
             for plan in plans:
                 pipelines.append(_bench_pipeline(plan, loaded, served, profiling, analyzer, server.http_url,
                                                  server.grpc_url, seconds, rounds, tick))
@@ -446,8 +451,6 @@ def _tuning_variants(model: ModelSpec, config: Any) -> dict[str, Callable[[Any],
 def _tuning_twins(model: ModelSpec, served: Path, profiling: Path) -> dict[str, str]:
     """A copy of the built model per tuning variant (<name>__tune<i>), served beside it and measured in the same
     rounds; returns variant -> twin name."""
-    import re
-
     from compiler.repository import layout
     from compiler.triton_config import parse_text, to_text
 
@@ -461,17 +464,25 @@ def _tuning_twins(model: ModelSpec, served: Path, profiling: Path) -> dict[str, 
         changed.name = name
         change(changed)
         layout.config_file(served / name).write_text(to_text(changed))
-        (profiling / name).mkdir(parents=True, exist_ok=True)
-        commands = (profiling / model.name / "perf_analyzer.txt").read_text()
-        (profiling / name / "perf_analyzer.txt").write_text(re.sub(rf"-m {re.escape(model.name)} ", f"-m {name} ",
-                                                                   commands))
+        commands_for_copy(profiling, model.name, name)
         twins[variant] = name
     return twins
 
 
+def _floor(server: Any, model: ModelSpec, profiling: Path) -> tuple[str | None, str | None]:
+    """The model's empty twin loaded beside it (floor.py), or why not."""
+    from tritonclient.utils import InferenceServerException
+
+    try:
+        return load_floor(server, model, profiling), None
+    except (ServerError, InferenceServerException, OSError) as err:
+        return None, str(err).strip().splitlines()[0]
+
+
 def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path, analyzer: PerfAnalyzer,
                  http_url: str, grpc_url: str, twin: str | None, seconds: float, concurrencies: tuple[int, ...],
-                 with_pytriton: bool, rounds: int, tick: Tick, tuned: dict[str, str] | None = None) -> ModelBench:
+                 with_pytriton: bool, rounds: int, tick: Tick, tuned: dict[str, str] | None = None,
+                 floor: str | None = None) -> ModelBench:
     reference = EagerReference.load(model, base)  # as the build served it
     module, binding = reference.module, reference.binding
     bench = ModelBench(model.name, model.max_batch_size, export=model.export)
@@ -513,6 +524,13 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
                             cell_seconds(c), stats_url=http_url, watched=(twin,))
                     for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED if c in theirs]
         cells += scripted
+    empty: list[_PaCell] = []
+    if floor:
+        theirs = _commands(profiling, floor)
+        empty = [_PaCell(f"empty model {protocol} c1", analyzer, theirs[1], url, protocol, 1, cell_seconds(1),
+                         stats_url=http_url, watched=(floor,)) for protocol, url in (("http", http_url),
+                                                                                    ("grpc", grpc_url)) if 1 in theirs]
+        cells += empty
     tuning: dict[str, list[_PaCell]] = {}
     for variant, twin_name in (tuned or {}).items():
         theirs = _commands(profiling, twin_name)
@@ -539,6 +557,7 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
     bench.served = [c.measurement for c in served if c.measurement]
     bench.torchscript = [c.measurement for c in scripted if c.measurement]
     bench.tuning = {variant: [c.measurement for c in rows if c.measurement] for variant, rows in tuning.items()}
+    bench.floor = [c.measurement for c in empty if c.measurement]
     if len(pytriton) == 2:
         bench.pytriton_c1, bench.pytriton = pytriton[0].measurement, pytriton[1].measurement
     return bench

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 from io import StringIO
 from pathlib import Path
@@ -121,6 +122,16 @@ def write_profiling(loaded: LoadedManifest, repository: Path, fingerprints: dict
             changed.append(target / "model_analyzer.yaml")
         _write_if_changed(target / STAMP, stamp)
     return changed
+
+
+def commands_for_copy(profiling: Path, model: str, copy: str) -> Path:
+    """`copy`'s perf_analyzer.txt: `model`'s commands aimed at a copy of it served under another name (make bench's
+    side-by-side rows)."""
+    commands = (profiling / model / "perf_analyzer.txt").read_text()
+    (profiling / copy).mkdir(parents=True, exist_ok=True)
+    target = profiling / copy / "perf_analyzer.txt"
+    target.write_text(re.sub(rf"-m {re.escape(model)} ", f"-m {copy} ", commands))
+    return target
 
 
 def _prune(folder: Path, names: set[str], repository: Path) -> None:

@@ -16,6 +16,7 @@ we gave free ports and that exits at start because one was taken meanwhile is st
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import http.client
@@ -315,12 +316,17 @@ class TritonProcess:
             for entry in index
         ]
 
-    def load_model(self, name: str, config: dict[str, Any] | None = None, timeout: float = 600.0) -> None:
-        """Load one model (explicit model control), optionally with a config override. tritonserver answers a load
-        when it ends: one still unanswered at `timeout` is a model whose initialize() still runs, or a hung server."""
+    def load_model(self, name: str, config: dict[str, Any] | None = None, timeout: float = 600.0,
+                   files: dict[str, bytes] | None = None) -> None:
+        """Load one model (explicit model control), optionally with a config override and with its files in the
+        request (`files`: "<version>/<file>" -> bytes; the model repository extension then loads it from those,
+        not from the repository, and needs the config). tritonserver answers a load when it ends: one still
+        unanswered at `timeout` is a model whose initialize() still runs, or a hung server."""
         body: dict[str, Any] = {}
         if config is not None:
             body = {"parameters": {"config": json.dumps(config)}}
+        for path, data in (files or {}).items():
+            body.setdefault("parameters", {})[f"file:{path}"] = base64.b64encode(data).decode("ascii")
         status, answer = self._ask("POST", f"/v2/repository/models/{name}/load", f"loading model '{name}'", body,
                                    timeout=timeout, model=name, unanswered=LoadUnanswered,
                                    late=f"model '{name}' had not loaded {timeout:.0f} s after its load request")

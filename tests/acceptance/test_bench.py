@@ -69,6 +69,9 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert all([m.concurrency for m in rows] == [1, 16] and all(m.throughput > 0 for m in rows)
                for rows in bench.tuning.values())
     assert all(next(iter(rows[1].stats)).startswith("affine__tune") for rows in bench.tuning.values())
+    # the empty model beside it, in the same rounds: its own requests, at c1 over both protocols
+    assert [m.label for m in bench.floor] == ["empty model http c1", "empty model grpc c1"] and not bench.floor_error
+    assert all(len(m.results) == 2 and m.stats["affine__floor"].requests > 0 for m in bench.floor)
     assert results.build is not None and results.build.noop_build_s < results.build.full_build_s
     markdown, plot = write_report(results, tmp_path / "docs")
     text = markdown.read_text()
@@ -78,8 +81,45 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert "| served grpc c1 p50 − in-process TorchScript batch 1 p50 |" in text
     assert "Where a served request's time goes" in text and "| served http c4 | affine |" in text
     assert "| affine | yes |" in text
+    assert "| empty model grpc c1 | 1 |" in text and "Where the c1 gap goes" in text
     assert "| queue delay 0 us |" in text and "| INTRA_OP_THREAD_COUNT 1 |" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_empty_model_answers_like_the_model_with_zeros(tmp_path: Path) -> None:
+    """What the floor measures is only worth its name if the empty model takes and gives the same tensors."""
+    import numpy as np
+    import tritonclient.http as http
+
+    from compiler.bench.floor import load_floor
+    from compiler.client.requests import infer_inputs
+    from compiler.manifest import load_manifest
+    from compiler.profiling.writer import profiling_folder
+    from compiler.server.session import embedded_server
+
+    built = Project.at(tmp_path).built("""
+models:
+  - name: two_outputs
+    source: {python: "tiny_models:two_outputs"}
+    max_batch_size: 4
+    inputs: [{name: x, dtype: FP32, dims: [-1], example: {shape: [6]}}]
+""")
+    model = load_manifest(built.manifest).manifest.models[0]
+    with embedded_server(built.output) as (server, _):
+        name = load_floor(server, model, profiling_folder(built.output))
+        arrays = {"x": np.arange(18, dtype=np.float32).reshape(3, 6)}  # the bench's example length, batch 3
+        with http.InferenceServerClient(server.http_url) as client:
+            real = client.infer(model.name, infer_inputs(http, model, arrays))
+            empty = client.infer(name, infer_inputs(http, model, arrays))
+    assert name == "two_outputs__floor"
+    outputs = [o["name"] for o in real.get_response()["outputs"]]
+    assert len(outputs) == 2
+    for output in outputs:
+        assert empty.as_numpy(output).shape == real.as_numpy(output).shape  # batch 3, as asked; not the example's 1
+        assert empty.as_numpy(output).dtype == real.as_numpy(output).dtype  # FP32 and FP16
+        assert not empty.as_numpy(output).any() and real.as_numpy(output).any()
+    assert (profiling_folder(built.output) / name / "perf_analyzer.txt").read_text().startswith(
+        f"perf_analyzer -m {name} ")
 
 
 AOTI = """

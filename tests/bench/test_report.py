@@ -30,3 +30,47 @@ def test_a_build_that_fails_in_the_bench_is_said_and_the_rest_is_kept(tmp_path: 
     results = BenchResults(models=[], build=None, seconds_per_cell=1.0, build_error="`-m compiler build` exited 3: x")
     text = write_report(results, tmp_path)[0].read_text()
     assert "## Build\n\nNot measured: `-m compiler build` exited 3: x" in text
+
+
+def test_the_c1_gap_is_split_into_the_empty_models_part_and_the_rest(tmp_path: Path) -> None:
+    from compiler.bench.load import Measurement
+    from compiler.bench.runner import ModelBench, PaMeasurement
+    from compiler.profiling.perf_analyzer import Result
+
+    def served(label: str, p50_ms: float) -> PaMeasurement:
+        row = PaMeasurement(label, 1)
+        row.results.append(Result(1, label.split()[-2], 100.0, p50_ms * 1000, p50_ms * 1000, p50_ms * 1000))
+        return row
+
+    limit = Measurement("in-process package batch 1", 1, 1, seconds=1.0, latencies_ms=[5.0, 5.0, 5.0])
+    bench = ModelBench("m", 8, limit_latency=limit, export="aoti",
+                       served=[served("served aoti http c1", 7.5), served("served aoti grpc c1", 8.0)],
+                       floor=[served("empty model http c1", 0.75), served("empty model grpc c1", 0.5)])
+    text = write_report(BenchResults(models=[bench], build=None, seconds_per_cell=1.0), tmp_path)[0].read_text()
+    assert "| empty model http c1 | 1 |" in text
+    assert "| http | +2.50 ms | 0.75 ms | +1.75 ms |" in text  # 7.5 - 5.0, of which 0.75 with no model
+    assert "| grpc | +3.00 ms | 0.50 ms | +2.50 ms |" in text
+    bench.floor_error = "model 'm__floor' failed to load: x"
+    text = write_report(BenchResults(models=[bench], build=None, seconds_per_cell=1.0), tmp_path)[0].read_text()
+    assert "The empty model could not be measured: model 'm__floor' failed to load: x" in text
+
+
+def test_the_empty_models_config_keeps_the_tensors_and_batching_and_drops_the_model() -> None:
+    from compiler.bench.floor import floor_config
+
+    served = {"name": "bert", "platform": "torch_aoti", "backend": "pytorch", "runtime": "model.py",
+              "default_model_filename": "model.pt2",
+              "max_batch_size": 16, "input": [{"name": "ids", "data_type": "TYPE_INT64", "dims": ["-1"]}],
+              "output": [{"name": "h", "data_type": "TYPE_FP32", "dims": ["-1", "384"]}],
+              "dynamic_batching": {"max_queue_delay_microseconds": "100"},
+              "parameters": {"INTRA_OP_THREAD_COUNT": {"string_value": "1"}},
+              "model_warmup": [{"name": "w", "batch_size": 1}],
+              "instance_group": [{"name": "bert", "kind": "KIND_CPU", "count": 1}]}
+    config = floor_config(served, "bert__floor", {"h": [16, 384]})
+    assert config["name"] == "bert__floor" and config["backend"] == "python"
+    assert not {"platform", "runtime", "default_model_filename", "model_warmup"} & set(config)
+    assert config["parameters"] == {"FLOOR_OUTPUTS": {"string_value": '{"h": [16, 384]}'}}
+    assert {k: config[k] for k in ("input", "output", "dynamic_batching", "max_batch_size")} == \
+        {k: served[k] for k in ("input", "output", "dynamic_batching", "max_batch_size")}
+    assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 1}]  # unnamed: its stubs are not bert's
+    assert served["name"] == "bert" and "platform" in served  # the served config is not changed
