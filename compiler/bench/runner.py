@@ -38,6 +38,7 @@ from compiler.profiling.model_analyzer import ProfileResult, profile
 from compiler.profiling.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, Result, locate
 from compiler.profiling.writer import commands_for_copy, profiling_folder
 from compiler.server.ports import Ports
+from compiler.server.process import TritonProcess
 from compiler.server.session import embedded_server
 
 Tick = Callable[[], None]
@@ -469,7 +470,7 @@ def _tuning_twins(model: ModelSpec, served: Path, profiling: Path) -> dict[str, 
     return twins
 
 
-def _floor(server: Any, model: ModelSpec, profiling: Path) -> tuple[str | None, str | None]:
+def _floor(server: TritonProcess, model: ModelSpec, profiling: Path) -> tuple[str | None, str | None]:
     """The model's empty twin loaded beside it (floor.py), or why not."""
     from tritonclient.utils import InferenceServerException
 
