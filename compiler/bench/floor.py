@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from compiler import datatypes
 from compiler.client.requests import infer_inputs
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.manifest.schema import ModelSpec
@@ -33,12 +34,15 @@ _DROPPED = ("platform", "backend", "runtime", "default_model_filename", "paramet
 
 def floor_config(served: dict[str, Any], name: str, shapes: dict[str, list[int]]) -> dict[str, Any]:
     """The served config (JSON, as tritonserver gives it) as the empty model's: same inputs, outputs, batching and
-    instances, run by the Python backend, told each output's per-example shape."""
+    instances, run by the Python backend, told each output's per-example shape and numpy dtype (the stub cannot
+    import our datatype table)."""
     config = copy.deepcopy(served)
     for key in _DROPPED:
         config.pop(key, None)
+    outputs = {io["name"]: {"dims": shapes[io["name"]], "dtype": datatypes.lookup(io["data_type"]).numpy_name}
+               for io in config["output"]}
     config.update(name=name, backend="python",
-                  parameters={"FLOOR_OUTPUTS": {"string_value": json.dumps(shapes, sort_keys=True)}})
+                  parameters={"FLOOR_OUTPUTS": {"string_value": json.dumps(outputs, sort_keys=True)}})
     for group in config.get("instance_group", []):
         # the served config names each group after the model: its stubs would be the model's instance names
         # (<group>_<i>_<j>), which the stub watch and the in-flight records tell models apart by

@@ -1,8 +1,9 @@
 """The empty model of `make bench` (compiler/bench/floor.py): the served model's inputs and outputs, and no model.
 
 It runs in Triton's Python backend stub: every request is answered with zeros of the shapes the real model answered
-(FLOOR_OUTPUTS, per example), so that what it costs is what serving costs outside any model: the client, the
-transport, Triton's scheduler and batcher, and the stub's round trip. Imports only numpy and the stub's utils.
+(FLOOR_OUTPUTS: each output's dims per example and numpy dtype), so that what it costs is what serving costs outside
+any model: the client, the transport, Triton's scheduler and batcher, and the stub's round trip. Imports only numpy
+and the stub's utils.
 """
 
 import json
@@ -11,18 +12,14 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-_NUMPY = {"TYPE_BOOL": np.bool_, "TYPE_UINT8": np.uint8, "TYPE_INT8": np.int8, "TYPE_INT16": np.int16,
-          "TYPE_INT32": np.int32, "TYPE_INT64": np.int64, "TYPE_FP16": np.float16, "TYPE_FP32": np.float32,
-          "TYPE_FP64": np.float64, "TYPE_STRING": np.object_}
-
 
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
         self.batching = int(config.get("max_batch_size", 0)) > 0
         self.first_input = config["input"][0]["name"]
-        shapes = json.loads(config["parameters"]["FLOOR_OUTPUTS"]["string_value"])
-        self.outputs = [(io["name"], _NUMPY[io["data_type"]], shapes[io["name"]]) for io in config["output"]]
+        outputs = json.loads(config["parameters"]["FLOOR_OUTPUTS"]["string_value"])  # name -> dims, numpy dtype
+        self.outputs = [(name, np.dtype(spec["dtype"]), spec["dims"]) for name, spec in outputs.items()]
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []

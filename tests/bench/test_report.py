@@ -69,7 +69,7 @@ def test_the_empty_models_config_keeps_the_tensors_and_batching_and_drops_the_mo
     config = floor_config(served, "bert__floor", {"h": [16, 384]})
     assert config["name"] == "bert__floor" and config["backend"] == "python"
     assert not {"platform", "runtime", "default_model_filename", "model_warmup"} & set(config)
-    assert config["parameters"] == {"FLOOR_OUTPUTS": {"string_value": '{"h": [16, 384]}'}}
+    assert config["parameters"] == {"FLOOR_OUTPUTS": {"string_value": '{"h": {"dims": [16, 384], "dtype": "float32"}}'}}
     assert {k: config[k] for k in ("input", "output", "dynamic_batching", "max_batch_size")} == \
         {k: served[k] for k in ("input", "output", "dynamic_batching", "max_batch_size")}
     assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 1}]  # unnamed: its stubs are not bert's
