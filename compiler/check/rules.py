@@ -445,9 +445,7 @@ def check_libtorch(folder: Path, model_file: Path, module: Any, release: Release
 def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: Path) -> list[Finding]:
     """An AOTInductor package against its config: it loads, every config name is one the backend gives it (from
     its call spec), and a run on config-shaped inputs returns the declared outputs."""
-    import torch
-
-    from compiler.backend.pytorch.pt2_names import CallSpec, UnsupportedSpec
+    from compiler.backend.pytorch.pt2_names import CallSpec, UnsupportedSpec, load_package
     from compiler.export.aoti import enable_runtime_checks
     from compiler.export.messages import describe
     from compiler.sources.noise import silence_known_chatter
@@ -462,8 +460,8 @@ def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: 
         findings.append(Finding.of(severity, message, folder.name, path, line, hint=hint))
 
     try:
-        package = torch._inductor.aoti_load_package(str(model_file))
-        names = CallSpec.parse(*package.loader.get_call_spec())
+        package = load_package(str(model_file))
+        names = CallSpec.parse(*package.get_call_spec())
     except UnsupportedSpec as err:
         return [Finding.of(ERROR, f"{model_file.name}: {err}", folder.name, model_file)]
     except Exception as err:
@@ -487,7 +485,7 @@ def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: 
     if missing or missing_out or not fills:
         return findings
     out_index = {t.name: names.outputs[t.name] for t in config.output}
-    _run(lambda *tensors: package.loader.run(list(tensors)), config, text, index, config.max_batch_size > 0, add,
+    _run(lambda *tensors: package.run(list(tensors)), config, text, index, config.max_batch_size > 0, add,
          out_index, example_sizes(folder))
     return findings
 

@@ -174,6 +174,28 @@ def test_a_no_op_build_of_packages_imports_no_torch(built: Project) -> None:
     assert "unchanged, nothing written" in result.out
 
 
+def test_the_backend_opens_a_package_without_importing_inductor(built: Project) -> None:
+    """Every model instance is a stub that opens its package: through torch._inductor it spent twice the CPU
+    starting. The backend's loader gives the call spec aoti_load_package gives, and leaves torch._inductor
+    unimported."""
+    from tests.helpers import run_subprocess
+
+    package = built.output / "heads" / "1" / "model.pt2"
+    probe = ("import importlib.util, sys\n"
+             "spec = importlib.util.spec_from_file_location('names', 'compiler/backend/pytorch/pt2_names.py')\n"
+             "names = importlib.util.module_from_spec(spec); sys.modules['names'] = names\n"
+             "spec.loader.exec_module(names)\n"
+             f"print(names.load_package({str(package)!r}).get_call_spec())\n"
+             "print('torch._inductor' in sys.modules)\n")
+    result = run_subprocess("-c", probe)
+    assert result.code == 0, result.err
+    spec, inductor = result.out.strip().splitlines()[-2:]
+    assert inductor == "False"
+    import torch
+
+    assert spec == str(torch._inductor.aoti_load_package(str(package)).loader.get_call_spec())
+
+
 def test_dims_torch_export_finds_free_are_proved_apart(project: Project) -> None:
     """An image's height and width share an example size but not a value: a package exported with them as one
     size returned wrong answers (off by 1.1 on ResNet-50) for 176x200 images, and a proof that varied them

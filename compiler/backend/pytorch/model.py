@@ -221,8 +221,8 @@ class TritonPythonModel:
         position of the flat input list."""
         if self.device.type != "cpu":
             raise pb_utils.TritonModelException(f"model '{self.name}': this backend runs AOTI packages on the CPU")
-        self.package = torch._inductor.aoti_load_package(path)
-        names = pt2_names.CallSpec.parse(*self.package.loader.get_call_spec())
+        self.package = pt2_names.load_package(path)
+        names = pt2_names.CallSpec.parse(*self.package.get_call_spec())
         self.inputs = [io["name"] for io in self.config.get("input", [])]
         self.outputs = self.config.get("output", [])
         unknown = [n for n in self.inputs if n not in names.inputs]
@@ -351,7 +351,7 @@ class TritonPythonModel:
                 batch[name] = tensor.to(self.device, non_blocking=True)
             self._inflight.write(requests, batch)  # the formed batch, described once
             if self.package is not None:
-                result = self.package.loader.run([batch[n] for n in ordered])
+                result = self.package.run([batch[n] for n in ordered])
             elif self.dict_input:
                 result = self.module(batch)
             else:
