@@ -1,11 +1,12 @@
 """Proof in the torch the target's image ships: the model file the build wrote, loaded and run by that torch.
 
 The build proves an export in the torch it runs. Where the release table knows the target image's PyTorch and it
-is another one, the file is loaded again in a cached venv of that torch (`aoti_load_package` for a package,
-`torch.jit.load` for a TorchScript file, as the image's pytorch_backend loads it), run at every input the proof ran
-(the example, new values, another batch, each -1 dim at another size), and its answers compared with the same
-eager references and tolerances. What fails to load (a missing `aoti_torch_*` shim, an operator the older libtorch
-lacks, a file format it cannot read) or answers otherwise is a user error naming the model and that torch.
+is another one, the file is loaded again in a cached venv of that torch, as the image's pytorch_backend loads it
+(AOTIModelPackageLoader for a package, through our backend's pt2_names.load_package; `torch.jit.load` for a
+TorchScript file), run at every input the proof ran (the example, new values, another batch, each -1 dim at another
+size), and its answers compared with the same eager references and tolerances. What fails to load (a missing
+`aoti_torch_*` shim, an operator the older libtorch lacks, a file format it cannot read) or answers otherwise is a
+user error naming the model and that torch.
 
     proved = prove_in(TorchVersion(2, 11), "aoti", Path("model.pt2"), cases, compare, progress)   # "2.11.0"
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compiler.backend.pytorch import pt2_names
 from compiler.cache import InstallFailed, cache_root, cached_venv
 from compiler.compat.pytorch_versions import TorchVersion
 
@@ -33,7 +35,7 @@ ENV = "TRITON_COMPILER_CROSS_PROOF"
 
 #: What the venv runs: load the file as the image's backend does, run every case, save the answers (or what failed).
 RUNNER = r"""
-import os, sys, traceback
+import importlib.util, os, sys, traceback
 os.environ.setdefault("AOTI_RUNTIME_CHECK_INPUTS", "1")
 import torch
 from torch.utils import _pytree
@@ -41,7 +43,11 @@ request = torch.load(sys.argv[1], weights_only=True)
 answer = {"torch": str(torch.__version__)}
 try:
     if request["kind"] == "aoti":
-        loaded = torch._inductor.aoti_load_package(request["file"])
+        spec = importlib.util.spec_from_file_location("pt2_names", sys.argv[3])
+        names = importlib.util.module_from_spec(spec)
+        sys.modules["pt2_names"] = names
+        spec.loader.exec_module(names)
+        loaded = names.load_package(request["file"])
     else:
         loaded = torch.jit.load(request["file"], map_location="cpu").eval()
 except Exception as err:
@@ -53,7 +59,7 @@ for number, case in enumerate(request["cases"]):
     try:
         with torch.no_grad():
             if request["kind"] == "aoti":
-                result = loaded.loader.run(list(case["flat"]))
+                result = loaded.run(list(case["flat"]))
             else:
                 result = loaded(*case["args"], **case["kwargs"])
         leaves, _ = _pytree.tree_flatten(result)
@@ -116,8 +122,8 @@ def prove_in(version: TorchVersion, kind: str, model_file: Path, cases: Sequence
         request, answer = Path(scratch) / "request.pt", Path(scratch) / "answer.pt"
         torch.save({"kind": kind, "file": str(model_file),
                     "cases": [{"flat": c.flat, "args": c.args, "kwargs": c.kwargs} for c in cases]}, request)
-        run = subprocess.run([str(python), "-c", RUNNER, str(request), str(answer)], capture_output=True, text=True,
-                             timeout=1800)
+        run = subprocess.run([str(python), "-c", RUNNER, str(request), str(answer), pt2_names.__file__],
+                             capture_output=True, text=True, timeout=1800)
         if not answer.is_file():
             tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
             raise CrossProofFailed("load", f"the process that loads it in torch {version} died (exit {run.returncode}): "

@@ -52,7 +52,8 @@ models:
 #: Runs a package in a fresh process, as tritonserver's would: prints what it answered or raised.
 RUN = textwrap.dedent("""
     import sys, torch
-    package = torch._inductor.aoti_load_package(sys.argv[1])
+    from compiler.backend.pytorch.pt2_names import load_package  # as our backend opens it
+    package = load_package(sys.argv[1])
     case = sys.argv[2]
     if case == "nan":
         x = torch.rand(1, 3, 32, 32); x[0, 0, 5, 5] = float("nan"); inputs = [x]
@@ -63,7 +64,7 @@ RUN = textwrap.dedent("""
             ids[-1, length // 2] = value
         inputs = [ids]
     try:
-        print("answered", [tuple(t.shape) for t in package.loader.run(inputs)])
+        print("answered", [tuple(t.shape) for t in package.run(inputs)])
     except Exception as err:
         print("raised", str(err).strip().splitlines()[0])
 """)
