@@ -18,9 +18,10 @@ os.environ.setdefault("TRITON_COMPILER_CROSS_PROOF", "0")
 #: workers (pytest-xdist), and a long one started last would end alone. Only the order depends on this list.
 LONGEST_FIRST = (
     "acceptance/test_pipelines.py", "acceptance/test_example_repository.py", "acceptance/test_no_request_crashes.py",
+    "check/test_server_agrees.py",  # three shards of about 2 minutes, mostly waiting on the server: beside the builds
     "acceptance/test_bench.py", "acceptance/test_serve_verify.py", "acceptance/test_zoo_aoti.py",
     "acceptance/test_aoti.py", "acceptance/test_zoo.py", "acceptance/test_model_analyzer.py",
-    "compat/test_cross_proof.py", "acceptance/test_served_tiny_models.py", "check/test_server_agrees.py",
+    "compat/test_cross_proof.py", "acceptance/test_served_tiny_models.py",
 )
 
 

@@ -2,7 +2,7 @@
 (case.yaml). Both must accept it, or both must reject it for the same fault: the server in the words case.yaml
 quotes from its log, `check` with the finding it names. Add a folder, get a test.
 
-One tritonserver judges every case (explicit model control): the repository it serves is emptied of the last
+One tritonserver judges the cases of a shard (explicit model control): the repository it serves is emptied of the last
 case's models (unloaded first) and filled with the next one's, whose models are then loaded one by one; what the
 server said is read from its answers and the part of its log written during the case.
 
@@ -89,8 +89,7 @@ def _clear(server: TritonProcess, repository: Path) -> None:
         shutil.rmtree(item)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
-def test_check_and_the_server_agree(case: Path, judge: Judge) -> None:
+def _judge(case: Path, judge: Judge) -> None:
     spec = YAML(typ="safe").load((case / "case.yaml").read_text())
     repository = judge.repository
     _clear(judge.server, repository)
@@ -122,3 +121,27 @@ def test_check_and_the_server_agree(case: Path, judge: Judge) -> None:
     said = refused.get(model, "")
     assert spec["server"] in said or (spec.get("crashes") and spec["crashes"] in said), refused
     assert any(e.startswith(f"{model}: ") and spec["check"] in e for e in errors), errors
+
+
+#: The cases in shards, one class each: `make test` hands a class to one parallel worker (--dist loadscope), so the
+#: shards are judged side by side, each by its worker's server, where one server judged them all in 5 minutes.
+SHARDS = 3
+
+
+@pytest.mark.parametrize("case", CASES[0::SHARDS], ids=lambda p: p.name)
+class TestFirstShard:
+    def test_check_and_the_server_agree(self, case: Path, judge: Judge) -> None:
+        _judge(case, judge)
+
+
+@pytest.mark.parametrize("case", CASES[1::SHARDS], ids=lambda p: p.name)
+class TestSecondShard:
+    def test_check_and_the_server_agree(self, case: Path, judge: Judge) -> None:
+        _judge(case, judge)
+
+
+@pytest.mark.parametrize("case", CASES[2::SHARDS], ids=lambda p: p.name)
+class TestThirdShard:
+    def test_check_and_the_server_agree(self, case: Path, judge: Judge) -> None:
+        _judge(case, judge)
+
