@@ -14,7 +14,7 @@ from PIL import Image
 
 from compiler.server.session import embedded_server
 from compiler.triton_config import parse_text
-from tests.helpers import FIXTURES, Project, run_cli
+from tests.helpers import FIXTURES, Project, run_cli, tree_digest
 
 pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
 
@@ -110,8 +110,11 @@ def test_labels_that_do_not_fit_the_classifier_are_refused_at_their_line(built: 
     manifest = project.manifest.read_text().replace("classify: {labels: colours.txt", "classify: {labels: three.txt")
     broken = project.root / "broken.yaml"
     broken.write_text(manifest)
-    result = run_cli("build", "--manifest", str(broken), "--output", str(tmp_path / "repo"))
+    before = tree_digest(project.output)
+    # into the built repository: its unchanged models are not exported again, and the failed build leaves it whole
+    result = run_cli("build", "--manifest", str(broken), "--output", str(project.output))
     assert result.code == 1
+    assert tree_digest(project.output) == before
     line = next(n for n, text in enumerate(manifest.splitlines(), 1) if "three.txt" in text)
     assert f"broken.yaml:{line}" in result.err
     assert "three.txt has 3 lines, the classifier gives 4 classes" in result.err
