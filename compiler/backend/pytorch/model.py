@@ -52,7 +52,7 @@ def _import_torch() -> None:
     """torch is imported by initialize(), not with this file. tritonserver starts a stub for every model it loads
     only to ask this class for auto_complete_config (the server's default; `--disable-auto-complete-config` turns it
     off), then one stub per instance: with torch imported here, each load paid for torch twice (a TorchScript model
-    loaded in 6.3 s against 2.6 s, measured; about 2.5 CPU-s more)."""
+    loaded in 6.3 s against 3.3 s, measured; about 2.5 CPU-s more)."""
     global torch, torch_dlpack
     # AOTInductor's generated run_impl checks every input's dtype, sizes (against the ranges the package was
     # exported with) and strides when this is set; it reads it once per process, at the first run (torch/_inductor/
@@ -153,7 +153,7 @@ def _to_triton(name: str, value: torch.Tensor, zero_copy: bool = True) -> Any:
 
 
 class TritonPythonModel:
-    """One instance of a TorchScript model, as the libtorch backend would run it."""
+    """One instance of a TorchScript model or an AOTInductor package, as pytorch_backend would run it."""
 
     def initialize(self, args: dict[str, str]) -> None:
         _import_torch()
