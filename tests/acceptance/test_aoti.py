@@ -181,11 +181,9 @@ def test_the_backend_opens_a_package_without_importing_inductor(built: Project) 
     from tests.helpers import run_subprocess
 
     package = built.output / "heads" / "1" / "model.pt2"
-    probe = ("import importlib.util, sys\n"
-             "spec = importlib.util.spec_from_file_location('names', 'compiler/backend/pytorch/pt2_names.py')\n"
-             "names = importlib.util.module_from_spec(spec); sys.modules['names'] = names\n"
-             "spec.loader.exec_module(names)\n"
-             f"print(names.load_package({str(package)!r}).get_call_spec())\n"
+    probe = ("import sys\n"
+             "from compiler.backend.pytorch.pt2_names import load_package\n"
+             f"print(load_package({str(package)!r}).get_call_spec())\n"
              "print('torch._inductor' in sys.modules)\n")
     result = run_subprocess("-c", probe)
     assert result.code == 0, result.err
