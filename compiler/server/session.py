@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,13 +30,19 @@ def embedded_server(
     ready_timeout: float = 600.0,
     variant: str | None = None,
     echo: Callable[[str], None] = lambda _: None,
+    only: Collection[str] | None = None,
 ) -> Iterator[tuple[TritonProcess, list[RepositoryModel]]]:
     """`variant` starts tritonserver with --model-config-name, so models load configs/<variant>.pbtxt where they
-    have one and config.pbtxt elsewhere. While it runs, a model whose stub process dies is reloaded and `echo`
-    says so (server/watch.py); `server.watch.deaths` lists them."""
-    models = read_repository(repository, variant=variant)
+    have one and config.pbtxt elsewhere. `only` loads just the models it names (a soak of one model need not pay
+    for the others' stubs and packages); the models returned are those loaded. While it runs, a model whose stub
+    process dies is reloaded and `echo` says so (server/watch.py); `server.watch.deaths` lists them."""
+    every = read_repository(repository, variant=variant)
+    missing = sorted(set(only or ()) - {m.name for m in every})
+    if missing:
+        raise ServerError(Problem(f"{repository} has no model {', '.join(missing)}", hint="`make repo` builds it"))
+    models = [m for m in every if only is None or m.name in only]
     with tempfile.TemporaryDirectory(prefix="served-") as scratch, \
-            TritonProcess(shadow_repository(Path(repository), models, Path(scratch)), ports=ports, host=host,
+            TritonProcess(shadow_repository(Path(repository), every, Path(scratch)), ports=ports, host=host,
                           explicit_models=True, backends=backends, model_config_name=variant) as server:
         server.wait_live(timeout=120)
         ensembles = [m for m in models if m.config.platform == layout.ENSEMBLE_PLATFORM]

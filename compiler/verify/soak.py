@@ -53,6 +53,7 @@ class SoakReport:
     rss_before_mb: float = 0.0
     rss_after_mb: float = 0.0
     by_protocol: dict[str, int] = field(default_factory=dict)
+    loaded: list[str] = field(default_factory=list)  # the models the soak's server loaded: the soaked one alone
 
     @property
     def ok(self) -> bool:
@@ -109,10 +110,11 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int = 2000
     base = plans_for(model)[0]
     pool = _pool(model, reference, base)
     hostile = _hostile_pool(model, reference, Path(repository)) if hostile_share > 0 else []
-    with embedded_server(Path(repository)) as (server, _):
+    with embedded_server(Path(repository), only=[model.name]) as (server, served):
         assert server.pid is not None
         _warm(server, model, config, pool)
-        report = SoakReport(model.name, requests, concurrency, 0.0, rss_before_mb=server_rss_mb(server.pid))
+        report = SoakReport(model.name, requests, concurrency, 0.0, rss_before_mb=server_rss_mb(server.pid),
+                            loaded=[m.name for m in served])
         _drive(server, model, config, pool, hostile, hostile_share, reference.positions([o.name for o in config.output]),
                report, progress, seed)
         report.rss_after_mb = server_rss_mb(server.pid)

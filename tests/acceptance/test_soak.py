@@ -19,4 +19,5 @@ def test_short_soak_mixed_protocols(example_repository: Path) -> None:
     assert report.hostile > 0 and len(report.latencies_ms) + report.hostile == 600  # nothing lost, 5% hostile
     assert "lost 0; processes died 0" in report.summary()
     assert set(report.by_protocol) == {"http", "grpc"}
+    assert report.loaded == ["bert"]  # the example repository's other models and pipelines are not loaded
     assert report.rss_before_mb > 0 and report.rss_after_mb > 0
