@@ -10,7 +10,7 @@ GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 ENGINE ?= auto
 PYTEST_ARGS ?=
-# Test modules run on parallel workers (pytest-xdist): about 13.5 min here on 4, against 34 one after another, which
+# Test modules run on parallel workers (pytest-xdist): about 11.5 min here on 4, against 34 one after another, which
 # keeps two cores only half busy (docs/architecture.md). TEST_WORKERS=0 runs them one after another.
 TEST_WORKERS ?= 4
 SOAK_MODEL ?= bert
