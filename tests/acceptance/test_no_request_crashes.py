@@ -70,6 +70,7 @@ RUN = textwrap.dedent("""
             print(case, "raised", str(err).strip().splitlines()[0], flush=True)
 """)
 
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, str]:
     project = Project.at(tmp_path_factory.mktemp("guards"))
