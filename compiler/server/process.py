@@ -43,6 +43,9 @@ from compiler.server.watch import inflight_environment
 #: inside the 30 s a container runtime waits after SIGTERM (Kubernetes' default terminationGracePeriodSeconds)
 STOP_GRACE_S = 20.0
 MAX_PORT_MOVES = 3  # a server that keeps finding its new ports taken has another problem
+#: seconds a server that closed a connection gets to be reaped before it is said to still run (a fresh-clone run saw
+#: the closed connection of a killed server before its exit)
+EXIT_GRACE_S = 2.0
 #: seconds unload_model waits for an unload to end once the model is no longer READY (see there)
 UNLOAD_SETTLE_S = 10.0
 
@@ -178,6 +181,17 @@ class TritonProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def _exits_within(self, seconds: float) -> bool:
+        """Whether the server has exited, or does within `seconds`: a server killed mid-request closes its sockets
+        before the kernel lets us reap it, so a closed connection can come first."""
+        if self._process is None:
+            return True
+        try:
+            self._process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def stop(self, grace: float = STOP_GRACE_S) -> int | None:
         """SIGINT to the whole group, then SIGKILL after `grace` seconds; returns the exit code (None if even
         SIGKILL did not end it in 10 s). `killed` says whether SIGINT was not enough. The temporary folder
@@ -302,7 +316,7 @@ class TritonProcess:
         if isinstance(reason, TimeoutError):
             message = late or f"tritonserver gave no answer {timeout:.0f} s after {doing}"
         else:
-            state = "has exited" if not self.running() else "still runs"
+            state = "has exited" if self._exits_within(EXIT_GRACE_S) else "still runs"
             how = "refused" if isinstance(reason, ConnectionRefusedError) else "closed"
             message = f"tritonserver {how} the connection while {doing} ({type(reason).__name__}; the server {state})"
         raise unanswered(self._failure(message, model=model))
