@@ -70,6 +70,11 @@ class ModelState:
     state: str
     reason: str
 
+    @property
+    def described(self) -> str:
+        """The state, with Triton's reason when the model is not READY (UNAVAILABLE: unloaded)."""
+        return self.state + (f": {self.reason}" if self.reason and self.state != "READY" else "")
+
 
 class TritonProcess:
     def __init__(

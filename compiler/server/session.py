@@ -106,7 +106,7 @@ def shadow_repository(repository: Path, models: list[RepositoryModel], folder: P
 
 def status_table(states: list[ModelState]) -> str:
     rows = [("Model", "Version", "Status")] + [
-        (s.name, s.version, s.state + (f": {s.reason}" if s.reason and s.state != "READY" else "")) for s in states
+        (s.name, s.version, s.described) for s in states
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"

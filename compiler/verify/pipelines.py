@@ -32,7 +32,7 @@ def pipeline_checks(server: TritonProcess, loaded: LoadedManifest, repository: P
     if not loaded.manifest.pipelines:
         return []
     outputs = recorded_outputs(repository, (m.name for m in loaded.manifest.models))
-    states = {s.name: s.state for s in server.model_states()}
+    states = {s.name: s.described for s in server.model_states()}  # with Triton's reason when not READY
     models = {m.name: m for m in loaded.manifest.models}
     checks: list[Any] = []
     for plan in plan_all(loaded, outputs):

@@ -43,7 +43,7 @@ def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _:
     checks: list[Check] = _freshness_checks(loaded, Path(repository), allow_paths)
     progress("starting tritonserver")
     with embedded_server(Path(repository), backends=backends, variant=variant) as (server, served_models):
-        states = {s.name: s.state for s in server.model_states()}
+        states = {s.name: s.described for s in server.model_states()}  # with Triton's reason when not READY
         notes = {m.name: m.note for m in served_models if m.note}
         served = {m.name: m for m in served_models}
         for declared in loaded.manifest.models:
