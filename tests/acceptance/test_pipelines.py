@@ -76,7 +76,7 @@ def test_a_build_again_leaves_the_pipelines_unchanged_and_shows_them(built: tupl
 def test_verify_sends_raw_inputs_over_http_and_grpc(built: tuple[Project, str]) -> None:
     project, _ = built
     result = run_cli("verify", "--repository", str(project.output))
-    assert result.code == 0, result.out
+    assert result.code == 0, result.out + result.err  # err: the stub watch says a death and its reload
     rows = [line for line in result.out.splitlines() if "raw inputs, alone and in a batch" in line]
     assert len(rows) == 6 and all(" ok " in row for row in rows)
     broken = [line for line in result.out.splitlines() if "a broken raw input" in line]
