@@ -23,6 +23,10 @@ PY_TAG := $(shell $(PYTHON_BOOT) -c "import sys; print(f\"py{sys.version_info[0]
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
 RELEASES_HASH := $(shell cat compiler/releases.py | sha256sum | cut -c1-16)
+# NVIDIA's PyTorch backend is built from pinned source archives: from this folder where it exists (CI and this
+# machine reach no GitHub), else from GitHub at the same commits (compiler/backend/nvidia/sources.py).
+TRITON_BACKEND_SOURCES ?= $(wildcard $(CURDIR)/../shared/vendor/triton-backend-sources)
+export TRITON_BACKEND_SOURCES
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
 # whole modules per worker (their module fixtures are made once), in the order tests/conftest.py gives them
@@ -57,6 +61,9 @@ setup: ## Create .venv with everything (idempotent; quick when nothing changed)
 	@if [ "$$(cd / && $(CURDIR)/$(PY) -c 'import compiler, os; print(os.path.dirname(os.path.dirname(compiler.__file__)))' 2>/dev/null)" != "$(CURDIR)" ]; then \
 		"$(VENV_DIR)/bin/python" -m pip install -q --no-deps --no-build-isolation -e . ; \
 	fi
+	@# NVIDIA's PyTorch backend for this venv's torch (about 1.5 min once; cached beside the venv, keyed on torch,
+	@# the source commits and the server library): the server runs every PyTorch model on it
+	@TRITON_COMPILER_CACHE="$(VENV_CACHE)" "$(VENV_DIR)/bin/python" -m compiler.server.distribution
 
 repo: setup ## Compile $(MANIFEST) into $(REPO)
 	$(COMPILER) build --manifest $(MANIFEST) --output $(REPO)

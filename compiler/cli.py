@@ -325,8 +325,7 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
 @click.option("--no-warmup", is_flag=True, help="Skip the first-request rows (each model loaded again without and "
               "with model_warmup).")
 @click.option("--no-tuning", is_flag=True, help="Skip the tuning rows (each model served again with other queue "
-              "delays, a preferred batch size, one intra-op thread, tensors copied instead of passed by DLPack; measured side "
-              "by side).")
+              "delays, a preferred batch size, one intra-op thread; measured side by side).")
 @click.option("--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True)
 def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: float, rounds: int, no_pytriton: bool,
           no_torchscript: bool, no_build: bool, no_profile: bool, no_warmup: bool, no_tuning: bool,

@@ -82,7 +82,7 @@ TABLE: tuple[DataType, ...] = (
     DataType("TYPE_FP32", "FP32", "float32", "float32", True),
     DataType("TYPE_FP64", "FP64", "float64", "float64", True),
     DataType("TYPE_STRING", "BYTES", None, "object", True, pytorch_backend_since=PYTORCH_STRING_SINCE),
-    # served by the PyTorch backend for AOTInductor packages only, from 26.11 (compat/aoti_rules.py says so)
+    # served by no branch of NVIDIA's PyTorch backend we have the sources of (compat/aoti_rules.py: AOTI-BF16)
     DataType("TYPE_BF16", "BF16", "bfloat16", "bfloat16", False, since=BF16_SINCE),
 )
 

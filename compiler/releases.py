@@ -106,10 +106,9 @@ AOTI_SINCE = "26.03"
 #: Names that follow the package's call spec: ARGS[i], ARGS[i][key], KWARGS[name], RESULT, RESULT[i], RESULT[key]
 #: (pytorch_backend src/pt2/model_state.cc maps them from AOTIModelPackageLoader::get_call_spec()).
 AOTI_CALL_SPEC_NAMES_SINCE = "26.05"
-#: Batching (max_batch_size > 0) for PT2 models (server 2.71.0); before it, batches above 1 were unfinished.
-AOTI_BATCHING_SINCE = "26.07"
-#: BF16 inputs and outputs for AOTI models (server 2.75.0 release notes: "Added AOTI BF16 input/output support").
-AOTI_BF16_SINCE = "26.11"
+# What pytorch_backend's AOTI path does at each of its branches (batching, BF16, keyword arguments, input counts) is
+# in compiler/compat/aoti_rules.py, read from the pinned sources: the release notes' "AOTI batching from 26.07" and
+# "BF16 from 26.11" are in no source we have (the newest branch is r26.05), so they allow nothing.
 
 #: Model-configuration features and the first release whose schema has them.
 #: Used by `check` to flag configs that an older target release would reject.

@@ -102,11 +102,10 @@ def _floor(bench: ModelBench) -> list[str]:
     """Served c1 p50 over the in-process batch-1 p50, and how much of it the empty model (floor.py) pays too."""
     if bench.floor_error:
         return [f"The empty model could not be measured: {bench.floor_error}", ""]
-    lines = ["Where the c1 gap goes: the **empty model** is a Python-backend model with the same inputs and outputs "
-             "that answers zeros of the shapes this model answers, served beside it in the same rounds "
-             "(`compiler/bench/floor.py`): its p50 is what the client, the transport, Triton's scheduler and the "
-             "Python stub's round trip cost with no model at all; the rest is the model's run inside the server and "
-             "our backend around it.", "",
+    lines = ["Where the c1 gap goes: the **empty model** is a TorchScript model with the same inputs and outputs "
+             "that answers zeros of the shapes this model answers, run by the same NVIDIA PyTorch backend beside it "
+             "in the same rounds (`compiler/bench/floor.py`): its p50 is what the client, the transport, Triton's "
+             "scheduler and the backend's copies cost with no model at all; the rest is the model's run.", "",
              f"| protocol | served c1 p50 − {bench.limit_latency.label if bench.limit_latency else 'in-process'} p50 "
              "| empty model c1 p50 | the rest |", "|---|---|---|---|"]
     for protocol in ("http", "grpc"):

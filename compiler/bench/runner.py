@@ -434,9 +434,6 @@ def _tuning_variants(model: ModelSpec, config: Any) -> dict[str, Callable[[Any],
     def one_thread(c: Any) -> None:
         c.parameters["INTRA_OP_THREAD_COUNT"].string_value = "1"
 
-    def copied(c: Any) -> None:
-        c.parameters["ZERO_COPY"].string_value = "false"  # our backend's, for this row only
-
     variants: dict[str, Callable[[Any], None]] = {}
     if config.HasField("dynamic_batching"):
         built = config.dynamic_batching.max_queue_delay_microseconds
@@ -445,7 +442,6 @@ def _tuning_variants(model: ModelSpec, config: Any) -> dict[str, Callable[[Any],
             variants[f"preferred batch {model.max_batch_size}"] = preferred
     if "INTRA_OP_THREAD_COUNT" not in config.parameters:
         variants["INTRA_OP_THREAD_COUNT 1"] = one_thread
-    variants["tensors copied, not DLPack"] = copied
     return variants
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from compiler.backend.nvidia.sources import served_by
 from compiler.build.report import BuildReport, ModelReport
 from compiler.build.staging import internal_problem, link_or_copy
 from compiler.errors import Problem, UserError
@@ -286,6 +287,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "dynamic_batching": {name or layout.CONFIG_FILE: on for name, on in result.batching.items()},
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
         "guards": result.guards.record(),
+        "pytorch_backend": served_by(loaded.manifest.release),
     }
     proved_in, said = _cross_proof(loaded, model, result, model_file, progress)
     record["proved_in"] = proved_in

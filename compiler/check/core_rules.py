@@ -279,11 +279,12 @@ def warmup_rules(config: pb.ModelConfig, add: Add) -> None:
 
 
 def output_rules(config: pb.ModelConfig, add: Add) -> None:
-    """A PyTorch-backend model answers with outputs the config lists: without one, the backend refuses it (a Python
-    backend model may declare none; tritonserver 2.51 loads it)."""
+    """A PyTorch-backend model answers with outputs the config lists: without one, NVIDIA's backend refuses it
+    (r26.05 src/pt/model_instance_state.cc:1497, r24.10 src/libtorch.cc:1146; a Python backend model may declare
+    none, and tritonserver 2.51 loads it)."""
     if layout.is_pytorch(config) and not config.output:
-        add(ERROR, "the configuration must list at least one input and one output: the PyTorch backend refuses a "
-            "model with none", "input", "declare the model's outputs")
+        add(ERROR, "model configuration must contain at least one output: the PyTorch backend refuses a model with "
+            "none", "input", "declare the model's outputs")
 
 
 def basic_rules(config: pb.ModelConfig, add: Add) -> None:

@@ -209,10 +209,10 @@ def pytorch_rules(config: pb.ModelConfig, release: Release, add: Any) -> None:
             return datatypes.lookup(name).api_name if name != "TYPE_INVALID" else name
 
         for v in aoti_violations(release, config.max_batch_size, [(t.name, api(t)) for t in config.input],
-                                 [(t.name, api(t)) for t in config.output]):
+                                 [(t.name, api(t)) for t in config.output], config.HasField("dynamic_batching")):
             tensors = config.input if v.field == "inputs" else config.output
             needle = f'"{tensors[v.index].name}"' if v.index is not None else \
-                ("max_batch_size" if v.field == "max_batch_size" else "platform")
+                {"max_batch_size": "max_batch_size", "dynamic_batching": "dynamic_batching"}.get(v.field, "platform")
             add(ERROR, v.message, needle, v.hint)
     elif layout.is_pytorch(config):
         names = [t.name for t in config.input]

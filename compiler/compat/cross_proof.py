@@ -2,7 +2,7 @@
 
 The build proves an export in the torch it runs. Where the release table knows the target image's PyTorch and it
 is another one, the file is loaded again in a cached venv of that torch, as the image's pytorch_backend loads it
-(AOTIModelPackageLoader for a package, through our backend's pt2_names.load_package; `torch.jit.load` for a
+(AOTIModelPackageLoader for a package, through pt2_names.load_package, as NVIDIA's backend opens it; `torch.jit.load` for a
 TorchScript file), run at every input the proof ran (the example, new values, another batch, each -1 dim at another
 size), and its answers compared with the same eager references and tolerances. What fails to load (a missing
 `aoti_torch_*` shim, an operator the older libtorch lacks, a file format it cannot read) or answers otherwise is a

@@ -13,8 +13,10 @@ INPUT__<n> and ARGS[<i>] by position, KWARGS[<name>] by keyword.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,16 +40,52 @@ from compiler.repository import layout
 #: 388 -> 528 ms; compile 14 -> 32 s and 18 -> 57 s. It is no default: a model served at batch 1 may opt in.
 INDUCTOR_OPTIONS: dict[str, Any] = {"freezing": True}
 MAX_AUTOTUNE_OPTIONS: dict[str, Any] = {**INDUCTOR_OPTIONS, "max_autotune": True}
-#: With AOTI_RUNTIME_CHECK_INPUTS=1 the package checks each input's sizes against the ranges of the shape
-#: environment, where every dynamic dim starts at 2 (torch.export specialises 0 and 1): a batch-1 request would be
-#: refused. The lower bounds are the guards' (guards.py: 1, or the model's own); the upper bounds, dtypes, strides
-#: and the dims that must stay equal stay the runtime checks' (torch/_inductor/config.py, aot_inductor.
-#: check_lowerbound).
-RUNTIME_CHECK_OPTIONS: dict[str, Any] = {"aot_inductor.check_lowerbound": False}
+#: With AOTI_RUNTIME_CHECK_INPUTS=1 the package checks each input's sizes against the ranges of its dims, lower
+#: bounds included (torch/_inductor/config.py, aot_inductor.check_lowerbound), each input on its own. That is the
+#: one check of every input's real size: the compiled code reads a group of equal dims from its first input, and
+#: checks the others with assert_size_stride, which skips an empty tensor (aoti_runtime/utils.h: `if (numel == 0)
+#: return;`), so an input left empty beside a full one was read past its end; inside tritonserver (NVIDIA's backend
+#: runs the package there) that ended the server. Inductor's ranges start every dynamic dim at 2 (torch specialises
+#: 0 and 1), so the compile writes the lower bound checks from 1 (at_least_one): a size-1 request passes, an empty
+#: dim is refused on every input, and the guards (guards.py) hold the model's own minimum, with their words.
+RUNTIME_CHECK_OPTIONS: dict[str, Any] = {"aot_inductor.check_lowerbound": True}
+
+
+@contextlib.contextmanager
+def at_least_one() -> Iterator[None]:
+    """While AOTInductor writes its input checks (CppWrapperCpu.generate_input_output_runtime_checks, which reads each
+    dim's range with torch.utils._sympy.value_ranges.bound_sympy), every lower bound it sees is 1; nothing else of
+    the compile reads the change. A torch without that method is refused: its packages would let an empty dim through."""
+    from torch._inductor.codegen import cpp_wrapper_cpu
+    from torch.utils._sympy import value_ranges
+
+    writer = getattr(cpp_wrapper_cpu.CppWrapperCpu, "generate_input_output_runtime_checks", None)
+    if writer is None:
+        raise RuntimeError("this torch's AOTInductor has no generate_input_output_runtime_checks; its packages' "
+                           "input checks cannot be made to refuse an empty dim")
+    exact = value_ranges.bound_sympy
+
+    def from_one(expr: Any, ranges: Any = None) -> Any:
+        found = exact(expr, ranges)
+        return value_ranges.ValueRanges(min(found.lower, 1), found.upper)
+
+    def checks(self: Any) -> Any:
+        value_ranges.bound_sympy = from_one
+        try:
+            return writer(self)
+        finally:
+            value_ranges.bound_sympy = exact
+
+    cpp_wrapper_cpu.CppWrapperCpu.generate_input_output_runtime_checks = checks  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        cpp_wrapper_cpu.CppWrapperCpu.generate_input_output_runtime_checks = writer  # type: ignore[method-assign]
 #: The variable a package's generated run_impl reads (once per process, at its first run) to check its inputs
 #: (torch/_inductor/codegen/cpp_wrapper_cpu.py: getenv("AOTI_RUNTIME_CHECK_INPUTS")). NVIDIA's pytorch_backend
 #: runs packages inside tritonserver, so the server's environment decides: `deploy` and `container-files` set it,
-#: our backend sets it for its stubs, and the build and `check` set it for their own runs.
+#: the embedded server's environment has it (server/distribution.py), and the build and `check` set it for their own
+#: runs.
 RUNTIME_CHECKS_ENV = "AOTI_RUNTIME_CHECK_INPUTS"
 
 
@@ -409,8 +447,9 @@ def compile_package(model: ModelSpec, module: Any, binding: Binding, example: di
     options = inductor_options(model)
     progress("AOTInductor compile (a C++ build; tens of seconds)" + (f", {options}" if options else ""))
     try:
-        torch._inductor.aoti_compile_and_package(exported, package_path=str(path),
-                                                 inductor_configs={**options, **RUNTIME_CHECK_OPTIONS})
+        with at_least_one():
+            torch._inductor.aoti_compile_and_package(exported, package_path=str(path),
+                                                     inductor_configs={**options, **RUNTIME_CHECK_OPTIONS})
         loaded = torch._inductor.aoti_load_package(str(path))
     except Exception as err:
         folder.cleanup()

@@ -57,14 +57,21 @@ def prove_batch_invariance(model: ModelSpec, module: Any, call: Any, largest_bat
     return Invariance(count)
 
 
-def decide_batching(spec: ModelSpec, invariance: Invariance, field: str) -> tuple[bool, str | None]:
+def decide_batching(spec: ModelSpec, invariance: Invariance, field: str,
+                    unmergeable: str | None = None) -> tuple[bool, str | None]:
     """Whether a config gets dynamic_batching, and a warning when the manifest left it to us and we said no.
 
     Asked for (settings or `true`): enabled, or the build fails when the proof failed. Left out:
-    enabled only when proved. `false`: never.
+    enabled only when proved. `false`: never. `unmergeable`: why the target's backend answers merged requests wrong
+    (the manifest's rules refuse an explicit request); then never.
     """
     if spec.max_batch_size == 0 or spec.dynamic_batching is False:
         return False, None
+    if unmergeable:
+        if spec.batching_requested:
+            raise ExportError(Problem(f"dynamic_batching was asked for, but {unmergeable}", model=spec.name,
+                                      field=field, hint="remove dynamic_batching, or export with `trace`"))
+        return False, f"no dynamic batching: {unmergeable}; requests are served one at a time"
     if spec.batching_requested:
         if invariance.failure:
             raise ExportError(Problem(

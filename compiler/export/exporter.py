@@ -11,6 +11,7 @@ from typing import Any
 
 from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
+from compiler.compat.aoti_rules import unmergeable
 from compiler.errors import ExportError, Problem
 from compiler.export.adapt import adapted, output_name, wrap
 from compiler.export.batch_invariance import Invariance, decide_batching, prove_batch_invariance
@@ -341,7 +342,7 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
         invariance = prove_batch_invariance(model, package.loaded,
                                             lambda m, inputs: flatten_pt2(_call(m, binding, inputs)),
                                             model.largest_batch)
-    batching, config_warnings = _batching_per_config(model, invariance, {CPU_PACKAGE})
+    batching, config_warnings = _batching_per_config(model, invariance, {CPU_PACKAGE}, unmergeable(release))
     limits = [f"the variable dims are bounded: {'; '.join(package.limits)}: requests outside these sizes are "
               "refused (400)"] if package.limits else []
     return ExportResult(
@@ -427,9 +428,10 @@ def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans
     return runs
 
 
-def _batching_per_config(model: ModelSpec, invariance: Invariance,
-                         devices: set[str]) -> tuple[dict[str | None, bool], list[str]]:
-    """Dynamic batching and the device rules for config.pbtxt (None) and each variant; all problems at once."""
+def _batching_per_config(model: ModelSpec, invariance: Invariance, devices: set[str],
+                         unmergeable: str | None = None) -> tuple[dict[str | None, bool], list[str]]:
+    """Dynamic batching and the device rules for config.pbtxt (None) and each variant; all problems at once.
+    `unmergeable`: why the target's backend cannot merge requests (decide_batching)."""
     batching: dict[str | None, bool] = {}
     warnings_: list[str] = []
     problems: list[Problem] = []
@@ -438,7 +440,7 @@ def _batching_per_config(model: ModelSpec, invariance: Invariance,
         prefix = "" if variant is None else f"variants.{variant}."
         label = "" if variant is None else f"variant '{variant}': "
         try:
-            batching[variant], warning = decide_batching(spec, invariance, prefix + "dynamic_batching")
+            batching[variant], warning = decide_batching(spec, invariance, prefix + "dynamic_batching", unmergeable)
             warnings_ += [label + w for w in [warning, *_device_rules(spec, devices, prefix)] if w]
         except ExportError as err:
             problems.extend(err.problems)

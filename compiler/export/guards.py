@@ -13,7 +13,7 @@ raising a catchable error whose message starts with ``invalid request:``:
   confident logits for an all-NaN image where eager answers NaN); `guard: {finite: false}` serves them as they are;
 * **sizes** (AOTI): the batch dim from 1 to `max_batch_size`, each -1 dim from its minimum (1, or the model's own)
   to the bound torch.export found; dims that must stay equal are checked by AOTInductor's own input checks
-  (`AOTI_RUNTIME_CHECK_INPUTS=1`, which our backend and every file `deploy` writes set), as the compiled code reads
+  (`AOTI_RUNTIME_CHECK_INPUTS=1`, which the embedded server and every file `deploy` writes set), as the compiled code reads
   one of their sizes only.
 
 The checks run before the model and its kernels: `torch._assert_async` (AOTI; a reduction then a scalar test,
@@ -36,8 +36,11 @@ from compiler import datatypes
 from compiler.export.binding import Binding
 from compiler.manifest.schema import InputSpec, ModelSpec
 
-#: Every guard's message starts with this; the backend answers such errors with 400 (INVALID_ARG).
+#: Every guard's message starts with this (NVIDIA's backend answers it, as every exception of a model, with 500).
 INVALID = "invalid request:"
+#: What the error of a refused request carries: a guard's words, or those of AOTInductor's own input checks (sizes
+#: outside the package's range, an empty dim, dims that must stay equal), which run before the guards.
+REFUSED = (INVALID, "input_handles[", "expected size ", "dim value is too")
 
 
 @dataclass(frozen=True)

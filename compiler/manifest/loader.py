@@ -335,7 +335,9 @@ def _aoti_problems(loaded: LoadedManifest, release: Release, model: Any, m_index
         return datatypes.lookup(dtype).api_name
 
     found = aoti_violations(release, model.max_batch_size, [(io.name, api(io.dtype)) for io in model.inputs],
-                            [(io.name, api(io.dtype)) for io in model.outputs or []])
+                            [(io.name, api(io.dtype)) for io in model.outputs or []],
+                            model.batching_requested or any(model.for_variant(v).batching_requested
+                                                            for v in model.variants or {}))
     problems = []
     for v in found:
         loc: Loc = ("models", m_index, v.field) if v.index is None else ("models", m_index, v.field, v.index, v.part)

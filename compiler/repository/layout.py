@@ -26,6 +26,9 @@ VARIANT_SUFFIX = ".pbtxt"
 PYTORCH_PLATFORM = "pytorch_libtorch"
 AOTI_PLATFORM = "torch_aoti"
 PYTORCH_BACKEND = "pytorch"
+#: The name NVIDIA's PyTorch backend is also laid out under for the embedded 24.10 server, which knows no torch_aoti
+#: platform but loads one whose config names this backend (server/served.py, backend/nvidia/build.py).
+AOTI_BACKEND_ALIAS = "pytorch_aoti"
 #: The file each platform loads from a version folder unless default_model_filename says otherwise.
 DEFAULT_MODEL_FILENAMES = {PYTORCH_PLATFORM: "model.pt", AOTI_PLATFORM: "model.pt2"}
 TORCHSCRIPT_FILENAME = DEFAULT_MODEL_FILENAMES[PYTORCH_PLATFORM]

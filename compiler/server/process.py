@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from compiler.backend.nvidia.sources import NEWEST_BRANCH, Branch
 from compiler.errors import LoadUnanswered, Problem, ServerError, ServerUnanswered
-from compiler.server.distribution import OUR_BACKENDS, ServerLayout, prepare_backends
+from compiler.server.distribution import ServerLayout, prepare_backends
 from compiler.server.ports import Ports, in_use
-from compiler.server.watch import inflight_environment
 
 #: seconds tritonserver gets to end after SIGINT before SIGKILL: it usually takes 3 s here; a whole `serve` then stops
 #: inside the 30 s a container runtime waits after SIGTERM (Kubernetes' default terminationGracePeriodSeconds)
@@ -85,7 +85,7 @@ class TritonProcess:
         explicit_models: bool = False,
         extra_args: list[str] | None = None,
         model_config_name: str | None = None,
-        backends: Path | None = None,
+        pytorch_backend: Branch | None = None,
     ) -> None:
         # a local folder, or object storage as tritonserver reads it (s3://host:port/bucket/path)
         self.repository: Path | str = repository if "://" in str(repository) else Path(repository).resolve()
@@ -98,11 +98,10 @@ class TritonProcess:
         self.explicit_models = explicit_models
         self.extra_args = list(extra_args or [])
         self.model_config_name = model_config_name
-        self.backends = backends or OUR_BACKENDS
+        #: the branch of NVIDIA's PyTorch backend that serves pytorch_libtorch and torch_aoti models
+        self.pytorch_backend = pytorch_backend or NEWEST_BRANCH
         self._workdir = Path(tempfile.mkdtemp(prefix="tritonserver-"))
         self.log_path = self._workdir / "tritonserver.log"
-        #: where our backend describes each instance's batch in flight (server/watch.py reads it when a stub dies)
-        self.inflight_dir = self._workdir / "inflight"
         #: the server's $TMPDIR, removed by stop()
         self.scratch = self._workdir / "tmp"
         self._process: subprocess.Popen[bytes] | None = None
@@ -142,7 +141,7 @@ class TritonProcess:
             while any(in_use(self.host, port) for _, _, port in self.ports.labelled()):
                 self.ports = Ports.free(self.host)
         self.ports.check_available(self.host)
-        self.layout = prepare_backends(self._workdir, self.backends)
+        self.layout = prepare_backends(self._workdir, self.pytorch_backend)
         self._launch()
         return self
 
@@ -152,15 +151,15 @@ class TritonProcess:
             self._log_file.close()
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._log_file = log
-        # torch extracts each .pt2 it loads into $TMPDIR/aotinductor_* (100 MB for ResNet-50) and leaves it when a
-        # stub is killed; inside the working folder, stop() removes them with the rest
+        # torch extracts each .pt2 it loads into $TMPDIR/aotinductor_* (100 MB for ResNet-50) and leaves it when the
+        # server is killed; inside the working folder, stop() removes them with the rest
         self.scratch.mkdir(exist_ok=True)
         self._process = subprocess.Popen(
             self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**self.layout.environment(), **inflight_environment(self.inflight_dir), "TMPDIR": str(self.scratch)},
+            env={**self.layout.environment(), "TMPDIR": str(self.scratch)},
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -185,6 +184,11 @@ class TritonProcess:
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """tritonserver's exit status once it has exited (negative: the signal that ended it), else None."""
+        return self._process.poll() if self._process is not None else None
 
     def _exits_within(self, seconds: float) -> bool:
         """Whether the server has exited, or does within `seconds`: a server killed mid-request closes its sockets

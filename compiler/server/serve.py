@@ -65,7 +65,7 @@ def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
     with stop_signals() as stopped:
         try:
             with embedded_server(repository, ports=ports, host=host, variant=variant, echo=echo) as (server, models):
-                echo(status_table(server.model_states()))
+                echo(status_table(server.model_states(), server))
                 if variant:
                     for model in models:
                         echo(f"config: {model.name}: {model.config_file}")

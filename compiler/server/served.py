@@ -48,10 +48,10 @@ def served_config(config: pb.ModelConfig, has_gpu: bool) -> tuple[pb.ModelConfig
     """The config this machine's embedded server loads for `config`, and why it differs (nothing: no notes).
 
     * Without a GPU, KIND_GPU instance groups load as KIND_CPU.
-    * The embedded server (24.10) predates platform "torch_aoti" and refuses it when it reads the config; the
-      model loads as the pytorch backend's (platform "pytorch_libtorch", the name that server knows) with its .pt2
-      file named, which our Python-based pytorch backend serves
-      as the 26.xx backend does (backend/pytorch/model.py)."""
+    * The embedded server (24.10) predates platform "torch_aoti": it refuses it alone ("unexpected platform type")
+      and beside backend "pytorch" ("unexpected 'platform' and 'backend' pair"). It loads such a model when the
+      config names the backend "pytorch_aoti", a copy of NVIDIA's PyTorch backend under that name (server/
+      distribution.py), which picks its AOTI path from the platform, as the 26.xx server's "pytorch" does."""
     loaded = pb.ModelConfig()
     loaded.CopyFrom(config)
     notes = []
@@ -62,11 +62,10 @@ def served_config(config: pb.ModelConfig, has_gpu: bool) -> tuple[pb.ModelConfig
                 del group.gpus[:]
         notes.append("KIND_GPU instance groups served as KIND_CPU (no GPU here)")
     if layout.is_aoti(config):
-        loaded.platform = layout.PYTORCH_PLATFORM  # what the 24.10 server calls the pytorch backend's models
-        loaded.backend = layout.PYTORCH_BACKEND
+        loaded.backend = layout.AOTI_BACKEND_ALIAS
         loaded.default_model_filename = layout.model_filename(config)
-        notes.append(f"platform {layout.AOTI_PLATFORM} served by our pytorch backend (the embedded "
-                     f"{EMBEDDED_RELEASE} server predates it)")
+        notes.append(f"platform {layout.AOTI_PLATFORM} loaded through backend {layout.AOTI_BACKEND_ALIAS} (the "
+                     f"embedded {EMBEDDED_RELEASE} server predates the platform)")
     return loaded, notes
 
 

@@ -13,8 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from compiler.backend.nvidia.sources import Branch, branch_for
 from compiler.errors import Problem, ServerError
+from compiler.releases import DEFAULT_RELEASE
 from compiler.repository import layout
+from compiler.repository.record import built_from
 from compiler.server.ports import Ports
 from compiler.server.process import ModelState, TritonProcess
 from compiler.server.served import RepositoryModel, read_repository
@@ -26,13 +29,15 @@ def embedded_server(
     repository: Path,
     ports: Ports | None = None,
     host: str = "127.0.0.1",
-    backends: Path | None = None,
+    pytorch_backend: Branch | None = None,
     ready_timeout: float = 600.0,
     variant: str | None = None,
     echo: Callable[[str], None] = lambda _: None,
     only: Collection[str] | None = None,
 ) -> Iterator[tuple[TritonProcess, list[RepositoryModel]]]:
-    """`variant` starts tritonserver with --model-config-name, so models load configs/<variant>.pbtxt where they
+    """PyTorch models are served by NVIDIA's PyTorch backend of the branch that serves the repository's target
+    release (its build records say it; the newest release's otherwise), or `pytorch_backend` where given.
+    `variant` starts tritonserver with --model-config-name, so models load configs/<variant>.pbtxt where they
     have one and config.pbtxt elsewhere. `only` loads just the models it names (a soak of one model need not pay
     for the others' stubs and packages); the models returned are those loaded. While it runs, a model whose stub
     process dies is reloaded and `echo` says so (server/watch.py); `server.watch.deaths` lists them."""
@@ -41,9 +46,10 @@ def embedded_server(
     if missing:
         raise ServerError(Problem(f"{repository} has no model {', '.join(missing)}", hint="`make repo` builds it"))
     models = [m for m in every if only is None or m.name in only]
+    branch = pytorch_backend or branch_for(built_from(Path(repository))[1] or DEFAULT_RELEASE)
     with tempfile.TemporaryDirectory(prefix="served-") as scratch, \
             TritonProcess(shadow_repository(Path(repository), every, Path(scratch)), ports=ports, host=host,
-                          explicit_models=True, backends=backends, model_config_name=variant) as server:
+                          explicit_models=True, pytorch_backend=branch, model_config_name=variant) as server:
         server.wait_live(timeout=120)
         ensembles = [m for m in models if m.config.platform == layout.ENSEMBLE_PLATFORM]
         problems = _load_together(server, [m for m in models if m not in ensembles], ready_timeout)
@@ -104,7 +110,8 @@ def shadow_repository(repository: Path, models: list[RepositoryModel], folder: P
     return shadow
 
 
-def status_table(states: list[ModelState]) -> str:
+def status_table(states: list[ModelState], server: TritonProcess | None = None) -> str:
+    """The READY table; with `server`, a last line naming the PyTorch backend its models run on."""
     rows = [("Model", "Version", "Status")] + [
         (s.name, s.version, s.described) for s in states
     ]
@@ -116,4 +123,6 @@ def status_table(states: list[ModelState]) -> str:
         if number == 0:
             lines.append(rule)
     lines.append(rule)
+    if server is not None and server.layout is not None:
+        lines.append(f"PyTorch models: {server.layout.pytorch.label}")
     return "\n".join(lines)

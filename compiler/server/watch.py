@@ -1,15 +1,15 @@
 """Watch the Python-backend stub processes of a server we started, and bring back a model whose stub died.
 
-Our `pytorch` backend (and every Python-backend step) runs each model instance in a stub process that
-tritonserver starts. When one dies (an `abort()` inside a compiled kernel, the OOM killer), tritonserver 2.51
-answers every later request to that model with 500 "Stub process ... is not healthy" while it still reports the
-model READY. The watch polls the server's process group for its stubs; when one goes, it reloads that model
-(explicit model control: the same config override it was loaded with), says so with the batch that was in
-flight (our backend describes it in TRITON_COMPILER_INFLIGHT/<instance>), and counts it.
+Every Python-backend model (the pipelines' steps: tokenizer, image decoder, pooling, labels) runs each instance in
+a stub process that tritonserver starts. When one dies (the OOM killer, a crash in a native library), tritonserver
+2.51 answers every later request to that model with 500 "Stub process ... is not healthy" while it still reports
+the model READY. The watch polls the server's process group for its stubs; when one goes, it reloads that model
+(explicit model control: the same config override it was loaded with), says so, and counts it. PyTorch models run
+inside tritonserver itself (NVIDIA's C++ backend): a crash there ends the server, which serve's supervisor sees.
 
-    watch = StubWatch(server, {"bert": None}, echo)
+    watch = StubWatch(server, {"embed_tokenize": None}, echo)
     with watch:
-        ...                        # watch.deaths: what died, and what was in flight
+        ...                        # watch.deaths: what died
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from typing import Any
 from compiler.errors import ServerError
 
 STUB = "triton_python_backend_stub"
-#: Environment variable that tells our backend where to describe the batch in flight.
-INFLIGHT_ENV = "TRITON_COMPILER_INFLIGHT"
 _INSTANCE = re.compile(r"^(?P<model>.+)_\d+_\d+$")
 
 
@@ -35,14 +33,12 @@ _INSTANCE = re.compile(r"^(?P<model>.+)_\d+_\d+$")
 class Death:
     model: str
     instance: str
-    inflight: str  # the batch the stub was running, or "" when none was recorded
     reloaded: bool
     detail: str  # the reload's error, or how long it took
 
     def line(self) -> str:
-        what = f"; in flight: {self.inflight}" if self.inflight else "; no request was in flight"
         outcome = f"reloaded ({self.detail})" if self.reloaded else f"reload failed: {self.detail}"
-        return f"model '{self.model}': its stub process {self.instance} died{what}; {outcome}"
+        return f"model '{self.model}': its stub process {self.instance} died; {outcome}"
 
 
 def model_of_instance(instance: str) -> str:
@@ -83,7 +79,6 @@ class StubWatch:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one look at a time; paused() waits for the one under way
         self._paused = False
-        self.inflight_dir: Path | None = getattr(server, "inflight_dir", None)
 
     def __enter__(self) -> StubWatch:
         self._known = self._current()
@@ -127,27 +122,17 @@ class StubWatch:
         new: list[Death] = []
         for model in sorted({model_of_instance(name) for name in gone}):
             instances = [name for name in gone if model_of_instance(name) == model]
-            inflight = "; ".join(filter(None, (self._inflight(name) for name in instances)))
             started = time.monotonic()
             try:
                 self.server.reload_model(model, self.overrides.get(model))
-                death = Death(model, ", ".join(instances), inflight, True, f"{time.monotonic() - started:.1f} s")
+                death = Death(model, ", ".join(instances), True, f"{time.monotonic() - started:.1f} s")
             except ServerError as err:
-                death = Death(model, ", ".join(instances), inflight, False, err.problems[0].message.splitlines()[0])
+                death = Death(model, ", ".join(instances), False, err.problems[0].message.splitlines()[0])
             self.deaths.append(death)
             new.append(death)
             self.echo(death.line())
         self._known = self._current() if gone else {**self._known, **current}
         return new
-
-    def _inflight(self, instance: str) -> str:
-        if self.inflight_dir is None:
-            return ""
-        try:
-            raw = (self.inflight_dir / instance).read_bytes()
-        except OSError:
-            return ""
-        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 def _alive(pid: int) -> bool:
@@ -156,9 +141,3 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def inflight_environment(folder: Path) -> dict[str, str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    return {INFLIGHT_ENV: str(folder)}
-

@@ -4,9 +4,11 @@ Expected answers come from eager PyTorch, computed once for a small pool of
 inputs; each request picks one from the pool, so every response is compared.
 A share of the requests is hostile (export/hostile.py: values outside an index's
 range, NaN, sizes out of bounds, wrong dtypes...): each must be answered as its
-case says, and the good ones beside them correctly. The server's memory
-(tritonserver and its Python stubs) is read before and after; a stub that died
-is counted.
+case says, and the good ones beside them correctly or refused with a guard's words:
+NVIDIA's backend answers one exception with one error for every request of the
+execution, so a good request merged with a refused one is refused with it
+(counted apart, never a wrong answer). The server's memory (tritonserver and
+its Python stubs) is read before and after; that it still runs is checked.
 
     report = soak(Path("models.yaml"), Path("Triton/models"), "bert", requests=20000, concurrency=16)
 """
@@ -26,6 +28,7 @@ from compiler import datatypes
 from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.examples import Plan, make_inputs, plans_for
+from compiler.export.guards import REFUSED
 from compiler.export.proof import mismatch
 from compiler.export.reference import EagerReference
 from compiler.manifest import load_manifest
@@ -46,9 +49,11 @@ class SoakReport:
     seconds: float
     errors: list[str] = field(default_factory=list)
     wrong: int = 0
+    #: good requests refused with a guard's words: merged into one execution with a hostile one
+    collateral: int = 0
     hostile: int = 0  # hostile requests sent
     hostile_wrong: list[str] = field(default_factory=list)  # answered otherwise than their case says
-    deaths: list[str] = field(default_factory=list)  # stubs that died (and were reloaded)
+    deaths: list[str] = field(default_factory=list)  # tritonserver's exit, or Python stubs that died
     latencies_ms: list[float] = field(default_factory=list)
     rss_before_mb: float = 0.0
     rss_after_mb: float = 0.0
@@ -61,7 +66,7 @@ class SoakReport:
 
     @property
     def answered(self) -> int:
-        return len(self.latencies_ms) + len(self.errors) + self.hostile
+        return len(self.latencies_ms) + len(self.errors) + self.collateral + self.hostile
 
     def percentile(self, q: float) -> float:
         data = sorted(self.latencies_ms)
@@ -73,7 +78,8 @@ class SoakReport:
                 f"({', '.join(f'{k} {v}' for k, v in sorted(self.by_protocol.items()))}) in {self.seconds:.1f} s "
                 f"= {self.requests / self.seconds:.0f} req/s; latency mean {mean:.1f} ms, p50 {self.percentile(0.5):.1f}, "
                 f"p99 {self.percentile(0.99):.1f}; errors {len(self.errors)}, wrong answers {self.wrong}; hostile "
-                f"{self.hostile} ({len(self.hostile_wrong)} not answered as documented); lost "
+                f"{self.hostile} ({len(self.hostile_wrong)} not answered as documented), good ones refused beside "
+                f"them {self.collateral}; lost "
                 f"{self.requests - self.answered}; processes died {len(self.deaths)}; server RSS "
                 f"{self.rss_before_mb:.0f} MB before, {self.rss_after_mb:.0f} MB after")
 
@@ -119,6 +125,8 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int = 2000
                report, progress, seed)
         report.rss_after_mb = server_rss_mb(server.pid)
         report.deaths = [d.line() for d in server.watch.deaths] if server.watch is not None else []
+        if not server.running():
+            report.deaths.append(f"tritonserver exited ({server.returncode})")
     return report
 
 
@@ -224,7 +232,10 @@ def _drive(server: TritonProcess, model: Any, config: Any, pool: list[Any], host
                 wrong = mismatch(model, expected, _served(result, config, expected, index)) is not None
             except Exception as err:
                 with lock:
-                    report.errors.append(f"{protocol}: {str(err).splitlines()[0][:200]}")
+                    if hostile and any(mark in str(err) for mark in REFUSED):
+                        report.collateral += 1
+                    else:
+                        report.errors.append(f"{protocol}: {str(err).splitlines()[0][:200]}")
                 continue
             with lock:
                 report.latencies_ms.append(elapsed)

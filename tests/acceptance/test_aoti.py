@@ -22,8 +22,8 @@ models:
     export: aoti
     max_batch_size: 8
     inputs:
-      - {name: "KWARGS[input_ids]", dtype: INT64, dims: [-1], example: {shape: [7], high: 50}}
-      - {name: "KWARGS[keep]", dtype: BOOL, dims: [-1], example: {shape: [7]}}
+      - {name: "ARGS[0]", dtype: INT64, dims: [-1], example: {shape: [7], high: 50}}
+      - {name: "ARGS[1]", dtype: BOOL, dims: [-1], example: {shape: [7]}}
     instance_group: [{kind: KIND_CPU}]
   - name: half
     source: {python: "tiny_models:half"}
@@ -56,20 +56,21 @@ def test_packages_and_configs_follow_the_torch_aoti_platform(built: Project) -> 
     assert (config.platform, config.backend) == ("torch_aoti", "pytorch")
     assert (built.output / "heads" / "1" / "model.pt2").is_file()
     assert not (built.output / "heads" / "1" / "model.pt").exists()
-    assert [i.name for i in config.input] == ["KWARGS[input_ids]", "KWARGS[keep]"]
+    assert [i.name for i in config.input] == ["ARGS[0]", "ARGS[1]"]
     assert [(o.name, list(o.dims)) for o in config.output] == [("RESULT[logits]", [3]), ("RESULT[probs]", [3])]
-    assert config.HasField("dynamic_batching")  # batch invariance proved on the package
+    # batch invariance is proved on the package, but NVIDIA's backend answers merged requests wrong: not enabled
+    assert not config.HasField("dynamic_batching")
     half = parse_text((built.output / "half" / "config.pbtxt").read_text())
     assert [(o.name, o.data_type, list(o.dims)) for o in half.output] == [("RESULT", half.output[0].data_type, [4, -1])]
     record = json.loads((built.output / "heads" / "build.json").read_text())
-    assert "dims KWARGS[input_ids] dim 0, KWARGS[keep] dim 0" in record["proved"]
+    assert "dims ARGS[0] dim 0, ARGS[1] dim 0" in record["proved"]
     assert record["optimized"] == "inductor freezing"  # optimize: true, the default
 
 
 def test_the_packages_serve_and_equal_eager_pytorch(built: Project) -> None:
     result = run_cli("verify", "--repository", str(built.output))
     assert result.code == 0, result.out
-    assert "platform torch_aoti served by our pytorch backend" in result.out
+    assert "platform torch_aoti loaded through backend pytorch_aoti" in result.out
     rows = [line for line in result.out.splitlines() if line.startswith(("heads", "half"))]
     assert len([r for r in rows if " grpc " in r and " ok " in r]) >= 8
 
@@ -80,15 +81,20 @@ def test_check_applies_the_release_rules_to_the_repository(built: Project) -> No
     old = json.loads(run_cli("check", str(built.output), "--no-run", "--format", "json",
                              "--triton-version", "26.04").out)
     messages = [f["message"] for f in old["findings"] if f["severity"] == "error"]
-    assert any("batching AOTI models (max_batch_size > 0) arrives in 26.07" in m for m in messages)
+    assert any("pytorch_backend r26.04: a package loads only when its config has exactly two inputs" in m
+               and "this model has 1" in m for m in messages)  # half; heads has two
     assert any("'RESULT[logits]': names that follow forward()" in m for m in messages)
 
 
 def test_before_26_05_outputs_are_named_by_position(project: Project) -> None:
-    project.built(MANIFEST.replace('"26.11"', '"26.04"').split("  - name: heads")[0]
-                  + MANIFEST.split("  - name: half")[1].join(["  - name: half", ""]))
-    half = parse_text((project.output / "half" / "config.pbtxt").read_text())
-    assert [o.name for o in half.output] == ["OUTPUT__0"]
+    """26.04: names by position, and two inputs exactly (AOTI-INPUT-COUNT); served by pytorch_backend r26.04."""
+    project.built(MANIFEST.replace('"26.11"', '"26.04"').replace('"ARGS[0]"', "INPUT__0").replace('"ARGS[1]"', "INPUT__1")
+                  .split("  - name: half")[0])
+    heads = parse_text((project.output / "heads" / "config.pbtxt").read_text())
+    assert [o.name for o in heads.output] == ["OUTPUT__0", "OUTPUT__1"]
+    result = run_cli("verify", "--repository", str(project.output))
+    assert result.code == 0, result.out
+    assert "NVIDIA pytorch_backend r26.04" in result.out
 
 
 def test_a_cpu_package_is_refused_for_gpu_instances_before_compiling(project: Project) -> None:
@@ -152,7 +158,7 @@ def test_check_holds_a_config_to_its_package(built: Project, tmp_path: Path) -> 
     shutil.copytree(built.output, copy)
     clean = json.loads(run_cli("check", str(copy), "--format", "json").out)
     assert clean["errors"] == 0, clean
-    assert any("package call spec: KWARGS[input_ids], KWARGS[keep] -> RESULT[logits], RESULT[probs]" in f["message"]
+    assert any("package call spec: ARGS[0], ARGS[1] -> RESULT[logits], RESULT[probs]" in f["message"]
                for f in clean["findings"])
     config = copy / "heads" / "config.pbtxt"
     config.write_text(config.read_text().replace('"RESULT[probs]"', '"RESULT[prob]"'))

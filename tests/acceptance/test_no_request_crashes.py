@@ -27,13 +27,13 @@ models:
     source: {python: "tiny_models:lookup"}
     export: aoti
     max_batch_size: 8
-    inputs: [{name: "KWARGS[ids]", dtype: INT64, dims: [-1], example: {shape: [64], high: 50}}]
+    inputs: [{name: "ARGS[0]", dtype: INT64, dims: [-1], example: {shape: [64], high: 50}}]
     instance_group: [{kind: KIND_CPU}]
   - name: unguarded
     source: {python: "tiny_models:lookup"}
     export: aoti
     max_batch_size: 8
-    inputs: [{name: "KWARGS[ids]", dtype: INT64, dims: [-1], example: {shape: [64], high: 50}, guard: false}]
+    inputs: [{name: "ARGS[0]", dtype: INT64, dims: [-1], example: {shape: [64], high: 50}, guard: false}]
     instance_group: [{kind: KIND_CPU}]
   - name: cnn
     source: {python: "tiny_models:tiny_cnn"}
@@ -53,7 +53,7 @@ models:
 #: or raised (a case after a raised one shows that the process lives on and still answers).
 RUN = textwrap.dedent("""
     import sys, torch
-    from compiler.backend.pytorch.pt2_names import load_package  # as our backend opens it
+    from compiler.backend.pytorch.pt2_names import load_package  # as NVIDIA's backend opens it
     package = load_package(sys.argv[1])
     for case in sys.argv[2:]:
         if case == "nan":
@@ -95,7 +95,7 @@ def test_an_out_of_vocabulary_id_raises_and_the_process_lives(built: tuple[Proje
     guarded = _run(project.output / "lookup" / "1" / "model.pt2", "8,4000,999999", "8,4000,-1", "8,4000,7")
     assert guarded.returncode == 0, guarded.stderr
     said = guarded.stdout.splitlines()
-    assert said[0] == "8,4000,999999 raised invalid request: input 'KWARGS[ids]' holds a value outside [0, 50) " \
+    assert said[0] == "8,4000,999999 raised invalid request: input 'ARGS[0]' holds a value outside [0, 50) " \
         "(an embedding of 50 rows)"
     assert said[1].startswith("8,4000,-1 raised invalid request")
     assert said[2] == "8,4000,7 answered [(8, 4000, 3)]"  # the same process, after two refusals
@@ -109,7 +109,8 @@ def test_batch_one_passes_the_packages_input_checks(built: tuple[Project, str]) 
     package = project.output / "lookup" / "1" / "model.pt2"
     said = _run(package, "1,7,3", "1,1,3", "1,0,3", "9,7,3", checks=True).stdout.splitlines()
     assert said[:2] == ["1,7,3 answered [(1, 7, 3)]", "1,1,3 answered [(1, 1, 3)]"]
-    assert said[2] == "1,0,3 raised invalid request: input 'KWARGS[ids]' dim 0: its size must be at least 1"
+    # an empty dim: refused by AOTInductor's own input checks, written from 1 (export/aoti.py, at_least_one)
+    assert said[2] == "1,0,3 raised input_handles[0]: dim value is too small at 1, expected it to be >= 1, but got: 0"
     assert said[3].startswith("9,7,3 raised")  # above max_batch_size
     record = json.loads((project.output / "lookup" / "build.json").read_text())
     assert record["guards"]["inputs"][0]["sizes"][0] == [0, 1, 8, "batch dim"]
@@ -124,16 +125,18 @@ def test_nan_is_refused_and_a_package_that_serves_it_says_where_it_differs(built
     assert "INPUT__0: NaN: the export's answer differs from eager PyTorch's" in said
 
 
-def test_a_stub_that_dies_is_reloaded_and_named_with_the_request(built: tuple[Project, str]) -> None:
+def test_an_unguarded_package_that_aborts_ends_tritonserver(built: tuple[Project, str]) -> None:
+    """What the guards are for: NVIDIA's backend runs the package inside tritonserver, so the compiled kernel's bounds
+    check, which aborts its process, ends the whole server (the emulated backend lost one stub). serve's supervisor
+    is what brings it back (tests/acceptance/test_supervisor.py)."""
     project, _ = built
-    said: list[str] = []
-    with embedded_server(project.output, echo=said.append, only=["unguarded"]) as (server, _):
+    with embedded_server(project.output, only=["unguarded"]) as (server, _):
         client = httpclient.InferenceServerClient(server.http_url, network_timeout=120)
 
         def send(value: int) -> object:
             ids = np.ones((8, 4000), dtype=np.int64)
             ids[3, 1000] = value
-            item = httpclient.InferInput("KWARGS[ids]", list(ids.shape), "INT64")
+            item = httpclient.InferInput("ARGS[0]", list(ids.shape), "INT64")
             item.set_data_from_numpy(ids)
             try:
                 return client.infer("unguarded", [item]).as_numpy("RESULT").shape
@@ -141,21 +144,12 @@ def test_a_stub_that_dies_is_reloaded_and_named_with_the_request(built: tuple[Pr
                 return err
 
         assert send(5) == (8, 4000, 3)
-        assert isinstance(send(999999), Exception)  # the unguarded package aborts its stub
-        deadline = time.monotonic() + 120
-        while not server.watch.deaths and time.monotonic() < deadline:
-            time.sleep(0.5)
-        deadline = time.monotonic() + 120
-        answer = send(5)
-        while answer != (8, 4000, 3) and time.monotonic() < deadline:
-            time.sleep(1)
-            answer = send(5)
-        assert answer == (8, 4000, 3)
-        # torch extracted each package into the server's $TMPDIR (the killed stub's copy too), not into /tmp
-        assert len(list(server.scratch.glob("aotinductor_*"))) >= 2
-    assert not server.scratch.exists()  # removed with the server
-    assert len(said) == 1 and said[0].startswith("model 'unguarded': its stub process unguarded_0_0 died; in flight: ")
-    assert "KWARGS[ids] [8, 4000] int64 values 1..999999" in said[0] and "reloaded" in said[0]
+        assert isinstance(send(999999), Exception)
+        deadline = time.monotonic() + 60
+        while server.running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not server.running()
+        assert server.returncode is not None and server.returncode < 0  # a signal (SIGABRT or SIGSEGV), not an exit
 
 
 def test_verify_sends_the_hostile_set_and_every_model_lives(built: tuple[Project, str]) -> None:
@@ -165,4 +159,4 @@ def test_verify_sends_the_hostile_set_and_every_model_lives(built: tuple[Project
     rows = [line for line in result.out.splitlines() if " hostile requests " in line]
     assert len(rows) == 8 and all(" ok " in row for row in rows)
     assert any(row.startswith("lookup ") and "answered as documented" in row for row in rows)
-    assert sum(" no process died " in line and " ok " in line for line in result.out.splitlines()) == 4
+    assert sum(" server lived " in line and " ok " in line for line in result.out.splitlines()) == 4

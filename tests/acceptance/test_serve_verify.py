@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from compiler.server.distribution import OUR_BACKENDS
 from compiler.server.docker import choose_engine, docker_command
 from compiler.server.ports import Ports
 from compiler.verify import verify
@@ -73,15 +72,29 @@ def test_verify_passes_and_serves_kind_gpu_on_cpu_without_touching_files(built: 
     assert tree_digest(repo) == before
 
 
-def test_verify_fails_when_the_backend_binds_inputs_wrongly(built: tuple[Path, Path], tmp_path: Path) -> None:
-    broken = tmp_path / "backends"
-    shutil.copytree(OUR_BACKENDS, broken, ignore=shutil.ignore_patterns("__pycache__"))
-    rules = broken / "pytorch" / "binding_rules.py"
-    text = rules.read_text()
-    assert "forward_args.index(name)" in text
-    rules.write_text(text.replace("forward_args.index(name)", "len(forward_args) - 1 - forward_args.index(name)"))
+def test_verify_fails_when_the_served_file_answers_otherwise(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """The model file NVIDIA's backend runs is changed after the build (one weight nudged): verify's comparison with
+    eager PyTorch catches it for that model alone."""
+    import torch
+
     manifest, repo = built
-    checks = verify(manifest, repo, backends=broken)
+    tampered = tmp_path / "repo"
+    shutil.copytree(repo, tampered, symlinks=True)
+    path = tampered / "bert_like" / "1" / "model.pt"
+    built_file = torch.jit.load(str(path))
+
+    class Nudged(torch.nn.Module):  # the same forward() arguments, so that NVIDIA's backend binds it as before
+        def __init__(self) -> None:
+            super().__init__()
+            self.built = built_file
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor) -> torch.Tensor:
+            return self.built(input_ids, attention_mask, token_type_ids) + 1
+
+    ids = torch.ones(1, 5, dtype=torch.long)
+    torch.jit.trace(Nudged(), (ids, ids, ids)).save(str(path))
+    checks = verify(manifest, tampered)
     failed = [c for c in checks if not c.ok]
     assert failed and all(c.model == "bert_like" for c in failed)
     assert any("values differ" in c.detail for c in failed)
@@ -198,7 +211,7 @@ def test_serve_names_a_model_that_fails_to_load(built: tuple[Path, Path], tmp_pa
                             "--metrics-port", str(ports.metrics))
     assert result.code == 1
     assert "model 'affine'" in result.err and "failed to load" in result.err
-    assert "no model file" in result.err  # the relevant server log line
+    assert "unable to find" in result.err and "model.pt' for model instance 'affine'" in result.err  # the server's words
 
 
 @pytest.mark.parametrize(("engine", "gpu", "chosen", "why"), [

@@ -16,7 +16,8 @@ def test_short_soak_mixed_protocols(example_repository: Path) -> None:
     report = soak(ROOT / "models.yaml", example_repository, "bert", requests=600, concurrency=16)
     print(report.summary())
     assert report.ok, report.errors[:5] + report.hostile_wrong[:5] + report.deaths[:5]
-    assert report.hostile > 0 and len(report.latencies_ms) + report.hostile == 600  # nothing lost, 5% hostile
+    # nothing lost, 5% hostile; a good request merged with a refused one is refused with it (NVIDIA's backend)
+    assert report.hostile > 0 and len(report.latencies_ms) + report.collateral + report.hostile == 600
     assert "lost 0; processes died 0" in report.summary()
     assert set(report.by_protocol) == {"http", "grpc"}
     assert report.loaded == ["bert"]  # the example repository's other models and pipelines are not loaded

@@ -56,21 +56,31 @@ def test_the_c1_gap_is_split_into_the_empty_models_part_and_the_rest(tmp_path: P
 
 
 def test_the_empty_models_config_keeps_the_tensors_and_batching_and_drops_the_model() -> None:
-    from compiler.bench.floor import floor_config
+    from compiler.bench.floor import floor_config, floor_module
 
     served = {"name": "bert", "platform": "torch_aoti", "backend": "pytorch", "runtime": "model.py",
               "default_model_filename": "model.pt2",
-              "max_batch_size": 16, "input": [{"name": "ids", "data_type": "TYPE_INT64", "dims": ["-1"]}],
-              "output": [{"name": "h", "data_type": "TYPE_FP32", "dims": ["-1", "384"]}],
+              "max_batch_size": 16, "input": [{"name": "ARGS[0]", "data_type": "TYPE_INT64", "dims": ["-1"]}],
+              "output": [{"name": "RESULT[h]", "data_type": "TYPE_FP32", "dims": ["-1", "384"]},
+                         {"name": "RESULT[n]", "data_type": "TYPE_FP16", "dims": ["2"]}],
               "dynamic_batching": {"max_queue_delay_microseconds": "100"},
               "parameters": {"INTRA_OP_THREAD_COUNT": {"string_value": "1"}},
               "model_warmup": [{"name": "w", "batch_size": 1}],
               "instance_group": [{"name": "bert", "kind": "KIND_CPU", "count": 1}]}
-    config = floor_config(served, "bert__floor", {"h": [16, 384]})
-    assert config["name"] == "bert__floor" and config["backend"] == "python"
-    assert not {"platform", "runtime", "default_model_filename", "model_warmup"} & set(config)
-    assert config["parameters"] == {"FLOOR_OUTPUTS": {"string_value": '{"h": {"dims": [16, 384], "dtype": "float32"}}'}}
+    config = floor_config(served, "bert__floor")
+    assert (config["name"], config["platform"], config["backend"]) == ("bert__floor", "pytorch_libtorch", "pytorch")
+    assert not {"runtime", "default_model_filename", "model_warmup", "parameters"} & set(config)
     assert {k: config[k] for k in ("input", "output", "dynamic_batching", "max_batch_size")} == \
         {k: served[k] for k in ("input", "output", "dynamic_batching", "max_batch_size")}
-    assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 1}]  # unnamed: its stubs are not bert's
-    assert served["name"] == "bert" and "platform" in served  # the served config is not changed
+    assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 1}]
+    assert served["name"] == "bert" and served["platform"] == "torch_aoti"  # the served config is not changed
+    import io
+
+    import torch
+
+    empty = torch.jit.load(io.BytesIO(floor_module(config, {"RESULT[h]": [16, 384], "RESULT[n]": [2]})))
+    hidden, n = empty(torch.ones(3, 16, dtype=torch.int64))
+    assert (hidden.shape, hidden.dtype, n.shape, n.dtype) == ((3, 16, 384), torch.float32, (3, 2), torch.float16)
+    assert not hidden.any()
+
+

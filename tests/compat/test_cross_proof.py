@@ -15,10 +15,13 @@ from tests.helpers import Project
 CNN_AND_IDS = """
 triton_version: "26.03"
 models:
-  - name: cnn
-    source: {python: "tiny_models:tiny_cnn"}
+  - name: heads                        # two inputs: pytorch_backend r26.03 loads no other count (AOTI-INPUT-COUNT)
+    source: {python: "tiny_models:heads"}
     export: aoti
-    inputs: [{name: INPUT__0, dtype: FP32, dims: [3, -1, -1], example: {shape: [3, 32, 32]}}]
+    max_batch_size: 2
+    inputs:
+      - {name: INPUT__0, dtype: INT64, dims: [-1], example: {shape: [7], high: 50}}
+      - {name: INPUT__1, dtype: BOOL, dims: [-1], example: {shape: [7]}}
     instance_group: [{kind: KIND_CPU}]
   - name: lookup
     source: {python: "tiny_models:lookup"}
@@ -44,7 +47,7 @@ def test_an_unknown_image_torch_is_said_and_an_off_proof_too(project: Project) -
             inputs: [{name: x, dtype: FP32, dims: [4]}]
     """)
     assert "not proved for 26.11: its PyTorch version is not known (give `target_torch:`" in unknown.build().out
-    project.write(CNN_AND_IDS.split("  - name: cnn")[0] + "  - name: lookup" + CNN_AND_IDS.split("  - name: lookup")[1])
+    project.write(CNN_AND_IDS.split("  - name: heads")[0] + "  - name: lookup" + CNN_AND_IDS.split("  - name: lookup")[1])
     off = project.build("--no-cross-proof")
     assert off.code == 0, off.err
     assert "not proved in torch 2.11 (Triton 26.03's): the cross-version proof is off" in off.out
@@ -56,7 +59,7 @@ def test_a_26_03_build_is_proved_in_torch_2_11(project: Project, monkeypatch: py
     project.write(CNN_AND_IDS)
     result = project.build()
     assert result.code == 0, result.err
-    for name in ("cnn", "lookup"):
+    for name in ("heads", "lookup"):
         assert f"{name}: proved in torch 2.11" in result.err
         proved_in = json.loads((project.output / name / "build.json").read_text())["proved_in"]
         assert proved_in[0].startswith("2.14") and proved_in[1].startswith("2.11.")

@@ -80,7 +80,7 @@ AOTI = """
         source: {{python: "tiny_models:affine"}}
         export: aoti
         max_batch_size: 8
-        inputs: [{{name: "KWARGS[x]", dtype: FP32, dims: [4]}}]
+        inputs: [{{name: "ARGS[0]", dtype: FP32, dims: [4]}}]
         instance_group: [{{kind: KIND_CPU}}]
         {optimize}
 """

@@ -65,7 +65,7 @@ def test_committed_manifest_loads() -> None:
     names = [m.name for m in loaded.manifest.models]
     assert names == ["resnet", "bert"]
     bert = loaded.manifest.models[1]
-    assert [i.name for i in bert.inputs] == ["KWARGS[input_ids]", "KWARGS[attention_mask]", "KWARGS[token_type_ids]"]
+    assert [i.name for i in bert.inputs] == ["input_ids", "attention_mask", "token_type_ids"]
     assert {i.dtype for i in bert.inputs} == {"TYPE_INT64"}
 
 

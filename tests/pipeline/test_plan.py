@@ -15,14 +15,12 @@ def test_the_committed_pipelines_are_wired_by_name_and_role() -> None:
                                                         ("pool", "embed_pool")]
     tokenize, model, pool = embed.steps
     assert tokenize.input_map == {"TEXT": "TEXT"}
-    assert [t.name for t in tokenize.outputs] == ["KWARGS[input_ids]", "KWARGS[attention_mask]",
-                                                 "KWARGS[token_type_ids]"]
-    assert model.input_map == {name: name for name in ("KWARGS[input_ids]", "KWARGS[attention_mask]",
-                                                       "KWARGS[token_type_ids]")}
+    assert [t.name for t in tokenize.outputs] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert model.input_map == {name: name for name in ("input_ids", "attention_mask", "token_type_ids")}
     # pool reads the model's token vectors and the tokenizer's mask (by role); the pooled output nobody reads is
     # left unmapped, as Triton refuses an unused ensemble tensor
-    assert pool.input_map == {"hidden": "RESULT[last_hidden_state]", "mask": "KWARGS[attention_mask]"}
-    assert model.output_map == {"RESULT[last_hidden_state]": "RESULT[last_hidden_state]"}
+    assert pool.input_map == {"hidden": "last_hidden_state__0", "mask": "attention_mask"}
+    assert model.output_map == {"last_hidden_state__0": "last_hidden_state__0"}
     assert [(t.name, t.dtype, t.dims) for t in embed.outputs] == [("EMBEDDING", "TYPE_FP32", [384])]
     assert [(t.name, t.dtype, t.dims) for t in images.inputs] == [("IMAGE", "TYPE_STRING", [1])]
     assert [t.name for t in images.outputs] == ["LABELS", "SCORES"]

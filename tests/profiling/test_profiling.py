@@ -64,9 +64,9 @@ def test_bert_ids_are_in_the_vocabulary_and_masks_are_ones(example_repository: P
     vocabulary = json.loads((Path(folder) / "config.json").read_text())["vocab_size"]
     data, _, _ = _files(example_repository, "bert")
     for entry in data["data"]:
-        assert all(0 <= i < vocabulary for i in entry["KWARGS[input_ids]"]["content"])
-        assert set(entry["KWARGS[attention_mask]"]["content"]) == {1}
-        assert set(entry["KWARGS[token_type_ids]"]["content"]) == {0}
+        assert all(0 <= i < vocabulary for i in entry["input_ids"]["content"])
+        assert set(entry["attention_mask"]["content"]) == {1}
+        assert set(entry["token_type_ids"]["content"]) == {0}
 
 
 @pytest.mark.parametrize("name", MODELS)
