@@ -40,7 +40,8 @@ def dockerfile(loaded: LoadedManifest, repository: str = "Triton/models") -> str
 
 def compose(loaded: LoadedManifest, repository: str = "Triton/models") -> str:
     """The service runs NVIDIA's image with the repository mounted; where the pipelines' steps need packages it
-    builds the Dockerfile beside it (which installs them) instead."""
+    builds the Dockerfile beside it (which installs them) instead. Docker restarts it when it exits, and its health
+    is the server's readiness."""
     release = loaded.manifest.triton_version
     needs = server_needs(loaded)
     source: dict[str, object] = {"build": {"context": "."}, "image": f"triton-repository:{release}"} \
@@ -52,6 +53,11 @@ def compose(loaded: LoadedManifest, repository: str = "Triton/models") -> str:
         "volumes": [f"./{repository}:/models:ro"],
         **({"environment": dict(sorted(needs.environment.items()))} if needs.environment else {}),
         "shm_size": "1g",
+        # a model that aborts ends tritonserver (the PyTorch backend runs it in-process): start it again, and call
+        # it unhealthy while its models are not READY (the image has curl; the probes Kubernetes gets are the same)
+        "restart": "unless-stopped",
+        "healthcheck": {"test": ["CMD", "curl", "-fs", "localhost:8000/v2/health/ready"], "interval": "10s",
+                        "timeout": "3s", "retries": 3, "start_period": "10m"},
         "deploy": {"resources": {"reservations": {"devices": [
             {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}}},
     }

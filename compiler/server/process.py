@@ -111,6 +111,8 @@ class TritonProcess:
         self.watch: Any = None  # a StubWatch, while embedded_server supervises this server
         self.killed = False  # stop() needed SIGKILL: tritonserver had not ended STOP_GRACE_S after SIGINT
         self._moves = 0  # restarts on new ports (see _moved_to_free_ports)
+        self.relaunches = 0  # starts again after an exit of its own (relaunch(): server/supervisor.py)
+        self.supervisor: Any = None  # a Supervisor, while embedded_server supervises this server
 
     # -- lifecycle -----------------------------------------------------------------
     def command(self) -> list[str]:
@@ -163,6 +165,16 @@ class TritonProcess:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+
+    def relaunch(self) -> None:
+        """Start the server again, on the same repository, ports and arguments, after it exited on its own. The log
+        of the run that ended is kept beside the new one (tritonserver.<n>.log)."""
+        if self.running():
+            raise ServerError(Problem("tritonserver still runs; relaunch() is for a server that exited"))
+        self.relaunches += 1
+        if self.log_path.is_file():
+            self.log_path.rename(self.log_path.with_name(f"tritonserver.{self.relaunches}.log"))
+        self._launch()
 
     def _moved_to_free_ports(self) -> bool:
         """After the server exited at start: if it found one of the ports we chose taken, start it again on new

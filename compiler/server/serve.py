@@ -1,7 +1,9 @@
 """`serve`: run a repository in the foreground until Ctrl-C or SIGTERM.
 
 The server is ours: it stops when we stop (process group + parent-death
-signal), and when it dies on its own we say so with its log.
+signal), and when it dies on its own we say why, with its log, and start it
+again (server/supervisor.py); the READY table is printed again with the
+restart counted.
 
 A stop signal can land anywhere in the main thread: while models load,
 in the serving loop, or in the middle of printing the status table. So
@@ -74,13 +76,19 @@ def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
                         echo(f"note: {model.name}: {model.note}")
                 echo(f"serving {repository} at http://{host}:{ports.http} (gRPC {host}:{ports.grpc}, "
                      f"metrics http://{host}:{ports.metrics}/metrics); Ctrl-C stops")
-                while server.running() and not until() and not stopped():
+                supervisor = server.supervisor
+                restarts = 0
+                while not until() and not stopped() and supervisor.gave_up is None:
                     time.sleep(0.5)
+                    if supervisor.restarts != restarts:  # back after an exit: the table again, with the restart
+                        restarts = supervisor.restarts
+                        echo(status_table(server.model_states(), server))
                 if stopped():
                     raise StopSignal()
-                if not server.running():
-                    raise ServerError(Problem("tritonserver exited unexpectedly\n"
-                                              + "\n".join(server.log_lines_for(None, 30))))
+                if supervisor.gave_up is not None:
+                    raise ServerError(Problem(f"tritonserver exited and was not started again: {supervisor.gave_up}\n"
+                                              + "\n".join(e.line() for e in supervisor.exits),
+                                              hint="the log lines above each exit say why it ended"))
         except StopSignal:
             echo("tritonserver stopped")
         if server is not None and server.killed:

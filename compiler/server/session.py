@@ -21,6 +21,7 @@ from compiler.repository.record import built_from
 from compiler.server.ports import Ports
 from compiler.server.process import ModelState, TritonProcess
 from compiler.server.served import RepositoryModel, read_repository
+from compiler.server.supervisor import Supervisor
 from compiler.server.watch import StubWatch
 
 
@@ -34,13 +35,16 @@ def embedded_server(
     variant: str | None = None,
     echo: Callable[[str], None] = lambda _: None,
     only: Collection[str] | None = None,
+    supervise: bool = True,
 ) -> Iterator[tuple[TritonProcess, list[RepositoryModel]]]:
     """PyTorch models are served by NVIDIA's PyTorch backend of the branch that serves the repository's target
     release (its build records say it; the newest release's otherwise), or `pytorch_backend` where given.
     `variant` starts tritonserver with --model-config-name, so models load configs/<variant>.pbtxt where they
     have one and config.pbtxt elsewhere. `only` loads just the models it names (a soak of one model need not pay
     for the others' stubs and packages); the models returned are those loaded. While it runs, a model whose stub
-    process dies is reloaded and `echo` says so (server/watch.py); `server.watch.deaths` lists them."""
+    process dies is reloaded and `echo` says so (server/watch.py); `server.watch.deaths` lists them. With
+    `supervise`, a tritonserver that exits on its own is started again with the same models (server/supervisor.py;
+    `server.supervisor.exits` lists the exits)."""
     every = read_repository(repository, variant=variant)
     missing = sorted(set(only or ()) - {m.name for m in every})
     if missing:
@@ -51,15 +55,25 @@ def embedded_server(
             TritonProcess(shadow_repository(Path(repository), every, Path(scratch)), ports=ports, host=host,
                           explicit_models=True, pytorch_backend=branch, model_config_name=variant) as server:
         server.wait_live(timeout=120)
-        ensembles = [m for m in models if m.config.platform == layout.ENSEMBLE_PLATFORM]
-        problems = _load_together(server, [m for m in models if m not in ensembles], ready_timeout)
-        problems += _load_together(server, ensembles, ready_timeout)  # an ensemble after its steps
+
+        def load() -> list[Problem]:
+            ensembles = [m for m in models if m.config.platform == layout.ENSEMBLE_PLATFORM]
+            problems = _load_together(server, [m for m in models if m not in ensembles], ready_timeout)
+            return problems + _load_together(server, ensembles, ready_timeout)  # an ensemble after its steps
+
+        problems = load()
         if problems:
             raise ServerError(problems)
         server.wait_ready(timeout=ready_timeout)
-        with StubWatch(server, {m.name: None for m in models}, echo) as watch:
-            server.watch = watch
-            yield server, models
+        supervisor = Supervisor(server, load, echo).start() if supervise else None
+        server.supervisor = supervisor
+        try:
+            with StubWatch(server, {m.name: None for m in models}, echo) as watch:
+                server.watch = watch
+                yield server, models
+        finally:
+            if supervisor is not None:
+                supervisor.stop()
 
 
 def _load_together(server: TritonProcess, models: list[RepositoryModel], timeout: float) -> list[Problem]:
@@ -125,4 +139,6 @@ def status_table(states: list[ModelState], server: TritonProcess | None = None) 
     lines.append(rule)
     if server is not None and server.layout is not None:
         lines.append(f"PyTorch models: {server.layout.pytorch.label}")
+    if server is not None and server.supervisor is not None:
+        lines.append(server.supervisor.summary())
     return "\n".join(lines)

@@ -96,8 +96,10 @@ class StubWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            if not self.server.running():
-                return
+            supervisor = getattr(self.server, "supervisor", None)
+            if not self.server.running() or (supervisor is not None and supervisor.restarting.locked()):
+                self._known = {}  # the server's stubs went with it: after a restart, its new stubs are the baseline
+                continue
             with self._lock:
                 if not self._paused:
                     self.check()

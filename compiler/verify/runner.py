@@ -57,6 +57,10 @@ def verify(manifest_path: Path, repository: Path, progress: Progress = lambda _:
             checks.extend(_inference_checks(server, loaded, model, served[model.name].config_file, progress,
                                             allow_paths))
         checks.extend(pipeline_checks(server, loaded, Path(repository), progress, allow_paths))
+        if server.supervisor is not None:  # a restart is a failure, wherever it happened
+            exits = server.supervisor.exits
+            checks.append(Check("tritonserver", "no exit while verifying", "-", not exits,
+                                "; ".join(e.line() for e in exits) or "it ran from the first check to the last"))
     return checks
 
 
@@ -155,6 +159,7 @@ def _hostile_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelCon
                                    plans_for(model)[0].sizes, seed=90))
     expected = reference.outputs(good)
     checks = []
+    exits_before = len(server.supervisor.exits) if server.supervisor is not None else 0
     for protocol in ("http", "grpc"):
         progress(f"{model.name}: {len(cases)} hostile requests over {protocol}")
         failures = []
@@ -173,11 +178,14 @@ def _hostile_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelCon
         checks.append(Check(model.name, "hostile requests", protocol, not failures, "; ".join(failures) or
                             f"{len(cases)} answered as documented (refused, or as eager PyTorch), each followed by a "
                             "correct answer"))
+    exits = server.supervisor.exits[exits_before:] if server.supervisor is not None else []
     alive = server.running()
     state = next((s.described for s in server.model_states() if s.name == model.name), "absent") if alive else ""
-    checks.append(Check(model.name, "server lived", "-", alive and state == "READY",
-                        f"tritonserver runs and {model.name} is {state} after the hostile set" if alive else
-                        "tritonserver died during the hostile set:\n" + "\n".join(server.log_lines_for(None, 15))))
+    checks.append(Check(model.name, "server lived", "-", alive and not exits and state == "READY",
+                        f"tritonserver runs and {model.name} is {state} after the hostile set" if alive and not exits
+                        else "tritonserver exited during the hostile set: " + "; ".join(
+                            [e.line() + ": " + " | ".join(e.log_tail[-3:]) for e in exits] or
+                            ["\n".join(server.log_lines_for(None, 15))])))
     return checks
 
 

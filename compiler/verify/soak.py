@@ -125,8 +125,9 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int = 2000
                report, progress, seed)
         report.rss_after_mb = server_rss_mb(server.pid)
         report.deaths = [d.line() for d in server.watch.deaths] if server.watch is not None else []
+        report.deaths += [e.line() for e in server.supervisor.exits] if server.supervisor is not None else []
         if not server.running():
-            report.deaths.append(f"tritonserver exited ({server.returncode})")
+            report.deaths.append(f"tritonserver is down ({server.returncode})")
     return report
 
 

@@ -1,10 +1,12 @@
 """No request may crash a served model: AOTI packages with guards compiled in, loaded in a process of their own
-(as NVIDIA's pytorch_backend runs them inside tritonserver); a stub that dies anyway is reloaded; verify's hostile
+(as NVIDIA's pytorch_backend runs them inside tritonserver); a server that dies anyway is started again; verify's hostile
 phase over the real tritonserver."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -125,12 +127,14 @@ def test_nan_is_refused_and_a_package_that_serves_it_says_where_it_differs(built
     assert "INPUT__0: NaN: the export's answer differs from eager PyTorch's" in said
 
 
-def test_an_unguarded_package_that_aborts_ends_tritonserver(built: tuple[Project, str]) -> None:
+def test_an_unguarded_package_that_aborts_ends_tritonserver_and_the_supervisor_brings_it_back(
+        built: tuple[Project, str]) -> None:
     """What the guards are for: NVIDIA's backend runs the package inside tritonserver, so the compiled kernel's bounds
-    check, which aborts its process, ends the whole server (the emulated backend lost one stub). serve's supervisor
-    is what brings it back (tests/acceptance/test_supervisor.py)."""
+    check, which aborts its process, ends the whole server (the emulated backend lost one stub). The supervisor says
+    why, starts it again on the same ports with the same models, and the next request is answered."""
     project, _ = built
-    with embedded_server(project.output, only=["unguarded"]) as (server, _):
+    said: list[str] = []
+    with embedded_server(project.output, only=["unguarded"], echo=said.append) as (server, _):
         client = httpclient.InferenceServerClient(server.http_url, network_timeout=120)
 
         def send(value: int) -> object:
@@ -143,13 +147,39 @@ def test_an_unguarded_package_that_aborts_ends_tritonserver(built: tuple[Project
             except Exception as err:
                 return err
 
+        pid = server.pid
         assert send(5) == (8, 4000, 3)
         assert isinstance(send(999999), Exception)
-        deadline = time.monotonic() + 60
-        while server.running() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while not (server.supervisor.exits and server.supervisor.exits[0].restarted) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not server.running()
-        assert server.returncode is not None and server.returncode < 0  # a signal (SIGABRT or SIGSEGV), not an exit
+        exit_ = server.supervisor.exits[0]
+        assert exit_.restarted and server.pid != pid, exit_.line()
+        assert exit_.why.startswith("signal ") and exit_.log_tail  # SIGABRT or SIGSEGV, and what the log said
+        assert send(5) == (8, 4000, 3)  # the same ports, the model loaded again
+        assert server.supervisor.summary().startswith("tritonserver restarts: 1 (last: tritonserver exited at ")
+    assert any(line.startswith("tritonserver exited at ") and "its last log lines:" in line for line in said)
+    assert any(line.endswith("s") and "serving again after" in line for line in said)
+
+
+def test_a_server_that_keeps_exiting_is_given_up_on(built: tuple[Project, str]) -> None:
+    """Past its limit of restarts in its window the supervisor stops restarting, and says why."""
+    project, _ = built
+    with embedded_server(project.output, only=["cnn"]) as (server, _):
+        supervisor = server.supervisor
+        supervisor.limit, supervisor.backoff = 1, (0.1,)
+        for number in (1, 2):
+            os.kill(server.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 120
+            while len(supervisor.exits) < number or (number == 1 and not supervisor.exits[0].restarted):
+                assert time.monotonic() < deadline, [e.line() for e in supervisor.exits]
+                time.sleep(0.1)
+        assert supervisor.exits[0].restarted and supervisor.exits[0].why == "signal 9 (SIGKILL)"
+        deadline = time.monotonic() + 30
+        while supervisor.gave_up is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert supervisor.gave_up == "2 exits in 600 s, more than the 1 restarts allowed"
+        assert not supervisor.exits[1].restarted and not server.running()
 
 
 def test_verify_sends_the_hostile_set_and_every_model_lives(built: tuple[Project, str]) -> None:

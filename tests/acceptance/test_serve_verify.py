@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -132,6 +133,14 @@ def _wait_for(process: subprocess.Popen[str], text: str, timeout: float = 300) -
     raise AssertionError(f"never saw {text!r}:\n{seen}")
 
 
+def _none_left_on(port: int, timeout: float = 30) -> list[int]:
+    """The tritonservers still on `port` once none is, or `timeout` has passed (a stopped one takes a moment)."""
+    deadline = time.monotonic() + timeout
+    while _tritonservers_on(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _tritonservers_on(port)
+
+
 def _exit_code(process: subprocess.Popen[str], timeout: float) -> int:
     """A serve that has not ended in time fails the test with what it printed and where each thread is (serve
     dumps its stacks on SIGUSR1)."""
@@ -161,8 +170,7 @@ def test_serve_prints_the_table_and_stops_on_sigterm(built: tuple[Path, Path]) -
     finally:
         if process.poll() is None:
             process.kill()
-    time.sleep(1)
-    assert _tritonservers_on(ports.http) == []
+    assert _none_left_on(ports.http) == []
 
 
 def test_sigterm_while_the_server_starts_is_a_clean_stop(built: tuple[Path, Path]) -> None:
@@ -182,8 +190,7 @@ def test_sigterm_while_the_server_starts_is_a_clean_stop(built: tuple[Path, Path
     finally:
         if process.poll() is None:
             process.kill()
-    time.sleep(1)
-    assert _tritonservers_on(ports.http) == []
+    assert _none_left_on(ports.http) == []
 
 
 def test_tritonserver_dies_with_a_killed_serve(built: tuple[Path, Path]) -> None:
@@ -194,10 +201,32 @@ def test_tritonserver_dies_with_a_killed_serve(built: tuple[Path, Path]) -> None
     assert _tritonservers_on(ports.http)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while _tritonservers_on(ports.http) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _tritonservers_on(ports.http) == []
+    assert _none_left_on(ports.http) == []
+
+
+def test_a_killed_tritonserver_is_serving_again_and_serve_says_why(built: tuple[Path, Path]) -> None:
+    """serve supervises tritonserver: killed from outside, it is named (signal 9), started again on the same ports
+    with the same models, the READY table printed again with the restart counted, and requests answered."""
+    manifest, repo = built
+    ports = Ports.free()
+    process = _start_serve(repo, ports, manifest)
+    try:
+        _wait_for(process, "Ctrl-C stops")
+        [pid] = _tritonservers_on(ports.http)
+        os.kill(pid, signal.SIGKILL)
+        seen = _wait_for(process, "tritonserver restarts: 1", timeout=180)
+        assert "(signal 9 (SIGKILL)); restarting; its last log lines:" in seen and "serving again after" in seen
+        assert "| bert_like | 1       | READY  |" in seen.split("serving again after")[1]  # the table again
+        [again] = _tritonservers_on(ports.http)
+        assert again != pid
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.http}/v2/models/affine/ready", timeout=5) as answer:
+            assert answer.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert _exit_code(process, timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert _none_left_on(ports.http) == []
 
 
 def test_serve_names_a_model_that_fails_to_load(built: tuple[Path, Path], tmp_path: Path) -> None:

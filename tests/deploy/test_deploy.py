@@ -66,6 +66,7 @@ def test_plain_kubernetes_deployment_service_and_autoscaler(tmp_path: Path) -> N
     assert "--model-repository=s3://minio.local:9000/models/triton" in container["args"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert pod["spec"].get("restartPolicy", "Always") == "Always"  # a Deployment's pods are started again
     metrics_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(metrics_port)

@@ -83,3 +83,9 @@ def test_container_files_follow_the_manifest() -> None:
     assert (ROOT / "Dockerfile").read_text() == dockerfile(MANIFEST)
     assert (ROOT / "docker-compose.yml").read_text() == compose(MANIFEST)
     assert f"FROM nvcr.io/nvidia/tritonserver:{MANIFEST.manifest.triton_version}-py3" in dockerfile(MANIFEST)
+    # a tritonserver that exits (a model that aborts ends it) is started again, and its health is its readiness
+    from ruamel.yaml import YAML
+
+    service = YAML(typ="safe").load(compose(MANIFEST))["services"]["tritonserver"]
+    assert service["restart"] == "unless-stopped"
+    assert "localhost:8000/v2/health/ready" in service["healthcheck"]["test"]
