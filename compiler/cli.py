@@ -243,11 +243,27 @@ def validate(manifests: tuple[Path, ...], allow_paths: tuple[Path, ...]) -> None
 @click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True)
 @click.option("--hostile-share", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="The part of the requests that are hostile (out-of-range values, NaN, bad sizes and dtypes).")
+@click.option("--overload", type=click.FloatRange(1.0, 100.0), default=None, metavar="FACTOR",
+              help="Instead: offer FACTOR times the model's measured capacity, open loop, and show the bound its "
+              "queue policy keeps (admitted within the budget, the excess refused, health checks answered).")
+@click.option("--seconds", type=click.FloatRange(1.0), default=10.0, show_default=True, help="How long --overload lasts.")
 @allow_path_option
 def soak(manifest: Path | None, repository: Path, model_name: str, requests: int, concurrency: int,
-         hostile_share: float, allow_paths: tuple[Path, ...]) -> None:
-    """Many concurrent HTTP and gRPC requests, every answer checked; memory before and after."""
+         hostile_share: float, overload: float | None, seconds: float, allow_paths: tuple[Path, ...]) -> None:
+    """Many concurrent HTTP and gRPC requests, every answer checked; memory before and after. Or --overload."""
     from compiler.verify.soak import soak as run_soak
+
+    if overload is not None:
+        from compiler.verify.overload import overload as run_overload
+
+        shed = run_overload(_manifest_of(repository, manifest), repository, model_name, overload, seconds,
+                            allow_paths)
+        click.echo(shed.summary())
+        for error in shed.errors[:10] + shed.exits[:10]:
+            click.echo(f"  error: {error}")
+        if shed.errors or shed.wrong or shed.exits:
+            sys.exit(EXIT_USER)
+        return
 
     step = max(1, requests // 20)
 

@@ -257,7 +257,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     progress(f"loading source ({next(iter(model.source.model_dump(exclude_none=True)))})")
     module = load_source(model, loaded.directory, allow_paths)
     result = export_model(model, module, loaded.manifest.release, progress)
-    config = build_config(model, result.outputs, result.batching[None])
+    config = build_config(model, result.outputs, result.batching[None], result.execution_ms)
 
     model_file = layout.model_file(folder, model.version, config)
     model_file.parent.mkdir(parents=True)
@@ -265,7 +265,8 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     layout.config_file(folder).write_text(to_text(config))
     _copy_labels(loaded, model, result.outputs, folder, allow_paths)
     for variant in sorted(model.variants or {}):
-        variant_config = build_config(model.for_variant(variant), result.outputs, result.batching[variant])
+        variant_config = build_config(model.for_variant(variant), result.outputs, result.batching[variant],
+                                      result.execution_ms)
         variant_path = layout.variant_file(folder, variant)
         variant_path.parent.mkdir(exist_ok=True)
         variant_path.write_text(to_text(variant_config))
@@ -284,7 +285,8 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "torch_version": _torch_version(),
         "optimized": result.optimized,
         "batch_invariance": {"examples": result.invariance.checked, "failure": result.invariance.failure},
-        "dynamic_batching": {name or layout.CONFIG_FILE: on for name, on in result.batching.items()},
+        "dynamic_batching": {name or layout.CONFIG_FILE: form for name, form in result.batching.items()},
+        "execution_ms": {str(batch): ms for batch, ms in result.execution_ms.items()},
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
         "guards": result.guards.record(),
         "pytorch_backend": served_by(loaded.manifest.release),

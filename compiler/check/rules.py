@@ -21,6 +21,7 @@ from compiler.backend.pytorch import binding_rules as rules
 from compiler.check.core_rules import config_rules, ensemble_findings
 from compiler.check.findings import ERROR, INFO, WARNING, Finding, line_of
 from compiler.compat.aoti_rules import aoti_violations
+from compiler.compat.server_crashes import STRING_CLASSIFICATION, crashes_of, string_outputs
 from compiler.export.devices import baked_devices
 from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, MODEL_CONFIG_NAME_SINCE, Release
 from compiler.repository import layout
@@ -166,7 +167,24 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
     feature_rules(config, path, release, add)
     config_rules(config, add, release)
     pytorch_rules(config, release, add)
+    crash_rules(config, release, add)
     return findings
+
+
+def merges(config: pb.ModelConfig) -> bool:
+    """Whether the config's dynamic batcher may put several requests in one execution (not with a preferred batch
+    size of 1 and no queue delay: manifest/schema.py, DynamicBatching.merges)."""
+    batching = config.dynamic_batching
+    return config.HasField("dynamic_batching") and not (
+        list(batching.preferred_batch_size) == [1] and batching.max_queue_delay_microseconds == 0)
+
+
+def crash_rules(config: pb.ModelConfig, release: Release, add: Any) -> None:
+    """Outputs a request can end the release's tritonserver with (compat/server_crashes.py)."""
+    if STRING_CLASSIFICATION in crashes_of(release):
+        for name in string_outputs(config):
+            add(ERROR, f"output '{name}' is TYPE_STRING: {STRING_CLASSIFICATION.said(release)}", f'"{name}"',
+                STRING_CLASSIFICATION.fix)
 
 
 def feature_rules(config: pb.ModelConfig, path: Path, release: Release, add: Any) -> None:
@@ -209,7 +227,7 @@ def pytorch_rules(config: pb.ModelConfig, release: Release, add: Any) -> None:
             return datatypes.lookup(name).api_name if name != "TYPE_INVALID" else name
 
         for v in aoti_violations(release, config.max_batch_size, [(t.name, api(t)) for t in config.input],
-                                 [(t.name, api(t)) for t in config.output], config.HasField("dynamic_batching")):
+                                 [(t.name, api(t)) for t in config.output], merges(config)):
             tensors = config.input if v.field == "inputs" else config.output
             needle = f'"{tensors[v.index].name}"' if v.index is not None else \
                 {"max_batch_size": "max_batch_size", "dynamic_batching": "dynamic_batching"}.get(v.field, "platform")

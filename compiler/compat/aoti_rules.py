@@ -90,7 +90,7 @@ def _keyword(name: str) -> bool:
 def aoti_violations(release: Release, max_batch_size: int, inputs: list[tuple[str, str]],
                     outputs: list[tuple[str, str]], dynamic_batching: bool = False) -> list[Violation]:
     """`inputs`/`outputs`: (name, API dtype such as FP32) of each tensor; `dynamic_batching`: the config (or one of
-    its variants) asks for it."""
+    its variants) asks for dynamic batching that can merge requests (not preferred_batch_size [1] with no delay)."""
     if not release.at_least(AOTI_SINCE):
         return [Violation("export", None, "", f"AOTI packages need Triton's torch_aoti platform, which arrives in "
                           f"{AOTI_SINCE} (server 2.67); Triton {release} serves TorchScript only",
@@ -98,8 +98,9 @@ def aoti_violations(release: Release, max_batch_size: int, inputs: list[tuple[st
     found = []
     if dynamic_batching and max_batch_size > 0 and MERGED_RESPONSES.holds_for(release):
         found.append(Violation("dynamic_batching", None, "", _said(MERGED_RESPONSES, release),
-                               "remove dynamic_batching (requests then run one at a time, each at the batch size it "
-                               "sends), or export with `trace`: TorchScript's path merges requests right"))
+                               "write preferred_batch_size: [1] with no queue delay (each request runs alone, at "
+                               "the batch size it sends, queued under its queue policy), or export with `trace`: "
+                               "TorchScript's path merges requests right"))
     if TWO_INPUTS.holds_for(release) and len(inputs) != 2:
         found.append(Violation("inputs", None, "", _said(TWO_INPUTS, release) + f"; this model has {len(inputs)}",
                                f"export with `trace` for {release}, or target {AOTI_CALL_SPEC_NAMES_SINCE} or later"))

@@ -4,8 +4,8 @@ Triton's dynamic batcher stacks requests along dim 0 and splits the outputs
 back by row. That is only safe when the model treats the rows of a batch
 independently: N examples stacked give, row by row, what N single calls give,
 and every output has one row per input row. A model that normalises across
-the batch, or returns a fixed number of rows, fails here and is served without
-dynamic batching.
+the batch, or returns a fixed number of rows, fails here and is never merged:
+its requests queue and run one at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from compiler.errors import ExportError, Problem
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import flatten, mismatch
-from compiler.manifest.schema import ModelSpec
+from compiler.manifest.schema import MERGE, QUEUE, ModelSpec
 
 #: How many examples are stacked for the proof (capped by max_batch_size).
 PROOF_BATCH = 4
@@ -58,29 +58,51 @@ def prove_batch_invariance(model: ModelSpec, module: Any, call: Any, largest_bat
 
 
 def decide_batching(spec: ModelSpec, invariance: Invariance, field: str,
-                    unmergeable: str | None = None) -> tuple[bool, str | None]:
-    """Whether a config gets dynamic_batching, and a warning when the manifest left it to us and we said no.
+                    unmergeable: str | None = None) -> tuple[str | None, str | None]:
+    """The dynamic batching a config gets (MERGE, QUEUE or None), and a note when the manifest left it to us and
+    requests are not merged.
 
-    Asked for (settings or `true`): enabled, or the build fails when the proof failed. Left out:
-    enabled only when proved. `false`: never. `unmergeable`: why the target's backend answers merged requests wrong
-    (the manifest's rules refuse an explicit request); then never.
-    """
+    `false`, or no batch dim: none. Otherwise every model gets a queue, so that its queue policy bounds the wait:
+    merged (MERGE) where the manifest asks it and batch invariance holds (the build fails where it does not), or where
+    the manifest leaves it to us and the proof holds; one request per execution (QUEUE) where the manifest asks
+    preferred_batch_size [1] with no delay, where batch invariance fails, and where the target's backend answers
+    merged requests wrong (`unmergeable`; the manifest's rules refuse an explicit request to merge there)."""
     if spec.max_batch_size == 0 or spec.dynamic_batching is False:
-        return False, None
+        return None, None
+    asked = spec.batching_requested
+    merges = asked and spec.batching_settings.merges
     if unmergeable:
-        if spec.batching_requested:
-            raise ExportError(Problem(f"dynamic_batching was asked for, but {unmergeable}", model=spec.name,
-                                      field=field, hint="remove dynamic_batching, or export with `trace`"))
-        return False, f"no dynamic batching: {unmergeable}; requests are served one at a time"
-    if spec.batching_requested:
-        if invariance.failure:
+        if merges:
+            raise ExportError(Problem(f"dynamic_batching merges requests, but {unmergeable}", model=spec.name,
+                                      field=field, hint="write preferred_batch_size: [1] (each request runs alone, "
+                                      "queued under its queue policy), or export with `trace`"))
+        return QUEUE, None if asked else f"requests queue and run one at a time, never merged: {unmergeable}"
+    if asked and not merges:
+        return QUEUE, None
+    if invariance.failure:
+        if merges:
             raise ExportError(Problem(
                 f"dynamic_batching was asked for, but batching changes the answers: {invariance.failure}",
                 model=spec.name, field=field,
-                hint="fix the model so each example is computed on its own, or remove dynamic_batching "
-                     "(clients may still send batches themselves)"))
-        return True, None
-    if invariance.failure:
-        return False, (f"no dynamic batching: {invariance.failure}; requests are served one by one "
-                       "(set `dynamic_batching: false` to say so and silence this)")
-    return invariance.holds, None
+                hint="fix the model so each example is computed on its own, or write preferred_batch_size: [1] "
+                     "(each request runs alone)"))
+        return QUEUE, (f"requests are not merged: {invariance.failure}; they queue and run one at a time "
+                       "(set `dynamic_batching: false` for no queue at all)")
+    return (MERGE if merges or invariance.holds else QUEUE), None
+
+
+def measure_execution(module: Any, call: Any, inputs: dict[str, Any], runs: int = 3) -> float:
+    """Milliseconds one execution of `call(module, inputs)` takes here: the median of `runs`, after one to warm up
+    (what a derived queue policy is sized by; a machine that runs the model faster queues less than it could)."""
+    import time
+
+    import torch
+
+    timings = []
+    with torch.no_grad():
+        call(module, inputs)
+        for _ in range(runs):
+            started = time.perf_counter()
+            call(module, inputs)
+            timings.append((time.perf_counter() - started) * 1000)
+    return sorted(timings)[len(timings) // 2]

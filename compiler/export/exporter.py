@@ -14,7 +14,7 @@ from compiler.backend.pytorch import binding_rules as rules
 from compiler.compat.aoti_rules import unmergeable
 from compiler.errors import ExportError, Problem
 from compiler.export.adapt import adapted, output_name, wrap
-from compiler.export.batch_invariance import Invariance, decide_batching, prove_batch_invariance
+from compiler.export.batch_invariance import Invariance, decide_batching, measure_execution, prove_batch_invariance
 from compiler.export.binding import Binding, bind, check_exported
 from compiler.export.devices import baked_devices
 from compiler.export.examples import Plan, make_inputs, plans_for
@@ -52,8 +52,10 @@ class ExportResult:
     trace_warnings: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     invariance: Invariance = field(default_factory=lambda: Invariance(0))
-    #: dynamic batching per config: None is config.pbtxt, a name is configs/<name>.pbtxt
-    batching: dict[str | None, bool] = field(default_factory=dict)
+    #: dynamic batching per config (MERGE, QUEUE or None): None is config.pbtxt, a name is configs/<name>.pbtxt
+    batching: dict[str | None, str | None] = field(default_factory=dict)
+    #: batch size -> milliseconds one execution took here (1 and max_batch_size): what queue policies are sized by
+    execution_ms: dict[int, float] = field(default_factory=dict)
     #: outputs the proof cannot discriminate (constant everywhere): said loudly, at the model's manifest line
     weak: list[str] = field(default_factory=list)
     #: output name -> the dict key it serves, for a model that returns a dict (adapt.py)
@@ -223,6 +225,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         scripted=scripted, binding=binding, outputs=outputs, plans=[p.label for p in plans],
         tolerances=_tolerances(model, outputs), trace_warnings=notes,
         warnings=build_warnings + config_warnings + hostile, invariance=invariance, batching=batching,
+        execution_ms=_executions(model, scripted, lambda m, inputs: _call(m, binding, inputs), progress),
         weak=weak_outputs(model, runs),
         output_keys={out.name: key for out, key in zip(outputs, keys)} if keys else {},
         optimized=optimized, guards=guards, cases=_cases(model, binding, runs, example))
@@ -349,6 +352,7 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
         scripted=None, binding=binding, outputs=outputs, plans=[p.label for p in plans],
         tolerances=_tolerances(model, outputs), warnings=limits + config_warnings + hostile, invariance=invariance,
         batching=batching, weak=weak_outputs(model, runs), package=package, optimized=optimized_as(model),
+        execution_ms=_executions(model, package.loaded, lambda m, inputs: _call(m, binding, inputs), progress),
         guards=package.guards, cases=_cases(model, binding, runs, example))
 
 
@@ -428,11 +432,23 @@ def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans
     return runs
 
 
+def _executions(model: ModelSpec, compiled: Any, call: Any, progress: Any) -> dict[int, float]:
+    """How long one execution of the export takes here, at batch 1 and at max_batch_size (example sizes)."""
+    if model.max_batch_size == 0:
+        return {}
+    base = plans_for(model)[0]
+    sizes = sorted({1, model.max_batch_size})
+    progress(f"measure: one execution at batch {' and '.join(str(b) for b in sizes)}")
+    return {batch: round(measure_execution(compiled, call, make_inputs(model, Plan(f"timed {batch}", batch, base.sizes,
+                                                                                  seed=300))), 3)
+            for batch in sizes}
+
+
 def _batching_per_config(model: ModelSpec, invariance: Invariance, devices: set[str],
-                         unmergeable: str | None = None) -> tuple[dict[str | None, bool], list[str]]:
+                         unmergeable: str | None = None) -> tuple[dict[str | None, str | None], list[str]]:
     """Dynamic batching and the device rules for config.pbtxt (None) and each variant; all problems at once.
     `unmergeable`: why the target's backend cannot merge requests (decide_batching)."""
-    batching: dict[str | None, bool] = {}
+    batching: dict[str | None, str | None] = {}
     warnings_: list[str] = []
     problems: list[Problem] = []
     for variant in [None, *sorted(model.variants or {})]:

@@ -23,6 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import datatypes
 from compiler.compat.aoti_rules import aoti_violations
+from compiler.compat.server_crashes import STRING, STRING_CLASSIFICATION, crashes_of
 from compiler.errors import ManifestError, Problem
 from compiler.manifest.schema import NAMED_INDEX, SOURCE_KINDS, Manifest
 from compiler.releases import (
@@ -111,7 +112,7 @@ def load_manifest(path: Path) -> LoadedManifest:
         raise ManifestError(_dedupe(problems)) from None
 
     loaded = LoadedManifest(path, manifest, tree)
-    problems = _release_problems(loaded)
+    problems = _release_problems(loaded) + _crash_problems(loaded)
     if manifest.pipelines:
         from compiler.manifest.wiring import plan_all  # the pipelines' wiring, from what the manifest says
 
@@ -329,6 +330,37 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
     return problems
 
 
+def _crash_problems(loaded: LoadedManifest) -> list[Problem]:
+    """Outputs a request can end the target's tritonserver with (compat/server_crashes.py): TYPE_STRING outputs
+    before 25.07, of a model, of a python step, or a classify step's text labels."""
+    release = loaded.manifest.release
+    if STRING_CLASSIFICATION not in crashes_of(release):
+        return []
+    found = []
+    said = STRING_CLASSIFICATION.said(release)
+    for m_index, model in enumerate(loaded.manifest.models):
+        for o_index, out in enumerate(model.outputs or []):
+            if datatypes.lookup(out.dtype).config_name == STRING:
+                found.append(loaded.problem(f"{out.name}: a TYPE_STRING output; {said}",
+                                            ("models", m_index, "outputs", o_index, "dtype"), model=model.name,
+                                            field=f"outputs[{o_index}].dtype", hint=STRING_CLASSIFICATION.fix))
+    for p_index, pipeline in enumerate(loaded.manifest.pipelines or []):
+        for s_index, step in enumerate(pipeline.steps):
+            if step.classify is not None and step.classify.text_labels:
+                found.append(loaded.problem(f"text_labels: LABELS is a TYPE_STRING output; {said}",
+                                            ("pipelines", p_index, "steps", s_index, "classify", "text_labels"),
+                                            model=pipeline.name, field=f"steps[{s_index}].classify.text_labels",
+                                            hint=STRING_CLASSIFICATION.fix))
+            for o_index, tensor in enumerate(step.outputs or []):
+                if tensor.dtype == STRING:
+                    found.append(loaded.problem(
+                        f"{tensor.name}: a TYPE_STRING output of a python step; {said}",
+                        ("pipelines", p_index, "steps", s_index, "outputs", o_index, "dtype"), model=pipeline.name,
+                        field=f"steps[{s_index}].outputs[{o_index}].dtype",
+                        hint="return numbers (indices, scores), or target 25.07 or later"))
+    return found
+
+
 def _aoti_problems(loaded: LoadedManifest, release: Release, model: Any, m_index: int) -> list[Problem]:
     """The release rules of `export: aoti` (compat/aoti_rules.py), at their manifest lines."""
     def api(dtype: str) -> str:
@@ -336,8 +368,8 @@ def _aoti_problems(loaded: LoadedManifest, release: Release, model: Any, m_index
 
     found = aoti_violations(release, model.max_batch_size, [(io.name, api(io.dtype)) for io in model.inputs],
                             [(io.name, api(io.dtype)) for io in model.outputs or []],
-                            model.batching_requested or any(model.for_variant(v).batching_requested
-                                                            for v in model.variants or {}))
+                            any(spec.batching_requested and spec.batching_settings.merges
+                                for spec in [model, *(model.for_variant(v) for v in model.variants or {})]))
     problems = []
     for v in found:
         loc: Loc = ("models", m_index, v.field) if v.index is None else ("models", m_index, v.field, v.index, v.part)

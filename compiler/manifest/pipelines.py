@@ -51,6 +51,9 @@ class TokenizeStep(_Strict):
         "max_length), so that requests of similar length share a shape and the dynamic batcher can merge them at "
         "the model (it merges only equal shapes); 1 pads to the longest text exactly")
     truncation: bool = Field(True, description="texts longer than max_length are cut (false: refused with a 400)")
+    max_bytes: int = Field(65536, ge=1, description="the longest text in bytes (UTF-8) a request may carry; a longer "
+                           "one is refused with a 400 naming this key (tokenizing reads the whole text, truncated or "
+                           "not: this bounds a request's time)")
 
 
 class ImageStep(_Strict):
@@ -59,6 +62,10 @@ class ImageStep(_Strict):
     crop: int = Field(224, ge=1, description="then the centre crop x crop is kept")
     mean: tuple[float, float, float] = Field(IMAGENET_MEAN, description="per-channel mean subtracted from [0, 1] pixels")
     std: tuple[float, float, float] = Field(IMAGENET_STD, description="per-channel deviation divided by")
+    max_pixels: int = Field(50_000_000, ge=1, description="the largest image (width x height, read from its header "
+                            "before anything is decoded) a request may carry; a larger one is refused with a 400 naming "
+                            "this key. The step's work is then bounded by its output: it decodes JPEGs at the "
+                            "smallest scale that still covers the crop, and resizes only the crop's region")
 
     @model_validator(mode="after")
     def _crop_fits(self) -> ImageStep:
@@ -77,8 +84,13 @@ class PoolStep(_Strict):
 
 class ClassifyStep(_Strict):
     labels: str | None = Field(None, description="a text file, one label per line, one line per class (its line "
-                               "count must equal the classifier's width); without it, the labels are class indices")
-    top_k: int = Field(5, ge=1, description="how many classes, by score, are answered")
+                               "count must equal the classifier's width): the label_filename of PROBABILITIES, so "
+                               "that a client's class_count gets 'score:index:label' from Triton itself")
+    top_k: int = Field(5, ge=1, description="how many classes, by score, SCORES and CLASSES answer")
+    text_labels: bool = Field(
+        False, description="also answer the top classes' labels as text (LABELS, TYPE_STRING); refused for targets "
+        "before 25.07, where one class_count request on a TYPE_STRING output ends tritonserver (the embedded 24.10 "
+        "server too)")
 
 
 class StepTensor(_Strict):
@@ -97,7 +109,8 @@ class Step(_Strict):
     image: ImageStep | None = Field(None, description="encoded image bytes in, the model's normalised tensor out")
     model: str | None = Field(None, description="a model of `models:`")
     pool: PoolStep | None = Field(None, description="token vectors and the attention mask in, one vector out")
-    classify: ClassifyStep | None = Field(None, description="logits in, the top classes' labels and scores out")
+    classify: ClassifyStep | None = Field(None, description="logits in: PROBABILITIES (every class, labelled), the "
+                                          "top classes' SCORES and CLASSES (indices), and LABELS where asked")
     python: str | None = Field(None, description="module:callable beside the manifest: numpy arrays in (by input "
                                "name), a dict of numpy arrays out; trusted code, copied into the step's folder")
     inputs: list[StepTensor] | None = Field(None, description="python steps: what the callable takes")
@@ -146,7 +159,7 @@ class PipelineSpec(_Strict):
     inputs: list[PipelineTensor] | None = Field(None, description="names for the ensemble's inputs, in order; "
                                                 "default: derived (TEXT, IMAGE, or the first model's inputs)")
     outputs: list[PipelineTensor] | None = Field(None, description="names for its outputs, in order; default: "
-                                                 "derived (EMBEDDING; LABELS and SCORES; the last model's outputs)")
+                                                 "derived (EMBEDDING; PROBABILITIES, SCORES and CLASSES; the last model's outputs)")
     steps: list[Step] = Field(min_length=1, description="run in order; each step reads what earlier steps made, by "
                               "name (map: renames)")
     example: PipelineExample | None = Field(None, description="your own inputs, proved and verified besides the "

@@ -190,11 +190,61 @@ class InstanceGroup(Strict):
     gpus: list[int] | None = Field(None, description="GPU ids for KIND_GPU (each ≥ 0)")
 
 
+#: The forms of dynamic batching a config gets: merged executions, or a queue whose executions hold one request each
+#: (preferred_batch_size [1], no delay): what a model that must not be merged gets, for its queue policy.
+MERGE, QUEUE = "merge", "queue"
+#: The latency budget a model's queue is sized for when the manifest gives none: requests wait at most this long.
+DEFAULT_LATENCY_BUDGET_MS = 5000
+
+
+class QueuePolicy(Strict):
+    """Triton's ModelQueuePolicy: how long a request may wait in the queue, and how many may."""
+
+    timeout_action: Literal["REJECT", "DELAY"] = Field(
+        "REJECT", description="what happens to a request that waited its timeout out: REJECT answers it with an "
+        "error, DELAY lets it wait on behind the others")
+    default_timeout_microseconds: int = Field(0, ge=0, description="how long a request may wait (0: for ever)")
+    allow_timeout_override: bool = Field(False, description="a request may ask for a shorter timeout of its own")
+    max_queue_size: int = Field(0, ge=0, description="requests queued at most; the next is refused at once with "
+                                "'Exceeds maximum queue size' (0: no bound)")
+
+
 class DynamicBatching(Strict):
     max_queue_delay_microseconds: int = Field(0, ge=0, description="how long the batcher waits for more requests")
     preferred_batch_size: list[int] | None = Field(None, description="batch sizes the batcher aims for, each in "
                                                    "1..max_batch_size")
     preserve_ordering: bool = Field(False, description="answer in the order requests arrived")
+    default_queue_policy: QueuePolicy | None = Field(
+        None, description="the queue's bound (Triton's own keys); omitted: derived from latency_budget_ms and the "
+        "execution time the build measures")
+    priority_levels: int = Field(0, ge=0, description="how many priorities requests may ask for (1 is the highest; "
+                                 "0: one queue)")
+    default_priority_level: int = Field(0, ge=0, description="the priority of a request that asks none "
+                                        "(1..priority_levels)")
+    priority_queue_policy: dict[int, QueuePolicy] | None = Field(None, description="a queue policy per priority level")
+    latency_budget_ms: int = Field(
+        DEFAULT_LATENCY_BUDGET_MS, ge=0, description="ours, not Triton's: the longest a request may wait in the queue. "
+        "Where default_queue_policy is omitted the build derives it: a timeout of this budget (REJECT) and "
+        "max_queue_size = max_batch_size x (budget / the execution time it measures at max_batch_size), so that an "
+        "overloaded model refuses the excess at once instead of letting every wait grow. 0: no bound")
+
+    @model_validator(mode="after")
+    def _priorities(self) -> DynamicBatching:
+        if self.default_priority_level > self.priority_levels:
+            raise ValueError(f"default_priority_level {self.default_priority_level} is above priority_levels "
+                             f"{self.priority_levels}")
+        for level in self.priority_queue_policy or {}:
+            if not 1 <= level <= self.priority_levels:
+                raise ValueError(f"priority_queue_policy level {level} is outside 1..priority_levels "
+                                 f"({self.priority_levels})")
+        return self
+
+    @property
+    def merges(self) -> bool:
+        """Whether the batcher may put several requests in one execution: not with a preferred batch size of 1 and
+        no queue delay, where it sends each request alone (core's dynamic_batch_scheduler.cc: a pending request of
+        the preferred size, or one the next would take past the largest preferred size, is sent at once)."""
+        return not (self.preferred_batch_size == [1] and self.max_queue_delay_microseconds == 0)
 
 
 class Tolerance(Strict):

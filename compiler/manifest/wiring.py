@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the loader runs this module: at run time a loaded manifest 
 #: The keys a Hugging Face tokenizer returns, which a tokenize step can give a model.
 TOKENIZER_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 STRING = "TYPE_STRING"
+#: The labels file of a classify step, in its folder (label_filename) and its version folder (the runtime reads it).
+CLASSIFY_LABELS = "labels.txt"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Tensor:
     name: str
     dtype: str  # TYPE_*
     dims: list[int]
+    labels: str | None = None  # its label_filename (Triton's classification extension), in the model's folder
 
     def text(self) -> str:
         return f"{self.name} {self.dtype} {self.dims}"
@@ -201,7 +204,7 @@ def _renamed(tensors: list[Tensor], given: list[Any] | None, key: str, problems:
                                                                                                   tensor.dims):
             problems.add(f"{key[:-1]} '{wanted.name}' is declared {wanted.dtype} {wanted.dims}, the pipeline gives "
                          f"{tensor.dtype} {tensor.dims}", hint="fix the declaration, or leave dtype and dims out")
-        out.append(Tensor(wanted.name, tensor.dtype, tensor.dims))
+        out.append(Tensor(wanted.name, tensor.dtype, tensor.dims, tensor.labels))
     return out
 
 
@@ -259,7 +262,8 @@ def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, m
         plan = StepPlan(number, "tokenize", name, True, [Tensor("TEXT", STRING, [1])], outputs,
                         settings={"kind": "tokenize", "input": "TEXT", "keys": keys, "padding": settings_t.padding,
                                   "pad_to_multiple_of": settings_t.pad_to_multiple_of,
-                                  "truncation": settings_t.truncation, "max_length": settings_t.max_length},
+                                  "truncation": settings_t.truncation, "max_length": settings_t.max_length,
+                                  "max_bytes": settings_t.max_bytes},
                         manifest_model=model.name)
         return plan
     if step.kind == "image":
@@ -285,7 +289,8 @@ def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, m
         return StepPlan(number, "image", name, True, [Tensor("IMAGE", STRING, [1])], [output],
                         settings={"kind": "image", "input": "IMAGE", "output": image.name, "resize": settings_i.resize,
                                   "crop": settings_i.crop, "mean": list(settings_i.mean), "std": list(settings_i.std),
-                                  "dtype": datatypes.lookup(image.dtype).numpy_name},
+                                  "dtype": datatypes.lookup(image.dtype).numpy_name,
+                                  "max_pixels": settings_i.max_pixels},
                         manifest_model=model.name)
     if step.kind == "pool":
         settings_p = step.pool
@@ -340,15 +345,19 @@ def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, m
             return None
         classes = logits.dims[0] if logits is not None else -1
         top_k = settings_c.top_k if classes < 0 else min(settings_c.top_k, classes)
-        settings = {"kind": "classify", "input": "logits", "labels": "LABELS", "scores": "SCORES", "top_k": top_k,
-                    "label_file": "labels.txt" if settings_c.labels else None}
+        label_file = CLASSIFY_LABELS if settings_c.labels else None
+        settings = {"kind": "classify", "input": "logits", "probabilities": "PROBABILITIES", "scores": "SCORES",
+                    "classes": "CLASSES", "labels": "LABELS" if settings_c.text_labels else None, "top_k": top_k,
+                    "label_file": label_file}
         if logits is not None:
             settings["_role:logits"] = logits.name
         if unknown:
             settings["_unknown"] = True
+        made = [Tensor("PROBABILITIES", "TYPE_FP32", [classes], label_file), Tensor("SCORES", "TYPE_FP32", [top_k]),
+                Tensor("CLASSES", "TYPE_INT64", [top_k])]
         return StepPlan(number, "classify", name, True,
                         [Tensor("logits", logits.dtype if logits else "TYPE_FP32", [classes])],
-                        [Tensor("LABELS", STRING, [top_k]), Tensor("SCORES", "TYPE_FP32", [top_k])],
+                        made + ([Tensor("LABELS", STRING, [top_k])] if settings_c.text_labels else []),
                         settings=settings)
     # python
     assert step.python is not None and step.inputs is not None and step.outputs is not None

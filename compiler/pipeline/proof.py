@@ -164,18 +164,22 @@ def raw_inputs(plan: PipelinePlan, repository: Path, base: Path) -> list[str | b
 # -- the comparison ----------------------------------------------------------------------------------------------
 def difference(model: ModelSpec, want: dict[str, np.ndarray], got: dict[str, np.ndarray],
                outputs: Sequence[Tensor]) -> str | None:
-    """How two answers of a pipeline differ (None: equal): floats within the model's tolerance; labels exactly,
-    except where their scores tie within that tolerance (their order is then arbitrary)."""
+    """How two answers of a pipeline differ (None: equal): floats within the model's tolerance; the top classes
+    (labels, class indices) exactly, except where their scores tie within that tolerance (their order is then
+    arbitrary)."""
+    scores = next((t.name for t in outputs if t.name.endswith("SCORES")), None) or \
+        next((t.name for t in outputs if t.dtype == "TYPE_FP32"), None)
+    ranked = {t.name for t in outputs if t.dtype == STRING or (t.name.endswith("CLASSES") and scores is not None
+                                                                  and want[t.name].shape == want[scores].shape)}
     for tensor in outputs:
         a, b = want[tensor.name], got[tensor.name]
-        if tensor.dtype == STRING:
+        if tensor.name in ranked:
             continue
         detail = mismatch(model, [datatypes.to_torch(a)], [datatypes.to_torch(b)])
         if detail:
             return f"{tensor.name}: {detail.removeprefix('output 0: ')}"
-    scores = next((t.name for t in outputs if t.name.endswith("SCORES") or t.dtype == "TYPE_FP32"), None)
     for tensor in outputs:
-        if tensor.dtype != STRING:
+        if tensor.name not in ranked:
             continue
         a, b = want[tensor.name], got[tensor.name]
         if a.shape != b.shape:

@@ -17,7 +17,7 @@ from typing import Any
 from compiler import datatypes
 from compiler.errors import ExportError, Problem
 from compiler.manifest import LoadedManifest
-from compiler.manifest.wiring import PipelinePlan, StepPlan
+from compiler.manifest.wiring import CLASSIFY_LABELS, PipelinePlan, StepPlan
 from compiler.repository import layout
 from compiler.triton_config import to_text
 from compiler.triton_config.builder import ensemble_config, step_config, warmups
@@ -44,6 +44,9 @@ def write_pipeline(plan: PipelinePlan, loaded: LoadedManifest, repository: Path,
             written.append(step.model)
     folder = repository / plan.name
     (folder / "1").mkdir(parents=True)  # an ensemble has a version folder and no model file
+    for tensor in plan.outputs:  # the pipeline's outputs are its last step's: a labelled one's file goes beside them
+        if tensor.labels and plan.steps[-1].generated:
+            shutil.copyfile(repository / plan.steps[-1].model / tensor.labels, folder / tensor.labels)
     config = ensemble_config(plan.name, plan.spec.max_batch_size, plan.inputs, plan.outputs,
                              [(s.model, s.input_map, s.output_map) for s in plan.steps])
     layout.config_file(folder).write_text(to_text(config))
@@ -187,7 +190,9 @@ def _labels(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, version:
     if classes != len(lines):
         raise ExportError(_problem(plan, step, f"{spec.labels} has {len(lines)} lines, the classifier gives {classes} "
                                    "classes", "classify.labels", f"one label per line, {classes} lines in class order"))
-    (version / "labels.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "\n".join(lines) + "\n"
+    (version / CLASSIFY_LABELS).write_text(text, encoding="utf-8")  # the step reads it
+    (version.parent / CLASSIFY_LABELS).write_text(text, encoding="utf-8")  # Triton's label_filename, beside the config
 
 
 def user_modules(module_name: str, base: Path) -> list[Path]:

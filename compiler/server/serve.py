@@ -28,7 +28,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from compiler.compat.server_crashes import STRING_CLASSIFICATION, string_outputs
 from compiler.errors import Problem, ServerError
+from compiler.releases import EMBEDDED_RELEASE
 from compiler.server.docker import docker_command
 from compiler.server.ports import Ports
 from compiler.server.process import STOP_GRACE_S, TritonProcess
@@ -74,6 +76,9 @@ def serve_embedded(repository: Path, ports: Ports, host: str, echo: Echo,
                 for model in models:
                     if model.note:
                         echo(f"note: {model.name}: {model.note}")
+                    for name in string_outputs(model.config):  # the embedded server is 24.10: it has the crash
+                        echo(f"warning: {model.name}: output '{name}' is TYPE_STRING; "
+                             f"{STRING_CLASSIFICATION.said(EMBEDDED_RELEASE)}; serve starts it again when it does")
                 echo(f"serving {repository} at http://{host}:{ports.http} (gRPC {host}:{ports.grpc}, "
                      f"metrics http://{host}:{ports.metrics}/metrics); Ctrl-C stops")
                 supervisor = server.supervisor

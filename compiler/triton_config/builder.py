@@ -7,7 +7,7 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as pb
 
-from compiler.manifest.schema import InputSpec, ModelSpec, OutputSpec
+from compiler.manifest.schema import MERGE, QUEUE, DynamicBatching, InputSpec, ModelSpec, OutputSpec, QueuePolicy
 from compiler.repository import layout
 
 
@@ -24,8 +24,35 @@ def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
         target.reshape.SetInParent()
 
 
-def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: bool | None = None) -> pb.ModelConfig:
-    """The ModelConfig of `model`; `batching` is the build's dynamic-batching decision (default: as asked)."""
+def queue_policy(settings: DynamicBatching, form: str, max_batch_size: int,
+                 execution_ms: dict[int, float] | None) -> QueuePolicy | None:
+    """The default queue policy: the manifest's, else derived from its latency budget (None where it is 0): a timeout
+    of the budget, REJECT, and as many requests as the executions that fit in the budget take (max_batch_size per
+    execution merged, one per execution queued), timed at that batch size by the build. Unmeasured: the timeout
+    alone."""
+    if settings.default_queue_policy is not None:
+        return settings.default_queue_policy
+    budget = settings.latency_budget_ms
+    if budget == 0:
+        return None
+    per_execution = max_batch_size if form == MERGE else 1
+    took = (execution_ms or {}).get(per_execution)
+    size = max(per_execution, int(budget // took) * per_execution) if took else 0
+    return QueuePolicy(timeout_action="REJECT", default_timeout_microseconds=budget * 1000,
+                       allow_timeout_override=False, max_queue_size=size)
+
+
+def _policy(target: Any, policy: QueuePolicy) -> None:
+    target.timeout_action = pb.ModelQueuePolicy.TimeoutAction.Value(policy.timeout_action)
+    target.default_timeout_microseconds = policy.default_timeout_microseconds
+    target.allow_timeout_override = policy.allow_timeout_override
+    target.max_queue_size = policy.max_queue_size
+
+
+def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: str | None | bool = None,
+                 execution_ms: dict[int, float] | None = None) -> pb.ModelConfig:
+    """The ModelConfig of `model`; `batching` is the build's dynamic-batching decision (MERGE, QUEUE or None; default:
+    as the manifest asks), `execution_ms` what it measured (batch size -> ms), which sizes a derived queue policy."""
     config = pb.ModelConfig()
     config.name = model.name
     config.platform = layout.PLATFORM_OF_EXPORT[model.export]
@@ -42,13 +69,26 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: bool
         item.count = group.count
         if group.gpus:
             item.gpus.extend(group.gpus)
-    if model.batching_requested if batching is None else batching:
+    if batching is None:
+        batching = (MERGE if model.batching_settings.merges else QUEUE) if model.batching_requested else None
+    if batching:
         settings = model.batching_settings
+        form = QUEUE if batching == QUEUE else MERGE
         target = config.dynamic_batching
         target.SetInParent()
-        target.max_queue_delay_microseconds = settings.max_queue_delay_microseconds
-        target.preferred_batch_size.extend(settings.preferred_batch_size or [])
+        if form == QUEUE:  # one request per execution (DynamicBatching.merges says why this never merges)
+            target.preferred_batch_size.append(1)
+        else:
+            target.max_queue_delay_microseconds = settings.max_queue_delay_microseconds
+            target.preferred_batch_size.extend(settings.preferred_batch_size or [])
         target.preserve_ordering = settings.preserve_ordering
+        policy = queue_policy(settings, form, model.max_batch_size, execution_ms)
+        if policy is not None:
+            _policy(target.default_queue_policy, policy)
+        target.priority_levels = settings.priority_levels
+        target.default_priority_level = settings.default_priority_level
+        for level, level_policy in sorted((settings.priority_queue_policy or {}).items()):
+            _policy(target.priority_queue_policy[level], level_policy)
     for key, value in model.parameter_strings().items():
         config.parameters[key].string_value = value
     if model.warmup:
@@ -88,7 +128,7 @@ def step_config(name: str, max_batch_size: int, inputs: Sequence[Any], outputs: 
     for tensor in inputs:
         _io(config.input.add(), tensor.name, tensor.dtype, tensor.dims)
     for tensor in outputs:
-        _io(config.output.add(), tensor.name, tensor.dtype, tensor.dims)
+        _io(config.output.add(), tensor.name, tensor.dtype, tensor.dims, getattr(tensor, "labels", None))
     config.dynamic_batching.SetInParent()
     group = config.instance_group.add()
     group.kind = pb.ModelInstanceGroup.KIND_CPU
@@ -110,7 +150,7 @@ def ensemble_config(name: str, max_batch_size: int, inputs: Sequence[Any], outpu
     for tensor in inputs:
         _io(config.input.add(), tensor.name, tensor.dtype, tensor.dims)
     for tensor in outputs:
-        _io(config.output.add(), tensor.name, tensor.dtype, tensor.dims)
+        _io(config.output.add(), tensor.name, tensor.dtype, tensor.dims, getattr(tensor, "labels", None))
     for model, input_map, output_map in steps:
         step = config.ensemble_scheduling.step.add()
         step.model_name = model

@@ -178,6 +178,7 @@ def _hostile_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelCon
         checks.append(Check(model.name, "hostile requests", protocol, not failures, "; ".join(failures) or
                             f"{len(cases)} answered as documented (refused, or as eager PyTorch), each followed by a "
                             "correct answer"))
+    checks.append(_class_count_check(server, model, config, good, expected, positions))
     exits = server.supervisor.exits[exits_before:] if server.supervisor is not None else []
     alive = server.running()
     state = next((s.described for s in server.model_states() if s.name == model.name), "absent") if alive else ""
@@ -272,6 +273,43 @@ def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.Mo
         client = client_module.InferenceServerClient(server.grpc_url)
     result = client.infer(model.name, infer_inputs(client_module, model, inputs, datatypes))
     return {out.name: result.as_numpy(out.name) for out in config.output}
+
+
+def _class_count_check(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, good: dict[str, Any],
+                       expected: list[Any], positions: dict[str, int]) -> Check:
+    """class_count asked of each output (Triton's classification extension; ensemble_image_client.py asks it of
+    every output it is given): answered, its first class eager's top one, or refused cleanly (400: Triton classifies
+    no FP16, for one), and the server serves on. Not asked of a TYPE_STRING output: the embedded 24.10 server exits on
+    that (STRING-CLASSIFICATION)."""
+    import tritonclient.http as httpclient
+
+    from compiler.compat.server_crashes import STRING_CLASSIFICATION, string_outputs
+
+    strings = string_outputs(config)
+    if strings:
+        return Check(model.name, "class_count on every output", "http", False,
+                     f"not asked of {', '.join(strings)}: TYPE_STRING; {STRING_CLASSIFICATION.said('24.10')}")
+    client = httpclient.InferenceServerClient(server.http_url, network_timeout=300)
+    said, wrong = [], []
+    for out in config.output:
+        asked = [httpclient.InferRequestedOutput(out.name, class_count=1)]
+        try:
+            result = client.infer(model.name, infer_inputs(httpclient, model, good), outputs=asked)
+        except Exception as err:
+            status = str(getattr(err, "status", lambda: "")() or "")
+            text = str(err).strip().splitlines()[0][:120]
+            (said if status.startswith("4") else wrong).append(f"{out.name} refused ({text})")
+            continue
+        first = result.as_numpy(out.name).reshape(-1)[0]
+        index = int((first.decode() if isinstance(first, bytes) else str(first)).split(":")[1])
+        eager = expected[positions[out.name]].reshape(-1)
+        top = int(eager.float().argmax()) if eager.numel() else -1
+        close = abs(float(eager[index]) - float(eager[top])) <= 1e-4 * max(1.0, abs(float(eager[top])))
+        if index != top and not close:  # within a tolerance of eager's top, any of them (ties, rounding)
+            wrong.append(f"{out.name}: Triton's top class is {index}, eager's is {top}")
+        else:
+            said.append(f"{out.name} answered, its top class eager's")
+    return Check(model.name, "class_count on every output", "http", not wrong, "; ".join(wrong + said))
 
 
 def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, reference: EagerReference,

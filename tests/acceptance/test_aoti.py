@@ -58,8 +58,10 @@ def test_packages_and_configs_follow_the_torch_aoti_platform(built: Project) -> 
     assert not (built.output / "heads" / "1" / "model.pt").exists()
     assert [i.name for i in config.input] == ["ARGS[0]", "ARGS[1]"]
     assert [(o.name, list(o.dims)) for o in config.output] == [("RESULT[logits]", [3]), ("RESULT[probs]", [3])]
-    # batch invariance is proved on the package, but NVIDIA's backend answers merged requests wrong: not enabled
-    assert not config.HasField("dynamic_batching")
+    # batch invariance is proved on the package, but NVIDIA's backend answers merged requests wrong: a queue that
+    # never merges (each request its own execution), for its queue policy
+    assert list(config.dynamic_batching.preferred_batch_size) == [1]
+    assert config.dynamic_batching.max_queue_delay_microseconds == 0
     half = parse_text((built.output / "half" / "config.pbtxt").read_text())
     assert [(o.name, o.data_type, list(o.dims)) for o in half.output] == [("RESULT", half.output[0].data_type, [4, -1])]
     record = json.loads((built.output / "heads" / "build.json").read_text())

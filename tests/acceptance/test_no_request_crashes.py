@@ -169,6 +169,7 @@ def test_a_server_that_keeps_exiting_is_given_up_on(built: tuple[Project, str]) 
         supervisor = server.supervisor
         supervisor.limit, supervisor.backoff = 1, (0.1,)
         for number in (1, 2):
+            assert server.pid is not None
             os.kill(server.pid, signal.SIGKILL)
             deadline = time.monotonic() + 120
             while len(supervisor.exits) < number or (number == 1 and not supervisor.exits[0].restarted):

@@ -79,8 +79,14 @@ def test_verify_sends_raw_inputs_over_http_and_grpc(built: tuple[Project, str]) 
     assert result.code == 0, result.out + result.err  # err: the stub watch says a death and its reload
     rows = [line for line in result.out.splitlines() if "raw inputs, alone and in a batch" in line]
     assert len(rows) == 6 and all(" ok " in row for row in rows)
-    broken = [line for line in result.out.splitlines() if "a broken raw input" in line]
-    assert len(broken) == 6 and sum("refused with 400" in line for line in broken) == 2
+    hostile = [line for line in result.out.splitlines() if "hostile raw inputs" in line]
+    assert len(hostile) == 6 and all(" ok " in row for row in hostile)  # three pipelines, over HTTP and gRPC
+    assert sum("a 20000x20000 PNG bomb" in row and "a 10000x1 strip" in row for row in hostile) == 2  # colours
+    assert sum("a text over max_bytes (65536)" in row for row in hostile) == 2  # embed
+    assert sum("none to send to a python step" in row for row in hostile) == 2  # features
+    classified = [line for line in result.out.splitlines() if "class_count on every output" in line]
+    assert len(classified) == 6 and all(" ok " in row for row in classified)
+    assert sum("the labelled top class as in-process" in row for row in classified) == 2  # colours' PROBABILITIES
 
 
 def test_infer_sends_raw_text_and_image_and_asks_for_classes(built: tuple[Project, str]) -> None:
@@ -94,7 +100,15 @@ def test_infer_sends_raw_text_and_image_and_asks_for_classes(built: tuple[Projec
         image = run_cli("infer", "colours", "--image", str(project.root / "picture.png"), "--url", url,
                         "--protocol", "http", "--repository", str(project.output))
         assert image.code == 0, image.err
-        assert "COLOURS: " in image.out and "PROBABILITIES: float32 [1, 2]" in image.out
+        assert "PROBABILITIES: float32 [1, 4]" in image.out and "TOP_SCORES: float32 [1, 2]" in image.out
+        assert "COLOURS: int64 [1, 2]" in image.out  # the top classes' indices: no TYPE_STRING output
+        # the pipeline's labelled output, classified by Triton itself (ensemble_image_client.py asks so)
+        named = run_cli("infer", "colours", "--image", str(project.root / "picture.png"), "--classes", "2",
+                        "--url", url, "--repository", str(project.output))
+        assert named.code == 0, named.err
+        line = next(line for line in named.out.splitlines() if line.startswith("PROBABILITIES: "))
+        score, index, label = line.removeprefix("PROBABILITIES: ").split(", ")[0].split(":")
+        assert 0 < float(score) <= 1 and int(index) in range(4) and label == ["red", "green", "blue", "white"][int(index)]
         classes = run_cli("infer", "cnn", "--classes", "2", "--url", url, "--repository", str(project.output))
         assert classes.code == 0, classes.err
         line = next(line for line in classes.out.splitlines() if line.startswith("RESULT: "))

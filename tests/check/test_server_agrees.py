@@ -12,6 +12,9 @@ server said is read from its answers and the part of its log written during the 
                 run:     true where check must load the model file to see the fault (default: --no-run)
                 crashes: words of the server's crash, for a fault on which tritonserver 2.51 sometimes dies instead
                          of refusing; the crash then counts as its refusal (an unmarked case that crashes fails)
+                ask:     {output, class_count}: a request sent once the models are loaded (each input a zero or a
+                         short string), for a fault the server shows only when asked: an exit then is its refusal,
+                         said as the signal or status it ended with
 
 A server that died is started again for the next case.
 """
@@ -19,6 +22,7 @@ A server that died is started again for the next case.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,6 +116,12 @@ def _judge(case: Path, judge: Judge) -> None:
             break
         except ServerError as err:
             refused[model] = err.problems[0].message.split("\n")[0] + "\n" + server.log_text()[start:]
+    if spec.get("ask") and not refused:
+        model = spec.get("model") or next(iter(sorted(p.name for p in repository.iterdir())))
+        ended = _ask(server, repository / model, spec["ask"])
+        if ended:
+            judge.restart()
+            refused[model] = ended
 
     if spec["verdict"] == "accept":
         assert not refused, refused
@@ -121,6 +131,41 @@ def _judge(case: Path, judge: Judge) -> None:
     said = refused.get(model, "")
     assert spec["server"] in said or (spec.get("crashes") and spec["crashes"] in said), refused
     assert any(e.startswith(f"{model}: ") and spec["check"] in e for e in errors), errors
+
+
+def _ask(server: TritonProcess, folder: Path, ask: dict[str, object]) -> str | None:
+    """Send the case's request; what ended the server, if it did (None: it answers on)."""
+    import numpy as np
+    import tritonclient.http as http
+
+    from compiler.server.supervisor import why_it_exited
+    from compiler.triton_config import parse_text
+
+    config = parse_text((folder / "config.pbtxt").read_text())
+    client = http.InferenceServerClient(server.http_url, network_timeout=30)
+    inputs = []
+    for tensor in config.input:
+        shape = ([1] if config.max_batch_size else []) + [max(1, int(d)) for d in tensor.dims]
+        datatype = http_type(tensor.data_type)
+        item = http.InferInput(tensor.name, shape, datatype)
+        item.set_data_from_numpy(np.full(shape, b"a", dtype=object) if datatype == "BYTES" else
+                                 np.zeros(shape, dtype=np.dtype(datatype.lower().replace("fp", "float"))))
+        inputs.append(item)
+    asked = http.InferRequestedOutput(str(ask["output"]), class_count=int(str(ask["class_count"])))
+    try:
+        client.infer(folder.name, inputs, outputs=[asked])
+    except Exception:  # noqa: BLE001 - an error answer, or a connection the dying server closed
+        pass
+    deadline = time.monotonic() + 2  # a server that dies of the request has closed its sockets: it is reaped soon
+    while server.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return None if server.running() else f"tritonserver exited: {why_it_exited(server.returncode)}"
+
+
+def http_type(data_type: int) -> str:
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    return pb.DataType.Name(data_type).removeprefix("TYPE_").replace("STRING", "BYTES")
 
 
 #: The cases in shards, one class each: `make test` hands a class to one parallel worker (--dist loadscope), so the

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from compiler.triton_config import parse_text
 from tests.helpers import Project
 
@@ -38,13 +36,20 @@ def test_a_batch_invariant_model_gets_dynamic_batching_without_asking(project: P
     assert "batch invariance holds on 4 stacked examples" in err
 
 
-def test_a_model_that_mixes_the_batch_is_served_without_batching_and_the_build_says_why(project: Project) -> None:
+def test_a_model_that_mixes_the_batch_is_never_merged_and_the_build_says_why(project: Project) -> None:
+    """Its requests still queue, one per execution (preferred_batch_size [1], no delay), under a queue policy that
+    bounds their wait: the default budget of 5 s, and as many requests as fit in it at the measured batch-1 time."""
     code, out, err = _build(project, "mixes_the_batch")
     assert code == 0, err
-    assert not _config(project).HasField("dynamic_batching")  # type: ignore[attr-defined]
-    assert "no dynamic batching: example 0 alone and in a batch of 4 differ" in out
+    batching = _config(project).dynamic_batching  # type: ignore[attr-defined]
+    assert list(batching.preferred_batch_size) == [1] and batching.max_queue_delay_microseconds == 0
+    assert "requests are not merged: example 0 alone and in a batch of 4 differ" in out
     record = json.loads((project.output / "m" / "build.json").read_text())
-    assert record["dynamic_batching"] == {"config.pbtxt": False}
+    assert record["dynamic_batching"] == {"config.pbtxt": "queue"}
+    policy = batching.default_queue_policy
+    took = record["execution_ms"]["1"]
+    assert policy.default_timeout_microseconds == 5_000_000 and policy.timeout_action == 0  # REJECT
+    assert policy.max_queue_size == max(1, int(5000 // took)) and took > 0
 
 
 def test_asking_for_batching_a_model_that_mixes_the_batch_fails_at_that_line(project: Project) -> None:
@@ -68,8 +73,22 @@ def test_a_model_whose_output_batch_does_not_follow_the_input_is_refused(project
     assert "output 0 has shape" in err and "every output must lead with the batch dim" in err
 
 
-@pytest.mark.parametrize("max_batch_size", [0, 1])
-def test_no_proof_and_no_batching_below_two(project: Project, max_batch_size: int) -> None:
-    code, _, err = _build(project, "mixes_the_batch", max_batch_size=max_batch_size)
+def test_no_batch_dim_no_queue_and_max_batch_size_one_is_never_merged(project: Project) -> None:
+    code, _, err = _build(project, "mixes_the_batch", max_batch_size=0)
     assert code == 0, err
     assert not _config(project).HasField("dynamic_batching")  # type: ignore[attr-defined]
+    code, _, err = _build(project, "mixes_the_batch", max_batch_size=1)
+    assert code == 0, err
+    assert list(_config(project).dynamic_batching.preferred_batch_size) == [1]  # type: ignore[attr-defined]
+
+
+def test_a_queue_policy_given_is_written_as_it_is_and_a_budget_of_0_writes_none(project: Project) -> None:
+    policy = "{max_queue_size: 7, default_timeout_microseconds: 250000, timeout_action: DELAY}"
+    assert _build(project, "affine", f"    dynamic_batching: {{default_queue_policy: {policy}, priority_levels: 2, "
+                  "default_priority_level: 2}")[0] == 0
+    batching = _config(project).dynamic_batching  # type: ignore[attr-defined]
+    assert (batching.default_queue_policy.max_queue_size, batching.default_queue_policy.default_timeout_microseconds,
+            batching.default_queue_policy.timeout_action) == (7, 250000, 1)  # DELAY
+    assert (batching.priority_levels, batching.default_priority_level) == (2, 2)
+    assert _build(project, "affine", "    dynamic_batching: {latency_budget_ms: 0}")[0] == 0
+    assert not _config(project).dynamic_batching.HasField("default_queue_policy")  # type: ignore[attr-defined]

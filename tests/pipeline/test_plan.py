@@ -23,7 +23,8 @@ def test_the_committed_pipelines_are_wired_by_name_and_role() -> None:
     assert model.output_map == {"last_hidden_state__0": "last_hidden_state__0"}
     assert [(t.name, t.dtype, t.dims) for t in embed.outputs] == [("EMBEDDING", "TYPE_FP32", [384])]
     assert [(t.name, t.dtype, t.dims) for t in images.inputs] == [("IMAGE", "TYPE_STRING", [1])]
-    assert [t.name for t in images.outputs] == ["LABELS", "SCORES"]
+    assert [(t.name, t.dtype, t.labels) for t in images.outputs] == [
+        ("PROBABILITIES", "TYPE_FP32", "labels.txt"), ("SCORES", "TYPE_FP32", None), ("CLASSES", "TYPE_INT64", None)]
     assert images.steps[2].input_map == {"logits": "OUTPUT__0"}
 
 

@@ -84,9 +84,77 @@ def test_mean_pooling_ignores_padding_and_classify_takes_the_top_k(tmp_path: Pat
     hidden = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]], dtype=np.float32)
     assert pool.run([{"h": hidden, "m": np.array([[1, 1, 0]])}])[0]["e"].tolist() == [[2.0, 3.0]]
     (tmp_path / "labels.txt").write_text("cat\ndog\nfish\n")
-    classify = steps.make({"kind": "classify", "input": "l", "labels": "L", "scores": "S", "top_k": 2,
-                           "label_file": "labels.txt"}, str(tmp_path))
-    answer = classify.run([{"l": np.array([[0.0, 3.0, 1.0]], dtype=np.float32)}])[0]
+    settings = {"kind": "classify", "input": "l", "probabilities": "P", "scores": "S", "classes": "C", "top_k": 2,
+                "labels": "L", "label_file": "labels.txt"}
+    answer = steps.make(settings, str(tmp_path)).run([{"l": np.array([[0.0, 3.0, 1.0]], dtype=np.float32)}])[0]
     assert answer["L"].tolist() == [[b"dog", b"fish"]]
-    assert answer["S"][0, 0] > answer["S"][0, 1] and abs(float(np.exp([0, 3, 1]).sum()) * answer["S"][0, 0]
-                                                          - np.exp(3)) < 1e-4
+    assert answer["C"].tolist() == [[1, 2]] and answer["C"].dtype == np.int64
+    expected = np.exp([0.0, 3.0, 1.0]) / np.exp([0.0, 3.0, 1.0]).sum()
+    np.testing.assert_allclose(answer["P"][0], expected, rtol=1e-6)  # every class, in class order
+    np.testing.assert_allclose(answer["S"][0], expected[[1, 2]], rtol=1e-6)
+    # without text_labels, no TYPE_STRING output at all (one class_count on it ends tritonserver before 25.07)
+    numeric = steps.make({**settings, "labels": None}, str(tmp_path)).run([{"l": np.zeros((1, 3), np.float32)}])[0]
+    assert set(numeric) == {"P", "S", "C"}
+
+
+#: Runs an image step on a blob in a fresh process, and prints the answer's shape (or the refusal) and the process's
+#: peak resident memory in MB (VmHWM: ru_maxrss would carry the parent's peak across the fork): what a served step
+#: pays for one request.
+DECODE = """
+import re, sys
+from compiler.pipeline.proof import runtime_steps
+steps = runtime_steps()
+step = steps.make({"kind": "image", "input": "IMAGE", "output": "x", "resize": 256, "crop": 224,
+                   "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "max_pixels": 50_000_000}, ".")
+blob = open(sys.argv[1], "rb").read()
+try:
+    print("answered", step.image(blob).shape)
+except steps.RequestError as err:
+    print("refused", err)
+print(int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024)
+"""
+
+
+def _decode_in_a_process(tmp_path: Path, blob: bytes) -> tuple[str, int]:
+    import subprocess
+    import sys
+
+    path = tmp_path / "blob"
+    path.write_bytes(blob)
+    done = subprocess.run([sys.executable, "-c", DECODE, str(path)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    said, peak = done.stdout.strip().splitlines()
+    return said, int(peak)
+
+
+def test_an_image_steps_work_is_bounded_by_its_output_not_by_the_request(tmp_path: Path) -> None:
+    """112 bytes used to cost 2.7 GB: a 10000x1 strip resized shorter side first. Peak memory of the whole process
+    (Python, numpy and Pillow included), for a small image, the strip, a 20000x20000 PNG bomb and a 24 MP JPEG."""
+    from PIL import Image
+
+    from compiler.pipeline.hostile import bomb_png, strip_png
+
+    small = io.BytesIO()
+    Image.new("RGB", (320, 240), (10, 200, 30)).save(small, format="PNG")
+    said, base = _decode_in_a_process(tmp_path, small.getvalue())
+    assert said == "answered (3, 224, 224)"
+    said, peak = _decode_in_a_process(tmp_path, strip_png(10000))
+    assert said == "answered (3, 224, 224)" and peak < base + 40, (peak, base)
+    said, peak = _decode_in_a_process(tmp_path, bomb_png(20000))
+    assert said == ("refused input 'IMAGE' is a 20000x20000 image (400,000,000 pixels), more than the step's "
+                    "max_pixels (50,000,000)") and peak < base + 40, (peak, base)
+    photo = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (120, 30, 200)).save(photo, format="JPEG", quality=50)
+    said, peak = _decode_in_a_process(tmp_path, photo.getvalue())
+    assert said == "answered (3, 224, 224)" and peak < base + 40, (peak, base)  # decoded at 1/8: 750x500
+
+
+def test_a_text_longer_than_max_bytes_is_refused_before_it_is_tokenized(tokenizer_folder: Path) -> None:
+    from compiler.pipeline.hostile import long_text
+
+    step = _tokenize(tokenizer_folder, max_bytes=65536)
+    text = long_text(1 << 20)
+    with pytest.raises(steps.RequestError, match=r"a text of 1048576 bytes is longer than the step's max_bytes \(65536\)"):
+        step.run([{"TEXT": np.array([[text]], dtype=object)}])
+    assert step.run([{"TEXT": np.array([[text[:1000]]], dtype=object)}])[0]["ids"].shape[0] == 1

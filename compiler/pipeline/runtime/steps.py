@@ -27,10 +27,13 @@ class RequestError(ValueError):
     """The request cannot be answered (not UTF-8, not an image, too long): a 400, and the step goes on serving."""
 
 
-def _texts(array: np.ndarray, name: str) -> list[str]:
+def _texts(array: np.ndarray, name: str, max_bytes: int | None = None) -> list[str]:
     texts = []
     for item in array.reshape(-1):
         raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+        if max_bytes is not None and len(raw) > max_bytes:
+            raise RequestError(f"input '{name}': a text of {len(raw)} bytes is longer than the step's max_bytes "
+                               f"({max_bytes})")
         try:
             texts.append(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
@@ -55,6 +58,7 @@ class Tokenize:
         self.fixed = settings["padding"] == "max_length"
         self.multiple = int(settings.get("pad_to_multiple_of") or 1)
         self.left = settings["padding_side"] == "left"
+        self.max_bytes = int(settings.get("max_bytes") or 65536)
         self.fill = {"ids": int(settings["pad_id"]), "attention_mask": 0, "type_ids": 0}
         self.tokenizer = Tokenizer.from_file(os.path.join(folder, settings["tokenizer"], "tokenizer.json"))
         self.tokenizer.no_padding()  # padded here, to the batch's bucket
@@ -74,7 +78,7 @@ class Tokenize:
     def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         """All requests' texts in one call, so that a batch shares one padded length (and the model after it can
         batch them); each request gets its rows back."""
-        texts = [_texts(request[self.input], self.input) for request in requests]
+        texts = [_texts(request[self.input], self.input, self.max_bytes) for request in requests]
         flat = [text for group in texts for text in group]
         if not self.truncation:
             for encoding in self.counter.encode_batch(flat):
@@ -103,7 +107,12 @@ class Tokenize:
 
 class DecodeImage:
     """Encoded image bytes (JPEG, PNG, anything Pillow reads) -> the model's FP32 input: RGB, the shorter side
-    resized to `resize` (bilinear), the centre `crop` x `crop`, scaled to [0, 1], normalised, channels first."""
+    resized to `resize` (bilinear), the centre `crop` x `crop`, scaled to [0, 1], normalised, channels first.
+
+    The work is bounded by the output, not by the request: the size is read from the header and an image over
+    `max_pixels` is refused before anything is decoded; a JPEG is decoded at the smallest scale (1/2 to 1/8) that
+    still covers the resized image (draft mode); and only the crop's region of the source is resized, straight to
+    crop x crop (a 10000x1 strip no longer becomes 2,560,000x256 before its crop)."""
 
     def __init__(self, settings: dict[str, Any], folder: str) -> None:
         self.input = settings["input"]
@@ -113,21 +122,34 @@ class DecodeImage:
         self.mean = np.asarray(settings["mean"], dtype=np.float32).reshape(3, 1, 1)
         self.std = np.asarray(settings["std"], dtype=np.float32).reshape(3, 1, 1)
         self.dtype = np.dtype(settings.get("dtype", "float32"))
+        self.max_pixels = int(settings.get("max_pixels") or 50_000_000)
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = None  # Pillow's own bomb check (an error past 179 MP) gives way to max_pixels, below
 
     def image(self, blob: bytes) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(io.BytesIO(blob)) as opened:
+            with Image.open(io.BytesIO(blob)) as opened:  # reads the header only
+                width, height = opened.size
+                if width * height > self.max_pixels:
+                    raise RequestError(f"input '{self.input}' is a {width}x{height} image ({width * height:,} "
+                                       f"pixels), more than the step's max_pixels ({self.max_pixels:,})")
+                scale = self.resize / min(width, height)
+                if opened.format == "JPEG":  # decode at 1/2..1/8 where that still covers the resized image
+                    opened.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
+                    width, height = opened.size
+                    scale = self.resize / min(width, height)
                 picture = opened.convert("RGB")
-        except (UnidentifiedImageError, OSError, ValueError) as err:
+        except RequestError:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
             raise RequestError(f"input '{self.input}' is not an image Pillow can decode ({err})") from None
-        width, height = picture.size
-        scale = self.resize / min(width, height)
-        size = (max(self.crop, round(width * scale)), max(self.crop, round(height * scale)))
-        picture = picture.resize(size, Image.Resampling.BILINEAR)
-        left, top = (size[0] - self.crop) // 2, (size[1] - self.crop) // 2
-        picture = picture.crop((left, top, left + self.crop, top + self.crop))
+        side = self.crop / scale  # the crop's side, in source pixels
+        left, top = (width - side) / 2, (height - side) / 2
+        picture = picture.resize((self.crop, self.crop), Image.Resampling.BILINEAR,
+                                 box=(left, top, left + side, top + side))
         pixels = np.asarray(picture, dtype=np.float32).transpose(2, 0, 1) / 255.0
         return np.ascontiguousarray(((pixels - self.mean) / self.std).astype(self.dtype))
 
@@ -164,10 +186,15 @@ class Pool:
 
 
 class Classify:
-    """Logits [n, C] -> softmax, then the top K classes: their labels [n, K] (bytes) and scores [n, K]."""
+    """Logits [n, C] -> softmax: the probabilities of every class [n, C] (its config gives them the labels, for
+    Triton's class_count), and the top K classes' scores [n, K] and indices [n, K] (INT64); their labels [n, K]
+    (bytes) only where the step was asked for them (`text_labels`)."""
 
     def __init__(self, settings: dict[str, Any], folder: str) -> None:
-        self.input, self.labels_output, self.scores_output = settings["input"], settings["labels"], settings["scores"]
+        self.input = settings["input"]
+        self.probabilities, self.scores, self.classes = (settings["probabilities"], settings["scores"],
+                                                         settings["classes"])
+        self.labels_output = settings.get("labels")
         self.top_k = int(settings["top_k"])
         self.names: list[str] | None = None
         if settings.get("label_file"):
@@ -181,11 +208,14 @@ class Classify:
             shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
             probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
             top = np.argsort(-probabilities, axis=-1, kind="stable")[:, : self.top_k]
-            names = self.names
-            labels = np.array([[(names[i] if names else str(i)).encode("utf-8") for i in row] for row in top],
-                              dtype=np.object_)
-            scores = np.take_along_axis(probabilities, top, axis=-1).astype(np.float32)
-            answers.append({self.labels_output: labels, self.scores_output: scores})
+            answer = {self.probabilities: probabilities.astype(np.float32),
+                      self.scores: np.take_along_axis(probabilities, top, axis=-1).astype(np.float32),
+                      self.classes: top.astype(np.int64)}
+            if self.labels_output:
+                names = self.names
+                answer[self.labels_output] = np.array(
+                    [[(names[i] if names else str(i)).encode("utf-8") for i in row] for row in top], dtype=np.object_)
+            answers.append(answer)
         return answers
 
 

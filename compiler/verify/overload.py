@@ -1,0 +1,208 @@
+"""Overload: offer a model more requests than it can serve, and show the bound its queue policy keeps.
+
+The model's capacity is measured first in the same server: requests sent closed loop (as many in flight as one
+execution takes: max_batch_size where the batcher merges, else one per instance) for a few seconds, and the capacity
+is what the server's own statistics say its executions take (compute time per execution, and requests per
+execution): the client's round trip does not count, and a busier machine measures a lower capacity and is offered
+less. Then
+requests are offered open-loop at `factor` times that rate for `seconds`: each is sent on schedule whether the
+earlier ones were answered or not, as independent clients would. Every answer is checked against eager PyTorch; a
+refusal is sorted by Triton's words ("Exceeds maximum queue size", "Request timeout expired"); and the server's
+health is asked four times a second throughout. With a queue policy, what is admitted is answered within the
+budget and the excess is refused at once; without one, every wait grows with the load.
+
+    report = overload(Path("models.yaml"), Path("Triton/models"), "resnet", factor=3.0, seconds=10)
+    report.summary()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.client.requests import infer_inputs
+from compiler.errors import Problem, UserError
+from compiler.export.examples import Plan, make_inputs, plans_for
+from compiler.export.proof import mismatch
+from compiler.export.reference import EagerReference
+from compiler.manifest import load_manifest
+from compiler.repository import layout
+from compiler.server.session import embedded_server
+from compiler.triton_config import parse_text
+
+#: Triton's words for a request its queue policy refused.
+SHED = ("Exceeds maximum queue size", "Request timeout expired")
+
+
+@dataclass
+class OverloadReport:
+    model: str
+    capacity: float  # requests/s, measured in the same server
+    offered: float  # requests/s offered
+    seconds: float
+    budget_ms: float | None  # the queue policy's timeout, or None without one
+    max_queue_size: int
+    latencies_ms: list[float] = field(default_factory=list)  # admitted requests, answered right
+    shed: dict[str, int] = field(default_factory=dict)  # Triton's overload error -> count
+    errors: list[str] = field(default_factory=list)  # any other failure
+    wrong: int = 0
+    burst: int | None = None  # requests sent at once instead of `offered` per second
+    health_ms: list[float] = field(default_factory=list)
+    exits: list[str] = field(default_factory=list)
+
+    def percentile(self, data: list[float], q: float) -> float:
+        ordered = sorted(data)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+    @property
+    def refused(self) -> int:
+        return sum(self.shed.values())
+
+    def summary(self) -> str:
+        policy = (f"queue policy: timeout {self.budget_ms:.0f} ms, max_queue_size {self.max_queue_size}"
+                  if self.budget_ms else "no queue policy")
+        offered = f"a burst of {self.burst} requests" if self.burst else \
+            f"offered {self.offered:.1f} req/s for {self.seconds:.0f} s"
+        return (f"{self.model}: capacity {self.capacity:.1f} req/s, {offered} ({policy}); admitted {len(self.latencies_ms)}, latency p50 "
+                f"{self.percentile(self.latencies_ms, 0.5):.0f} ms, p99 {self.percentile(self.latencies_ms, 0.99):.0f} "
+                f"ms, max {max(self.latencies_ms, default=0):.0f} ms; refused {self.refused} "
+                f"({', '.join(f'{k!r} {v}' for k, v in sorted(self.shed.items())) or 'none'}); other errors "
+                f"{len(self.errors)}, wrong answers {self.wrong}; health checks max {max(self.health_ms, default=0):.0f} "
+                f"ms; tritonserver exits {len(self.exits)}")
+
+
+def overload(manifest: Path, repository: Path, model_name: str, factor: float = 3.0, seconds: float = 10.0,
+             allow_paths: Sequence[Path] = (), burst: int | None = None) -> OverloadReport:
+    """`burst`: send that many requests at once instead of a rate (an overload whatever the machine's speed)."""
+    loaded = load_manifest(manifest)
+    model = next((m for m in loaded.manifest.models if m.name == model_name), None)
+    if model is None:
+        raise UserError(Problem(f"no model '{model_name}' in {manifest}", hint="name one of the manifest's models"))
+    reference = EagerReference.load(model, loaded.directory, allow_paths)
+    config = parse_text(layout.config_file(Path(repository) / model.name).read_text())
+    policy = config.dynamic_batching.default_queue_policy
+    base = plans_for(model)[0]
+    arrays = make_inputs(model, Plan("overload", 1 if model.max_batch_size else None, base.sizes, seed=700))
+    expected = reference.outputs(arrays)
+    positions = reference.positions([o.name for o in config.output])
+    merges = config.HasField("dynamic_batching") and list(config.dynamic_batching.preferred_batch_size) != [1]
+    instances = max(1, sum(g.count for g in config.instance_group))
+    in_flight = config.max_batch_size * instances if merges else instances
+    with embedded_server(Path(repository), only=[model.name]) as (server, _):
+        capacity = _capacity(server, model, arrays, in_flight, instances)
+        if capacity <= 0:
+            raise UserError(Problem(f"'{model.name}' answered no request while its capacity was measured",
+                                    model=model.name))
+        report = OverloadReport(model.name, capacity, capacity * factor, seconds,
+                                policy.default_timeout_microseconds / 1000 or None, policy.max_queue_size, burst=burst)
+        _offer(server, model, config, arrays, expected, positions, report)
+        report.exits = [e.line() for e in server.supervisor.exits] if server.supervisor is not None else []
+    return report
+
+
+def _client(server: Any) -> Any:
+    import tritonclient.http as http
+
+    return http.InferenceServerClient(server.http_url, network_timeout=120)
+
+
+def _capacity(server: Any, model: Any, arrays: dict[str, Any], in_flight: int, instances: int,
+              seconds: float = 2.0) -> float:
+    """Requests per second the model's instances can execute: `in_flight` requests kept in flight for `seconds`, then
+    requests per execution over compute time per execution, from Triton's statistics (the round trip not counted)."""
+    import tritonclient.http as http
+
+    _client(server).infer(model.name, infer_inputs(http, model, arrays))  # warm
+    before = _stats(server, model.name)
+    started = time.perf_counter()
+
+    def loop() -> None:
+        with _client(server) as client:
+            while time.perf_counter() - started < seconds:
+                client.infer(model.name, infer_inputs(http, model, arrays))
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(in_flight)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = _stats(server, model.name)
+    requests, executions, busy_ns = (after[k] - before[k] for k in ("requests", "executions", "busy_ns"))
+    if not executions or not busy_ns:
+        return 0.0
+    return instances * (requests / executions) / (busy_ns / executions / 1e9)
+
+
+def _stats(server: Any, name: str) -> dict[str, int]:
+    stats = _client(server).get_inference_statistics(name)["model_stats"][0]
+    inference = stats["inference_stats"]
+    busy = sum(int(inference[k]["ns"]) for k in ("compute_input", "compute_infer", "compute_output"))
+    return {"requests": int(inference["success"]["count"]), "executions": int(stats["execution_count"]),
+            "busy_ns": busy}
+
+
+def _offer(server: Any, model: Any, config: Any, arrays: dict[str, Any], expected: list[Any],
+           positions: dict[str, int], report: OverloadReport) -> None:
+    import tritonclient.http as http
+
+    from compiler import datatypes
+
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def one() -> None:
+        started = time.perf_counter()
+        try:
+            with _client(server) as client:  # closed in its own thread: gevent's hub is per thread
+                result = client.infer(model.name, infer_inputs(http, model, arrays))
+        except Exception as err:
+            text = str(err)
+            with lock:
+                word = next((w for w in SHED if w in text), None)
+                if word:
+                    report.shed[word] = report.shed.get(word, 0) + 1
+                else:
+                    report.errors.append(text.splitlines()[0][:200])
+            return
+        elapsed = (time.perf_counter() - started) * 1000
+        served = [None] * len(config.output)
+        for out in config.output:
+            served[positions[out.name]] = datatypes.to_torch(result.as_numpy(out.name))
+        wrong = mismatch(model, expected, served) is not None
+        with lock:
+            report.latencies_ms.append(elapsed)
+            report.wrong += wrong
+
+    def health() -> None:
+        while not stop.wait(0.25):
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"http://{server.http_url}/v2/health/ready", timeout=30):
+                    pass
+            except OSError:
+                pass
+            report.health_ms.append((time.perf_counter() - started) * 1000)
+
+    watcher = threading.Thread(target=health, daemon=True)
+    watcher.start()
+    interval = 1.0 / report.offered
+    threads = []
+    begun = time.perf_counter()
+    sent = 0
+    while (sent < report.burst) if report.burst else (time.perf_counter() - begun < report.seconds):
+        if not report.burst:
+            time.sleep(max(0.0, begun + sent * interval - time.perf_counter()))
+        thread = threading.Thread(target=one, daemon=True)
+        thread.start()
+        threads.append(thread)
+        sent += 1
+    for thread in threads:
+        thread.join(timeout=300)
+    stop.set()
+    watcher.join(timeout=5)
+    report.seconds = time.perf_counter() - begun

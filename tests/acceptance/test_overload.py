@@ -1,0 +1,43 @@
+"""Overload: a model offered more than it serves keeps its queue policy's bound (soak --overload), against the real
+tritonserver; and without a policy, every wait grows."""
+
+from __future__ import annotations
+
+import pytest
+
+from compiler.verify.overload import SHED, overload
+from tests.helpers import Project
+
+pytestmark = pytest.mark.tritonserver
+
+MANIFEST = """
+models:
+  - name: slow
+    source: {{python: "tiny_models:slow"}}
+    max_batch_size: 4
+    inputs: [{{name: x, dtype: FP32, dims: [1]}}]
+    dynamic_batching: {{preferred_batch_size: [1], latency_budget_ms: {budget}}}
+    instance_group: [{{kind: KIND_CPU}}]
+    parameters: {{INTRA_OP_THREAD_COUNT: 1}}     # one thread: its execution time is the product's, steady
+"""
+BUDGET_MS = 400
+
+
+@pytest.mark.parametrize("budget", [BUDGET_MS, 0], ids=["with a queue policy", "without one"])
+def test_a_burst_past_capacity_is_shed_and_what_is_admitted_waits_at_most_the_budget(budget: int,
+                                                                                    project: Project) -> None:
+    """200 requests at once, whatever the machine's speed more than the queue (its max_queue_size is the budget over
+    tens of milliseconds an execution): the excess refused at once with Triton's words, the admitted answered within
+    the budget and their execution (and the client's threads on 2 cores), health checks answered throughout. Without
+    a policy nothing is refused, and the last request waits the 199 executions before it."""
+    built = project.built(MANIFEST.format(budget=budget))
+    report = overload(built.manifest, built.output, "slow", burst=200)
+    print(report.summary())
+    assert not report.errors and report.wrong == 0 and not report.exits
+    assert report.health_ms and max(report.health_ms) < 1000  # the server answers its health checks throughout
+    slowest = max(report.latencies_ms)
+    if budget:
+        assert report.refused > 0 and set(report.shed) <= set(SHED)  # Triton's own overload errors
+        assert slowest < budget + 2000, report.summary()
+    else:
+        assert report.refused == 0 and len(report.latencies_ms) == 200 and slowest > BUDGET_MS + 2000, report.summary()
