@@ -290,7 +290,8 @@ def _class_count_check(server: TritonProcess, model: ModelSpec, config: pb.Model
         return Check(model.name, "class_count on every output", "http", False,
                      f"not asked of {', '.join(strings)}: TYPE_STRING; {STRING_CLASSIFICATION.said('24.10')}")
     client = httpclient.InferenceServerClient(server.http_url, network_timeout=300)
-    said, wrong = [], []
+    said: list[str] = []
+    wrong: list[str] = []
     for out in config.output:
         asked = [httpclient.InferRequestedOutput(out.name, class_count=1)]
         try:
