@@ -49,7 +49,9 @@ def _versions() -> str:
 def _row(m: Row | None) -> str:
     if m is None:
         return "| - | - | - | - | - | - |"
-    return (f"| {m.label} | {m.concurrency} | {m.throughput:.1f} | {m.percentile(0.5):.1f} | {m.percentile(0.9):.1f} | "
+    notes = sorted({r.note for r in getattr(m, "results", []) if r.note})  # perf_analyzer's windows, where they fell back
+    label = m.label + (f" ({'; '.join(notes)})" if notes else "")
+    return (f"| {label} | {m.concurrency} | {m.throughput:.1f} | {m.percentile(0.5):.1f} | {m.percentile(0.9):.1f} | "
             f"{m.percentile(0.99):.1f} |")
 
 

@@ -35,9 +35,9 @@ LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.s
 #: stability from interleaved rounds instead, and `compiler profile` uses them unless told --strict-stability.
 LOOSE_STABILITY = {"stability-percentage": "999", "max-trials": "6"}
 LOOSE_FLAGS = tuple(part for key, value in LOOSE_STABILITY.items() for part in (f"--{key}", value))
-#: What perf_analyzer says of a time window in which no request completed, and the requests a count window waits for
-#: instead.
-EMPTY_WINDOW = "No valid requests recorded within time interval"
+#: What perf_analyzer says of time windows in which no request completed, or that never agreed even at LOOSE_STABILITY
+#: (a window without requests counts as unstable), and the requests a count window waits for instead.
+UNSETTLED = ("No valid requests recorded within time interval", "Failed to obtain stable measurement")
 COUNT_WINDOW = 16
 
 
@@ -49,6 +49,7 @@ class Result:
     p50_us: float
     p90_us: float
     p99_us: float
+    note: str = ""  # how it was measured, where that is not as asked
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,11 @@ class PerfAnalyzer:
         with tempfile.TemporaryDirectory() as folder:
             report = Path(folder) / "report.csv"
             done = self.run([*args, "--measurement-interval", str(interval_ms), "-f", str(report)])
-            if done.returncode != 0 and EMPTY_WINDOW in done.stdout + done.stderr:
-                # a window in which a busy machine completed no request: windows of a count of requests instead,
-                # which last until that many are answered (so a short measurement reports on a loaded machine)
+            unsettled = done.returncode != 0 and any(w in done.stdout + done.stderr for w in UNSETTLED)
+            if unsettled:
+                # windows of a time a busy machine completed no request in, or that never agreed: windows of a count
+                # of requests instead, which last until that many are answered (a short measurement on a loaded
+                # machine then reports, and says so)
                 done = self.run([*args, "--measurement-mode", "count_windows", "--measurement-request-count",
                                  str(COUNT_WINDOW), "-f", str(report)])
             if done.returncode != 0 or not report.is_file():
@@ -79,7 +82,9 @@ class PerfAnalyzer:
                                           hint="the command is in Triton/profiling/<model>/perf_analyzer.txt"))
             row = next(csv.DictReader(report.read_text().splitlines()))
         return Result(int(row["Concurrency"]), protocol, float(row["Inferences/Second"]),
-                      float(row["p50 latency"]), float(row["p90 latency"]), float(row["p99 latency"]))
+                      float(row["p50 latency"]), float(row["p90 latency"]), float(row["p99 latency"]),
+                      f"time windows of {interval_ms} ms did not settle: {COUNT_WINDOW}-request windows" if unsettled
+                      else "")
 
 
 def _retarget(args: list[str], url: str, protocol: str) -> list[str]:

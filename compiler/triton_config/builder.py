@@ -24,12 +24,17 @@ def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
         target.reshape.SetInParent()
 
 
+#: A derived queue never holds fewer requests than this (nor than max_batch_size): a build on a busy machine measures
+#: a slow execution, and a queue sized by it alone refused the 8 concurrent requests of verify's check.
+MIN_QUEUE_SIZE = 16
+
+
 def queue_policy(settings: DynamicBatching, form: str, max_batch_size: int,
                  execution_ms: dict[int, float] | None) -> QueuePolicy | None:
     """The default queue policy: the manifest's, else derived from its latency budget (None where it is 0): a timeout
     of the budget, REJECT, and as many requests as the executions that fit in the budget take (max_batch_size per
-    execution merged, one per execution queued), timed at that batch size by the build. Unmeasured: the timeout
-    alone."""
+    execution merged, one per execution queued), timed at that batch size by the build, and at least MIN_QUEUE_SIZE
+    and max_batch_size. Unmeasured: the timeout alone."""
     if settings.default_queue_policy is not None:
         return settings.default_queue_policy
     budget = settings.latency_budget_ms
@@ -37,7 +42,7 @@ def queue_policy(settings: DynamicBatching, form: str, max_batch_size: int,
         return None
     per_execution = max_batch_size if form == MERGE else 1
     took = (execution_ms or {}).get(per_execution)
-    size = max(per_execution, int(budget // took) * per_execution) if took else 0
+    size = max(MIN_QUEUE_SIZE, max_batch_size, int(budget // took) * per_execution) if took else 0
     return QueuePolicy(timeout_action="REJECT", default_timeout_microseconds=budget * 1000,
                        allow_timeout_override=False, max_queue_size=size)
 

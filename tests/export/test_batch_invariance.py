@@ -49,7 +49,7 @@ def test_a_model_that_mixes_the_batch_is_never_merged_and_the_build_says_why(pro
     policy = batching.default_queue_policy
     took = record["execution_ms"]["1"]
     assert policy.default_timeout_microseconds == 5_000_000 and policy.timeout_action == 0  # REJECT
-    assert policy.max_queue_size == max(1, int(5000 // took)) and took > 0
+    assert policy.max_queue_size == max(16, 8, int(5000 // took)) and took > 0  # MIN_QUEUE_SIZE, max_batch_size
 
 
 def test_asking_for_batching_a_model_that_mixes_the_batch_fails_at_that_line(project: Project) -> None:
