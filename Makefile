@@ -25,7 +25,7 @@ VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
 RELEASES_HASH := $(shell cat compiler/releases.py | sha256sum | cut -c1-16)
 # NVIDIA's PyTorch backend is built from pinned source archives: from this folder where it exists (CI and this
 # machine reach no GitHub), else from GitHub at the same commits (compiler/backend/nvidia/sources.py).
-TRITON_BACKEND_SOURCES ?= $(wildcard $(CURDIR)/../shared/vendor/triton-backend-sources)
+TRITON_BACKEND_SOURCES ?= $(wildcard $(abspath $(CURDIR)/../shared/vendor/triton-backend-sources))
 export TRITON_BACKEND_SOURCES
 PY := .venv/bin/python
 COMPILER := $(PY) -m compiler
