@@ -31,9 +31,11 @@ LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.s
 #: perf_analyzer waits for 3 windows within 10% of each other and gives up after 10 trials; on a shared 2-core
 #: machine ResNet-50 at concurrency 1 missed even 30% over 6 windows (and Model Analyzer, on such a failure, grows
 #: the window and measures again, up to 10 times). With these flags perf_analyzer reports the average of its last 3
-#: windows whatever their spread (it takes a warm-up window first, so 3 trials are too few); `make bench` gets its
-#: stability from interleaved rounds instead, and `compiler profile` uses them unless told --strict-stability.
-LOOSE_STABILITY = {"stability-percentage": "999", "max-trials": "6"}
+#: windows whatever their spread (it takes a warm-up window first, so 3 trials are too few). 999% was not loose
+#: enough: beside a worker compiling a model, 16-request windows here differed more than tenfold, so the bound is one
+#: no two non-empty windows exceed. `make bench` gets its stability from interleaved rounds instead, and
+#: `compiler profile` uses these flags unless told --strict-stability.
+LOOSE_STABILITY = {"stability-percentage": "1000000000", "max-trials": "6"}
 LOOSE_FLAGS = tuple(part for key, value in LOOSE_STABILITY.items() for part in (f"--{key}", value))
 #: What perf_analyzer says of time windows in which no request completed, or that never agreed even at LOOSE_STABILITY
 #: (a window without requests counts as unstable), and the requests a count window waits for instead.
