@@ -129,8 +129,7 @@ def _prefixed(progress: Progress, name: str) -> Progress:
 
 def _build_one(loaded: LoadedManifest, plan: PipelinePlan, staging: Path, progress: Progress,
                allow_paths: Sequence[Path]) -> dict[str, Any]:
-    from compiler.export.reference import load_built
-    from compiler.pipeline.proof import Chain, ModelRunner, eager_runners, prove, raw_inputs, step_folders
+    from compiler.pipeline.proof import Chain, compiled_runners, eager_runners, last_model, prove, raw_inputs, step_folders
     from compiler.pipeline.writer import write_pipeline
 
     records = {name: read_record(staging / name) or {} for name in plan.models}
@@ -138,10 +137,22 @@ def _build_one(loaded: LoadedManifest, plan: PipelinePlan, staging: Path, progre
     write_pipeline(plan, loaded, staging, records, allow_paths)
     models = {m.name: m for m in loaded.manifest.models}
     eager = eager_runners(plan, models, loaded.directory, allow_paths, lambda text: progress(text.split(": ", 1)[-1]))
-    compiled = {name: ModelRunner(models[name], load_built(staging / name), runner.names, runner.reference.binding)
-                for name, runner in eager.items()}
+    compiled = compiled_runners(plan, models, staging, eager)
     folders = step_folders(plan, staging)
     inputs = raw_inputs(plan, staging, loaded.directory)
-    last = next(models[s.model] for s in reversed(plan.steps) if not s.generated)
-    count = prove(plan, Chain(plan, folders, eager), Chain(plan, folders, compiled), inputs, last, progress)
-    return {"inputs": count, "batch": count, "against": "the same steps around eager PyTorch, in-process"}
+    count = prove(plan, Chain(plan, folders, eager), Chain(plan, folders, compiled), inputs,
+                  last_model(plan, models), progress)
+    proved: dict[str, Any] = {"inputs": count, "batch": count,
+                              "against": "the same steps around eager PyTorch, in-process"}
+    encoders = [s for s in plan.steps if s.kind == "encoder"]
+    if encoders:
+        from compiler.compat.aoti_rules import ragged_batching
+        from compiler.releases import Release
+
+        said = ragged_batching(Release.parse(loaded.manifest.triton_version))
+        for step in encoders:
+            progress(f"{step.model}: '{step.settings['model']}' fused with the tokenizer's padding and the pool step, "
+                     f"merging requests of any length (TorchScript, ragged batching: {said})")
+        proved["merged"] = {"requests": min(count, plan.spec.max_batch_size) + 1, "batching": said,
+                            "encoders": [s.model for s in encoders]}
+    return proved

@@ -6,6 +6,7 @@ a broken repository is what `check` is for.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Callable
@@ -369,7 +370,10 @@ def rule_binding(subject: ModelUnderCheck) -> None:
     """Config inputs against forward() arguments, by the libtorch backend's own rules."""
     args = [a.name for a in subject.module.forward.schema.arguments[1:]]
     subject.args = args
-    config_names = [t.name for t in subject.config.input]
+    # a batch input is one more forward() argument, named by its target_name, after the inputs (the backend counts
+    # and maps them so: pt/model_instance_state.cc:104, :1475 in r26.05)
+    config_names = [t.name for t in subject.config.input] + [name for batch in subject.config.batch_input
+                                                             for name in batch.target_name]
     if len(args) != len(config_names):
         subject.add(ERROR, f"the config has {len(config_names)} inputs, forward({', '.join(args)}) takes {len(args)}; "
                     "Triton refuses to load it", "input", "one input per forward() argument")
@@ -525,6 +529,25 @@ def example_sizes(folder: Path) -> dict[str, list[int]]:
     return shapes
 
 
+def batch_input_value(batch: Any, shape: list[int]) -> Any:
+    """The tensor Triton's backend library makes for batch input `batch` of one request whose source input has
+    `shape` (batch dim first): backend_input_collector.cc, BatchInputShape and ProcessBatchInput."""
+    import torch
+
+    dtype = torch.float32 if batch.data_type == pb.DataType.TYPE_FP32 else torch.int32
+    count = math.prod(shape)
+    kind = pb.BatchInput.Kind.Name(batch.kind)
+    if kind == "BATCH_ITEM_SHAPE":
+        return torch.tensor([shape[1:]] * shape[0], dtype=dtype).reshape(shape[0], len(shape) - 1)
+    if kind == "BATCH_ITEM_SHAPE_FLATTEN":
+        return torch.tensor(shape[1:] * shape[0], dtype=dtype)
+    if kind == "BATCH_ACCUMULATED_ELEMENT_COUNT_WITH_ZERO":
+        return torch.tensor([0, count], dtype=dtype)
+    if kind == "BATCH_MAX_ELEMENT_COUNT_AS_SHAPE":
+        return torch.zeros([count], dtype=dtype)
+    return torch.tensor([count], dtype=dtype)  # BATCH_ELEMENT_COUNT, BATCH_ACCUMULATED_ELEMENT_COUNT
+
+
 def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str, int], batching: bool, add: Any,
          out_index: dict[str, int] | None = None, examples: dict[str, list[int]] | None = None) -> None:
     """Run the model on inputs shaped and typed as the config says (each -1 dim at the build's example size, else
@@ -533,13 +556,17 @@ def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str,
 
     from compiler.export.messages import captured_stderr, first_line
 
-    inputs: list[Any] = [None] * len(config.input)
+    inputs: list[Any] = [None] * (len(config.input) + sum(len(b.target_name) for b in config.batch_input))
+    shapes: dict[str, list[int]] = {}
     for tensor in config.input:
         shape = list(tensor.reshape.shape) if tensor.HasField("reshape") else list(tensor.dims)
         example = (examples or {}).get(tensor.name)
         if example is None or len(example) != len(shape):
             example = [VARIABLE_SIZE] * len(shape)
         shape = ([1] if batching else []) + [e if d == -1 else d for d, e in zip(shape, example)]
+        shapes[tensor.name] = shape
+        if tensor.allow_ragged_batch:  # the backend passes a ragged input flat: every request's elements in a row
+            shape = [math.prod(shape)]
         type_name = pb.DataType.Name(tensor.data_type)
         row = datatypes.lookup(type_name)
         if row.torch_name is None:
@@ -547,6 +574,10 @@ def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str,
         dtype = row.torch_dtype()
         value = torch.randint(0, 2, shape) if not row.is_floating else torch.rand(shape)
         inputs[index[tensor.name]] = value.to(dtype)
+    for batch in config.batch_input:  # as Triton's backend library makes them for this one request
+        value = batch_input_value(batch, shapes[batch.source_input[0]] if batch.source_input else [1])
+        for name in batch.target_name:
+            inputs[index[name]] = value
     try:
         with torch.no_grad(), captured_stderr():  # a package's runtime prints its errors on stderr too
             result = module(*inputs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compiler.backend.nvidia.sources import branch_for
+from compiler.backend.nvidia.sources import BRANCHES, branch_for
 from compiler.backend.pytorch import pt2_names
 from compiler.releases import AOTI_CALL_SPEC_NAMES_SINCE, AOTI_SINCE, Release
 
@@ -61,10 +61,32 @@ NO_BF16 = BackendFact(
     "TYPE_BF16 inputs and outputs are refused at load")
 FACTS = (MERGED_RESPONSES, TWO_INPUTS, KEYWORDS, NO_BF16)
 
+#: TorchScript's path (platform pytorch_libtorch), for the pipelines' encoder (`fuse:`): a ragged input arrives as one
+#: flat tensor of every request's elements, and each batch input as one more forward() argument, in every branch.
+#: branch -> where its sources do it (the input loop's ragged branch, then the batch inputs).
+RAGGED_LINES = {"r24.10": "src/libtorch.cc:2094, :2188", "r26.03": "src/pt/model_instance_state.cc:1125, :1226",
+                "r26.04": "src/pt/model_instance_state.cc:1131, :1232",
+                "r26.05": "src/pt/model_instance_state.cc:1117, :1218"}
+RAGGED_LIBTORCH = BackendFact(
+    "LIBTORCH-RAGGED", tuple(RAGGED_LINES), "; ".join(f"{lines} ({ref})" for ref, lines in RAGGED_LINES.items()),
+    "allow_ragged_batch inputs are passed flat ([total elements]) and batch_input tensors as forward() arguments "
+    "named by target_name")
+
+
+def ragged_batching(release: Release) -> str:
+    """Which backend serves `release`'s encoders ragged, and where its sources show it (the build says it); "" where
+    no branch we have shows it."""
+    ref = branch_for(release).ref
+    if ref not in RAGGED_LINES:
+        return ""
+    return _said(RAGGED_LIBTORCH, release).replace(RAGGED_LIBTORCH.source, RAGGED_LINES[ref])
+
 
 def _said(fact: BackendFact, release: Release) -> str:
     branch = branch_for(release)
-    held = "" if branch.ref == f"r{release}" else f", which serves Triton {release} (the newest branch we have)"
+    which = "the oldest" if release < Release.parse(branch.ref.removeprefix("r")) else \
+        "the newest" if branch == BRANCHES[-1] else "the nearest older"
+    held = "" if branch.ref == f"r{release}" else f", which serves Triton {release} ({which} branch we have)"
     return f"pytorch_backend {branch.ref}{held}: {fact.what} [{fact.code}: {fact.source}]"
 
 

@@ -172,6 +172,13 @@ class PipelineSpec(_Strict):
                              "the proof and verify cannot guess what your step takes")
         return self
 
+    fuse: bool | None = Field(
+        None, description="a tokenize step and the TorchScript model after it (with the pool step after that) become one "
+        "served model, `<pipeline>_encoder`: the model's package wrapped so that it takes each request's ids "
+        "unpadded (Triton's ragged batching: allow_ragged_batch, and a BATCH_ITEM_SHAPE batch input with each text's "
+        "length), pads them inside the graph, and pools and normalises there too. Requests of any length then merge "
+        "into one execution, and the pipeline has one Python hop. Default: fused wherever the steps allow it; "
+        "true: fused or a build error that says why not; false: the steps as written")
     warmup: bool | None = Field(
         None, description="warm every generated step before READY (model_warmup at batch 1 and max_batch_size: a "
         "short text or a small PNG for the first step, zeros for the others); the models warm with their own "

@@ -12,6 +12,7 @@ whose outputs are neither declared nor built yet is wired by what is known).
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,10 @@ if TYPE_CHECKING:  # the loader runs this module: at run time a loaded manifest 
 #: The keys a Hugging Face tokenizer returns, which a tokenize step can give a model.
 TOKENIZER_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 STRING = "TYPE_STRING"
+#: The step a tokenize step and the TorchScript model after it (and its pool step) become (`fuse:`), and the name of
+#: its batch input: each text's token count (Triton's BATCH_ITEM_SHAPE).
+ENCODER = "encoder"
+LENGTHS = "lengths"
 #: The labels file of a classify step, in its folder (label_filename) and its version folder (the runtime reads it).
 CLASSIFY_LABELS = "labels.txt"
 
@@ -91,6 +96,9 @@ class _Problems:
         if step is not None:
             loc += ("steps", step) + ((key,) if key else ())
             field_name = f"steps[{step}]" + (f".{key}" if key else "")
+        elif key:  # a key of the pipeline itself
+            loc += (key,)
+            field_name = key
         pipeline = self.loaded.manifest.pipelines[self.index].name  # type: ignore[index]
         self.found.append(self.loaded.problem(message, loc, model=pipeline, field=field_name, hint=hint))
 
@@ -165,8 +173,11 @@ def plan_pipeline(loaded: LoadedManifest, index: int,
         if plan.kind == "model":
             recent["model"] = plan
 
+    if not problems.found:
+        steps = _fused(spec, steps, models, problems)
     inputs = list(steps[0].inputs) if steps else []
-    outputs = list(steps[-1].outputs or []) if steps else []
+    outputs = [Tensor(steps[-1].output_map.get(t.name, t.name), t.dtype, t.dims, t.labels)
+               for t in steps[-1].outputs or []] if steps else []  # as the ensemble names them
     inputs = _renamed(inputs, spec.inputs, "inputs", problems)
     outputs = _renamed(outputs, spec.outputs, "outputs", problems)
     if steps and spec.inputs:
@@ -179,6 +190,103 @@ def plan_pipeline(loaded: LoadedManifest, index: int,
         raise ManifestError(problems.found)
     _drop_unread(steps, outputs)
     return PipelinePlan(spec, index, inputs, outputs, steps)
+
+
+def _fused(spec: PipelineSpec, steps: list[StepPlan], models: dict[str, ModelSpec],
+           problems: _Problems) -> list[StepPlan]:
+    """`steps` with each tokenize -> TorchScript model (-> pool) run made one encoder step (`fuse:`), where it can be;
+    with `fuse: true`, a problem at that key where it cannot."""
+    if spec.fuse is False:
+        return steps
+    out: list[StepPlan] = []
+    number = 0
+    fused_any = False
+    reasons = []
+    while number < len(steps):
+        step = steps[number]
+        out.append(step)
+        number += 1
+        if step.kind != "tokenize" or number >= len(steps):
+            continue
+        encoder, used, reason = _encoder(spec, step, steps[number], steps[number + 1:], models)
+        if encoder is None:
+            reasons.append(reason)
+            continue
+        step.settings["pad"] = "request"  # each request padded to its own longest text; the encoder merges them
+        out.append(encoder)
+        number += used
+        fused_any = True
+    if spec.fuse and not fused_any:
+        problems.add(f"fuse: true, but {'; '.join(r for r in reasons if r) or 'no tokenize step is followed by a model'}",
+                     key="fuse", hint="fix that, or leave `fuse` out (the steps then run as written)")
+    return out
+
+
+def _encoder(spec: PipelineSpec, tokenize: StepPlan, model_step: StepPlan, after: list[StepPlan],
+             models: dict[str, ModelSpec]) -> tuple[StepPlan | None, int, str]:
+    """The encoder step that replaces `model_step` (and the pool step after it), how many steps it replaces, or why
+    it cannot (None, 0, the reason)."""
+    if model_step.kind != "model":
+        return None, 0, f"step {model_step.index} after the tokenizer is a {model_step.kind} step, not a model"
+    model = models[model_step.model]
+    if model.export == "aoti":
+        return None, 0, (f"model '{model.name}' is an AOTInductor package: NVIDIA's PyTorch backend answers merged "
+                         "requests to a .pt2 package wrong (AOTI-MERGE, docs/aoti.md), so the encoder, which merges "
+                         "requests of any length, is TorchScript only (export: trace)")
+    fed = set(tokenize.output_map.values())
+    if not set(model_step.input_map.values()) <= fed:
+        return None, 0, f"model '{model.name}' takes inputs the tokenizer does not give"
+    names = [t.name for t in model_step.inputs]
+    odd = [n for n in names if not n.isidentifier() or keyword.iskeyword(n)]
+    if odd:
+        return None, 0, (f"model '{model.name}' input {odd[0]!r} is not a Python name, which the encoder's forward() "
+                         "must take it as")
+    lengths = LENGTHS
+    while lengths in names:
+        lengths += "_"
+    pool = after[0] if after and after[0].kind == "pool" else None
+    back = {internal: name for name, internal in tokenize.output_map.items()}
+    settings: dict[str, Any] = {
+        "kind": ENCODER, "model": model.name, "inputs": names, "lengths": lengths, "outputs": [], "hidden": None,
+        "mask": None, "mode": None, "normalize": False,
+        "keys": {name: tokenize.settings["keys"].get(back.get(source, ""), "")
+                 for name, source in model_step.input_map.items()},
+        "model_outputs": [o.name for o in model_step.outputs] if model_step.outputs else None}
+    if pool is not None:
+        hidden = pool.input_map.get("hidden")
+        position = next((n for n, o in enumerate(model_step.outputs or []) if model_step.output_map.get(o.name) == hidden),
+                        None)
+        if model_step.outputs and position is None:
+            return None, 0, "the pool step reads token vectors that are not the model's"
+        if pool.settings["mode"] == "mean":
+            mask = next((n for n, source in model_step.input_map.items() if source == pool.input_map.get("mask")), None)
+            if mask is None:
+                return None, 0, f"the pool step's attention mask is not an input of model '{model.name}'"
+            settings["mask"] = mask
+        settings.update(hidden=model_step.outputs[position].name if position is not None and model_step.outputs
+                        else None, mode=pool.settings["mode"], normalize=pool.settings["normalize"],
+                        outputs=[o.name for o in pool.outputs])
+        outputs, output_map = list(pool.outputs), dict(pool.output_map)
+    else:
+        if not model_step.outputs:  # None (typed a list: StepPlan's outputs are None until a model is built)
+            return None, 0, f"the outputs of model '{model.name}' are not known before it is built"
+        read = {source for later in after for source in later.input_map.values()}
+        kept = [o for o in model_step.outputs if model_step.output_map.get(o.name) in read or not after]
+        ragged = [o.name for o in kept if -1 in o.dims]
+        if ragged:
+            return None, 0, (f"model '{model.name}' output '{ragged[0]}' has a dim per token: a merged execution of "
+                             "texts of different lengths cannot be split back into requests")
+        # the encoder returns the kept outputs in a tuple of its own: each named for its place there (<name>__<j>,
+        # the backend's NAMED_INDEX), read into the same pipeline tensors as before
+        served = [f"{o.name.partition('__')[0]}__{j}" for j, o in enumerate(kept)]
+        settings["outputs"] = [o.name for o in kept]
+        outputs = [Tensor(name, o.dtype, o.dims, o.labels) for name, o in zip(served, kept)]
+        output_map = {name: model_step.output_map[o.name] for name, o in zip(served, kept)}
+    step = StepPlan(model_step.index, ENCODER, f"{spec.name}_{ENCODER}", True,
+                    [Tensor(t.name, t.dtype, [-1]) for t in model_step.inputs], outputs,
+                    input_map=dict(model_step.input_map), output_map=output_map, settings=settings,
+                    manifest_model=model.name)
+    return step, 2 if pool is not None else 1, ""
 
 
 def _drop_unread(steps: list[StepPlan], outputs: list[Tensor]) -> None:

@@ -26,7 +26,7 @@ from compiler import datatypes
 from compiler.errors import ExportError, Problem
 from compiler.export.proof import mismatch
 from compiler.manifest.schema import ModelSpec
-from compiler.manifest.wiring import STRING, PipelinePlan, Tensor
+from compiler.manifest.wiring import ENCODER, STRING, PipelinePlan, StepPlan, Tensor
 
 #: How many texts and images the proof makes, besides the manifest's own.
 TEXT_LENGTHS = (1, 4, 11, 29)
@@ -63,24 +63,44 @@ class ModelRunner:
         return {name: datatypes.to_numpy(flat[self.positions[name]]) for name in self.names}
 
 
+def runs_a_model(step: StepPlan) -> bool:
+    """The step runs a model of `models:` (as itself, or inside a fused encoder), not steps.py's code."""
+    return not step.generated or step.kind == ENCODER
+
+
 class Chain:
     def __init__(self, plan: PipelinePlan, folders: dict[str, Path], runners: Mapping[str, Callable[..., Any]]) -> None:
         steps = runtime_steps()
         self.plan = plan
         self.runners: dict[str, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]] = {}
+        self.steps: dict[str, Any] = {}  # the generated steps' own objects, which take several requests at once
         for step in plan.steps:
-            if step.generated:
-                self.runners[step.model] = _one(steps.load(str(folders[step.model] / "1")))
-            else:
+            if runs_a_model(step):
                 self.runners[step.model] = runners[step.model]
+            else:
+                self.steps[step.model] = steps.load(str(folders[step.model] / "1"))
+                self.runners[step.model] = _one(self.steps[step.model])
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tensors = dict(inputs)
+        return self.run_merged([inputs])[0]
+
+    def run_merged(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """Several requests as one execution of each step takes them from Triton's dynamic batcher: a generated step
+        and an encoder get them all at once (an encoder ragged), a model each alone."""
+        tensors = [dict(inputs) for inputs in requests]
         for step in self.plan.steps:
-            answer = self.runners[step.model]({name: tensors[source] for name, source in step.input_map.items()})
-            for name, target in step.output_map.items():
-                tensors[target] = answer[name]
-        return {tensor.name: tensors[tensor.name] for tensor in self.plan.outputs}
+            asked = [{name: known[source] for name, source in step.input_map.items()} for known in tensors]
+            runner = self.runners[step.model]
+            if step.model in self.steps:
+                answers = self.steps[step.model].run(asked)
+            elif hasattr(runner, "merged"):
+                answers = runner.merged(asked)
+            else:
+                answers = [runner(one) for one in asked]
+            for known, answer in zip(tensors, answers):
+                for name, target in step.output_map.items():
+                    known[target] = answer[name]
+        return [{tensor.name: known[tensor.name] for tensor in self.plan.outputs} for known in tensors]
 
 
 def _one(step: Any) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
@@ -92,23 +112,57 @@ def _one(step: Any) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
 
 def eager_runners(plan: PipelinePlan, models: Mapping[str, ModelSpec], directory: Path,
                   allow_paths: Sequence[Path] = (), progress: Callable[[str], None] = lambda _: None
-                  ) -> dict[str, ModelRunner]:
-    """A runner of the eager model for each model step: what the build's proof, verify and bench chain around."""
+                  ) -> dict[str, Any]:
+    """A runner of the eager model for each model step (for an encoder: the eager model, then the pool step's code):
+    what the build's proof, verify and bench chain around."""
+    from compiler.pipeline.encoder import EagerEncoder
     from compiler.sources import load_source
 
-    runners = {}
+    runners: dict[str, Any] = {}
     for step in plan.steps:
-        if not step.generated:
-            progress(f"{plan.name}: loading eager {step.model}")
-            model = models[step.model]
-            runners[step.model] = ModelRunner(model, load_source(model, directory, allow_paths),
-                                              [t.name for t in step.outputs or []])
+        if not runs_a_model(step):
+            continue
+        model = models[step.manifest_model or step.model]
+        progress(f"{plan.name}: loading eager {model.name}")
+        module = load_source(model, directory, allow_paths)
+        if step.kind != ENCODER:
+            runners[step.model] = ModelRunner(model, module, [t.name for t in step.outputs or []])
+            continue
+        settings = step.settings
+        pool = None
+        if settings.get("mode"):
+            pool = runtime_steps().Pool({"hidden": "hidden", "mask": "mask", "output": step.outputs[0].name,
+                                         "mode": settings["mode"], "normalize": settings["normalize"]}, "")
+        runners[step.model] = EagerEncoder(ModelRunner(model, module, settings["model_outputs"]), step, pool)
     return runners
+
+
+def compiled_runners(plan: PipelinePlan, models: Mapping[str, ModelSpec], repository: Path,
+                     eager: Mapping[str, Any]) -> dict[str, Any]:
+    """The built exports in `repository`, run as their backend runs them: a model's file bound as its eager runner
+    is, an encoder's scripted wrapper called with ragged inputs."""
+    from compiler.export.reference import load_built
+    from compiler.pipeline.encoder import EncoderRunner
+
+    runners: dict[str, Any] = {}
+    for step in plan.steps:
+        if step.kind == ENCODER:
+            runners[step.model] = EncoderRunner(load_built(repository / step.model), step)
+        elif not step.generated:
+            runner = eager[step.model]
+            runners[step.model] = ModelRunner(models[step.model], load_built(repository / step.model), runner.names,
+                                              runner.reference.binding)
+    return runners
+
+
+def last_model(plan: PipelinePlan, models: Mapping[str, ModelSpec]) -> ModelSpec:
+    """The last model the pipeline runs: its tolerance judges the pipeline's answers."""
+    return next(models[s.manifest_model or s.model] for s in reversed(plan.steps) if runs_a_model(s))
 
 
 def step_folders(plan: PipelinePlan, repository: Path) -> dict[str, Path]:
     """The generated steps' folders in `repository`."""
-    return {s.model: repository / s.model for s in plan.steps if s.generated}
+    return {s.model: repository / s.model for s in plan.steps if s.generated and s.kind != ENCODER}
 
 
 # -- what the proof sends ---------------------------------------------------------------------------------------
@@ -226,6 +280,22 @@ def prove(plan: PipelinePlan, eager: Chain, compiled: Chain, inputs: list[str | 
         if detail:
             raise problem(f"input {number} ({_describe(inputs[number])}) answered in a batch of {len(batch)} differs "
                           f"from it alone: {detail} (padding leaks into the answer?)")
+    if any(step.kind == ENCODER for step in plan.steps):
+        # as Triton merges them: requests of one input each, every step given them in one execution, the encoder
+        # ragged (each of its own length, flat), and one request of several inputs among them
+        requests = [{name: as_request([item])} for item in batch] + [{name: as_request(batch[:2])}]
+        progress(f"prove: {len(requests)} requests merged into one execution of each step, against each alone")
+        merged = compiled.run_merged(requests)
+        for number, answer in enumerate(merged[:-1]):
+            detail = difference(model, alone[number], answer, plan.outputs)
+            if detail:
+                raise problem(f"input {number} ({_describe(inputs[number])}) merged with {len(requests) - 1} other "
+                              f"requests differs from it alone: {detail}")
+        pair = {key: np.concatenate([a[key] for a in alone[:2]]) for key in merged[-1]}
+        detail = difference(model, pair, merged[-1], plan.outputs)
+        if detail:
+            raise problem(f"a request of {len(batch[:2])} inputs merged with {len(requests) - 1} others differs from "
+                          f"its inputs alone: {detail}")
     return len(inputs)
 
 

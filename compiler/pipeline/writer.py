@@ -17,7 +17,7 @@ from typing import Any
 from compiler import datatypes
 from compiler.errors import ExportError, Problem
 from compiler.manifest import LoadedManifest
-from compiler.manifest.wiring import CLASSIFY_LABELS, PipelinePlan, StepPlan
+from compiler.manifest.wiring import CLASSIFY_LABELS, ENCODER, PipelinePlan, StepPlan
 from compiler.repository import layout
 from compiler.triton_config import to_text
 from compiler.triton_config.builder import ensemble_config, step_config, warmups
@@ -39,7 +39,14 @@ def write_pipeline(plan: PipelinePlan, loaded: LoadedManifest, repository: Path,
     the pipeline runs (their guards bound the tokenizer's max_length). Returns the folders written."""
     written = []
     for step in plan.steps:
-        if step.generated:
+        if step.kind == ENCODER:
+            from compiler.pipeline.encoder import write_encoder
+
+            tokenizer = next(s for s in plan.steps if s.kind == "tokenize" and s.index < step.index)
+            said = json.loads((repository / tokenizer.model / "1" / "step.json").read_text())
+            write_encoder(plan, step, repository, int(said["pad_id"] or 0), said["padding_side"] == "left")
+            written.append(step.model)
+        elif step.generated:
             _write_step(plan, step, loaded, repository / step.model, records, allow_paths)
             written.append(step.model)
     folder = repository / plan.name

@@ -44,7 +44,7 @@ def hostile_raw(kind: str, settings: dict[str, Any]) -> list[tuple[str, bytes, s
 def pipeline_checks(server: TritonProcess, loaded: LoadedManifest, repository: Path, progress: Progress,
                     allow_paths: Sequence[Path] = ()) -> list[Any]:
     from compiler.manifest.wiring import plan_all
-    from compiler.pipeline.proof import Chain, eager_runners, raw_inputs, step_folders
+    from compiler.pipeline.proof import Chain, eager_runners, last_model, raw_inputs, step_folders
     from compiler.verify.result import Check
 
     if not loaded.manifest.pipelines:
@@ -67,13 +67,88 @@ def pipeline_checks(server: TritonProcess, loaded: LoadedManifest, repository: P
         chain = Chain(plan, step_folders(plan, repository),
                       eager_runners(plan, models, loaded.directory, allow_paths, progress))
         inputs = raw_inputs(plan, repository, loaded.directory)
-        last = next(models[s.model] for s in reversed(plan.steps) if not s.generated)
+        last = last_model(plan, models)
         for protocol in ("http", "grpc"):
             progress(f"{plan.name}: {len(inputs)} raw inputs over {protocol}")
             checks.append(_answers(server, protocol, plan, chain, inputs, last))
             checks.append(_hostile(server, protocol, plan, chain, inputs[0], last))
             checks.append(_classified(server, protocol, plan, chain, inputs[0]))
+        progress(f"{plan.name}: {CONCURRENT} concurrent requests")
+        checks.append(_merged(server, plan, chain, inputs, last))
     return checks
+
+
+#: verify's concurrent requests to a pipeline: one input each, of as many lengths (or sizes) as there are requests.
+CONCURRENT = 16
+
+
+def varied(inputs: list[str | bytes], count: int) -> list[str | bytes]:
+    """`count` raw inputs from `inputs`: texts of `count` different lengths (the words of the proof's texts,
+    1, 3, 5, ... of them), images (or anything else) as given, in turn."""
+    words = " ".join(item for item in inputs if isinstance(item, str)).split()
+    if not words:
+        return [inputs[number % len(inputs)] for number in range(count)]
+    return [" ".join((words * (2 * count))[number:number + 1 + 2 * number]) for number in range(count)]
+
+
+def model_counts(server: TritonProcess, names: list[str]) -> dict[str, tuple[int, int]]:
+    """name -> (executions, inferences) from Triton's statistics."""
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(server.http_url)
+    counts = {}
+    for name in names:
+        stats = client.get_inference_statistics(name)["model_stats"][0]
+        counts[name] = (int(stats.get("execution_count", 0)), int(stats.get("inference_count", 0)))
+    return counts
+
+
+def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | bytes], model: Any,
+            bursts: int = 3) -> Any:
+    """CONCURRENT requests of one input each, all different, sent at once: each answered as it is alone in-process;
+    how many executions the model step (or encoder) ran them in, from Triton's statistics, said; up to `bursts`
+    bursts until one merges."""
+    import tritonclient.http as httpclient
+
+    from compiler.pipeline.proof import as_request, difference, runs_a_model
+    from compiler.verify.result import Check
+
+    step = next(s for s in plan.steps if runs_a_model(s))
+    items = varied(inputs, CONCURRENT)
+    wanted = [chain.run({plan.inputs[0].name: as_request([item])}) for item in items]
+    client = httpclient.InferenceServerClient(server.http_url, concurrency=CONCURRENT, network_timeout=300)
+    failures: list[str] = []
+    executions = requests = 0
+    for _ in range(bursts):
+        before = model_counts(server, [step.model])[step.model]
+        pending = []
+        for item in items:
+            data = as_request([item])
+            tensor = httpclient.InferInput(plan.inputs[0].name, list(data.shape), "BYTES")
+            tensor.set_data_from_numpy(data)
+            pending.append(client.async_infer(plan.name, [tensor]))
+        for number, (handle, want) in enumerate(zip(pending, wanted)):
+            try:
+                result = handle.get_result()
+                detail = difference(model, want, {t.name: result.as_numpy(t.name) for t in plan.outputs},
+                                    plan.outputs)
+            except Exception as err:
+                detail = f"request failed: {str(err).strip().splitlines()[0][:160]}"
+            if detail:
+                failures.append(f"input {number}: {detail}")
+        after = model_counts(server, [step.model])[step.model]
+        executions, requests = after[0] - before[0], after[1] - before[1]
+        if failures or executions < requests:
+            break
+    merged = f"{requests} inputs in {executions} executions of {step.model}" + (
+        f" (mean batch {requests / executions:.1f})" if executions else "")
+    if executions >= requests:
+        # not a failure: whether requests meet in the queue is the machine's timing (a step before the model that is
+        # slower than the model hands it one request at a time); the build proved merged requests in-process
+        merged += f", none merged in {bursts} bursts (the model was free whenever one came; max_queue_delay_" \
+                  "microseconds lets it wait for more)"
+    return Check(plan.name, f"{CONCURRENT} concurrent requests", "http", not failures,
+                 "; ".join(failures) or f"each equal to the steps around eager PyTorch alone; {merged}")
 
 
 def _request(server: TritonProcess, protocol: str, plan: Any, items: list[str | bytes],

@@ -61,7 +61,7 @@ def test_built_configs_match_the_golden_files(repository: Path) -> None:
 
 def test_every_model_and_pipeline_is_ready(server: TritonProcess) -> None:
     """The two models, and each pipeline with its generated steps (<pipeline>_<step>) beside its ensemble."""
-    expected = {"bert", "resnet", "embed", "embed_tokenize", "embed_pool",
+    expected = {"bert", "resnet", "embed", "embed_tokenize", "embed_encoder",
                 "classify_image", "classify_image_image", "classify_image_classify"}
     assert {(m.name, m.version, m.state) for m in server.model_states()} == {(n, "1", "READY") for n in expected}
 

@@ -42,7 +42,16 @@ def test_each_pipeline_is_an_ensemble_of_its_steps_with_their_files(built: tuple
     repo = project.output
     config = parse_text((repo / "embed" / "config.pbtxt").read_text())
     assert config.platform == "ensemble" and config.max_batch_size == 8
-    assert [s.model_name for s in config.ensemble_scheduling.step] == ["embed_tokenize", "encoder", "embed_pool"]
+    assert [s.model_name for s in config.ensemble_scheduling.step] == ["embed_tokenize", "embed_encoder"]
+    written = parse_text((repo / "embed_steps" / "config.pbtxt").read_text())  # fuse: false
+    assert [s.model_name for s in written.ensemble_scheduling.step] == ["embed_steps_tokenize", "encoder",
+                                                                        "embed_steps_pool"]
+    encoder = parse_text((repo / "embed_encoder" / "config.pbtxt").read_text())
+    assert encoder.platform == "pytorch_libtorch" and all(i.allow_ragged_batch for i in encoder.input)
+    assert [(b.target_name, b.source_input) for b in encoder.batch_input] == [(["lengths"], ["input_ids"])]
+    assert [(o.name, list(o.dims)) for o in encoder.output] == [("EMBEDDING", [32])]
+    assert encoder.HasField("dynamic_batching") and (repo / "embed_encoder" / "1" / "encoder.py").is_file()
+    assert "embed: prove: 5 requests merged into one execution of each step, against each alone" in said
     assert (repo / "embed_tokenize" / "1" / "tokenizer" / "tokenizer.json").is_file()
     assert (repo / "colours_classify" / "1" / "labels.txt").read_text().splitlines() == ["red", "green", "blue",
                                                                                            "white"]
@@ -70,7 +79,9 @@ def test_a_build_again_leaves_the_pipelines_unchanged_and_shows_them(built: tupl
     lines = again.out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("embed ") and "unchanged" in line)
     assert lines[at + 1:at + 4] == ["    input  TEXT TYPE_STRING [1]", "    output EMBEDDING TYPE_FP32 [32]",
-                                    "    steps  tokenize(embed_tokenize) -> encoder -> pool(embed_pool)"]
+                                    "    steps  tokenize(embed_tokenize) -> encoder(embed_encoder)"]
+    at = next(i for i, line in enumerate(lines) if line.startswith("embed_steps ") and "unchanged" in line)
+    assert lines[at + 3] == "    steps  tokenize(embed_steps_tokenize) -> encoder -> pool(embed_steps_pool)"
 
 
 def test_verify_sends_raw_inputs_over_http_and_grpc(built: tuple[Project, str]) -> None:
@@ -78,17 +89,62 @@ def test_verify_sends_raw_inputs_over_http_and_grpc(built: tuple[Project, str]) 
     result = run_cli("verify", "--repository", str(project.output))
     assert result.code == 0, result.out + result.err  # err: the stub watch says a death and its reload
     rows = [line for line in result.out.splitlines() if "raw inputs, alone and in a batch" in line]
-    assert len(rows) == 6 and all(" ok " in row for row in rows)
+    assert len(rows) == 8 and all(" ok " in row for row in rows)  # four pipelines, over HTTP and gRPC
     hostile = [line for line in result.out.splitlines() if "hostile raw inputs" in line]
-    assert len(hostile) == 6 and all(" ok " in row for row in hostile)  # three pipelines, over HTTP and gRPC
+    assert len(hostile) == 8 and all(" ok " in row for row in hostile)
     assert sum("a 20000x20000 PNG bomb" in row and "a 10000x1 strip" in row for row in hostile) == 2  # colours
-    assert sum("a text over max_bytes (65536)" in row for row in hostile) == 2  # embed
+    assert sum("a text over max_bytes (65536)" in row for row in hostile) == 4  # embed, embed_steps
     assert sum("none to send to a python step" in row for row in hostile) == 2  # features
     classified = [line for line in result.out.splitlines() if "class_count on every output" in line]
     assert all(" ok " in row for row in classified)  # the models' rows too
-    pipelines = [row for row in classified if row.split()[0] in ("colours", "embed", "features")]
-    assert len(pipelines) == 6  # three pipelines, over HTTP and gRPC
+    pipelines = [row for row in classified if row.split()[0] in ("colours", "embed", "embed_steps", "features")]
+    assert len(pipelines) == 8
+    concurrent = {line.split()[0]: line for line in result.out.splitlines() if "16 concurrent requests" in line}
+    assert set(concurrent) == {"colours", "embed", "embed_steps", "features"}
+    assert all(" ok " in row for row in concurrent.values())
+    assert "executions of embed_encoder" in concurrent["embed"] and "executions of encoder" in concurrent["embed_steps"]
     assert sum("the labelled top class as in-process" in row for row in classified) == 2  # colours' PROBABILITIES
+
+
+def test_the_encoder_merges_requests_of_any_length_into_one_execution(built: tuple[Project, str]) -> None:
+    """Ragged batching's witness: requests of 16 different lengths sent at once to the fused encoder run in fewer
+    executions than requests (Triton's statistics), each answered as it is alone. The fixture's 50 ms queue delay
+    lets them meet; without allow_ragged_batch the dynamic batcher merges only requests of one shape, so each of
+    these would still run alone."""
+    import numpy as np
+    import tritonclient.http as http
+
+    project, _ = built
+
+    def request(length: int) -> list[http.InferInput]:
+        arrays = {"input_ids": 1000 + np.arange(length, dtype=np.int64)[None], "attention_mask": np.ones((1, length),
+                                                                                                         np.int64)}
+        items = []
+        for name, array in arrays.items():
+            item = http.InferInput(name, list(array.shape), "INT64")
+            item.set_data_from_numpy(array)
+            items.append(item)
+        return items
+
+    def counts(client: http.InferenceServerClient) -> tuple[int, int]:
+        stats = client.get_inference_statistics("embed_encoder")["model_stats"][0]
+        return int(stats.get("execution_count", 0)), int(stats.get("inference_count", 0))
+
+    lengths = range(3, 19)
+    with embedded_server(project.output) as (server, _):
+        client = http.InferenceServerClient(server.http_url, concurrency=len(lengths), network_timeout=120)
+        alone = [client.infer("embed_encoder", request(n)).as_numpy("EMBEDDING") for n in lengths]
+        for _ in range(3):  # a burst can happen to run one by one; three in a row cannot, where merging works
+            before = counts(client)
+            handles = [client.async_infer("embed_encoder", request(n)) for n in lengths]
+            answers = [handle.get_result().as_numpy("EMBEDDING") for handle in handles]
+            after = counts(client)
+            for want, got in zip(alone, answers):
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+            executions, requests = after[0] - before[0], after[1] - before[1]
+            if executions < requests:
+                break
+    assert requests == len(lengths) and executions < requests, f"{requests} requests in {executions} executions"
 
 
 def test_infer_sends_raw_text_and_image_and_asks_for_classes(built: tuple[Project, str]) -> None:

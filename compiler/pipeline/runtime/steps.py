@@ -56,7 +56,8 @@ class Tokenize:
         self.max_length = int(settings["max_length"])
         self.truncation = bool(settings["truncation"])
         self.fixed = settings["padding"] == "max_length"
-        self.multiple = int(settings.get("pad_to_multiple_of") or 1)
+        self.per_request = settings.get("pad") == "request"  # pipelines with an encoder (`fuse`)
+        self.multiple = 1 if self.per_request else int(settings.get("pad_to_multiple_of") or 1)
         self.left = settings["padding_side"] == "left"
         self.max_bytes = int(settings.get("max_bytes") or 65536)
         self.fill = {"ids": int(settings["pad_id"]), "attention_mask": 0, "type_ids": 0}
@@ -76,8 +77,9 @@ class Tokenize:
         return max(longest, min(-(-longest // self.multiple) * self.multiple, self.max_length))
 
     def run(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        """All requests' texts in one call, so that a batch shares one padded length (and the model after it can
-        batch them); each request gets its rows back."""
+        """All requests' texts in one call of the tokenizers library; each request gets its rows back, padded to one
+        length for the whole execution (so that the model after it can merge them), or, before an encoder, each to
+        its own longest text."""
         texts = [_texts(request[self.input], self.input, self.max_bytes) for request in requests]
         flat = [text for group in texts for text in group]
         if not self.truncation:
@@ -86,6 +88,15 @@ class Tokenize:
                     raise RequestError(f"input '{self.input}': a text of {len(encoding.ids)} tokens is longer than "
                                        f"max_length {self.max_length} (truncation is off)")
         encodings = self.tokenizer.encode_batch(flat)
+        if not self.per_request:  # one length for the execution: the model after it merges equal shapes only
+            return self._split(texts, self._columns(encodings))
+        answers, start = [], 0
+        for group in texts:  # each request its own length: an encoder after it merges any lengths (ragged batching)
+            answers += self._split([group], self._columns(encodings[start:start + len(group)]))
+            start += len(group)
+        return answers
+
+    def _columns(self, encodings: list[Any]) -> dict[str, np.ndarray]:
         length = self.length(max((len(e.ids) for e in encodings), default=1))
         columns = {}
         for key, attribute in self.KEYS.items():
@@ -97,6 +108,9 @@ class Tokenize:
                 else:
                     column[row, :len(values)] = values
             columns[key] = column
+        return columns
+
+    def _split(self, texts: list[list[str]], columns: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
         answers, start = [], 0
         for group in texts:
             answers.append({name: np.ascontiguousarray(columns[key][start:start + len(group)]).astype(dtype)
