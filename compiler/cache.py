@@ -4,6 +4,7 @@ way a cached venv is made.
     cache_root() / "schemas"      # each release's ModelConfig schema, the tritonclient wheels
     cache_root() / "toolchains"   # venvs with the torch a target image ships (compiler/build/toolchain.py)
     cache_root() / "model-analyzer-<version>-py<version>"   # Model Analyzer's venv (compiler/profiling/model_analyzer.py)
+    cache_root() / "anchors-py<version>-<key>"               # the bench's anchors (compiler/bench/anchors.py)
 
 TRITON_COMPILER_CACHE moves it (the Makefile's VENV_CACHE is the same folder by default).
 """
@@ -36,18 +37,21 @@ class InstallFailed(Exception):
 
 
 def cached_venv(folder: Path, requirements: Sequence[str], what: str,
-                progress: Callable[[str], None] = lambda _: None) -> Path:
+                progress: Callable[[str], None] = lambda _: None, share: Path | None = None) -> Path:
     """The python of a venv at `folder` that holds `requirements` (`what` names it in progress lines): made on first
     use, topped up when a requirement is new to it, and removed again when its first install fails (InstallFailed),
     so that a broken venv is never taken for a made one. Two processes that want one venv (two builds, two test
-    workers) take turns: the second finds it made."""
+    workers) take turns: the second finds it made. `share`: a site-packages folder the venv sees after its own (a
+    .pth file), so that what is there (torch) is neither installed again nor changed: pip leaves a package outside
+    the venv where it is, and installs another version into the venv, where it comes first."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f".{folder.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        return _cached_venv(folder, requirements, what, progress)
+        return _cached_venv(folder, requirements, what, progress, share)
 
 
-def _cached_venv(folder: Path, requirements: Sequence[str], what: str, progress: Callable[[str], None]) -> Path:
+def _cached_venv(folder: Path, requirements: Sequence[str], what: str, progress: Callable[[str], None],
+                 share: Path | None = None) -> Path:
     python = folder / "bin" / "python"
     done = folder / INSTALLED
     have = set(done.read_text().splitlines()) if done.is_file() else set()
@@ -58,6 +62,10 @@ def _cached_venv(folder: Path, requirements: Sequence[str], what: str, progress:
     if fresh:
         progress(f"creating {what} in {folder} (once)")
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True)
+        if share is not None:
+            site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+            (Path(site) / "shared-site.pth").write_text(f"{share}\n")
     progress(f"installing into {what}: {' '.join(missing)}")
     pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements],
                          capture_output=True, text=True)

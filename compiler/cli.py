@@ -342,10 +342,12 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
               "with model_warmup).")
 @click.option("--no-tuning", is_flag=True, help="Skip the tuning rows (each model served again with other queue "
               "delays, a preferred batch size, one intra-op thread; measured side by side).")
+@click.option("--no-anchors", is_flag=True, help="Skip the text pipelines' anchor rows (sentence-transformers "
+              "encode() of the same texts, in a cached venv of its own).")
 @click.option("--docs", type=click.Path(path_type=Path, file_okay=False), default=Path("docs"), show_default=True)
 def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: float, rounds: int, no_pytriton: bool,
           no_torchscript: bool, no_build: bool, no_profile: bool, no_warmup: bool, no_tuning: bool,
-          docs: Path) -> None:
+          no_anchors: bool, docs: Path) -> None:
     """Served (perf_analyzer: HTTP and gRPC, concurrency 1 to 16) vs the same file in-process, eager PyTorch,
     TorchScript and PyTriton; pipelines against their steps in-process; Triton's statistics; the first request
     with and without warmup. MODELS: models and pipelines of the manifest (default: all)."""
@@ -357,7 +359,7 @@ def bench(models: tuple[str, ...], manifest: Path, repository: Path, seconds: fl
         results = run_bench(manifest, repository, list(models) or None, seconds, with_pytriton=not no_pytriton,
                             with_build=not no_build, rounds=rounds, tick=lambda: bar.update(1),
                             with_torchscript=not no_torchscript, with_profile=not no_profile,
-                            with_warmup=not no_warmup, with_tuning=not no_tuning)
+                            with_warmup=not no_warmup, with_tuning=not no_tuning, with_anchors=not no_anchors)
     markdown, plot = write_report(results, docs)
     click.echo(markdown.read_text())
     click.echo(f"wrote {markdown} and {plot}")

@@ -26,6 +26,9 @@ class PipelineBench:
     in_process_single: Measurement | None = None
     in_process: Measurement | None = None
     served: list[Any] = field(default_factory=list)  # PaMeasurements, their stats per step
+    anchor: Measurement | None = None  # sentence-transformers encode() of the same texts (anchors.py)
+    anchor_error: str = ""  # why there is no anchor row, where one was due
+    anchor_difference: float | None = None  # max |anchor - pipeline in-process| over its first texts
 
 
 def _encoded(item: str | bytes) -> dict[str, Any]:
@@ -50,15 +53,66 @@ def write_commands(name: str, input_name: str, items: Sequence[str | bytes], fol
                 "-i", "grpc", "-u", "localhost:8001"] for c in concurrencies}
 
 
+#: The bench's texts for a text pipeline: 512, of 4 to 60 words each (the served rows, the in-process rows and the
+#: anchors all get these).
+BENCH_TEXTS = 512
+TEXT_WORDS = (4, 60)
+
+
+def bench_items(plan: Any, served: Path, base: Path) -> list[str | bytes]:
+    """What the bench sends a pipeline: for a text pipeline, BENCH_TEXTS texts of varied length from the
+    tokenizer's vocabulary (then the pipeline's own example texts); for others, what verify sends."""
+    import numpy as np
+
+    from compiler.pipeline.proof import raw_inputs, texts
+
+    first = plan.steps[0]
+    if first.kind != "tokenize":
+        return raw_inputs(plan, served, base)
+    lengths = np.random.default_rng(3).integers(TEXT_WORDS[0], TEXT_WORDS[1] + 1, BENCH_TEXTS)
+    example = plan.spec.example
+    return list(texts(served / first.model / "1" / "tokenizer", list(example.texts or []) if example else [],
+                      [int(n) for n in lengths]))
+
+
 def in_process_caller(chain: Any, input_name: str, items: Sequence[str | bytes],
                       batch: int) -> Callable[[], Callable[[], Any]]:
-    """The whole pipeline in this process at `batch` raw inputs per call (the proof's chain around eager)."""
+    """The whole pipeline in this process at `batch` raw inputs per call (the proof's chain around eager), each call
+    the next `batch` of `items`, in their order."""
     from compiler.pipeline.proof import as_request
 
-    chosen = [items[i % len(items)] for i in range(batch)]
-    request = {input_name: as_request(chosen)}
+    chunks = max(1, len(items) // batch)
+    requests = [{input_name: as_request([items[(k * batch + i) % len(items)] for i in range(batch)])}
+                for k in range(chunks)]
 
     def make() -> Callable[[], Any]:
-        return lambda: chain.run(request)
+        turn = iter(range(1 << 62))
+        return lambda: chain.run(requests[next(turn) % chunks])
 
     return make
+
+
+def anchor_cell(plan: Any, models: dict[str, Any], base: Path, items: Sequence[str | bytes], batch: int,
+                seconds: float) -> Any:
+    """sentence-transformers encode() of the same texts with the same model folder, for a text pipeline that mean
+    pools a transformers model and normalises (what a plain folder becomes in sentence-transformers); else None."""
+    from compiler.bench.anchors import SentenceTransformersCell
+    from compiler.sources.static import transformers_folder
+
+    first = plan.steps[0]
+    pooling = next((s for s in plan.steps if s.kind in ("encoder", "pool") and s.settings.get("mode")), None)
+    if first.kind != "tokenize" or pooling is None or pooling.settings["mode"] != "mean" or \
+            not pooling.settings.get("normalize"):
+        return None
+    from compiler.manifest.schema import TransformersSource
+
+    model = models.get(first.manifest_model or "")
+    source = getattr(model, "source", None)
+    if model is None or not isinstance(source, TransformersSource):
+        return None
+    folder = transformers_folder(model, source, base, ())
+    if folder is None:
+        return None
+    texts = [item for item in items if isinstance(item, str)]
+    return SentenceTransformersCell(f"sentence-transformers encode, batch {batch}", folder, texts, batch,
+                                    int(first.settings["max_length"]), seconds)

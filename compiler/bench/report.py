@@ -8,6 +8,7 @@ import platform
 from datetime import date
 from pathlib import Path
 
+from compiler.bench.anchors import PINS
 from compiler.bench.load import Measurement
 from compiler.bench.pipelines import PipelineBench
 from compiler.bench.runner import COMPARED, REQUESTS_PER_THREAD, BenchResults, ModelBench, PaMeasurement, Row
@@ -66,6 +67,8 @@ LIMIT_SHARE_GOAL = 0.85
 LIMIT_LATENCY_GOAL_MS = 1.0
 #: Issue 23's goal: a served pipeline at c16 at least this many times the same steps in one process.
 PIPELINE_GOAL = 1.2
+#: Issue 41's goal: a served text pipeline at c16 over sentence-transformers encode(batch_size=16) in-process.
+ANCHOR_GOAL = 1.3
 
 
 def _verdict(ok: bool) -> str:
@@ -221,10 +224,26 @@ def _pipeline(bench: PipelineBench) -> list[str]:
              "**served** sends one raw input per request (perf_analyzer, the bench's input file of raw texts or "
              "image bytes).", "", "| what | concurrency | inputs/s | p50 ms | p90 ms | p99 ms |",
              "|---|---|---|---|---|---|", _row(bench.in_process_single), _row(bench.in_process),
-             *[_row(m) for m in bench.served], "", "| target | measured | goal | |", "|---|---|---|---|"]
+             *[_row(m) for m in bench.served], *([_row(bench.anchor)] if bench.anchor else []), "",
+             "| target | measured | goal | |", "|---|---|---|---|"]
     lines += _against(bench.served, bench.in_process, f"in-process batch {bench.batch}", bench.in_process_single,
                       "in-process batch 1", PIPELINE_GOAL, 0.0)
+    for protocol in ("http", "grpc"):
+        c16 = _served(bench.served, 16, protocol)
+        if c16 and bench.anchor and bench.anchor.throughput:
+            share = c16.throughput / bench.anchor.throughput
+            lines.append(f"| served {protocol} c16 / {bench.anchor.label} | {share:.2f} | ≥ {ANCHOR_GOAL} | "
+                         f"{_verdict(share >= ANCHOR_GOAL)} |")
     lines.append("")
+    if bench.anchor:
+        agreement = f"{bench.anchor_difference:.1e}" if bench.anchor_difference is not None else "(not compared)"
+        lines += [f"**{bench.anchor.label}** is sentence-transformers ({', '.join(PINS)}) in a process of its own, "
+                  f"with the model's own folder and the same {bench.anchor.samples_per_request} texts: each call "
+                  "encodes all of them (sorted by length into batches, as encode() does), so its latency columns are "
+                  "per call. Its vectors differ from the pipeline's in-process answers by at most "
+                  f"{agreement} (its first texts).", ""]
+    if bench.anchor_error:
+        lines += [f"The sentence-transformers anchor could not be measured: {bench.anchor_error}", ""]
     shares = []
     for row in bench.served:
         total = sum(row.stats[s].busy_ns for s in bench.steps if s in row.stats)

@@ -249,7 +249,8 @@ COMPARED = (1, 16)
 def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, seconds: float = 6.0,
               concurrencies: tuple[int, ...] = (1, 2, 4, 8, 16), with_pytriton: bool = True, with_build: bool = True,
               rounds: int = 2, tick: Tick = lambda: None, with_torchscript: bool = True,
-              with_profile: bool = True, with_warmup: bool = True, with_tuning: bool = True) -> BenchResults:
+              with_profile: bool = True, with_warmup: bool = True, with_tuning: bool = True,
+              with_anchors: bool = True) -> BenchResults:
     """Per model, eager PyTorch, our server (the repository and its TorchScript twin, in one tritonserver) and
     PyTriton are all up at once and measured in `rounds` interleaved rounds, so that drift on a shared machine
     falls on all alike. Then (`with_profile`) Model Analyzer's quick sweep of each model, at the concurrencies the
@@ -286,7 +287,7 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
                 benches[-1].floor_error = floor_error
             for plan in plans:
                 pipelines.append(_bench_pipeline(plan, loaded, served, profiling, analyzer, server.http_url,
-                                                 server.grpc_url, seconds, rounds, tick))
+                                                 server.grpc_url, seconds, rounds, tick, with_anchors))
             if with_warmup:
                 with server.watch.paused() if server.watch else contextlib.nullcontext():
                     firsts = _first_requests(server, loaded, chosen, plans, served)
@@ -310,15 +311,16 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
 
 
 def _bench_pipeline(plan: Any, loaded: LoadedManifest, served: Path, profiling: Path, analyzer: PerfAnalyzer,
-                    http_url: str, grpc_url: str, seconds: float, rounds: int, tick: Tick) -> PipelineBench:
+                    http_url: str, grpc_url: str, seconds: float, rounds: int, tick: Tick,
+                    with_anchors: bool = True) -> PipelineBench:
     """The served ensemble at concurrency 1 and 16 (perf_analyzer, raw inputs) against the same steps in this
     process around eager PyTorch at batch 1 and at the batch the server forms; Triton's statistics per step."""
-    from compiler.bench.pipelines import in_process_caller, write_commands
-    from compiler.pipeline.proof import Chain, eager_runners, raw_inputs, step_folders
+    from compiler.bench.pipelines import anchor_cell, bench_items, in_process_caller, write_commands
+    from compiler.pipeline.proof import Chain, as_request, eager_runners, step_folders
 
     models = {m.name: m for m in loaded.manifest.models}
     chain = Chain(plan, step_folders(plan, served), eager_runners(plan, models, loaded.directory))
-    items = raw_inputs(plan, served, loaded.directory)
+    items = bench_items(plan, served, loaded.directory)
     input_name = plan.inputs[0].name
     batch = min(max(plan.spec.max_batch_size, 1), COMPARED[-1])
     steps = [s.model for s in plan.steps]
@@ -336,13 +338,22 @@ def _bench_pipeline(plan: Any, loaded: LoadedManifest, served: Path, profiling: 
                             stats_url=http_url, watched=(plan.name, *steps))
                     for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED]
     cells += served_cells
+    anchor = anchor_cell(plan, models, loaded.directory, items, batch, seconds) if with_anchors else None
     for index in range(rounds):
-        for cell in cells:
+        for cell in [*cells, *([anchor] if anchor else [])]:
             cell.run(warmup=3 if index == 0 else 1, tick=tick)
     first, second = cells[0], cells[1]
     assert isinstance(first, _Cell) and isinstance(second, _Cell)
     bench.in_process_single, bench.in_process = first.measurement, second.measurement
     bench.served = [c.measurement for c in served_cells if c.measurement]
+    if anchor is not None:
+        bench.anchor, bench.anchor_error = anchor.measurement, anchor.error
+        if anchor.vectors is not None:  # the same model? its answers against the pipeline's, text by text
+            import numpy as np
+
+            texts = anchor.texts[:len(anchor.vectors)]
+            ours = chain.run({input_name: as_request(texts)})[plan.outputs[0].name]
+            bench.anchor_difference = float(np.abs(ours - anchor.vectors).max())
     return bench
 
 
@@ -431,8 +442,15 @@ def _tuning_variants(model: ModelSpec, config: Any) -> dict[str, Callable[[Any],
     def preferred(c: Any) -> None:
         c.dynamic_batching.preferred_batch_size.append(model.max_batch_size)
 
-    def one_thread(c: Any) -> None:
-        c.parameters["INTRA_OP_THREAD_COUNT"].string_value = "1"
+    def threads(instances: int, intra_op: int | None) -> Callable[[Any], None]:
+        def change(c: Any) -> None:
+            for group in c.instance_group:
+                group.count = instances
+            if intra_op is None:
+                c.parameters.pop("INTRA_OP_THREAD_COUNT", None)
+            else:
+                c.parameters["INTRA_OP_THREAD_COUNT"].string_value = str(intra_op)
+        return change
 
     variants: dict[str, Callable[[Any], None]] = {}
     if config.HasField("dynamic_batching"):
@@ -440,8 +458,17 @@ def _tuning_variants(model: ModelSpec, config: Any) -> dict[str, Callable[[Any],
         variants.update({f"queue delay {value} us": delay(value) for value in (0, 100, 1000) if value != built})
         if not config.dynamic_batching.preferred_batch_size:
             variants[f"preferred batch {model.max_batch_size}"] = preferred
-    if "INTRA_OP_THREAD_COUNT" not in config.parameters:
-        variants["INTRA_OP_THREAD_COUNT 1"] = one_thread
+    # how the cores are shared: one instance on torch's own threads (one per core), one instance on one thread, an
+    # instance per core on one thread each; each that is not the built one
+    cores = os.cpu_count() or 1
+    counts = {group.count for group in config.instance_group} or {1}
+    intra = config.parameters["INTRA_OP_THREAD_COUNT"].string_value if "INTRA_OP_THREAD_COUNT" in config.parameters \
+        else None
+    for label, instances, intra_op in (("1 instance, torch's threads", 1, None),
+                                       ("INTRA_OP_THREAD_COUNT 1", 1, 1),
+                                       (f"{cores} instances x INTRA_OP_THREAD_COUNT 1", cores, 1)):
+        if (counts, intra) != ({instances}, None if intra_op is None else str(intra_op)):
+            variants[label] = threads(instances, intra_op)
     return variants
 
 

@@ -166,14 +166,15 @@ def step_folders(plan: PipelinePlan, repository: Path) -> dict[str, Path]:
 
 
 # -- what the proof sends ---------------------------------------------------------------------------------------
-def texts(tokenizer_folder: Path, extra: Sequence[str] = ()) -> list[str]:
-    """Texts of varied length from the tokenizer's own vocabulary (whole words, no special tokens), then `extra`."""
+def texts(tokenizer_folder: Path, extra: Sequence[str] = (), lengths: Sequence[int] = TEXT_LENGTHS) -> list[str]:
+    """Texts of varied length (`lengths`, in words) from the tokenizer's own vocabulary (whole words, no special
+    tokens), then `extra`."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder), local_files_only=True)
     words = sorted(w for w in tokenizer.get_vocab() if w.isalpha() and w.isascii() and len(w) > 2)
     rng = np.random.default_rng(7)
-    made = [" ".join(rng.choice(words, size=length)) for length in TEXT_LENGTHS] if words else []
+    made = [" ".join(rng.choice(words, size=length)) for length in lengths] if words else []
     return made + list(extra)
 
 

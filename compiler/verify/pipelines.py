@@ -111,6 +111,7 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
     import tritonclient.http as httpclient
 
     from compiler.pipeline.proof import as_request, difference, runs_a_model
+    from compiler.verify.overload import SHED
     from compiler.verify.result import Check
 
     step = next(s for s in plan.steps if runs_a_model(s))
@@ -118,6 +119,7 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
     wanted = [chain.run({plan.inputs[0].name: as_request([item])}) for item in items]
     client = httpclient.InferenceServerClient(server.http_url, concurrency=CONCURRENT, network_timeout=300)
     failures: list[str] = []
+    shed = answered = 0  # shed: refused by the queue policy (a slow model's budget on a busy machine), not an error
     executions = requests = 0
     for _ in range(bursts):
         before = model_counts(server, [step.model])[step.model]
@@ -132,8 +134,11 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
                 result = handle.get_result()
                 detail = difference(model, want, {t.name: result.as_numpy(t.name) for t in plan.outputs},
                                     plan.outputs)
+                answered += 1
             except Exception as err:
                 detail = f"request failed: {str(err).strip().splitlines()[0][:160]}"
+                if any(words in str(err) for words in SHED):
+                    shed, detail = shed + 1, ""
             if detail:
                 failures.append(f"input {number}: {detail}")
         after = model_counts(server, [step.model])[step.model]
@@ -142,6 +147,10 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
             break
     merged = f"{requests} inputs in {executions} executions of {step.model}" + (
         f" (mean batch {requests / executions:.1f})" if executions else "")
+    if not answered:
+        failures.append(f"none answered: {shed} shed by the queue policy")
+    elif shed:
+        merged += f"; {shed} shed by the queue policy (its timeout or size, as under overload)"
     if executions >= requests:
         # not a failure: whether requests meet in the queue is the machine's timing (a step before the model that is
         # slower than the model hands it one request at a time); the build proved merged requests in-process

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert [(r.name, r.warm) for r in results.first_requests] == [("affine", False), ("affine", True)]
     # serving settings measured side by side: copies of the model with one change each, served in the same rounds
     assert list(bench.tuning) == ["queue delay 0 us", "queue delay 1000 us", "preferred batch 8",
-                                  "INTRA_OP_THREAD_COUNT 1"]
+                                  "INTRA_OP_THREAD_COUNT 1", f"{os.cpu_count()} instances x INTRA_OP_THREAD_COUNT 1"]
     assert all([m.concurrency for m in rows] == [1, 16] and all(m.throughput > 0 for m in rows)
                for rows in bench.tuning.values())
     assert all(next(iter(rows[1].stats)).startswith("affine__tune") for rows in bench.tuning.values())

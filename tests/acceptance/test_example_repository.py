@@ -57,6 +57,12 @@ def test_built_configs_match_the_golden_files(repository: Path) -> None:
         policy.max_queue_size = 0
         assert to_text(built) == (ROOT / "tests" / "golden" / f"{name}.pbtxt").read_text()
         assert (repository / name / "1" / file).is_file()
+    # the embed pipeline's fused encoder: bert's config with ragged ids, the lengths batch input, EMBEDDING out
+    encoder = parse_text((repository / "embed_encoder" / "config.pbtxt").read_text())
+    bert = parse_text((repository / "bert" / "config.pbtxt").read_text())
+    assert encoder.dynamic_batching.default_queue_policy == bert.dynamic_batching.default_queue_policy
+    encoder.dynamic_batching.default_queue_policy.max_queue_size = 0
+    assert to_text(encoder) == (ROOT / "tests" / "golden" / "embed_encoder.pbtxt").read_text()
 
 
 def test_every_model_and_pipeline_is_ready(server: TritonProcess) -> None:

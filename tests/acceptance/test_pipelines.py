@@ -221,3 +221,25 @@ def test_bench_measures_pipelines_against_their_steps_in_process_and_the_first_r
     text = write_report(results, tmp_path / "docs")[0].read_text()
     assert "## Pipeline colours" in text and "| served grpc c16 / in-process batch 4 |" in text
     assert "share per step" in text and "## The first request after READY" in text
+
+
+def test_bench_measures_a_text_pipeline_beside_sentence_transformers_on_the_same_texts(
+        built: tuple[Project, str], tmp_path: Path) -> None:
+    """The anchor row: sentence-transformers encode() in its own cached venv, the same model folder and the same
+    512 texts of 4 to 60 words as the served rows; its vectors are the pipeline's (the same model, pooled and
+    normalised alike), so the ratio compares like with like."""
+    from compiler.bench import run_bench, write_report
+    from compiler.bench.pipelines import BENCH_TEXTS
+
+    project, _ = built
+    results = run_bench(project.manifest, project.output, ["embed"], seconds=0.3, rounds=1, with_pytriton=False,
+                        with_build=False, with_torchscript=False, with_profile=False, with_tuning=False,
+                        with_warmup=False)
+    embed, = results.pipelines
+    assert embed.steps == ["embed_tokenize", "embed_encoder"]
+    assert not embed.anchor_error and embed.anchor is not None
+    assert embed.anchor.samples_per_request == BENCH_TEXTS and embed.anchor.throughput > 0
+    assert embed.anchor_difference is not None and embed.anchor_difference < 1e-4, embed.anchor_difference
+    text = write_report(results, tmp_path / "docs")[0].read_text()
+    assert "| served grpc c16 / sentence-transformers encode, batch 8 |" in text
+    assert "sentence-transformers==3.4.1" in text
