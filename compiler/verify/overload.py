@@ -39,6 +39,12 @@ from compiler.triton_config import parse_text
 SHED = ("Exceeds maximum queue size", "Request timeout expired")
 
 
+def was_shed(error: BaseException) -> bool:
+    """Whether a failed request was refused by the model's queue policy (load shedding, as configured), not
+    answered wrong: verify's bursts on a busy machine may exceed a slow model's latency budget."""
+    return any(words in str(error) for words in SHED)
+
+
 @dataclass
 class OverloadReport:
     model: str

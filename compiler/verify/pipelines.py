@@ -111,7 +111,7 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
     import tritonclient.http as httpclient
 
     from compiler.pipeline.proof import as_request, difference, runs_a_model
-    from compiler.verify.overload import SHED
+    from compiler.verify.overload import was_shed
     from compiler.verify.result import Check
 
     step = next(s for s in plan.steps if runs_a_model(s))
@@ -137,7 +137,7 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
                 answered += 1
             except Exception as err:
                 detail = f"request failed: {str(err).strip().splitlines()[0][:160]}"
-                if any(words in str(err) for words in SHED):
+                if was_shed(err):
                     shed, detail = shed + 1, ""
             if detail:
                 failures.append(f"input {number}: {detail}")
