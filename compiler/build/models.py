@@ -93,7 +93,7 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
     from compiler.manifest.wiring import plan_all
 
     plans = plan_all(loaded)  # the pipelines' wiring (load_manifest has refused what the manifest gets wrong)
-    with RepositoryLock(output):
+    with RepositoryLock(output, waiting=progress):
         unchanged = set()
         for model in loaded.manifest.models:
             folder = output / model.name

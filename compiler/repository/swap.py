@@ -21,6 +21,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from compiler.errors import Problem, RepositoryError
@@ -31,16 +32,24 @@ _AT_FDCWD = -100
 
 
 class RepositoryLock:
-    def __init__(self, output: Path) -> None:
+    """One build of a repository at a time. `waiting` is told once when another process holds the lock, before
+    this one waits for it (the build says so: a second `make repo` that seems to hang is waiting)."""
+
+    def __init__(self, output: Path, waiting: Callable[[str], None] = lambda _: None) -> None:
         self.output = output
         self.path = sidecar(output, "lock")
+        self.waiting = waiting
         self._fd: int | None = None
 
     def __enter__(self) -> RepositoryLock:
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.waiting(f"waiting for {self.path}: another build of {self.output} holds it")
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
         except OSError as err:
             raise RepositoryError(Problem(f"cannot lock {self.path}: {err}")) from err
         recover(self.output)

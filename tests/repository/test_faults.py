@@ -71,13 +71,23 @@ def test_sigkill_at_random_points_never_leaves_a_broken_repository(project: Proj
 
 
 def test_a_second_build_waits_for_the_lock(project: Project) -> None:
+    """The build reaches the lock while this test holds it (it says it waits), writes nothing meanwhile, and goes on
+    when the lock is released."""
     project.write(_manifest(2))
     with RepositoryLock(project.output):
-        process = _build_process(project)
-        time.sleep(4)
-        assert process.poll() is None, "the build ran while another held the repository lock"
-        assert not project.output.exists()
-    assert process.wait(timeout=120) == 0
+        process = subprocess.Popen([sys.executable, "-m", "compiler", "build", "--manifest", str(project.manifest),
+                                    "--output", str(project.output)], cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        assert process.stdout is not None
+        said = []
+        for line in process.stdout:  # until it is at the lock (or has ended, which fails below)
+            said.append(line)
+            if "waiting for" in line:
+                break
+        assert "another build of" in "".join(said), "".join(said)
+        assert process.poll() is None and not project.output.exists()
+    rest, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, "".join(said) + rest
     assert _complete(project.output, 2)
 
 
