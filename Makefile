@@ -36,7 +36,7 @@ XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope -
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: MANIFEST=$(MANIFEST) REPO=$(REPO) HTTP_PORT GRPC_PORT METRICS_PORT ENGINE=$(ENGINE)"
+	@echo "  variables: MANIFEST=$(MANIFEST) REPO=$(REPO) HTTP_PORT GRPC_PORT METRICS_PORT ENGINE=$(ENGINE) VARIANT= (serve and verify a variant)"
 
 setup: ## Create .venv with everything (idempotent; quick when nothing changed)
 	@if [ ! -f "$(VENV_DIR)/.complete" ]; then \

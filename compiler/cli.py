@@ -155,8 +155,12 @@ def serve(repository: Path, manifest: Path | None, http_port: int, grpc_port: in
     click.echo(f"engine: {chosen} ({why})", err=True)
     ports = Ports(http_port, grpc_port, metrics_port)
     if chosen == "docker":
-        sys.exit(serve_docker(repository, ports, host, _release_of(repository, manifest), click.echo,
-                              variant))
+        code = serve_docker(repository, ports, host, _release_of(repository, manifest), click.echo, variant)
+        if code != 0:  # docker's own status (125: docker failed, 126/127: the command, else tritonserver's)
+            click.echo(f"error: the tritonserver container exited with status {code} (docker's, or the server's); "
+                       "its output is above", err=True)
+            sys.exit(EXIT_USER)  # the documented codes: 0 ok, 1 a failure the user can act on
+        return
     serve_embedded(repository, ports, host, click.echo, variant=variant)
 
 

@@ -108,7 +108,11 @@ def serve_docker(repository: Path, ports: Ports, host: str, release: str, echo: 
     process: subprocess.Popen[bytes] | None = None
     with stop_signals():
         try:
-            process = subprocess.Popen(command, start_new_session=True)
+            try:
+                process = subprocess.Popen(command, start_new_session=True)
+            except FileNotFoundError:
+                echo("error: no `docker` command on PATH")
+                return 127
             return process.wait()
         except StopSignal:
             if process is None:

@@ -255,6 +255,21 @@ def test_auto_engine_needs_both_a_docker_engine_and_a_gpu(engine: bool, gpu: boo
     assert choose_engine("docker", lambda: False, lambda: False) == ("docker", "--engine docker")
 
 
+def test_serve_with_docker_that_cannot_run_exits_with_a_documented_code(built: tuple[Path, Path]) -> None:
+    """Not docker's own status (125 without an engine, 127 without the command): 1, with what happened."""
+    from compiler.server.docker import docker_engine_available
+
+    if docker_engine_available():
+        pytest.skip("a Docker engine is here: the container would start")
+    manifest, repo = built
+    ports = Ports.free()
+    result = run_cli("serve", "--engine", "docker", "--repository", str(repo), "--manifest", str(manifest),
+                     "--http-port", str(ports.http), "--grpc-port", str(ports.grpc), "--metrics-port",
+                     str(ports.metrics))
+    assert result.code == 1, (result.out, result.err)
+    assert "exited with status" in result.err or "no `docker` command" in result.out + result.err
+
+
 def test_auto_engine_on_this_machine_and_the_docker_command_uses_the_release() -> None:
     from compiler.server.docker import docker_engine_available, nvidia_gpu_present
 
