@@ -22,10 +22,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import datatypes
+from compiler.backend.pytorch import binding_rules
 from compiler.compat.aoti_rules import aoti_violations
 from compiler.compat.server_crashes import STRING, STRING_CLASSIFICATION, crashes_of
 from compiler.errors import ManifestError, Problem
-from compiler.manifest.schema import NAMED_INDEX, SOURCE_KINDS, Manifest
+from compiler.manifest.schema import SOURCE_KINDS, Manifest
 from compiler.releases import (
     FORWARD_ARGUMENT_NAMES_SINCE,
     MODEL_CONFIG_NAME_SINCE,
@@ -315,7 +316,7 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
             problems.extend(_aoti_problems(loaded, release, model, m_index))
         elif not release.at_least(FORWARD_ARGUMENT_NAMES_SINCE):
             for i_index, io in enumerate(model.inputs):
-                if not NAMED_INDEX.match(io.name):
+                if binding_rules.named_index(io.name) is None:  # the backend's own reading of <name>__<index>
                     problems.append(loaded.problem(
                         f"input '{io.name}': the PyTorch backend of Triton {release} binds inputs only by "
                         f"<name>__<index> (forward() argument names arrive in {FORWARD_ARGUMENT_NAMES_SINCE})",

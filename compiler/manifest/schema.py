@@ -19,7 +19,6 @@ from compiler.releases import DEFAULT_RELEASE, Release, known_release
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 #: Folder names that some filesystems reserve: a repository must copy anywhere.
 RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
-NAMED_INDEX = re.compile(r"^.+?__\d+$")
 
 
 class Strict(BaseModel):
