@@ -54,6 +54,10 @@ class TokenizeStep(_Strict):
     max_bytes: int = Field(65536, ge=1, description="the longest text in bytes (UTF-8) a request may carry; a longer "
                            "one is refused with a 400 naming this key (tokenizing reads the whole text, truncated or "
                            "not: this bounds a request's time)")
+    pad_token: str | None = Field(
+        None, description="the token that pads a batch (a token of the tokenizer's vocabulary); default: the "
+        "tokenizer's own, else its end-of-text token (GPT-2's `<|endoftext|>`: the attention mask keeps padding out "
+        "of every answer, which the proof checks, each text alone against a batch)")
 
 
 class ImageStep(_Strict):

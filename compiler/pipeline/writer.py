@@ -174,13 +174,31 @@ def _tokenizer(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, versi
     if declared and bounds and declared > min(bounds):
         raise ExportError(_problem(plan, step, f"max_length {declared} is longer than model '{model}' takes "
                                    f"({min(bounds)})", "tokenize.max_length", f"set max_length: {min(bounds)} or less"))
-    if tokenizer.pad_token_id is None:
-        raise ExportError(_problem(plan, step, f"the tokenizer of '{model}' has no padding token, and a batch of "
-                                   "texts is padded to one length", "tokenize", "give the tokenizer a pad_token"))
-    return {"tokenizer": "tokenizer", "max_length": min(limits), "pad_id": tokenizer.pad_token_id,
+    spec = plan.spec.steps[step.index].tokenize
+    try:
+        pad_token, pad_id = pad_token_of(tokenizer, spec.pad_token if spec else None)
+    except ValueError as err:
+        raise ExportError(_problem(plan, step, f"the tokenizer of '{model}': {err}", "tokenize.pad_token",
+                                   "set tokenize.pad_token to a token of its vocabulary (the end-of-text token is "
+                                   "the usual choice)")) from None
+    return {"tokenizer": "tokenizer", "max_length": min(limits), "pad_id": pad_id, "pad_token": pad_token,
             "padding_side": tokenizer.padding_side,
             "outputs": {name: [key, datatypes.lookup(next(t.dtype for t in step.outputs if t.name == name)).numpy_name]
                         for name, key in step.settings["keys"].items()}}
+
+
+def pad_token_of(tokenizer: Any, declared: str | None) -> tuple[str, int]:
+    """The token (and its id) that pads a batch: `declared` (tokenize.pad_token), else the tokenizer's own, else its
+    end-of-text token; ValueError where there is none, or `declared` is not in the vocabulary."""
+    if declared is not None:
+        known = tokenizer.get_vocab()
+        if declared not in known:
+            raise ValueError(f"pad_token {declared!r} is not a token of its vocabulary")
+        return declared, int(known[declared])
+    for token, number in ((tokenizer.pad_token, tokenizer.pad_token_id), (tokenizer.eos_token, tokenizer.eos_token_id)):
+        if token is not None and number is not None:
+            return str(token), int(number)
+    raise ValueError("it has no padding token and no end-of-text token, and a batch of texts is padded to one length")
 
 
 def _labels(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, version: Path,

@@ -158,3 +158,44 @@ def test_a_text_longer_than_max_bytes_is_refused_before_it_is_tokenized(tokenize
     with pytest.raises(steps.RequestError, match=r"a text of 1048576 bytes is longer than the step's max_bytes \(65536\)"):
         step.run([{"TEXT": np.array([[text]], dtype=object)}])
     assert step.run([{"TEXT": np.array([[text[:1000]]], dtype=object)}])[0]["ids"].shape[0] == 1
+
+
+@pytest.fixture
+def gpt2_like(tmp_path: Path) -> Any:
+    """A tokenizer as GPT-2's is: byte-level words, an end-of-text token, no padding token, no special tokens added
+    to a text (so an empty text has no tokens)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<|endoftext|>": 0, "hello": 1, "world": 2, "a": 3, "text": 4, "[UNK]": 5}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>", unk_token="[UNK]")
+    assert tokenizer.pad_token is None
+    tokenizer.save_pretrained(str(tmp_path / "tokenizer"))
+    return tokenizer
+
+
+def test_a_tokenizer_without_a_pad_token_pads_with_its_end_of_text_token_or_the_one_named(gpt2_like: Any,
+                                                                                            tmp_path: Path) -> None:
+    from compiler.pipeline.writer import pad_token_of
+
+    assert pad_token_of(gpt2_like, None) == ("<|endoftext|>", 0)  # the documented default
+    assert pad_token_of(gpt2_like, "[UNK]") == ("[UNK]", 5)  # tokenize.pad_token
+    with pytest.raises(ValueError, match="not a token of its vocabulary"):
+        pad_token_of(gpt2_like, "<pad>")
+    gpt2_like.eos_token = None
+    with pytest.raises(ValueError, match="no padding token and no end-of-text token"):
+        pad_token_of(gpt2_like, None)
+    # padded with it: the mask marks the padding, and an empty text (no tokens at all) still gets one masked column
+    tokenize = _tokenize(tmp_path, pad_id=0, outputs={"ids": ["input_ids", "int64"], "mask": ["attention_mask",
+                                                                                              "int64"]})
+    short, empty = tokenize.run([{"TEXT": as_request(["hello world a text"])}, {"TEXT": as_request([""])}])
+    assert short["ids"].tolist() == [[1, 2, 3, 4]]
+    assert empty["ids"].tolist() == [[0, 0, 0, 0]] and empty["mask"].tolist() == [[0, 0, 0, 0]]
+    alone = _tokenize(tmp_path, pad="request").run([{"TEXT": as_request([""])}])[0]
+    assert alone["ids"].shape == (1, 1) and alone["mask"].tolist() == [[0]]
+    pooled = steps.make({"kind": "pool", "hidden": "h", "mask": "mask", "output": "EMBEDDING", "mode": "mean",
+                         "normalize": True}, str(tmp_path)).run(
+        [{"h": np.ones((1, 1, 3), np.float32), "mask": alone["mask"]}])[0]
+    assert not pooled["EMBEDDING"].any()  # a zero vector, not NaN

@@ -97,7 +97,9 @@ class Tokenize:
         return answers
 
     def _columns(self, encodings: list[Any]) -> dict[str, np.ndarray]:
-        length = self.length(max((len(e.ids) for e in encodings), default=1))
+        # at least one column: a text of no tokens (an empty one, where the tokenizer adds no special tokens) gets
+        # one padding token under a zero mask, which pools to a zero vector
+        length = self.length(max(1, max((len(e.ids) for e in encodings), default=1)))
         columns = {}
         for key, attribute in self.KEYS.items():
             column = np.full((len(encodings), length), self.fill[attribute], dtype=np.int64)
