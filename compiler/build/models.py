@@ -22,7 +22,7 @@ from typing import Any
 from compiler.backend.nvidia.sources import served_by
 from compiler.build.report import BuildReport, ModelReport
 from compiler.build.staging import internal_problem, link_or_copy
-from compiler.errors import Problem, UserError
+from compiler.errors import ExportError, Problem, UserError
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.profiling import write_profiling
 from compiler.repository import layout
@@ -247,6 +247,24 @@ def _prefixed(progress: Progress, name: str) -> Progress:
     return lambda text: progress(f"{name}: {text}")
 
 
+def _release_accepts(model: ModelSpec, text: str, release: Any, progress: Progress) -> None:
+    """A config with `config:` fields, parsed by the target release's own ModelConfig schema (a field newer than the
+    release is refused at the manifest's `config` line)."""
+    from compiler.triton_config.release_schema import SchemaUnavailable, parse_for_release
+
+    try:
+        parsed = parse_for_release({model.name: text}, release)
+    except SchemaUnavailable as err:
+        progress(f"config: not checked against Triton {release}'s schema ({err})")
+        return
+    if model.name in parsed.errors:
+        raise ExportError(Problem(f"config: Triton {release}'s ModelConfig (its tritonclient "
+                                  f"{parsed.schema_release} schema) refuses the config: {parsed.errors[model.name]}",
+                                  model=model.name, field="config",
+                                  hint="drop the field, or target a release that has it"))
+    progress(f"config: fields merged, accepted by Triton {parsed.schema_release}'s ModelConfig schema")
+
+
 def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: str,
                 progress: Progress, allow_paths: Sequence[Path]) -> ModelReport:
     # torch is imported only here, when a model really has to be exported.
@@ -258,6 +276,8 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     module = load_source(model, loaded.directory, allow_paths)
     result = export_model(model, module, loaded.manifest.release, progress)
     config = build_config(model, result.outputs, result.batching[None], result.execution_ms)
+    if model.config:
+        _release_accepts(model, to_text(config), loaded.manifest.release, progress)
 
     model_file = layout.model_file(folder, model.version, config)
     model_file.parent.mkdir(parents=True)

@@ -26,6 +26,7 @@ from compiler.backend.pytorch import binding_rules
 from compiler.compat.aoti_rules import aoti_violations
 from compiler.compat.server_crashes import STRING, STRING_CLASSIFICATION, crashes_of
 from compiler.errors import ManifestError, Problem
+from compiler.manifest.raw_config import raw_config_problems
 from compiler.manifest.schema import SOURCE_KINDS, Manifest
 from compiler.releases import (
     FORWARD_ARGUMENT_NAMES_SINCE,
@@ -296,6 +297,9 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
                 ("models", m_index, "name"), model=model.name, field="name",
                 hint="model names are folder names in the repository; make them unique"))
         first_seen.setdefault(model.name, m_index)
+        for key, message, hint in raw_config_problems(model.config):
+            problems.append(loaded.problem(message, ("models", m_index, "config", *([key] if key else [])),
+                                           model=model.name, field=f"config.{key}" if key else "config", hint=hint))
         groups: list[tuple[str, list[Any]]] = [("inputs", list(model.inputs)), ("outputs", list(model.outputs or []))]
         for kind, items in groups:
             for i_index, io in enumerate(items):

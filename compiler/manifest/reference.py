@@ -111,4 +111,23 @@ def manifest_reference() -> str:
     lines = [_INTRO, *_table("Manifest (the top level)", schema)]
     for name in order:
         lines += _table(name, definitions[name])
+    lines += _model_config_fields()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _model_config_fields() -> list[str]:
+    """Every field of Triton's ModelConfig (the newest schema here, tritonclient's), and how a manifest sets it."""
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    from compiler.manifest.raw_config import OWNED
+
+    lines = ["## Triton's ModelConfig, field by field", "",
+             "Every field of `inference.ModelConfig` (model_config.proto, as the installed tritonclient has it), and "
+             "the manifest key that sets it. The others are set raw with a model's `config:`, checked against the "
+             "target release's own schema at the build (a field the release does not have is an error at the "
+             "`config` line).", "", "| ModelConfig field | set by |", "|---|---|"]
+    for field in pb.ModelConfig.DESCRIPTOR.fields:
+        key, _, why = OWNED.get(field.name, "").partition(" (")
+        how = (f"`{key}`" + (f" ({why}" if why else "")) if key else f"`config: {{{field.name}: ...}}`"
+        lines.append(f"| `{field.name}` | {how} |")
+    return [*lines, ""]

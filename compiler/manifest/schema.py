@@ -297,6 +297,12 @@ class ModelSpec(Strict):
     tolerance: Tolerance | None = Field(None, description="export-vs-eager tolerance; default per dtype")
     variants: dict[str, Variant] | None = Field(
         None, description="per-hardware configs (configs/<name>.pbtxt), chosen with --model-config-name / --variant")
+    config: dict[str, Any] | None = Field(
+        None, description="raw fields of Triton's ModelConfig (config.pbtxt's names, in YAML), merged into the "
+        "generated config: for what the manifest has no key of its own (response_cache, model_transaction_policy, "
+        "sequence_batching, metric_tags, model_repository_agents, ...). Each must parse as a ModelConfig field of the "
+        "target release; a field a manifest key sets is refused here (use the key), and one that contradicts what "
+        "the build derived (a second scheduler beside dynamic batching) is refused at the build")
     warmup: bool | None = Field(
         None, description="model_warmup: before the model is READY, Triton runs it at batch 1 and at max_batch_size, "
         "each input zeros of its example shape (zeros, not random data: random bytes make NaN floats and ids "

@@ -7,6 +7,8 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as pb
 
+from compiler.errors import ExportError, Problem
+from compiler.manifest.raw_config import merge
 from compiler.manifest.schema import MERGE, QUEUE, DynamicBatching, InputSpec, ModelSpec, OutputSpec, QueuePolicy
 from compiler.repository import layout
 
@@ -99,7 +101,13 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: str 
     if model.warmup:
         config.model_warmup.extend(model_warmups(model))
     config.version_policy.specific.versions.append(model.version)
-    return config
+    try:
+        return merge(config, model.config)  # `config:`: what the manifest has no key for
+    except ValueError as err:
+        field = str(err).split(":")[0]
+        raise ExportError(Problem(str(err), model=model.name, field=field if field.startswith("config.") else "config",
+                                  hint="leave the field to the build (or to its manifest key), or drop it from "
+                                  "config:")) from None
 
 
 class _Shaped:

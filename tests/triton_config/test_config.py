@@ -83,6 +83,27 @@ def test_optional_sections() -> None:
     assert list(config.version_policy.specific.versions) == [1]
 
 
+def test_raw_config_fields_are_merged_and_a_second_scheduler_is_refused() -> None:
+    """`config:` adds what the manifest has no key for; it cannot give a model two schedulers."""
+    from compiler.errors import ExportError
+
+    raw = {"response_cache": {"enable": True}, "model_transaction_policy": {"decoupled": False},
+           "metric_tags": {"team": "search"}}
+    spec = _spec(max_batch_size=8, dynamic_batching=True, config=raw)
+    config = parse_text(to_text(build_config(spec, [])))
+    assert config.response_cache.enable and config.HasField("model_transaction_policy")
+    assert dict(config.metric_tags) == {"team": "search"} and config.max_batch_size == 8
+    assert config.HasField("dynamic_batching")  # the build's, kept
+    stateful = _spec(max_batch_size=8, dynamic_batching=True, config={"sequence_batching": {"max_sequence_idle_"
+                                                                                            "microseconds": 5000}})
+    with pytest.raises(ExportError) as caught:
+        build_config(stateful, [])
+    problem = caught.value.problems[0]
+    assert problem.field == "config.sequence_batching" and "chose dynamic_batching" in problem.message
+    alone = build_config(_spec(max_batch_size=8, dynamic_batching=False, config=stateful.config), [])
+    assert alone.sequence_batching.max_sequence_idle_microseconds == 5000  # no scheduler of the build's: taken
+
+
 def test_scalar_per_example_gets_reshape() -> None:
     spec = _spec(max_batch_size=4, inputs=[{"name": "x", "dtype": "FP32", "dims": []}])
     config = build_config(spec, [])
