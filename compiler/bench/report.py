@@ -11,7 +11,7 @@ from pathlib import Path
 from compiler.bench.anchors import PINS
 from compiler.bench.load import Measurement
 from compiler.bench.pipelines import PipelineBench
-from compiler.bench.runner import COMPARED, REQUESTS_PER_THREAD, BenchResults, ModelBench, PaMeasurement, Row
+from compiler.bench.runner import COMPARED, LIFTED, REQUESTS_PER_THREAD, BenchResults, ModelBench, PaMeasurement, Row
 from compiler.bench.stats import STAGES
 from compiler.bench.warmup import FirstRequest
 from compiler.profiling.model_analyzer import VERSION as MODEL_ANALYZER_VERSION
@@ -288,7 +288,7 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
              "same tritonserver; **pytriton** serves the same model file as a Python callable. Throughput is "
              f"examples per second. Every row is measured once per round in {results.rounds} interleaved rounds: "
              "perf_analyzer rows give the mean throughput and the median of each percentile over the rounds, eager "
-             "rows cover all their windows.", ""]
+             f"rows cover all their windows. The {LIFTED}.", ""]
     for bench in results.models:
         lines += [f"## {bench.name}", "", "| what | concurrency | examples/s | p50 ms | p90 ms | p99 ms |",
                   "|---|---|---|---|---|---|", _row(bench.eager_latency), _row(bench.limit_latency)]

@@ -67,7 +67,7 @@ def test_bench_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert results.build is not None and results.build.noop_build_s < results.build.full_build_s
     markdown, plot = write_report(results, tmp_path / "docs")
     text = markdown.read_text()
-    assert _row(text, "served grpc c4", 4) and "2 interleaved rounds" in text
+    assert _row(text, "served grpc c4", 4) and "2 interleaved rounds" in text and "queue policies lifted" in text
     assert "raw `torch.jit.trace + save`" in text and "full build / raw export" in text
     assert _row(text, "in-process TorchScript batch 8", 1)
     assert "| served grpc c1 p50 − in-process TorchScript batch 1 p50 |" in text
