@@ -13,7 +13,16 @@ from tritonclient.grpc import model_config_pb2 as pb
 from compiler.check.core_rules import runtime_findings
 from compiler.check.findings import ERROR, INFO, WARNING, Finding
 from compiler.check.release import resolve_release
-from compiler.check.rules import check_config, check_ensembles, check_files, check_layout, check_model, parse_config
+from compiler.check.rules import (
+    autocomplete,
+    check_config,
+    check_ensembles,
+    check_files,
+    check_layout,
+    check_model,
+    parse_config,
+    static_binding,
+)
 from compiler.releases import Release
 from compiler.repository import layout
 
@@ -36,6 +45,7 @@ def check_repository(repository: Path, release_flag: str | None = None,
             config, problems = parse_config(config_path)
             findings.extend(problems)
             if config is not None:
+                findings.extend(autocomplete(folder, config, config_path))
                 configs[folder.name] = (config_path, config)
         findings.extend(check_layout(folder, config))
         if config is not None:
@@ -44,6 +54,8 @@ def check_repository(repository: Path, release_flag: str | None = None,
             findings.extend(runtime_findings(folder, config, config_path))
             if run_models:
                 findings.extend(check_model(folder, config, release))
+            else:
+                findings.extend(static_binding(folder, config, config_path))
         for variant_path in layout.variant_files(folder):
             variant, problems = parse_config(variant_path)
             findings.extend(problems)

@@ -488,32 +488,41 @@ def ensemble_findings(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[F
                 if input_name not in step.input_map and not tensor.optional:
                     add(f"input {input_name} in model {step.model_name} is not mapped to any ensemble tensors",
                         _quoted(step.model_name), f"map {input_name} in the step's input_map")
-        for step in config.ensemble_scheduling.step:
-            sources = _decoupled_sources(config, step, configs)
-            if len(sources) > 1:
-                add(f"in ensemble {name}, step of model '{step.model_name}' receives inputs originated from "
-                    f"different decoupled models ({', '.join(sorted(sources))})", _quoted(step.model_name),
-                    "feed the step from one decoupled model (or from none)")
+        for step, labels in _mixed_decoupled_inputs(config, configs):
+            add(f"in ensemble {name}, step of model '{step.model_name}' receives inputs originated from different "
+                f"decoupled models ({', '.join(labels)})", _quoted(step.model_name),
+                "feed the step from one decoupled model's responses only (or from none)")
     return findings
 
 
-def _decoupled_sources(config: pb.ModelConfig, target: Any, configs: dict[str, tuple[Path, pb.ModelConfig]]) -> set[str]:
-    """The decoupled models upstream of a step's inputs, through the ensemble's dataflow."""
-    writers = {tensor: step for step in config.ensemble_scheduling.step for tensor in step.output_map.values()}
-    found: set[str] = set()
-    seen: set[int] = set()
-    pending = [tensor for tensor in target.input_map.values()]
-    while pending:
-        step = writers.get(pending.pop())
-        if step is None or id(step) in seen:
-            continue
-        seen.add(id(step))
-        model = configs.get(step.model_name)
-        if model is not None and model[1].model_transaction_policy.decoupled:
-            found.add(step.model_name)
-        else:
-            pending.extend(step.input_map.values())
-    return found
+def _mixed_decoupled_inputs(config: pb.ModelConfig, configs: dict[str, tuple[Path, pb.ModelConfig]]
+                            ) -> list[tuple[Any, list[str]]]:
+    """Steps whose inputs come from different decoupled origins, as core labels them (r24.10
+    src/ensemble_scheduler/ensemble_utils.cc:306-355): the ensemble's inputs are one origin; a step's outputs are a
+    new origin when its model is decoupled (each such step its own, the same model twice included), else its inputs'
+    origin; a step whose inputs carry two origins is refused. -> (step, the origins said)."""
+    origin: dict[str, str] = {tensor.name: "the ensemble's inputs" for tensor in config.input}
+    pending = list(enumerate(config.ensemble_scheduling.step))
+    mixed = []
+    progressed = True
+    while pending and progressed:
+        progressed = False
+        for number, step in list(pending):
+            sources = [origin.get(tensor) for tensor in step.input_map.values()]
+            if any(source is None for source in sources):
+                continue  # not ready yet
+            pending.remove((number, step))
+            progressed = True
+            distinct = sorted({str(source) for source in sources})
+            if len(distinct) > 1:
+                mixed.append((step, distinct))
+            model = configs.get(step.model_name)
+            decoupled = model is not None and model[1].model_transaction_policy.decoupled
+            label = f"step {number} ('{step.model_name}')" if decoupled else \
+                (distinct[0] if distinct else "the ensemble's inputs")
+            for tensor in step.output_map.values():
+                origin[tensor] = label
+    return mixed
 
 
 def _agree(seen: dict[str, tuple[int, list[int], str]], tensor: str, io: Any, model: pb.ModelConfig,

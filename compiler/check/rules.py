@@ -76,6 +76,24 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
     return findings
 
 
+def autocomplete(folder: Path, config: pb.ModelConfig, config_path: Path) -> list[Finding]:
+    """A config that names neither platform nor backend is completed as Triton core completes it from the model's
+    files (layout.AUTOCOMPLETED), in place, so that every later rule reads what the server will run; said once."""
+    if config.platform or config.backend or config.default_model_filename:
+        return []
+    derived = layout.autocompleted(folder)
+    if derived is None:
+        return []
+    backend, platform, filename = derived
+    config.backend = backend
+    if platform:
+        config.platform = platform
+    config.default_model_filename = filename
+    return [Finding.of(INFO, f"the config names neither platform nor backend: Triton derives backend '{backend}' from "
+                       f"its {filename} (core's AutoCompleteBackendFields)", folder.name, config_path,
+                       hint=f'say it in the config: backend: "{backend}"')]
+
+
 def check_files(folder: Path, config: pb.ModelConfig) -> list[Finding]:
     """The files a config names beyond its model file: each output's label_filename, and a pipeline step's own
     (the runtime, its settings, the tokenizer, the labels, the user's module) in each version folder."""
@@ -366,17 +384,44 @@ def rule_libtorch(subject: ModelUnderCheck) -> None:
         subject.findings.extend(check_libtorch(subject.folder, subject.model_file, subject.module, subject.release))
 
 
+def _inputs_against(config: pb.ModelConfig, args: list[str]) -> str | None:
+    """Why the backend refuses to load `config` against forward(`args`) for the count of its inputs, or None. A batch
+    input is one more forward() argument, named by its target_name, after the inputs (the backend counts and maps
+    them so: pt/model_instance_state.cc:104, :1475 in r26.05)."""
+    names = [t.name for t in config.input] + [name for batch in config.batch_input for name in batch.target_name]
+    if len(args) == len(names):
+        return None
+    return f"the config has {len(names)} inputs, forward({', '.join(args)}) takes {len(args)}; Triton refuses to load it"
+
+
+def static_binding(folder: Path, config: pb.ModelConfig, config_path: Path) -> list[Finding]:
+    """Under --no-run: the count of a TorchScript model's forward() arguments, read from its archive's code/ without
+    torch (backend/pytorch/archive.py), against the config's inputs."""
+    from compiler.backend.pytorch.archive import forward_arguments
+
+    if config.platform != layout.PYTORCH_PLATFORM or (config.backend and config.backend != layout.PYTORCH_BACKEND):
+        return []
+    filename = layout.model_filename(config)
+    versions = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    found = []
+    for version in versions:
+        args = forward_arguments(version / str(filename)) if filename else None
+        said = _inputs_against(config, args) if args is not None else None
+        if said:
+            found.append(Finding.of(ERROR, f"version {version.name}: {said}", folder.name, config_path,
+                                    line_of(config_path.read_text(), "input"), hint="one input per forward() argument"))
+    return found
+
+
 def rule_binding(subject: ModelUnderCheck) -> None:
     """Config inputs against forward() arguments, by the libtorch backend's own rules."""
     args = [a.name for a in subject.module.forward.schema.arguments[1:]]
     subject.args = args
-    # a batch input is one more forward() argument, named by its target_name, after the inputs (the backend counts
-    # and maps them so: pt/model_instance_state.cc:104, :1475 in r26.05)
     config_names = [t.name for t in subject.config.input] + [name for batch in subject.config.batch_input
                                                              for name in batch.target_name]
-    if len(args) != len(config_names):
-        subject.add(ERROR, f"the config has {len(config_names)} inputs, forward({', '.join(args)}) takes {len(args)}; "
-                    "Triton refuses to load it", "input", "one input per forward() argument")
+    said = _inputs_against(subject.config, args)
+    if said:
+        subject.add(ERROR, said, "input", "one input per forward() argument")
         return
     convention, index = rules.bind_inputs(config_names, args)
     binding = ", ".join(f"{n} -> {args[index[n]]}" for n in config_names if index[n] < len(args))

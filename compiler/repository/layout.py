@@ -43,6 +43,32 @@ PLATFORM_FILENAMES = {**DEFAULT_MODEL_FILENAMES, "libtorch": "model.pt", "tensor
 BACKEND_FILENAMES = {PYTORCH_BACKEND: TORCHSCRIPT_FILENAME, "tensorflow": "model.savedmodel", "tensorrt": "model.plan",
                      "onnxruntime": "model.onnx", "openvino": "model.xml", "python": "model.py"}
 ENSEMBLE_PLATFORM = "ensemble"
+#: What Triton core makes of a config that names neither platform nor backend (nor default_model_filename): the
+#: files of the model's first subfolder (the first name in sorted order), tried in this order; (file, what it must
+#: be: "dir", "file" or None for either, backend, platform). Core r24.10 src/model_config_utils.cc:1011
+#: AutoCompleteBackendFields (TensorFlow :1038, TensorRT :1089, ONNX Runtime :1118, OpenVINO :1143, PyTorch :1163,
+#: Python :1194). A folder named <name>.<backend> is the custom-backend case after these (:1214).
+AUTOCOMPLETED = (("model.savedmodel", "dir", "tensorflow", "tensorflow_savedmodel"),
+                 ("model.graphdef", "file", "tensorflow", "tensorflow_graphdef"),
+                 ("model.plan", "file", "tensorrt", "tensorrt_plan"),
+                 ("model.onnx", None, "onnxruntime", "onnxruntime_onnx"),
+                 ("model.xml", None, "openvino", ""),
+                 ("model.pt", "file", PYTORCH_BACKEND, PYTORCH_PLATFORM),
+                 ("model.py", None, "python", ""))
+
+
+def autocompleted(folder: Path) -> tuple[str, str, str] | None:
+    """(backend, platform, model file) that Triton core derives for `folder` when its config names neither platform
+    nor backend (AUTOCOMPLETED), or None where it derives none."""
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not subfolders:
+        return None
+    first = subfolders[0]
+    for filename, kind, backend, platform in AUTOCOMPLETED:
+        path = first / filename
+        if path.exists() and (kind is None or (kind == "dir") == path.is_dir()):
+            return backend, platform, filename
+    return None
 #: The manifest's export kind -> the platform its config names.
 PLATFORM_OF_EXPORT = {"trace": PYTORCH_PLATFORM, "script": PYTORCH_PLATFORM, "aoti": AOTI_PLATFORM}
 
