@@ -54,6 +54,10 @@ def _trunks(dims: Any) -> list[int]:
     return [*counts, current]
 
 
+#: The input formats that name an image layout (ModelInput.Format): each takes exactly 3 dims.
+IMAGE_FORMATS = (pb.ModelInput.FORMAT_NCHW, pb.ModelInput.FORMAT_NHWC)
+
+
 def io_shape_rules(config: pb.ModelConfig, add: Add) -> None:
     """ValidateIOShape, for every input and output: dims present, each >= 1 or -1; a reshape with the same
     element count and the same variable-size trunks; no empty reshape without a batch dim."""
@@ -66,6 +70,10 @@ def io_shape_rules(config: pb.ModelConfig, add: Add) -> None:
         if any(d < 1 and d != WILDCARD for d in tensor.dims):
             add(ERROR, f"model {kind} '{tensor.name}' dims {list(tensor.dims)}: dimension must be integer >= 1, or "
                 "-1 to indicate a variable-size dimension", where)
+        if kind == "input" and tensor.format in IMAGE_FORMATS and len(tensor.dims) != 3:
+            # ValidateModelInput (core r24.10 src/model_config_utils.cc:1750)
+            add(ERROR, f"model input '{tensor.name}': NHWC/NCHW require 3 dims, it has {list(tensor.dims)}", where,
+                "give an image input its 3 dims (without the batch dim), or drop format")
         if not tensor.HasField("reshape"):
             continue
         shape = list(tensor.reshape.shape)

@@ -89,9 +89,20 @@ class InputSpec(Strict):
         None, description="checks compiled into the export, each refusing a request with a 400: values an index "
         "input may take (derived from what it indexes, or {low, high}), NaN and Inf in float inputs ({finite: "
         "false} serves them); false turns both off for this input (sizes are always checked)")
+    format: Literal["FORMAT_NCHW", "FORMAT_NHWC"] | None = Field(
+        None, description="the image layout Triton reports for this input (ModelInput.format): clients such as "
+        "Triton's image_client.py read it to lay out what they send; informational to the backend, it takes exactly "
+        "3 dims (core's ValidateModelInput)")
 
     _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
     _dims = field_validator("dims")(_check_dims)  # type: ignore[misc]
+
+    @model_validator(mode="after")
+    def _format_takes_three_dims(self) -> InputSpec:
+        if self.format is not None and len(self.dims) != 3:
+            raise ValueError(f"input '{self.name}': {self.format} takes 3 dims (C, H, W or H, W, C, without the batch "
+                             f"dim), dims has {len(self.dims)}")
+        return self
 
     @model_validator(mode="after")
     def _example_fits(self) -> InputSpec:

@@ -16,6 +16,8 @@ from compiler.repository import layout
 def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
     target.name = spec.name
     target.data_type = pb.DataType.Value(spec.dtype)
+    if isinstance(spec, InputSpec) and spec.format:
+        target.format = pb.ModelInput.Format.Value(spec.format)
     if isinstance(spec, OutputSpec) and spec.labels:
         target.label_filename = layout.label_filename(spec.name)
     if spec.dims:

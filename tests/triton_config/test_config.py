@@ -104,6 +104,16 @@ def test_raw_config_fields_are_merged_and_a_second_scheduler_is_refused() -> Non
     assert alone.sequence_batching.max_sequence_idle_microseconds == 5000  # no scheduler of the build's: taken
 
 
+def test_an_image_input_says_its_layout() -> None:
+    """Triton's image_client.py refuses an input whose format is FORMAT_NONE: the manifest's `format` sets it."""
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    spec = _spec(max_batch_size=4, inputs=[{"name": "x", "dtype": "FP32", "dims": [3, 8, 8], "format": "FORMAT_NCHW"}])
+    config = parse_text(to_text(build_config(spec, [])))
+    assert config.input[0].format == pb.ModelInput.FORMAT_NCHW
+    assert parse_text(to_text(build_config(_spec(max_batch_size=4), []))).input[0].format == pb.ModelInput.FORMAT_NONE
+
+
 def test_scalar_per_example_gets_reshape() -> None:
     spec = _spec(max_batch_size=4, inputs=[{"name": "x", "dtype": "FP32", "dims": []}])
     config = build_config(spec, [])
