@@ -29,6 +29,7 @@ class PipelineBench:
     anchor: Measurement | None = None  # sentence-transformers encode() of the same texts (anchors.py)
     anchor_error: str = ""  # why there is no anchor row, where one was due
     anchor_difference: float | None = None  # max |anchor - pipeline in-process| over its first texts
+    failed: list[str] = field(default_factory=list)  # perf_analyzer cells that gave no report (`label: why`)
 
 
 def _encoded(item: str | bytes) -> dict[str, Any]:

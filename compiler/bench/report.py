@@ -253,10 +253,18 @@ def _pipeline(bench: PipelineBench) -> list[str]:
     if shares:
         lines += ["Each step's share of the compute time (its executions' compute_infer, each execution once):", "",
                   "| row | share per step |", "|---|---|", *shares, ""]
+    lines += _failures(bench.failed)
     stages = _stages(bench.served, [bench.name, *bench.steps])
     if stages:
         lines += ["Per step (Triton's statistics):", "", *stages]
     return lines
+
+
+def _failures(failed: list[str]) -> list[str]:
+    if not failed:
+        return []
+    return ["perf_analyzer gave no report for (the cell was left out of later rounds; its row is missing or has "
+            "the rounds before):", "", *[f"- {line}" for line in failed], ""]
 
 
 def _first_requests(rows: list[FirstRequest]) -> list[str]:
@@ -308,6 +316,7 @@ def write_report(results: BenchResults, folder: Path) -> tuple[Path, Path]:
             lines += [f"PyTriton could not be measured here: {bench.pytriton_error}", ""]
         lines += ["| target | measured | goal | |", "|---|---|---|---|", *_targets(bench), *_limit_targets(bench), ""]
         lines += _floor(bench)
+        lines += _failures(bench.failed)
         lines += _tuning(bench)
         stages = _stages(bench.served + bench.torchscript, [bench.name, f"{bench.name}_torchscript"])
         if stages:

@@ -81,6 +81,7 @@ class ModelBench:
     tuning: dict[str, list[PaMeasurement]] = field(default_factory=dict)  # variant -> its rows (c1, c16 over HTTP)
     floor: list[PaMeasurement] = field(default_factory=list)  # the empty model beside it (floor.py), c1 per protocol
     floor_error: str | None = None
+    failed: list[str] = field(default_factory=list)  # perf_analyzer cells that gave no report (`label: why`)
     pytriton: PaMeasurement | None = None  # at the highest concurrency
     pytriton_c1: PaMeasurement | None = None
     pytriton_error: str | None = None
@@ -142,12 +143,22 @@ class _PaCell:
     measurement: PaMeasurement | None = None
     stats_url: str | None = None  # the server's HTTP address, for its statistics (None: not ours, PyTriton's)
     watched: tuple[str, ...] = ()  # the models whose statistics the cell's load moves
+    error: str = ""  # why perf_analyzer gave no report for it (the cell is then left out of later rounds)
 
     def run(self, warmup: int, tick: Tick) -> None:
         del warmup  # perf_analyzer warms up itself (its first windows until stable)
+        if self.error:
+            return
         before = snapshot(self.stats_url, self.watched) if self.stats_url else {}
-        result = self.analyzer.measure(self.command, self.url, self.protocol, interval_ms=int(self.seconds * 1000),
-                                       extra=LOOSE_FLAGS)
+        try:
+            result = self.analyzer.measure(self.command, self.url, self.protocol,
+                                           interval_ms=int(self.seconds * 1000), extra=LOOSE_FLAGS)
+        except ServerError as err:  # one cell's failure must not lose the hour measured: said in the report
+            said = [line.strip() for line in str(err).splitlines() if line.strip() and "perf_analyzer failed" not in
+                    line and not line.strip().startswith("hint:")]
+            self.error = said[0] if said else "perf_analyzer failed"
+            tick()
+            return
         if self.measurement is None:
             self.measurement = PaMeasurement(self.label, self.concurrency)
         self.measurement.results.append(result)
@@ -366,6 +377,7 @@ def _bench_pipeline(plan: Any, loaded: LoadedManifest, served: Path, profiling: 
     assert isinstance(first, _Cell) and isinstance(second, _Cell)
     bench.in_process_single, bench.in_process = first.measurement, second.measurement
     bench.served = [c.measurement for c in served_cells if c.measurement]
+    bench.failed = _failed(cells)
     if anchor is not None:
         bench.anchor, bench.anchor_error = anchor.measurement, anchor.error
         if anchor.vectors is not None:  # the same model? its answers against the pipeline's, text by text
@@ -594,6 +606,7 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
         for index in range(rounds):
             for cell in cells:
                 cell.run(warmup=3 if index == 0 else 1, tick=tick)
+    bench.failed = _failed(cells)
     bench.eager_latency = eager_single.measurement
     bench.eager_batched = eager_batched.measurement if eager_batched else None
     bench.limit_latency = limit_single.measurement
@@ -605,6 +618,11 @@ def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path
     if len(pytriton) == 2:
         bench.pytriton_c1, bench.pytriton = pytriton[0].measurement, pytriton[1].measurement
     return bench
+
+
+def _failed(cells: list[Any]) -> list[str]:
+    """`label: why` of each perf_analyzer cell that gave no report in some round."""
+    return [f"{cell.label}: {cell.error}" for cell in cells if isinstance(cell, _PaCell) and cell.error]
 
 
 class PyTritonUnavailable(RuntimeError):
