@@ -29,11 +29,8 @@ from compiler.client.requests import infer_inputs
 from compiler.errors import Problem, UserError
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import mismatch
-from compiler.export.reference import EagerReference
-from compiler.manifest import load_manifest
-from compiler.repository import layout
 from compiler.server.session import embedded_server
-from compiler.triton_config import parse_text
+from compiler.verify.soak import load_subject
 
 #: Triton's words for a request its queue policy refused.
 SHED = ("Exceeds maximum queue size", "Request timeout expired")
@@ -85,12 +82,7 @@ class OverloadReport:
 def overload(manifest: Path, repository: Path, model_name: str, factor: float = 3.0, seconds: float = 10.0,
              allow_paths: Sequence[Path] = (), burst: int | None = None) -> OverloadReport:
     """`burst`: send that many requests at once instead of a rate (an overload whatever the machine's speed)."""
-    loaded = load_manifest(manifest)
-    model = next((m for m in loaded.manifest.models if m.name == model_name), None)
-    if model is None:
-        raise UserError(Problem(f"no model '{model_name}' in {manifest}", hint="name one of the manifest's models"))
-    reference = EagerReference.load(model, loaded.directory, allow_paths)
-    config = parse_text(layout.config_file(Path(repository) / model.name).read_text())
+    model, reference, config = load_subject(manifest, repository, model_name, allow_paths)
     policy = config.dynamic_batching.default_queue_policy
     base = plans_for(model)[0]
     arrays = make_inputs(model, Plan("overload", 1 if model.max_batch_size else None, base.sizes, seed=700))

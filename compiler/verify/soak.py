@@ -103,16 +103,23 @@ def server_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def soak(manifest: Path, repository: Path, model_name: str, requests: int = 20000, concurrency: int = 16,
-         progress: Callable[[int], None] = lambda _: None, seed: int = 0, allow_paths: Sequence[Path] = (),
-         hostile_share: float = 0.05) -> SoakReport:
-    """`hostile_share`: the part of the requests that are hostile (0 sends none)."""
+def load_subject(manifest: Path, repository: Path, model_name: str,
+                 allow_paths: Sequence[Path] = ()) -> tuple[Any, EagerReference, Any]:
+    """The model a soak or an overload run drives: its manifest entry, its eager reference and its built config;
+    a UserError where the manifest has no such model."""
     loaded = load_manifest(manifest)
     model = next((m for m in loaded.manifest.models if m.name == model_name), None)
     if model is None:
         raise UserError(Problem(f"no model '{model_name}' in {manifest}", hint="name one of the manifest's models"))
     reference = EagerReference.load(model, loaded.directory, allow_paths)
-    config = parse_text(layout.config_file(Path(repository) / model.name).read_text())
+    return model, reference, parse_text(layout.config_file(Path(repository) / model.name).read_text())
+
+
+def soak(manifest: Path, repository: Path, model_name: str, requests: int = 20000, concurrency: int = 16,
+         progress: Callable[[int], None] = lambda _: None, seed: int = 0, allow_paths: Sequence[Path] = (),
+         hostile_share: float = 0.05) -> SoakReport:
+    """`hostile_share`: the part of the requests that are hostile (0 sends none)."""
+    model, reference, config = load_subject(manifest, repository, model_name, allow_paths)
     base = plans_for(model)[0]
     pool = _pool(model, reference, base)
     hostile = _hostile_pool(model, reference, Path(repository)) if hostile_share > 0 else []
