@@ -16,7 +16,7 @@ import json
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,6 @@ class SentenceTransformersCell:
     measurement: Measurement | None = None
     vectors: np.ndarray | None = None
     error: str = ""
-    said: list[str] = field(default_factory=list)
 
     def run(self, warmup: int, tick: Any) -> None:
         if self.error:

@@ -8,6 +8,7 @@ batch, the module at that batch, pool); and where a served request's time goes, 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import struct
 from collections.abc import Callable, Sequence
@@ -87,7 +88,7 @@ def in_process_caller(chain: Any, input_name: str, items: Sequence[str | bytes],
                 for k in range(chunks)]
 
     def make() -> Callable[[], Any]:
-        turn = iter(range(1 << 62))
+        turn = itertools.count()
         return lambda: chain.run(requests[next(turn) % chunks])
 
     return make
