@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -89,18 +90,19 @@ def test_verify_sends_raw_inputs_over_http_and_grpc(built: tuple[Project, str]) 
     result = run_cli("verify", "--repository", str(project.output))
     assert result.code == 0, result.out + result.err  # err: the stub watch says a death and its reload
     rows = [line for line in result.out.splitlines() if "raw inputs, alone and in a batch" in line]
-    assert len(rows) == 8 and all(" ok " in row for row in rows)  # four pipelines, over HTTP and gRPC
+    assert len(rows) == 10 and all(" ok " in row for row in rows)  # five pipelines, over HTTP and gRPC
     hostile = [line for line in result.out.splitlines() if "hostile raw inputs" in line]
-    assert len(hostile) == 8 and all(" ok " in row for row in hostile)
-    assert sum("a 20000x20000 PNG bomb" in row and "a 10000x1 strip" in row for row in hostile) == 2  # colours
+    assert len(hostile) == 10 and all(" ok " in row for row in hostile)
+    assert sum("a 20000x20000 PNG bomb" in row and "a 10000x1 strip" in row for row in hostile) == 4  # colours*
     assert sum("a text over max_bytes (65536)" in row for row in hostile) == 4  # embed, embed_steps
     assert sum("none to send to a python step" in row for row in hostile) == 2  # features
     classified = [line for line in result.out.splitlines() if "class_count on every output" in line]
     assert all(" ok " in row for row in classified)  # the models' rows too
-    pipelines = [row for row in classified if row.split()[0] in ("colours", "embed", "embed_steps", "features")]
-    assert len(pipelines) == 8
+    pipelines = [row for row in classified
+                 if row.split()[0] in ("colours", "colours_named", "embed", "embed_steps", "features")]
+    assert len(pipelines) == 10
     concurrent = {line.split()[0]: line for line in result.out.splitlines() if "16 concurrent requests" in line}
-    assert set(concurrent) == {"colours", "embed", "embed_steps", "features"}
+    assert set(concurrent) == {"colours", "colours_named", "embed", "embed_steps", "features"}
     assert all(" ok " in row for row in concurrent.values())
     assert "executions of embed_encoder" in concurrent["embed"] and "executions of encoder" in concurrent["embed_steps"]
     assert sum("the labelled top class as in-process" in row for row in classified) == 2  # colours' PROBABILITIES
@@ -173,6 +175,39 @@ def test_infer_sends_raw_text_and_image_and_asks_for_classes(built: tuple[Projec
         first = line.removeprefix("RESULT: ").split(", ")[0]
         score, index, label = first.split(":")
         assert float(score) and int(index) in range(4) and label in {"red", "green", "blue", "white"}
+
+
+CLIENTS = FIXTURES / "triton_client"  # Triton's own example clients, unmodified (their SOURCE.md)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_tritons_own_image_clients_classify_a_model_and_a_pipeline_unmodified(built: tuple[Project, str],
+                                                                                protocol: str) -> None:
+    """image_client.py reads the model's one input, its FORMAT_NCHW and fixed dims, lays the image out so and asks
+    for the top classes; ensemble_image_client.py sends the pipeline the image's bytes and asks class_count of every
+    output. Both are run as their users run them, as scripts."""
+    project, _ = built
+    picture = str(project.root / "picture.png")
+    colours = ["red", "green", "blue", "white"]
+    with embedded_server(project.output) as (server, _):
+        url = server.http_url if protocol == "http" else server.grpc_url
+        model = subprocess.run([sys.executable, str(CLIENTS / "image_client.py"), "-m", "cnn", "-c", "2", "-s",
+                                "NONE", "-u", url, "-i", protocol, picture], capture_output=True, text=True,
+                               timeout=120)
+        assert model.returncode == 0 and model.stdout.rstrip().endswith("PASS"), model.stdout + model.stderr
+        # "    <score> (<index>) = <label>", the classification extension's score:index:label
+        said = [line.strip() for line in model.stdout.splitlines() if line.startswith("    ")]
+        assert len(said) == 2 and all(line.split(" = ")[1] == colours[int(line.split("(")[1].split(")")[0])]
+                                      for line in said), model.stdout
+        # it asks class_count of every output and prints score (index) = label: a pipeline whose outputs all carry
+        # labels (colours' SCORES has none): the image step and the model, whose RESULT has colours.txt
+        pipeline = subprocess.run([sys.executable, str(CLIENTS / "ensemble_image_client.py"), "-m", "colours_named",
+                                   "-c", "2", "-u", url, "-i", protocol, picture], capture_output=True, text=True,
+                                  timeout=120)
+        assert pipeline.returncode == 0, pipeline.stdout + pipeline.stderr
+        assert "[RESULT]:" in pipeline.stdout, pipeline.stdout
+        labelled = [line for line in pipeline.stdout.split("[RESULT]:")[1].splitlines() if " = " in line]
+        assert len(labelled) == 2 and all(line.strip().split(" = ")[1] in colours for line in labelled), labelled
 
 
 def test_labels_that_do_not_fit_the_classifier_are_refused_at_their_line(built: tuple[Project, str],
