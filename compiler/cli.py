@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from compiler.errors import UserError
+from compiler.errors import Problem, UserError
 from compiler.sources.paths import ALLOW_ENV
 
 EXIT_USER = 1
@@ -162,6 +162,34 @@ def serve(repository: Path, manifest: Path | None, http_port: int, grpc_port: in
             sys.exit(EXIT_USER)  # the documented codes: 0 ok, 1 a failure the user can act on
         return
     serve_embedded(repository, ports, host, click.echo, variant=variant)
+
+
+@main.command(name="import")
+@click.argument("repository", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=Path("models.yaml"),
+              show_default=True, help="The manifest to write (its paths are relative to its folder).")
+@click.option("--force", is_flag=True, help="Overwrite the manifest if it exists.")
+@allow_path_option
+def import_(repository: Path, output: Path, force: bool, allow_paths: tuple[Path, ...]) -> None:
+    """Write a models.yaml that builds an existing model repository again: what no key expresses goes under
+    `config:`, and what cannot be imported is named, with why."""
+    from compiler.importer.repository import import_repository, manifest_text
+    from compiler.validate import validate_manifest
+
+    if output.exists() and not force:
+        raise UserError(Problem(f"{output} exists", hint="give another --output, or --force to overwrite it"))
+    result = import_repository(repository, output.parent if str(output.parent) else Path("."))
+    for line in result.said:
+        click.echo(line)
+    if not result.entries:
+        raise UserError(Problem(f"{repository}: no model could be imported", hint="see the lines above"))
+    output.write_text(manifest_text(result, repository))
+    base = output.resolve().parent
+    outside = not repository.resolve().is_relative_to(base)
+    loaded = validate_manifest(output, (*allow_paths, repository) if outside else allow_paths)
+    how = f"`build --manifest {output}" + (f" --allow-path {repository}`" if outside else "`")
+    click.echo(f"{output}: {len(loaded.manifest.models)} models and {len(loaded.manifest.pipelines or [])} pipelines "
+               f"imported (Triton {loaded.manifest.triton_version}); {how} builds them again")
 
 
 @main.command()

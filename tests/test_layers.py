@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},
     {"build"},
     {"client", "validate"},
-    {"verify", "check", "bench", "deploy"},
+    {"verify", "check", "bench", "deploy", "importer"},
     {"reporting"},
     {"cli"},
     {"__main__", "__init__"},

@@ -170,7 +170,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         index = loaded.manifest.models.index(model)
         try:
             report = _export_one(loaded, model, staging / model.name, prints[model.name], _prefixed(progress, model.name),
-                                 allow_paths)
+                                 allow_paths, previous=output / model.name)
         except UserError as err:
             problems.extend(loaded.locate(p, index) for p in err.problems)
             causes.extend(err.underlying())
@@ -265,8 +265,18 @@ def _release_accepts(model: ModelSpec, text: str, release: Any, progress: Progre
     progress(f"config: fields merged, accepted by Triton {parsed.schema_release}'s ModelConfig schema")
 
 
+def kept_versions(model: ModelSpec, previous: Path) -> list[int]:
+    """The earlier versions `keep_versions` keeps: the newest N folders below model.version in the repository the
+    build replaces that hold a file of the same export (another export's file is not served by this config)."""
+    if not model.keep_versions or not previous.is_dir():
+        return []
+    name = layout.filename_of_export(model.export)
+    earlier = [int(d.name) for d in layout.version_dirs(previous) if int(d.name) < model.version and (d / name).exists()]
+    return earlier[-model.keep_versions:]
+
+
 def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: str,
-                progress: Progress, allow_paths: Sequence[Path]) -> ModelReport:
+                progress: Progress, allow_paths: Sequence[Path], previous: Path | None = None) -> ModelReport:
     # torch is imported only here, when a model really has to be exported.
     from compiler.export import export_model
     from compiler.sources import load_source
@@ -275,10 +285,20 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     progress(f"loading source ({next(iter(model.source.model_dump(exclude_none=True)))})")
     module = load_source(model, loaded.directory, allow_paths)
     result = export_model(model, module, loaded.manifest.release, progress)
-    config = build_config(model, result.outputs, result.batching[None], result.execution_ms)
-    if model.config:
+    kept = kept_versions(model, previous) if previous is not None else []
+    config = build_config(model, result.outputs, result.batching[None], result.execution_ms, kept)
+    if model.config or model.response_cache:
         _release_accepts(model, to_text(config), loaded.manifest.release, progress)
 
+    for version in kept:  # earlier versions served beside the new one (version_policy names them)
+        assert previous is not None
+        shutil.copytree(previous / str(version), folder / str(version), copy_function=link_or_copy)
+    if kept:
+        progress(f"kept version{'s' if len(kept) > 1 else ''} {', '.join(map(str, kept))} beside {model.version} "
+                 f"(keep_versions: {model.keep_versions})")
+    elif model.keep_versions:
+        progress(f"keep_versions: {model.keep_versions}, but the repository holds no earlier version of this export "
+                 f"below {model.version}")
     model_file = layout.model_file(folder, model.version, config)
     model_file.parent.mkdir(parents=True)
     result.save(model_file)
@@ -286,7 +306,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     _copy_labels(loaded, model, result.outputs, folder, allow_paths)
     for variant in sorted(model.variants or {}):
         variant_config = build_config(model.for_variant(variant), result.outputs, result.batching[variant],
-                                      result.execution_ms)
+                                      result.execution_ms, kept)
         variant_path = layout.variant_file(folder, variant)
         variant_path.parent.mkdir(exist_ok=True)
         variant_path.write_text(to_text(variant_config))
@@ -310,6 +330,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "inputs": [spec.model_dump(mode="json") for spec in model.inputs],
         "guards": result.guards.record(),
         "pytorch_backend": served_by(loaded.manifest.release),
+        "kept_versions": kept,
     }
     proved_in, said = _cross_proof(loaded, model, result, model_file, progress)
     record["proved_in"] = proved_in

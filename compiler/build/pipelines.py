@@ -104,6 +104,8 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
             "outputs": [[t.name, t.dtype, t.dims] for t in plan.outputs],
             "steps": [{"kind": s.kind, "model": s.model, "inputs": s.input_map, "outputs": s.output_map}
                       for s in plan.steps],
+            # the manifest's entry, as written (paths relative to its manifest): what `compiler import` reads back
+            "entry": loaded.manifest.pipelines[plan.index].model_dump(mode="json", exclude_none=True),
             "proved": proved}
         write_record(staging / plan.name, record)
         seconds = time.monotonic() - started

@@ -16,6 +16,8 @@ def infer_inputs(module: Any, model: ModelSpec, arrays: dict[str, Any],
     for spec in model.inputs:
         value = arrays[spec.name]
         array = datatypes.to_numpy(value) if hasattr(value, "numpy") else value
+        if spec.reshape is not None:  # drawn as the model sees it; clients send dims (Triton reshapes it back)
+            array = array.reshape([*array.shape[:array.ndim - len(spec.reshape)], *spec.dims])
         wire = (sent_as or {}).get(spec.name, datatypes.lookup(spec.dtype).api_name)
         if wire != datatypes.lookup(spec.dtype).api_name:
             array = array.astype(datatypes.lookup(wire).numpy_dtype())

@@ -9,6 +9,7 @@ they cannot drift from it; a test compares the committed files with these.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -33,7 +34,7 @@ def dockerfile(loaded: LoadedManifest, repository: str = "Triton/models") -> str
         f"COPY {repository} /models",
         "EXPOSE 8000 8001 8002",
         'HEALTHCHECK --interval=10s --timeout=3s CMD curl -fs localhost:8000/v2/health/ready || exit 1',
-        'CMD ["tritonserver", "--model-repository=/models"]',
+        "CMD " + json.dumps(["tritonserver", "--model-repository=/models", *needs.arguments]),
         "",
     ])
 
@@ -48,7 +49,7 @@ def compose(loaded: LoadedManifest, repository: str = "Triton/models") -> str:
         if needs.packages else {"image": image(release)}
     service = {
         **source,
-        "command": ["tritonserver", "--model-repository=/models"],
+        "command": ["tritonserver", "--model-repository=/models", *needs.arguments],
         "ports": ["8000:8000", "8001:8001", "8002:8002"],
         "volumes": [f"./{repository}:/models:ro"],
         **({"environment": dict(sorted(needs.environment.items()))} if needs.environment else {}),

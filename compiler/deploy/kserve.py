@@ -26,9 +26,10 @@ def inference_service(options: DeployOptions, release: str, resources: dict[str,
         "storageUri": options.storage_uri.kserve_uri,
         "resources": resources,
     }
-    if options.variant:
-        model["args"] = [f"--model-config-name={options.variant}"]
     needs = needs or ServerNeeds()
+    args = ([f"--model-config-name={options.variant}"] if options.variant else []) + needs.arguments
+    if args:
+        model["args"] = args
     environment = [{"name": key, "value": value} for key, value in sorted(needs.environment.items())]
     init = packages_installer(needs, release)
     if init:

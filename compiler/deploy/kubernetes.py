@@ -47,7 +47,7 @@ def deployment(options: DeployOptions, release: str, resources: dict[str, dict[s
         mounts.append({"name": "pipeline-packages", "mountPath": PACKAGES_MOUNT, "readOnly": True})
         env.append({"name": "PYTHONPATH", "value": PACKAGES_MOUNT})
     args = [f"--model-repository={repository}", f"--http-port={HTTP}", f"--grpc-port={GRPC}",
-            f"--metrics-port={METRICS}", "--exit-on-error=true", "--strict-readiness=true"]
+            f"--metrics-port={METRICS}", "--exit-on-error=true", "--strict-readiness=true", *needs.arguments]
     if options.variant:
         args.append(f"--model-config-name={options.variant}")
 

@@ -13,8 +13,12 @@ One place for the container files (Dockerfile, docker-compose.yml) and the Kuber
   The container files install them into the image; the Kubernetes objects install them with an init container
   into a volume the server finds on PYTHONPATH.
 
+* `--cache-config=local,size=...` where a model asks for Triton's response cache (`response_cache: true`): the
+  model's config enables it, and the server answers from a cache only when it starts with one.
+
     needs = server_needs(loaded)
     needs.environment         # {"AOTI_RUNTIME_CHECK_INPUTS": "1"}
+    needs.arguments           # ["--cache-config=local,size=268435456"]
     needs.packages            # ["tokenizers==0.23.3", "pillow==12.1.0"]
 """
 
@@ -29,12 +33,15 @@ from compiler.manifest import LoadedManifest
 STEP_PACKAGES = {"tokenize": ("tokenizers",), "image": ("pillow",)}
 #: Where the Kubernetes objects install them (an emptyDir shared by the init container and the server).
 PACKAGES_MOUNT = "/opt/pipeline-packages"
+#: The local response cache's size, in bytes, where a model asks for the cache (tritonserver --cache-config).
+RESPONSE_CACHE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class ServerNeeds:
     environment: dict[str, str] = field(default_factory=dict)
     packages: list[str] = field(default_factory=list)  # pip requirements, pinned
+    arguments: list[str] = field(default_factory=list)  # tritonserver's, after --model-repository
 
 
 def _pinned(name: str) -> str:
@@ -52,4 +59,6 @@ def server_needs(loaded: LoadedManifest) -> ServerNeeds:
         environment[RUNTIME_CHECKS_ENV] = "1"
     kinds = {step.kind for pipeline in loaded.manifest.pipelines or [] for step in pipeline.steps}
     names = sorted({name for kind in kinds for name in STEP_PACKAGES.get(kind, ())})
-    return ServerNeeds(environment, [_pinned(name) for name in names])
+    arguments = [f"--cache-config=local,size={RESPONSE_CACHE_BYTES}"] \
+        if any(model.response_cache for model in loaded.manifest.models) else []
+    return ServerNeeds(environment, [_pinned(name) for name in names], arguments)

@@ -81,12 +81,7 @@ def at_least_one() -> Iterator[None]:
         yield
     finally:
         cpp_wrapper_cpu.CppWrapperCpu.generate_input_output_runtime_checks = writer  # type: ignore[method-assign]
-#: The variable a package's generated run_impl reads (once per process, at its first run) to check its inputs
-#: (torch/_inductor/codegen/cpp_wrapper_cpu.py: getenv("AOTI_RUNTIME_CHECK_INPUTS")). NVIDIA's pytorch_backend
-#: runs packages inside tritonserver, so the server's environment decides: `deploy` and `container-files` set it,
-#: the embedded server's environment has it (server/distribution.py), and the build and `check` set it for their own
-#: runs.
-RUNTIME_CHECKS_ENV = "AOTI_RUNTIME_CHECK_INPUTS"
+RUNTIME_CHECKS_ENV = pt2_names.RUNTIME_CHECKS_ENV
 
 
 def enable_runtime_checks() -> None:

@@ -69,6 +69,10 @@ def forward_parameters(module: Any) -> list[inspect.Parameter]:
 def bind(model: ModelSpec, module: Any) -> Binding:
     """How the backend will bind `model`'s inputs to `module`'s forward(): by the libtorch rules for TorchScript,
     by the package's call spec for `export: aoti`."""
+    from compiler.sources.loading import LoadedPackage
+
+    if isinstance(module, LoadedPackage):
+        return _bind_package(model, module)
     if model.export == "aoti":
         return _bind_pt2(model, module)
     names = [spec.name for spec in model.inputs]
@@ -107,6 +111,30 @@ def bind(model: ModelSpec, module: Any) -> Binding:
     check_unbound(model, params, bound, signature)
     _check_list_arguments(model, params, bound)
     return Binding(convention, order, list(order))
+
+
+def _bind_package(model: ModelSpec, package: Any) -> Binding:
+    """Manifest names -> the inputs of a package given as it is (a `pt2:` source), by its own call spec: the names
+    the backend gives them (ARGS[i], KWARGS[name], INPUT__n), each at most once."""
+    spec = pt2_names.CallSpec.parse(*package.call_spec())
+    by_position: dict[int, str] = {}
+    by_keyword: dict[str, str] = {}
+    for item in model.inputs:
+        if item.name not in spec.inputs:
+            raise _fail(model, f"input '{item.name}' is not an input of the package, whose call spec names "
+                        f"{', '.join(spec.forward_inputs)}", "name each input as the call spec does (or INPUT__<n>)")
+        target = pt2_names.input_argument(item.name)
+        position = spec.inputs[item.name]
+        if target is not None and target[0] == "keyword":
+            by_keyword[str(target[1])] = item.name
+        else:
+            by_position[position] = item.name
+    if len(by_position) + len(by_keyword) != len(spec.forward_inputs):
+        raise _fail(model, f"{len(model.inputs)} inputs, the package takes {len(spec.forward_inputs)} "
+                    f"({', '.join(spec.forward_inputs)})", "declare one input for each")
+    order = [by_position[i] for i in sorted(by_position)] + list(by_keyword.values())
+    arguments = [spec.forward_inputs[i] for i in sorted(by_position)] + list(by_keyword)
+    return Binding(PT2_CALL_SPEC, order, arguments, keywords=tuple(by_keyword.values()))
 
 
 def _bind_pt2(model: ModelSpec, module: Any) -> Binding:

@@ -54,11 +54,13 @@ def _example_shapes(model: ModelSpec) -> tuple[dict[str, list[int]], dict[str, l
     base: dict[str, list[int]] = {}
     alt: dict[str, list[int]] = {}
     for spec in model.inputs:  # the schema requires example.shape wherever dims has a -1
-        shape = spec.example.shape if spec.example and spec.example.shape else list(spec.dims)
+        # the model's own view: a reshape is what forward() receives (its sizes are fixed, no -1 varies)
+        shape = spec.example.shape if spec.example and spec.example.shape and spec.reshape is None \
+            else spec.model_dims
         base[spec.name] = list(shape)
         given_alt = spec.example.alt_shape if spec.example and spec.example.alt_shape else None
         alt[spec.name] = list(given_alt) if given_alt else [
-            _alt(size) if want == -1 else size for want, size in zip(spec.dims, shape)
+            _alt(size) if want == -1 else size for want, size in zip(spec.model_dims, shape)
         ]
     return base, alt
 
@@ -93,7 +95,7 @@ def plans_for(model: ModelSpec, groups: list[list[Axis]] | None = None,
     if groups is None:
         by_key: dict[tuple[int, int, int], list[Axis]] = {}
         for spec in model.inputs:
-            for dim, want in enumerate(spec.dims):
+            for dim, want in enumerate(spec.model_dims):
                 if want == -1:
                     by_key.setdefault((base[spec.name][dim], alt[spec.name][dim], dim), []).append(Axis(spec.name, dim))
         groups = [axes for _, axes in sorted(by_key.items())]

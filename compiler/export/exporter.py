@@ -11,6 +11,7 @@ from typing import Any
 
 from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
+from compiler.backend.pytorch import pt2_names
 from compiler.compat.aoti_rules import unmergeable
 from compiler.errors import ExportError, Problem
 from compiler.export.adapt import adapted, output_name, wrap
@@ -310,7 +311,10 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
     import torch
 
     from compiler.export.aoti import check_names, compile_package, flatten_pt2, optimized_as
+    from compiler.sources.loading import LoadedPackage
 
+    if isinstance(module, LoadedPackage):
+        return _adopt_package(model, module, release, progress)
     plans = plans_for(model)
     binding = bind(model, module)
     _batching_per_config(model, Invariance(0), {CPU_PACKAGE})  # device rules before a compile of many seconds
@@ -354,6 +358,41 @@ def _export_aoti(model: ModelSpec, module: Any, release: Release, progress: Call
         batching=batching, weak=weak_outputs(model, runs), package=package, optimized=optimized_as(model),
         execution_ms=_executions(model, package.loaded, lambda m, inputs: _call(m, binding, inputs), progress),
         guards=package.guards, cases=_cases(model, binding, runs, example))
+
+
+def _adopt_package(model: ModelSpec, source: Any, release: Release, progress: Callable[[str], None]) -> ExportResult:
+    """A package given as it is (`pt2:`): nothing to export and no eager model to prove it against. It is run at every
+    plan of the proof as it is served (its input checks on), its outputs derived and checked against the manifest's,
+    its batch invariance proved, its executions timed; the file is copied as it is."""
+    import torch
+
+    from compiler.export.aoti import Package, check_names, flatten_pt2
+
+    plans = plans_for(model)
+    binding = bind(model, source)
+    call_spec = pt2_names.CallSpec.parse(*source.call_spec())
+    progress(f"a package as it is: {binding.describe()}; run at every plan (no eager model to compare with)")
+    with torch.no_grad():
+        example = make_inputs(model, plans[0])
+        runs = _prove(model, source, source, binding, plans, example, [], progress, flatten_pt2)
+    names = call_spec.forward_outputs if release.at_least(AOTI_CALL_SPEC_NAMES_SINCE) \
+        else [f"OUTPUT__{k}" for k in range(len(call_spec.forward_outputs))]
+    outputs = _settle_outputs(model, derive_outputs(model, runs), names=names, positions=call_spec.outputs)
+    check_names(model, call_spec, [o.name for o in outputs])
+    invariance = Invariance(0)
+    if model.max_batch_size > 0:
+        progress("prove: batch invariance")
+        invariance = prove_batch_invariance(model, source, lambda m, inputs: flatten_pt2(_call(m, binding, inputs)),
+                                            model.largest_batch)
+    batching, config_warnings = _batching_per_config(model, invariance, {CPU_PACKAGE}, unmergeable(release))
+    package = Package(source.path, source, call_spec, None, [], [], [], Guards([]))
+    return ExportResult(
+        scripted=None, binding=binding, outputs=outputs, plans=[p.label for p in plans],
+        tolerances=_tolerances(model, outputs), invariance=invariance, batching=batching,
+        warnings=config_warnings + ["served as it is: proved by running it, not against an eager model (pt2: "
+                                    "source); its guards are whatever it was compiled with"],
+        weak=weak_outputs(model, runs), package=package,
+        execution_ms=_executions(model, source, lambda m, inputs: _call(m, binding, inputs), progress))
 
 
 def _tolerances(model: ModelSpec, outputs: list[OutputSpec]) -> dict[str, list[float]]:
@@ -528,9 +567,10 @@ def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[s
                 hint="return it with one dim (x.reshape(1)), or give the model a batch dim (max_batch_size >= 1)"))
     if model.outputs is None:
         if names is not None:  # AOTI: the names the backend gives the package's outputs
-            return [OutputSpec(name=names[k], dtype=o.dtype, dims=o.dims, labels=None) for k, o in enumerate(derived)]
+            return [OutputSpec(name=names[k], dtype=o.dtype, dims=o.dims, labels=None, reshape=None)
+                    for k, o in enumerate(derived)]
         return [OutputSpec(name=output_name(keys[k], k) if keys else f"OUTPUT__{k}", dtype=o.dtype, dims=o.dims,
-                           labels=None)
+                           labels=None, reshape=None)
                 for k, o in enumerate(derived)]
     declared = model.outputs
     problems = []
@@ -548,9 +588,11 @@ def _settle_outputs(model: ModelSpec, derived: list[DerivedOutput], keys: list[s
         if index[want.name] >= len(derived):
             continue
         got = derived[index[want.name]]
-        dims_ok = len(want.dims) == len(got.dims) and all(w in (-1, g) for w, g in zip(want.dims, got.dims))
+        seen = want.reshape if want.reshape is not None else want.dims  # a reshape is what the model returns
+        dims_ok = len(seen) == len(got.dims) and all(w in (-1, g) for w, g in zip(seen, got.dims))
         if want.dtype != got.dtype or not dims_ok:
-            problems.append(f"output '{want.name}' declared {want.dtype} {want.dims}, the model gives "
+            shown = f"{want.dims} (reshape {want.reshape})" if want.reshape is not None else f"{want.dims}"
+            problems.append(f"output '{want.name}' declared {want.dtype} {shown}, the model gives "
                             f"{got.dtype} {got.dims}")
     if problems:
         raise ExportError([Problem(p, model=model.name, field="outputs",

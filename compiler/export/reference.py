@@ -72,17 +72,20 @@ class EagerReference:
         return rules.bind_outputs(list(names))[1]
 
 
-def load_built(folder: Path) -> Any:
-    """The model file a build wrote into `folder`, loaded as the serving backend loads it: an AOTI package with
-    its input checks on, or a TorchScript module on the CPU."""
+def load_built(folder: Path, version: int | None = None) -> Any:
+    """The model file a build wrote into `folder` (of `version`; default the newest the config serves: the built
+    one, where keep_versions kept earlier ones beside it), loaded as the serving backend loads it: an AOTI package
+    with its input checks on, or a TorchScript module on the CPU."""
     import torch
 
     from compiler.repository import layout
     from compiler.triton_config import parse_text
 
     config = parse_text(layout.config_file(folder).read_text())
-    versions = config.version_policy.specific.versions
-    path = layout.model_file(folder, versions[0] if versions else 1, config)
+    if version is None:
+        served = list(config.version_policy.specific.versions) or [int(d.name) for d in layout.version_dirs(folder)]
+        version = max(served, default=1)
+    path = layout.model_file(folder, version, config)
     if layout.is_aoti(config):
         from compiler.export.aoti import enable_runtime_checks
 

@@ -21,9 +21,27 @@ OWNED = {
     "default_model_filename": "export (the build names the model file)", "max_batch_size": "max_batch_size",
     "input": "inputs", "output": "outputs", "instance_group": "instance_group",
     "dynamic_batching": "dynamic_batching", "parameters": "parameters", "model_warmup": "warmup",
-    "version_policy": "version", "ensemble_scheduling": "pipelines:",
+    "version_policy": "version_policy", "ensemble_scheduling": "pipelines:", "response_cache": "response_cache",
     "batch_input": "inputs (the build proves forward() with the inputs it binds; a pipeline's encoder adds its own)",
     "batch_output": "outputs (the build proves the outputs it binds)",
+}
+
+
+#: Raw fields that a PyTorch model accepts but NVIDIA's pytorch_backend reads nothing of, or that need more than a
+#: config; written beside each in docs/manifest.md. (r26.05 sources: src/pt, src/pt2.)
+APPLIES = {
+    "optimization": "read by the server (priority, input pinned memory; execution_accelerators are ONNX Runtime's "
+    "and TensorFlow's: pytorch_backend's sources read none)",
+    "sequence_batching": "its control inputs (START, END, READY, CORRID) become forward() arguments that pytorch_backend "
+    "counts as inputs (src/pt2/model_instance_state.cc ValidateBooleanSequenceControl); the build proves forward() "
+    "with the manifest's inputs only, so a model that takes them cannot be proved yet; core refuses it beside "
+    "response_cache",
+    "cc_model_filenames": "TensorRT's per compute capability files; pytorch_backend loads the one model file",
+    "model_operations": "custom operator libraries for ONNX Runtime and OpenVINO; pytorch_backend reads none",
+    "model_transaction_policy": "decoupled: pytorch_backend sends one response per request (src/pt, src/pt2 have no "
+    "decoupled path), so only `decoupled: false` applies to a model",
+    "model_metrics": "histogram buckets for the server's metrics, from the releases whose schema has it (not 24.10)",
+    "model_repository_agents": "run by the server when it loads the model (checksum, ...); the agent must be installed",
 }
 
 

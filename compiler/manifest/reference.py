@@ -112,22 +112,40 @@ def manifest_reference() -> str:
     for name in order:
         lines += _table(name, definitions[name])
     lines += _model_config_fields()
+    lines += _IMPORTING.splitlines()
     return "\n".join(lines).rstrip() + "\n"
+
+
+_IMPORTING = """
+## Importing a repository
+
+`compiler import REPO --output models.yaml` writes a manifest that builds an existing repository again. Each
+TorchScript model (`pytorch_libtorch`, or backend `pytorch` beside a `model.pt`) becomes an entry whose source is its
+own file (`torchscript:`, `export: script`), every field written with its key and explicitly (dynamic batching and
+its queue policy, instance groups, parameters, labels, versions as `version` and `keep_versions`, reshapes, formats),
+so that the build derives nothing the config did not say; warmup is `true` where the build writes the same samples.
+Every other ModelConfig field goes under `config:`. Built again, the configs are identical (a test builds, imports and
+builds). The command names each thing it cannot import, with why: an AOTInductor package (compiled code, not a model
+torch.export can export again: give its eager source), an ensemble (write it as a pipeline), a Python model, another
+backend, an input's `allow_ragged_batch`, an instance group's `rate_limiter`.
+"""
 
 
 def _model_config_fields() -> list[str]:
     """Every field of Triton's ModelConfig (the newest schema here, tritonclient's), and how a manifest sets it."""
     from tritonclient.grpc import model_config_pb2 as pb
 
-    from compiler.manifest.raw_config import OWNED
+    from compiler.manifest.raw_config import APPLIES, OWNED
 
     lines = ["## Triton's ModelConfig, field by field", "",
              "Every field of `inference.ModelConfig` (model_config.proto, as the installed tritonclient has it), and "
              "the manifest key that sets it. The others are set raw with a model's `config:`, checked against the "
              "target release's own schema at the build (a field the release does not have is an error at the "
-             "`config` line).", "", "| ModelConfig field | set by |", "|---|---|"]
+             "`config` line). Where a field cannot apply to a PyTorch model, or applies only in part, the last column says why, "
+             "from NVIDIA's pytorch_backend sources.", "", "| ModelConfig field | set by | on a PyTorch model |",
+             "|---|---|---|"]
     for field in pb.ModelConfig.DESCRIPTOR.fields:
         key, _, why = OWNED.get(field.name, "").partition(" (")
         how = (f"`{key}`" + (f" ({why}" if why else "")) if key else f"`config: {{{field.name}: ...}}`"
-        lines.append(f"| `{field.name}` | {how} |")
+        lines.append(f"| `{field.name}` | {how} | {APPLIES.get(field.name, '')} |")
     return [*lines, ""]

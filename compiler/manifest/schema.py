@@ -35,6 +35,25 @@ def _dtype(value: Any) -> str:
 DType = Annotated[str, Field(description="Triton datatype: TYPE_FP32, or the API form FP32")]
 
 
+def reshape_problem(name: str, what: str, dims: list[int], reshape: list[int] | None) -> None:
+    """A reshape Triton core accepts (ValidateIOShape: as many elements as dims) and the build can prove: fixed sizes
+    on both sides, so that one drawn request has one shape for the model and one for its clients."""
+    if reshape is None:
+        return
+    if -1 in dims or any(size < 1 for size in reshape):
+        raise ValueError(f"{what} '{name}': reshape {reshape} of dims {dims} needs fixed sizes on both sides (1 or "
+                         "more): the build proves the model at the reshape and sends requests at dims")
+    count = 1
+    for size in reshape:
+        count *= size
+    wanted = 1
+    for size in dims:
+        wanted *= size
+    if count != wanted:
+        raise ValueError(f"{what} '{name}': reshape {reshape} holds {count} elements, dims {dims} {wanted}: Triton "
+                         "core refuses a reshape with another element count (ValidateIOShape)")
+
+
 class Example(Strict):
     """How to make inputs for tracing and for proving the export."""
 
@@ -94,8 +113,39 @@ class InputSpec(Strict):
         "Triton's image_client.py read it to lay out what they send; informational to the backend, it takes exactly "
         "3 dims (core's ValidateModelInput)")
 
+    reshape: list[int] | None = Field(
+        None, description="the shape forward() receives per example, where it is not `dims` (what clients send): "
+        "Triton reshapes each request (ModelTensorReshape), the proof runs the model at this shape; fixed sizes, "
+        "as many elements as dims ([] for a scalar per example)")
+    optional: bool = Field(
+        False, description="a request may leave this input out (ModelInput.optional). Refused for every export: "
+        "NVIDIA's pytorch_backend passes forward() one argument per input the request carries and places each at "
+        "the position the config gives it (src/pt/model_instance_state.cc and src/pt2/model_instance_state.cc, "
+        "input_tensors->resize(input_count + batch_input_count_)), so a request without one calls forward() with "
+        "an argument missing")
+
     _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
     _dims = field_validator("dims")(_check_dims)  # type: ignore[misc]
+
+    @model_validator(mode="after")
+    def _reshape_fits(self) -> InputSpec:
+        reshape_problem(self.name, "input", self.dims, self.reshape)
+        return self
+
+    @model_validator(mode="after")
+    def _not_optional(self) -> InputSpec:
+        if self.optional:
+            raise ValueError(f"input '{self.name}': optional inputs cannot be served by NVIDIA's pytorch_backend: it "
+                             "calls forward() with one argument per input a request carries, placed where the config "
+                             "puts each (src/pt/model_instance_state.cc, src/pt2/model_instance_state.cc), so a request "
+                             "without this one calls forward() with an argument missing; give forward() the input "
+                             "and let clients send a neutral value (zeros, an empty mask)")
+        return self
+
+    @property
+    def model_dims(self) -> list[int]:
+        """The per-example shape forward() receives: the reshape where one is given, else dims."""
+        return list(self.reshape) if self.reshape is not None else list(self.dims)
 
     @model_validator(mode="after")
     def _format_takes_three_dims(self) -> InputSpec:
@@ -132,8 +182,17 @@ class OutputSpec(Strict):
                                "its label_filename (Triton's classification extension answers score:index:label "
                                "when a request asks for class_count)")
 
+    reshape: list[int] | None = Field(
+        None, description="the shape forward() returns per example, where it is not `dims` (what clients get): "
+        "fixed sizes, as many elements as dims")
+
     _dtype = field_validator("dtype", mode="before")(_dtype)  # type: ignore[misc]
     _dims = field_validator("dims")(_check_dims)  # type: ignore[misc]
+
+    @model_validator(mode="after")
+    def _reshape_fits(self) -> OutputSpec:
+        reshape_problem(self.name, "output", self.dims, self.reshape)
+        return self
 
 
 class TorchvisionSource(Strict):
@@ -164,9 +223,18 @@ class PythonSource(Strict):
 
 class TorchscriptSource(Strict):
     torchscript: str = Field(description="an exported TorchScript file; trusted code")
+    tokenizer: str | None = Field(None, description="its tokenizer's folder, for a pipeline's tokenize step")
 
 
-SOURCE_KINDS = ("torchvision", "transformers", "python", "torchscript")
+class PackageSource(Strict):
+    pt2: str = Field(description="an AOTInductor package (.pt2) served as it is (`export: aoti`): no eager model to "
+                     "prove it against, so the build runs it at every plan the proof has, derives its outputs, proves "
+                     "batch invariance and measures it; compiled for the CPU here, it serves on KIND_CPU. What `compiler "
+                     "import` writes for a repository's packages; trusted code")
+    tokenizer: str | None = Field(None, description="its tokenizer's folder, for a pipeline's tokenize step")
+
+
+SOURCE_KINDS = ("torchvision", "transformers", "python", "torchscript", "pt2")
 
 
 def _source_kind(value: Any) -> str | None:
@@ -183,11 +251,12 @@ Source = Annotated[
     Annotated[TorchvisionSource, Tag("torchvision")]
     | Annotated[TransformersSource, Tag("transformers")]
     | Annotated[PythonSource, Tag("python")]
-    | Annotated[TorchscriptSource, Tag("torchscript")],
+    | Annotated[TorchscriptSource, Tag("torchscript")]
+    | Annotated[PackageSource, Tag("pt2")],
     Discriminator(
         _source_kind,
         custom_error_type="source_kind",
-        custom_error_message="a source needs exactly one of the keys torchvision, transformers, python, torchscript",
+        custom_error_message="a source needs exactly one of the keys torchvision, transformers, python, torchscript, pt2",
     ),
 ]
 
@@ -281,7 +350,7 @@ class Variant(Strict):
 
 class ModelSpec(Strict):
     name: str = Field(description="Triton model name: letters, digits, _ - . only")
-    source: Source = Field(description="exactly one of torchvision:, transformers:, python:, torchscript:")
+    source: Source = Field(description="exactly one of torchvision:, transformers:, python:, torchscript:, pt2:")
     export: Literal["trace", "script", "aoti"] = Field(
         "trace", description="trace or script (TorchScript, platform pytorch_libtorch), or aoti (torch.export + "
         "AOTInductor, <version>/model.pt2, platform torch_aoti, Triton 26.03 on)")
@@ -314,6 +383,20 @@ class ModelSpec(Strict):
         "sequence_batching, metric_tags, model_repository_agents, ...). Each must parse as a ModelConfig field of the "
         "target release; a field a manifest key sets is refused here (use the key), and one that contradicts what "
         "the build derived (a second scheduler beside dynamic batching) is refused at the build")
+    version_policy: Literal["specific", "latest", "all"] = Field(
+        "specific", description="which version folders Triton serves (ModelVersionPolicy): `specific` the built "
+        "version and the kept ones, each named; `latest` the newest keep_versions + 1; `all` every folder")
+    keep_versions: int = Field(
+        0, ge=0, description="earlier version folders the build keeps beside the new one (the newest N below "
+        "`version`, from the repository it replaces), served beside it as version_policy says: a rollback is a "
+        "config change (serve the kept version alone), not a rebuild. verify serves each kept version and checks "
+        "it answers as its own file does in-process")
+    response_cache: bool = Field(
+        False, description="Triton's response cache for this model (response_cache.enable): an identical request "
+        "is answered from the cache without running the model. Served only where the server starts with a cache "
+        "(tritonserver --cache-config local,size=...: NGC images ship the local cache; the embedded 2.51 server "
+        "has none and serves the model uncached). Core refuses it beside sequence batching and for decoupled "
+        "models (model_config_utils.cc)")
     warmup: bool | None = Field(
         None, description="model_warmup: before the model is READY, Triton runs it at batch 1 and at max_batch_size, "
         "each input zeros of its example shape (zeros, not random data: random bytes make NaN floats and ids "
@@ -326,6 +409,13 @@ class ModelSpec(Strict):
             raise ValueError("max-autotune is an AOTInductor option: for a TorchScript export say true (frozen) or "
                              "false, or export with `export: aoti`")
         return value
+
+    @model_validator(mode="after")
+    def _package_is_served_as_it_is(self) -> ModelSpec:
+        if isinstance(self.source, PackageSource) and self.export != "aoti":
+            raise ValueError(f"a pt2: source is an AOTInductor package, served as it is: say `export: aoti` (not "
+                             f"{self.export}); TorchScript cannot be made from compiled code")
+        return self
 
     @field_validator("name")
     @classmethod

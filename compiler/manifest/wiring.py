@@ -349,9 +349,10 @@ def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, m
         model = _model(settings_t.model, models, number, "tokenize", problems)
         if model is None:
             return None
-        if getattr(model.source, "transformers", None) is None:
+        if getattr(model.source, "transformers", None) is None and getattr(model.source, "tokenizer", None) is None:
             problems.add(f"model '{model.name}' has no tokenizer: its source is not a transformers folder", number,
-                         "tokenize", hint="tokenize for a `transformers:` source (its folder, or its `tokenizer:`)")
+                         "tokenize", hint="tokenize for a `transformers:` source (its folder, or its `tokenizer:`), or "
+                         "give a `torchscript:` or `pt2:` source its `tokenizer:` folder")
             return None
         outputs = []
         keys = {}

@@ -155,8 +155,10 @@ def _tokenizer(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, versi
                                    "the served step runs with the tokenizers library", "tokenize",
                                    "save it with a fast tokenizer (AutoTokenizer(..., use_fast=True).save_pretrained)"))
     tokenizer.save_pretrained(str(version / "tokenizer"))
-    for extra in (version / "tokenizer").iterdir():  # the step reads tokenizer.json only
-        if extra.name != "tokenizer.json":
+    # The step reads tokenizer.json only; its config and special tokens stay, so that the folder loads again as the
+    # tokenizer it was (its input names, its pad token): what `compiler import` builds the pipeline from.
+    for extra in (version / "tokenizer").iterdir():
+        if extra.name not in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
             extra.unlink()
     probe = tokenizer(["a"], return_tensors="np")
     missing = [key for key in step.settings["keys"].values() if key not in probe]

@@ -15,7 +15,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from compiler.manifest.schema import ModelSpec, PythonSource, TorchscriptSource, TorchvisionSource, TransformersSource
+from compiler.manifest.schema import (
+    ModelSpec,
+    PackageSource,
+    PythonSource,
+    TorchscriptSource,
+    TorchvisionSource,
+    TransformersSource,
+)
 from compiler.sources.paths import PathNotFound, resolve_path
 
 LIBRARIES = ("torch", "torchvision", "transformers", "numpy", "tritonclient", "protobuf")
@@ -94,6 +101,9 @@ def _source_files(model: ModelSpec, base: Path, allow: Sequence[Path]) -> dict[s
                                      else module_file) if module_file else "missing"
     if isinstance(source, TorchscriptSource):
         add("torchscript", source.torchscript)
+    if isinstance(source, PackageSource):
+        add("pt2", source.pt2)
+    add("tokenizer", getattr(source, "tokenizer", None))  # a tokenize step's files
     for output in model.outputs or []:
         add(f"labels:{output.name}", output.labels)
     if isinstance(source, TransformersSource):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from compiler.backend.nvidia import build as native
 from compiler.backend.nvidia.sources import BY_REF, NEWEST_BRANCH, Branch
+from compiler.backend.pytorch import pt2_names
 from compiler.errors import Problem, ServerError, UserError
 
 
@@ -45,7 +46,7 @@ class ServerLayout:
         # AOTInductor's generated code checks every input's dtype, sizes (against the ranges the package was compiled
         # for) and strides when this is set, read once per process at the first run: the guards the build compiles
         # in rely on it (export/guards.py), and NVIDIA's backend runs packages inside tritonserver's own process.
-        env.setdefault("AOTI_RUNTIME_CHECK_INPUTS", "1")
+        env.setdefault(pt2_names.RUNTIME_CHECKS_ENV, "1")
         return env
 
 

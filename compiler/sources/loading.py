@@ -11,8 +11,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from compiler.backend.pytorch import pt2_names
 from compiler.manifest.schema import (
     ModelSpec,
+    PackageSource,
     PythonSource,
     TorchscriptSource,
     TorchvisionSource,
@@ -43,6 +45,8 @@ def load_source(model: ModelSpec, base: Path, allow: Sequence[Path] = ()) -> Any
         weights = source.weights
     elif isinstance(source, TorchscriptSource):
         return _torchscript(model, source, base, allow)
+    elif isinstance(source, PackageSource):
+        return load_package_source(model, source, base, allow)
     else:  # pragma: no cover - the schema admits no other kind
         raise TypeError(f"unknown source {source!r}")
     if weights:
@@ -195,6 +199,35 @@ def _load_weights(model: ModelSpec, module: Any, path: Path) -> None:
     except Exception as err:
         raise fail(model, "weights", f"{path} does not fit the model: {err}".splitlines()[0],
                     "the state_dict must come from the same architecture") from None
+
+
+class LoadedPackage:
+    """An AOTInductor package given as a source: the loaded package (called as it is served, its input checks on),
+    and the file it came from (the build copies it as the model file)."""
+
+    def __init__(self, path: Path, loaded: Any) -> None:
+        self.path, self.loaded = path, loaded
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.loaded(*args, **kwargs)
+
+    def call_spec(self) -> tuple[str, str]:
+        spec: tuple[str, str] = tuple(self.loaded.loader.get_call_spec())  # type: ignore[assignment]
+        return spec
+
+
+def load_package_source(model: ModelSpec, source: PackageSource, base: Path, allow: Sequence[Path] = ()) -> Any:
+    import os
+
+    import torch
+
+    path = existing_file(model, "pt2", source.pt2, base, allow)
+    os.environ.setdefault(pt2_names.RUNTIME_CHECKS_ENV, "1")  # checked inputs, as the package is served
+    try:
+        return LoadedPackage(path, torch._inductor.aoti_load_package(str(path)))
+    except Exception as err:
+        raise fail(model, "pt2", f"{path} is not an AOTInductor package this torch loads: {err}".splitlines()[0],
+                   "give a .pt2 written by torch._inductor.aoti_compile_and_package") from None
 
 
 def _torchscript(model: ModelSpec, source: TorchscriptSource, base: Path, allow: Sequence[Path]) -> Any:

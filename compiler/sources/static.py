@@ -14,6 +14,7 @@ from pathlib import Path
 from compiler.errors import Problem, SourceError
 from compiler.manifest.schema import (
     ModelSpec,
+    PackageSource,
     PythonSource,
     TorchscriptSource,
     TorchvisionSource,
@@ -63,6 +64,8 @@ def source_problems(model: ModelSpec, base: Path, allow: Sequence[Path] = ()) ->
         checks.append(lambda: existing_file(model, "weights", weights, base, allow))
     if isinstance(source, TorchscriptSource):
         checks.append(lambda: existing_file(model, "torchscript", source.torchscript, base, allow))
+    if isinstance(source, PackageSource):
+        checks.append(lambda: existing_file(model, "pt2", source.pt2, base, allow))
     if isinstance(source, TransformersSource):
         checks.append(lambda: transformers_folder(model, source, base, allow))
     problems = []

@@ -20,7 +20,11 @@ def _tensor(target: Any, spec: InputSpec | OutputSpec) -> None:
         target.format = pb.ModelInput.Format.Value(spec.format)
     if isinstance(spec, OutputSpec) and spec.labels:
         target.label_filename = layout.label_filename(spec.name)
-    if spec.dims:
+    if spec.reshape is not None:  # clients send dims, the model sees the reshape ([] for a scalar)
+        target.dims.extend(spec.dims)
+        target.reshape.SetInParent()
+        target.reshape.shape.extend(spec.reshape)
+    elif spec.dims:
         target.dims.extend(spec.dims)
     else:
         # A scalar per example: Triton wants dims [1]; reshape tells it the model sees [].
@@ -59,9 +63,10 @@ def _policy(target: Any, policy: QueuePolicy) -> None:
 
 
 def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: str | None | bool = None,
-                 execution_ms: dict[int, float] | None = None) -> pb.ModelConfig:
+                 execution_ms: dict[int, float] | None = None, kept: Sequence[int] = ()) -> pb.ModelConfig:
     """The ModelConfig of `model`; `batching` is the build's dynamic-batching decision (MERGE, QUEUE or None; default:
-    as the manifest asks), `execution_ms` what it measured (batch size -> ms), which sizes a derived queue policy."""
+    as the manifest asks), `execution_ms` what it measured (batch size -> ms), which sizes a derived queue policy;
+    `kept` the earlier version folders kept beside the built one (keep_versions)."""
     config = pb.ModelConfig()
     config.name = model.name
     config.platform = layout.PLATFORM_OF_EXPORT[model.export]
@@ -102,7 +107,15 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: str 
         config.parameters[key].string_value = value
     if model.warmup:
         config.model_warmup.extend(model_warmups(model))
-    config.version_policy.specific.versions.append(model.version)
+    versions = sorted({*kept, model.version})
+    if model.version_policy == "latest":
+        config.version_policy.latest.num_versions = len(versions)
+    elif model.version_policy == "all":
+        config.version_policy.all.SetInParent()
+    else:
+        config.version_policy.specific.versions.extend(versions)
+    if model.response_cache:
+        config.response_cache.enable = True
     try:
         return merge(config, model.config)  # `config:`: what the manifest has no key for
     except ValueError as err:

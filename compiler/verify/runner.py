@@ -142,6 +142,33 @@ def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: Mode
     if model.max_batch_size > 0:
         checks.append(_concurrent_check(server, model, config, reference, positions))
     checks.extend(_hostile_checks(server, model, config, reference, positions, progress))
+    checks.extend(_kept_version_checks(server, model, config, reference, positions, progress))
+    return checks
+
+
+def _kept_version_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, reference: EagerReference,
+                         positions: dict[str, int], progress: Progress) -> list[Check]:
+    """Each earlier version keep_versions kept, served beside the built one: asked by version, its answers equal to
+    its own file's in-process (the file was proved against its eager model when it was built; the manifest now
+    describes the new version, so its file is the reference)."""
+    from compiler.export.reference import load_built
+
+    folder = Path(server.repository) / model.name
+    record = read_record(folder) or {}
+    checks = []
+    for version in record.get("kept_versions") or []:
+        progress(f"{model.name}: kept version {version}")
+        try:
+            kept = EagerReference(model, load_built(folder, version), binding=reference.binding)
+            inputs = make_inputs(model, plans_for(model)[0])
+            expected = kept.outputs(inputs)
+            served = _infer(server, "http", model, config, inputs, version=version)
+            detail = shape_problem(config, served) or mismatch(model, expected,
+                                                               _ordered(config, served, expected, positions))
+        except Exception as err:
+            detail = f"version {version} failed: {str(err).strip().splitlines()[0][:200]}"
+        checks.append(Check(model.name, f"kept version {version} ({layout.filename_of_export(model.export)})", "http",
+                            detail is None, detail or "served beside the new version, equal to its own file"))
     return checks
 
 
@@ -263,7 +290,7 @@ def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any]
 
 
 def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.ModelConfig,
-           inputs: dict[str, Any], datatypes: dict[str, str] | None = None) -> dict[str, Any]:
+           inputs: dict[str, Any], datatypes: dict[str, str] | None = None, version: int | None = None) -> dict[str, Any]:
     if protocol == "http":
         import tritonclient.http as client_module
 
@@ -272,7 +299,8 @@ def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.Mo
         import tritonclient.grpc as client_module  # type: ignore[no-redef]
 
         client = client_module.InferenceServerClient(server.grpc_url)
-    result = client.infer(model.name, infer_inputs(client_module, model, inputs, datatypes))
+    result = client.infer(model.name, infer_inputs(client_module, model, inputs, datatypes),
+                          model_version=str(version) if version is not None else "")
     return {out.name: result.as_numpy(out.name) for out in config.output}
 
 

@@ -19,7 +19,7 @@ from compiler.manifest import load_manifest
 from compiler.server.process import TritonProcess
 from compiler.sources import load_source
 from compiler.triton_config import parse_text, to_text
-from tests.helpers import ROOT, run_subprocess
+from tests.helpers import ROOT, run_cli, run_subprocess
 
 pytestmark = [pytest.mark.slow, pytest.mark.tritonserver]
 
@@ -133,3 +133,20 @@ def test_check_finds_our_own_repository_clean(repository: Path) -> None:
     assert "resnet: package call spec: ARGS[0] -> RESULT" in result.out  # the package was loaded, held to its config
     assert "bert: input binding (FORWARD_ARGUMENT): input_ids -> input_ids, attention_mask -> attention_mask, " \
         "token_type_ids -> token_type_ids" in result.out
+
+
+def test_import_builds_the_committed_repository_again_with_identical_configs(repository: Path, tmp_path: Path) -> None:
+    """`compiler import` of what `make repo` built: a manifest that builds every config again, byte for byte (the
+    resnet package and bert's TorchScript from their own files, their variants, both pipelines)."""
+    manifest = tmp_path / "imported.yaml"
+    result = run_cli("import", str(repository), "--output", str(manifest))
+    assert result.code == 0, result.out + result.err
+    assert "2 models and 2 pipelines imported" in result.out and "left out" not in result.out, result.out
+    again = run_cli("build", "--manifest", str(manifest), "--output", str(tmp_path / "again"), "--allow-path",
+                    str(repository))
+    assert again.code == 0, again.out + again.err
+
+    def configs(root: Path) -> dict[Path, str]:
+        return {path.relative_to(root): path.read_text() for path in root.rglob("*.pbtxt")}
+
+    assert configs(tmp_path / "again") == configs(repository)

@@ -18,8 +18,9 @@ models:
     source: {{python: "tiny_models:affine"}}
     max_batch_size: 4
     inputs: [{{name: x, dtype: FP32, dims: [4]}}]
+    response_cache: true
     config:
-      response_cache: {{enable: true}}
+      model_transaction_policy: {{decoupled: false}}
       model_metrics: {{}}
 """
 
@@ -27,7 +28,8 @@ models:
 def test_raw_fields_are_built_into_the_config_for_a_release_that_has_them(tmp_path: Path) -> None:
     project = Project.at(tmp_path).built(MANIFEST.format(release="26.05"))
     config = parse_text((project.output / "affine" / "config.pbtxt").read_text())
-    assert config.response_cache.enable and config.HasField("model_metrics")
+    assert config.response_cache.enable and config.HasField("model_metrics")  # a typed key and a raw field
+    assert config.HasField("model_transaction_policy")
     assert config.max_batch_size == 4  # the manifest's own keys as before
 
 

@@ -121,6 +121,25 @@ def test_scalar_per_example_gets_reshape() -> None:
     assert config.input[0].HasField("reshape") and list(config.input[0].reshape.shape) == []
 
 
+def test_a_response_cache_starts_the_server_with_one(tmp_path: Path) -> None:
+    """A model that asks for the response cache: its config enables it, and every file that starts tritonserver
+    gives the server a cache (without one, tritonserver serves the model uncached)."""
+    from ruamel.yaml import YAML
+
+    from compiler.deploy.needs import server_needs
+
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  - name: m\n    source: {python: 'tiny_models:affine'}\n    max_batch_size: 4\n"
+                    "    inputs: [{name: x, dtype: FP32, dims: [4]}]\n    response_cache: true\n")
+    loaded = load_manifest(path)
+    assert build_config(loaded.manifest.models[0], []).response_cache.enable
+    assert server_needs(loaded).arguments == ["--cache-config=local,size=268435456"]
+    assert dockerfile(loaded).rstrip().splitlines()[-1].endswith('"--cache-config=local,size=268435456"]')
+    command = YAML(typ="safe").load(compose(loaded))["services"]["tritonserver"]["command"]
+    assert command[-1] == "--cache-config=local,size=268435456"
+    assert not server_needs(MANIFEST).arguments  # the committed manifest asks for none
+
+
 def test_container_files_follow_the_manifest() -> None:
     """Dockerfile and docker-compose.yml are committed; they must match the manifest."""
     assert (ROOT / "Dockerfile").read_text() == dockerfile(MANIFEST)

@@ -30,6 +30,14 @@ ORDINAL_OUTPUT = re.compile(r"^OUTPUT__(\d+)$")
 FORWARD_BASED = re.compile(r"^(ARGS(\[[^\]]+\])+|KWARGS\[[^\]]+\](\[[^\]]+\])*|RESULT(\[[^\]]+\])*)$")
 
 
+#: The variable a package's generated run_impl reads (once per process, at its first run) to check its inputs
+#: (torch/_inductor/codegen/cpp_wrapper_cpu.py: getenv("AOTI_RUNTIME_CHECK_INPUTS")). NVIDIA's pytorch_backend
+#: runs packages inside tritonserver, so the server's environment decides: `deploy` and `container-files` set it,
+#: the embedded server's environment has it (server/distribution.py), and the build, a `pt2:` source and `check` set
+#: it for their own runs.
+RUNTIME_CHECKS_ENV = "AOTI_RUNTIME_CHECK_INPUTS"
+
+
 def load_package(path: str) -> Any:
     """The package's runner, AOTIModelPackageLoader (its model "model", one runner, the package's device), made as
     pytorch_backend makes it and as torch._inductor.aoti_load_package does inside, less the import of torch._inductor
