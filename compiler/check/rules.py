@@ -384,11 +384,20 @@ def rule_libtorch(subject: ModelUnderCheck) -> None:
         subject.findings.extend(check_libtorch(subject.folder, subject.model_file, subject.module, subject.release))
 
 
+def sequence_inputs(config: pb.ModelConfig) -> list[str]:
+    """The forward() arguments a sequence batcher fills: its control inputs and its states' inputs (the backend counts
+    each as an input: pt/model_instance_state.cc:113-145 in r26.05)."""
+    batcher = config.sequence_batching
+    return [item.name for item in batcher.control_input] + [state.input_name for state in batcher.state]
+
+
 def _inputs_against(config: pb.ModelConfig, args: list[str]) -> str | None:
     """Why the backend refuses to load `config` against forward(`args`) for the count of its inputs, or None. A batch
     input is one more forward() argument, named by its target_name, after the inputs (the backend counts and maps
-    them so: pt/model_instance_state.cc:104, :1475 in r26.05)."""
-    names = [t.name for t in config.input] + [name for batch in config.batch_input for name in batch.target_name]
+    them so: pt/model_instance_state.cc:104, :1475 in r26.05); so is each control input and state of a sequence
+    batcher."""
+    names = [t.name for t in config.input] + [name for batch in config.batch_input for name in batch.target_name] \
+        + sequence_inputs(config)
     if len(args) == len(names):
         return None
     return f"the config has {len(names)} inputs, forward({', '.join(args)}) takes {len(args)}; Triton refuses to load it"
@@ -424,6 +433,15 @@ def rule_binding(subject: ModelUnderCheck) -> None:
         subject.add(ERROR, said, "input", "one input per forward() argument")
         return
     convention, index = rules.bind_inputs(config_names, args)
+    for name in sequence_inputs(subject.config):  # a control binds by its own <name>__<index> only
+        position = rules.named_index(name)
+        if position is None:
+            subject.add(ERROR, f"sequence control input '{name}' does not follow <name>__<index>; pytorch_backend "
+                        "refuses to load the model (ValidateBooleanSequenceControl)", f'"{name}"',
+                        "name it after its forward() position, e.g. START__1")
+            return
+        index[name] = position
+        config_names = [*config_names, name]
     binding = ", ".join(f"{n} -> {args[index[n]]}" for n in config_names if index[n] < len(args))
     subject.add(INFO, f"input binding ({convention}): {binding}")
     if convention == rules.STRICT_CONFIG_ORDERING:
@@ -593,6 +611,20 @@ def batch_input_value(batch: Any, shape: list[int]) -> Any:
     return torch.tensor([count], dtype=dtype)  # BATCH_ELEMENT_COUNT, BATCH_ACCUMULATED_ELEMENT_COUNT
 
 
+def _control_dtype(control: Any) -> Any:
+    """The torch dtype the server gives a sequence control input: its false/true values' type, or CORRID's type."""
+    import torch
+
+    flag = control.control[0] if control.control else None
+    if flag is None or flag.int32_false_true:
+        return torch.int32
+    if flag.fp32_false_true:
+        return torch.float32
+    if flag.bool_false_true:
+        return torch.bool
+    return datatypes.lookup(pb.DataType.Name(flag.data_type)).torch_dtype() if flag.data_type else torch.int32
+
+
 def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str, int], batching: bool, add: Any,
          out_index: dict[str, int] | None = None, examples: dict[str, list[int]] | None = None) -> None:
     """Run the model on inputs shaped and typed as the config says (each -1 dim at the build's example size, else
@@ -601,7 +633,8 @@ def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str,
 
     from compiler.export.messages import captured_stderr, first_line
 
-    inputs: list[Any] = [None] * (len(config.input) + sum(len(b.target_name) for b in config.batch_input))
+    inputs: list[Any] = [None] * (len(config.input) + sum(len(b.target_name) for b in config.batch_input)
+                                  + len(sequence_inputs(config)))
     shapes: dict[str, list[int]] = {}
     for tensor in config.input:
         shape = list(tensor.reshape.shape) if tensor.HasField("reshape") else list(tensor.dims)
@@ -623,6 +656,9 @@ def _run(module: Any, config: pb.ModelConfig, config_text: str, index: dict[str,
         value = batch_input_value(batch, shapes[batch.source_input[0]] if batch.source_input else [1])
         for name in batch.target_name:
             inputs[index[name]] = value
+    for control in config.sequence_batching.control_input:  # a sequence's first request: each flag 1, the id 1
+        if control.name in index and index[control.name] < len(inputs):
+            inputs[index[control.name]] = torch.ones([1, 1] if batching else [1], dtype=_control_dtype(control))
     try:
         with torch.no_grad(), captured_stderr():  # a package's runtime prints its errors on stderr too
             result = module(*inputs)

@@ -13,7 +13,10 @@ def infer_inputs(module: Any, model: ModelSpec, arrays: dict[str, Any],
     """`module` is tritonclient.http or tritonclient.grpc; arrays are numpy (or torch) by input name. `sent_as`:
     input name -> the datatype to send it as where that is not the config's (a hostile request's wrong dtype)."""
     items = []
+    controls = model.sequence_batching.control_inputs() if model.sequence_batching else {}
     for spec in model.inputs:
+        if spec.name in controls:  # the sequence batcher fills it
+            continue
         value = arrays[spec.name]
         array = datatypes.to_numpy(value) if hasattr(value, "numpy") else value
         if spec.reshape is not None:  # drawn as the model sees it; clients send dims (Triton reshapes it back)

@@ -67,7 +67,12 @@ def decide_batching(spec: ModelSpec, invariance: Invariance, field: str,
     the manifest leaves it to us and the proof holds; one request per execution (QUEUE) where the manifest asks
     preferred_batch_size [1] with no delay, where batch invariance fails, and where the target's backend answers
     merged requests wrong (`unmergeable`; the manifest's rules refuse an explicit request to merge there)."""
-    if spec.max_batch_size == 0 or spec.dynamic_batching is False:
+    if spec.sequence_batching is not None and spec.max_batch_size > 0 and invariance.failure:
+        raise ExportError(Problem(f"the sequence batcher runs up to max_batch_size sequences in one execution, but "
+                                  f"batching changes the answers: {invariance.failure}", model=spec.name,
+                                  field="max_batch_size", hint="fix the model so each example is computed on its own, "
+                                  "or set max_batch_size: 0 (one sequence per execution)"))
+    if spec.max_batch_size == 0 or spec.dynamic_batching is False or spec.sequence_batching is not None:
         return None, None
     asked = spec.batching_requested
     merges = asked and spec.batching_settings.merges

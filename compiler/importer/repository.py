@@ -136,6 +136,9 @@ def _model_entry(folder: Path, config: Any, base: Path, said: list[str], aoti: b
     for item, out in zip(config.output, entry["outputs"]):
         if item.label_filename:
             out["labels"] = _relative(folder / item.label_filename, base)
+    if config.HasField("sequence_batching"):
+        entry["sequence_batching"], controls = _sequence(config.sequence_batching, where, said)
+        entry["inputs"] += controls
     entry.update(_tunables(config, where, said))
     variants = {}
     for path in layout.variant_files(folder):  # configs/<name>.pbtxt: what each changes of the model's own
@@ -167,6 +170,38 @@ def _model_entry(folder: Path, config: Any, base: Path, said: list[str], aoti: b
     return entry
 
 
+def _sequence(batcher: Any, where: str, said: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The typed sequence_batching key, and its control inputs as the forward() arguments they are."""
+    from compiler.manifest.schema import SEQUENCE_CONTROLS
+
+    keys = {kind: key for key, (kind, _) in SEQUENCE_CONTROLS.items()}
+    settings: dict[str, Any] = {"max_sequence_idle_microseconds": batcher.max_sequence_idle_microseconds or 1_000_000}
+    controls: dict[str, str] = {}
+    inputs = []
+    for item in batcher.control_input:
+        for control in item.control:
+            kind = pb.ModelSequenceBatching.Control.Kind.Name(control.kind)
+            if kind not in keys:
+                said.append(f"{where}: sequence control {kind} ('{item.name}') left out: the manifest expresses "
+                            "start, end, ready and corrid")
+                continue
+            controls[keys[kind]] = item.name
+            dtype = ("TYPE_FP32" if control.fp32_false_true else "TYPE_BOOL" if control.bool_false_true
+                     else pb.DataType.Name(control.data_type) if control.data_type else "TYPE_INT32")
+            inputs.append({"name": item.name, "dtype": dtype, "dims": [1]})
+    settings["controls"] = controls
+    if batcher.HasField("oldest"):
+        settings["strategy"] = "oldest"
+        settings["max_candidate_sequences"] = batcher.oldest.max_candidate_sequences
+        if batcher.oldest.max_queue_delay_microseconds:
+            settings["max_queue_delay_microseconds"] = batcher.oldest.max_queue_delay_microseconds
+        if batcher.oldest.preferred_batch_size:
+            settings["preferred_batch_size"] = list(batcher.oldest.preferred_batch_size)
+    if batcher.state:
+        said.append(f"{where}: sequence_batching.state left out: implicit state is not expressed by the manifest")
+    return settings, inputs
+
+
 def _tunables(config: Any, where: str, said: list[str]) -> dict[str, Any]:
     """The keys a variant may change too: max_batch_size, instance_group, dynamic_batching, parameters."""
     tuned: dict[str, Any] = {"max_batch_size": config.max_batch_size}
@@ -181,7 +216,8 @@ def _tunables(config: Any, where: str, said: list[str]) -> dict[str, Any]:
                         "kind, count and gpus (a rate limiter needs the server's --rate-limit too)")
     if groups:
         tuned["instance_group"] = groups
-    tuned["dynamic_batching"] = _batching(config)
+    if not config.HasField("sequence_batching"):
+        tuned["dynamic_batching"] = _batching(config)
     if config.parameters:
         tuned["parameters"] = {key: value.string_value for key, value in sorted(config.parameters.items())}
     return tuned

@@ -1,5 +1,5 @@
 """`config:` on a model: raw fields of Triton's ModelConfig, merged into the config the build generates, for what
-the manifest has no key of its own (response_cache, model_transaction_policy, sequence_batching, metric_tags,
+the manifest has no key of its own (model_transaction_policy, metric_tags, optimization,
 model_repository_agents, rate limiting, ...).
 
 Three checks, each at the manifest's line: the fields parse as a ModelConfig (protobuf's own JSON reading, the
@@ -22,6 +22,7 @@ OWNED = {
     "input": "inputs", "output": "outputs", "instance_group": "instance_group",
     "dynamic_batching": "dynamic_batching", "parameters": "parameters", "model_warmup": "warmup",
     "version_policy": "version_policy", "ensemble_scheduling": "pipelines:", "response_cache": "response_cache",
+    "sequence_batching": "sequence_batching",
     "batch_input": "inputs (the build proves forward() with the inputs it binds; a pipeline's encoder adds its own)",
     "batch_output": "outputs (the build proves the outputs it binds)",
 }
@@ -32,10 +33,10 @@ OWNED = {
 APPLIES = {
     "optimization": "read by the server (priority, input pinned memory; execution_accelerators are ONNX Runtime's "
     "and TensorFlow's: pytorch_backend's sources read none)",
-    "sequence_batching": "its control inputs (START, END, READY, CORRID) become forward() arguments that pytorch_backend "
-    "counts as inputs (src/pt2/model_instance_state.cc ValidateBooleanSequenceControl); the build proves forward() "
-    "with the manifest's inputs only, so a model that takes them cannot be proved yet; core refuses it beside "
-    "response_cache",
+    "sequence_batching": "TorchScript only: r26.05's src/pt2/model_instance_state.cc refuses any sequence batcher for a "
+    "package; its controls bind by <name>__<index> (src/pt ValidateBooleanSequenceControl); implicit state "
+    "(`state`) is not expressed: a TorchScript model keeps no state between requests that freezing keeps; core "
+    "refuses it beside response_cache",
     "cc_model_filenames": "TensorRT's per compute capability files; pytorch_backend loads the one model file",
     "model_operations": "custom operator libraries for ONNX Runtime and OpenVINO; pytorch_backend reads none",
     "model_transaction_policy": "decoupled: pytorch_backend sends one response per request (src/pt, src/pt2 have no "

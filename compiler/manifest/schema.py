@@ -326,6 +326,54 @@ class DynamicBatching(Strict):
         return not (self.preferred_batch_size == [1] and self.max_queue_delay_microseconds == 0)
 
 
+#: The controls a sequence batcher fills, by manifest key: (Triton's control kind, the datatypes it may have).
+SEQUENCE_CONTROLS = {
+    "start": ("CONTROL_SEQUENCE_START", ("TYPE_INT32", "TYPE_FP32", "TYPE_BOOL")),
+    "end": ("CONTROL_SEQUENCE_END", ("TYPE_INT32", "TYPE_FP32", "TYPE_BOOL")),
+    "ready": ("CONTROL_SEQUENCE_READY", ("TYPE_INT32", "TYPE_FP32", "TYPE_BOOL")),
+    "corrid": ("CONTROL_SEQUENCE_CORRID", ("TYPE_UINT64", "TYPE_INT64", "TYPE_UINT32", "TYPE_INT32")),
+}
+
+
+class SequenceControls(Strict):
+    """Inputs of `inputs:` that the sequence batcher fills instead of the client: each a forward() argument of dims
+    [1], named <name>__<index> with index its position in forward() (NVIDIA's pytorch_backend binds a control by
+    that index only: src/pt/model_instance_state.cc ValidateBooleanSequenceControl)."""
+
+    start: str | None = Field(None, description="1 on a sequence's first request, else 0 (INT32, FP32 or BOOL)")
+    end: str | None = Field(None, description="1 on its last request (INT32, FP32 or BOOL)")
+    ready: str | None = Field(None, description="1 where the batch slot holds a request (INT32, FP32 or BOOL)")
+    corrid: str | None = Field(None, description="the request's sequence id (UINT64, INT64, UINT32 or INT32)")
+
+
+class SequenceBatching(Strict):
+    """Triton's sequence batcher: every request of a sequence (the same sequence id) reaches the same model instance,
+    in order, with the control inputs filled by the server."""
+
+    controls: SequenceControls = Field(SequenceControls(start=None, end=None, ready=None, corrid=None),
+                                       description="the inputs the server fills")
+    strategy: Literal["direct", "oldest"] = Field(
+        "direct", description="direct: each sequence keeps one batch slot of one instance; oldest: the oldest "
+        "requests of up to max_candidate_sequences sequences are batched dynamically")
+    max_sequence_idle_microseconds: int = Field(
+        1_000_000, ge=1, description="a sequence without a request for this long is ended by the server")
+    max_candidate_sequences: int | None = Field(None, ge=1, description="oldest: sequences batched at once")
+    max_queue_delay_microseconds: int = Field(0, ge=0, description="oldest: how long the batcher waits for more")
+    preferred_batch_size: list[int] | None = Field(None, description="oldest: batch sizes it aims for")
+
+    @model_validator(mode="after")
+    def _oldest_keys(self) -> SequenceBatching:
+        if self.strategy == "direct" and (self.max_candidate_sequences or self.max_queue_delay_microseconds
+                                          or self.preferred_batch_size):
+            raise ValueError("max_candidate_sequences, max_queue_delay_microseconds and preferred_batch_size are the "
+                             "`oldest` strategy's: say `strategy: oldest`, or drop them")
+        return self
+
+    def control_inputs(self) -> dict[str, str]:
+        """Input name -> its manifest control key (start, end, ready, corrid)."""
+        return {name: key for key, name in self.controls if name}
+
+
 class Tolerance(Strict):
     atol: float = Field(ge=0, description="absolute tolerance")
     rtol: float = Field(ge=0, description="relative tolerance (an output whose values all lie below atol is compared by "
@@ -379,8 +427,8 @@ class ModelSpec(Strict):
         None, description="per-hardware configs (configs/<name>.pbtxt), chosen with --model-config-name / --variant")
     config: dict[str, Any] | None = Field(
         None, description="raw fields of Triton's ModelConfig (config.pbtxt's names, in YAML), merged into the "
-        "generated config: for what the manifest has no key of its own (response_cache, model_transaction_policy, "
-        "sequence_batching, metric_tags, model_repository_agents, ...). Each must parse as a ModelConfig field of the "
+        "generated config: for what the manifest has no key of its own (model_transaction_policy, metric_tags, "
+        "model_repository_agents, optimization, ...). Each must parse as a ModelConfig field of the "
         "target release; a field a manifest key sets is refused here (use the key), and one that contradicts what "
         "the build derived (a second scheduler beside dynamic batching) is refused at the build")
     version_policy: Literal["specific", "latest", "all"] = Field(
@@ -391,6 +439,13 @@ class ModelSpec(Strict):
         "`version`, from the repository it replaces), served beside it as version_policy says: a rollback is a "
         "config change (serve the kept version alone), not a rebuild. verify serves each kept version and checks "
         "it answers as its own file does in-process")
+    sequence_batching: SequenceBatching | None = Field(
+        None, description="Triton's sequence batcher instead of the dynamic batcher, for models whose requests come "
+        "in sequences (a stream, a conversation); its control inputs are forward() arguments the server fills. "
+        "The build proves the model with the controls drawn as any input, and verify sends sequences and checks "
+        "each answer against eager PyTorch run with the controls the server gives. TorchScript only: NVIDIA's "
+        "pytorch_backend r26.05 refuses any sequence batching for a .pt2 package (src/pt2/model_instance_state.cc "
+        "ValidateBooleanSequenceControl: 'not supported')")
     response_cache: bool = Field(
         False, description="Triton's response cache for this model (response_cache.enable): an identical request "
         "is answered from the cache without running the model. Served only where the server starts with a cache "
@@ -409,6 +464,45 @@ class ModelSpec(Strict):
             raise ValueError("max-autotune is an AOTInductor option: for a TorchScript export say true (frozen) or "
                              "false, or export with `export: aoti`")
         return value
+
+    @model_validator(mode="after")
+    def _sequences(self) -> ModelSpec:
+        from compiler.backend.pytorch.binding_rules import named_index
+
+        sequence = self.sequence_batching
+        if sequence is None:
+            return self
+        if self.export == "aoti":
+            raise ValueError("sequence_batching: NVIDIA's pytorch_backend refuses a sequence batcher for a .pt2 "
+                             "package (r26.05 src/pt2/model_instance_state.cc ValidateBooleanSequenceControl throws "
+                             "'not supported'); export it with `trace` or `script`")
+        if self.batching_requested:
+            raise ValueError("sequence_batching and dynamic_batching: a model has one scheduler (Triton's "
+                             "scheduling_choice); drop dynamic_batching")
+        if self.response_cache:
+            raise ValueError("sequence_batching with response_cache: Triton core refuses the cache for a sequence "
+                             "model (model_config_utils.cc, DLIS-4034)")
+        if self.warmup:
+            raise ValueError("sequence_batching with warmup: a warmup request carries no sequence; drop warmup")
+        declared = {spec.name: spec for spec in self.inputs}
+        controls = sequence.control_inputs()
+        if controls and len(controls) == len(declared):
+            raise ValueError("sequence_batching: every input is a control; the model needs at least one input of "
+                             "its own")
+        for name, key in controls.items():
+            spec = declared.get(name)
+            if spec is None:
+                raise ValueError(f"sequence_batching.controls.{key}: '{name}' is not one of the model's inputs; "
+                                 "declare it in inputs: (dims [1]) as the forward() argument it is")
+            kinds = SEQUENCE_CONTROLS[key][1]
+            if spec.dtype not in kinds or spec.dims != [1]:
+                raise ValueError(f"sequence_batching.controls.{key}: input '{name}' is {spec.dtype} {spec.dims}; a "
+                                 f"{key} control is one of {', '.join(kinds)} with dims [1]")
+        if controls and any(named_index(spec.name) is None for spec in self.inputs):
+            raise ValueError("sequence_batching: with control inputs, name every input <name>__<index> (index: its "
+                             "position in forward()): pytorch_backend binds a control by that index only "
+                             "(src/pt/model_instance_state.cc ValidateBooleanSequenceControl)")
+        return self
 
     @model_validator(mode="after")
     def _package_is_served_as_it_is(self) -> ModelSpec:

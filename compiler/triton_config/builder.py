@@ -9,7 +9,16 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler.errors import ExportError, Problem
 from compiler.manifest.raw_config import merge
-from compiler.manifest.schema import MERGE, QUEUE, DynamicBatching, InputSpec, ModelSpec, OutputSpec, QueuePolicy
+from compiler.manifest.schema import (
+    MERGE,
+    QUEUE,
+    SEQUENCE_CONTROLS,
+    DynamicBatching,
+    InputSpec,
+    ModelSpec,
+    OutputSpec,
+    QueuePolicy,
+)
 from compiler.repository import layout
 
 
@@ -55,6 +64,35 @@ def queue_policy(settings: DynamicBatching, form: str, max_batch_size: int,
                        allow_timeout_override=False, max_queue_size=size)
 
 
+def _sequence(target: Any, model: ModelSpec) -> None:
+    """ModelSequenceBatching: the strategy, and each control input with the values Triton gives it (0 and 1 as the
+    input's datatype for a flag; the sequence id for CORRID)."""
+    settings = model.sequence_batching
+    assert settings is not None
+    target.max_sequence_idle_microseconds = settings.max_sequence_idle_microseconds
+    if settings.strategy == "oldest":
+        target.oldest.max_candidate_sequences = settings.max_candidate_sequences or max(1, model.max_batch_size)
+        target.oldest.max_queue_delay_microseconds = settings.max_queue_delay_microseconds
+        target.oldest.preferred_batch_size.extend(settings.preferred_batch_size or [])
+    else:
+        target.direct.SetInParent()
+    dtypes = {spec.name: spec.dtype for spec in model.inputs}
+    for name, key in settings.control_inputs().items():
+        item = target.control_input.add()
+        item.name = name
+        control = item.control.add()
+        control.kind = pb.ModelSequenceBatching.Control.Kind.Value(SEQUENCE_CONTROLS[key][0])
+        dtype = dtypes[name]
+        if key == "corrid":
+            control.data_type = pb.DataType.Value(dtype)
+        elif dtype == "TYPE_FP32":
+            control.fp32_false_true.extend([0.0, 1.0])
+        elif dtype == "TYPE_BOOL":
+            control.bool_false_true.extend([False, True])
+        else:
+            control.int32_false_true.extend([0, 1])
+
+
 def _policy(target: Any, policy: QueuePolicy) -> None:
     target.timeout_action = pb.ModelQueuePolicy.TimeoutAction.Value(policy.timeout_action)
     target.default_timeout_microseconds = policy.default_timeout_microseconds
@@ -73,8 +111,10 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: str 
     if model.export == "aoti":  # as Triton's own QA configs for torch_aoti models do
         config.backend = layout.PYTORCH_BACKEND
     config.max_batch_size = model.max_batch_size
+    controls = model.sequence_batching.control_inputs() if model.sequence_batching else {}
     for spec in model.inputs:
-        _tensor(config.input.add(), spec)
+        if spec.name not in controls:  # a control is the sequence batcher's, not the client's
+            _tensor(config.input.add(), spec)
     for out in outputs:
         _tensor(config.output.add(), out)
     for group in model.instance_group or []:
@@ -103,6 +143,8 @@ def build_config(model: ModelSpec, outputs: Sequence[OutputSpec], batching: str 
         target.default_priority_level = settings.default_priority_level
         for level, level_policy in sorted((settings.priority_queue_policy or {}).items()):
             _policy(target.priority_queue_policy[level], level_policy)
+    if model.sequence_batching is not None:
+        _sequence(config.sequence_batching, model)
     for key, value in model.parameter_strings().items():
         config.parameters[key].string_value = value
     if model.warmup:

@@ -124,6 +124,8 @@ def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: Mode
     reference = EagerReference.load(model, loaded.directory, allow_paths)
     config = parse_text((Path(server.repository) / model.name / config_file).read_text())
     positions = reference.positions([o.name for o in config.output])
+    if model.sequence_batching is not None:
+        return _sequence_checks(server, model, config, reference, positions, progress)
     checks = []
     for plan in plans_for(model):
         inputs = make_inputs(model, plan)
@@ -144,6 +146,78 @@ def _inference_checks(server: TritonProcess, loaded: LoadedManifest, model: Mode
     checks.extend(_hostile_checks(server, model, config, reference, positions, progress))
     checks.extend(_kept_version_checks(server, model, config, reference, positions, progress))
     return checks
+
+
+#: verify's sequences: ids and how many requests each sends, interleaved (one request of each in turn).
+SEQUENCE_IDS = (1001, 1002, 1003)
+SEQUENCE_LENGTH = 3
+
+
+def _sequence_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, reference: EagerReference,
+                     positions: dict[str, int], progress: Progress) -> list[Check]:
+    """A sequence model: three sequences of three requests, interleaved, over HTTP and gRPC; each request carries its
+    sequence id (and start, end flags) but no control input, which the server fills. Each answer is compared with eager
+    PyTorch run with the controls as the server gives them: start 1 on a sequence's first request, end 1 on its last,
+    ready 1, corrid the sequence id. Hostile requests and bursts are not sent: each would need a sequence of its own."""
+    import torch
+
+    from compiler import datatypes as types
+
+    settings = model.sequence_batching
+    assert settings is not None
+    controls = settings.control_inputs()
+    base = plans_for(model)[0]
+    batch = 1 if model.max_batch_size > 0 else None
+    # Sequences at once: no more than the batcher has slots (a sequence beyond them waits in its backlog, and a
+    # synchronous client with it, until another sequence ends or idles out).
+    slots = settings.max_candidate_sequences if settings.strategy == "oldest" and settings.max_candidate_sequences \
+        else max(1, model.max_batch_size) * sum(group.count for group in config.instance_group) or 1
+    groups = [SEQUENCE_IDS[at:at + slots] for at in range(0, len(SEQUENCE_IDS), slots)]
+    checks = []
+    for number, protocol in enumerate(("http", "grpc")):
+        progress(f"{model.name}: {len(SEQUENCE_IDS)} sequences of {SEQUENCE_LENGTH} requests over {protocol}, "
+                 f"{slots} at once")
+        client, module = _client(server, protocol)
+        problems = []
+        for group, step in ((group, step) for group in groups for step in range(SEQUENCE_LENGTH)):
+            for sequence in group:
+                sid = sequence + 10 * number  # a fresh sequence per protocol
+                inputs = make_inputs(model, Plan("sequence", batch, base.sizes, seed=100 + step * 7 + sid))
+                flags = {"start": step == 0, "end": step == SEQUENCE_LENGTH - 1, "ready": True}
+                for name, key in controls.items():
+                    value = sid if key == "corrid" else int(flags[key])
+                    inputs[name] = torch.full(tuple(inputs[name].shape), value,
+                                              dtype=types.lookup(_dtype_of(model, name)).torch_dtype())
+                try:
+                    result = client.infer(model.name, infer_inputs(module, model, inputs), sequence_id=sid,
+                                          sequence_start=step == 0, sequence_end=step == SEQUENCE_LENGTH - 1)
+                    served = {out.name: result.as_numpy(out.name) for out in config.output}
+                    expected = reference.outputs(inputs)
+                    said = shape_problem(config, served) or mismatch(model, expected,
+                                                                     _ordered(config, served, expected, positions))
+                except Exception as err:
+                    said = f"refused: {str(err).strip().splitlines()[0][:200]}"
+                if said:
+                    problems.append(f"sequence {sid} request {step + 1}: {said}")
+        checks.append(Check(model.name, f"{len(SEQUENCE_IDS)} sequences x {SEQUENCE_LENGTH} requests, interleaved",
+                            protocol, not problems, problems[0] if problems else
+                            f"equal to eager PyTorch given the controls the server fills ({', '.join(controls.values())})"))
+    return checks
+
+
+def _dtype_of(model: ModelSpec, name: str) -> str:
+    return next(spec.dtype for spec in model.inputs if spec.name == name)
+
+
+def _client(server: TritonProcess, protocol: str) -> tuple[Any, Any]:
+    """(client, its tritonclient module) for `protocol`."""
+    if protocol == "http":
+        import tritonclient.http as http_module
+
+        return http_module.InferenceServerClient(server.http_url, network_timeout=300), http_module
+    import tritonclient.grpc as grpc_module
+
+    return grpc_module.InferenceServerClient(server.grpc_url), grpc_module
 
 
 def _kept_version_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, reference: EagerReference,
@@ -291,14 +365,7 @@ def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any]
 
 def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.ModelConfig,
            inputs: dict[str, Any], datatypes: dict[str, str] | None = None, version: int | None = None) -> dict[str, Any]:
-    if protocol == "http":
-        import tritonclient.http as client_module
-
-        client: Any = client_module.InferenceServerClient(server.http_url, network_timeout=300)
-    else:
-        import tritonclient.grpc as client_module  # type: ignore[no-redef]
-
-        client = client_module.InferenceServerClient(server.grpc_url)
+    client, client_module = _client(server, protocol)
     result = client.infer(model.name, infer_inputs(client_module, model, inputs, datatypes),
                           model_version=str(version) if version is not None else "")
     return {out.name: result.as_numpy(out.name) for out in config.output}
