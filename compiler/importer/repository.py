@@ -247,6 +247,29 @@ def _step_folders(record: dict[str, Any], kind: str) -> list[str]:
     return [str(step["model"]) for step in record.get("steps") or [] if step.get("kind") == kind]
 
 
+#: The files a python step's folder holds besides the user's modules: the step runtime the build copies in.
+RUNTIME_FILES = {"model.py", "steps.py"}
+
+
+def _copy_user_modules(version: Path, base: Path, where: str, said: list[str]) -> bool:
+    """A python step's modules (the build copied them into its folder) copied beside the new manifest, where its
+    `python: module:callable` finds them; False, said, where a different file of that name is there already."""
+    import shutil
+
+    modules = sorted(p for p in version.glob("*.py") if p.name not in RUNTIME_FILES)
+    clashes = [p.name for p in modules if (base / p.name).exists() and (base / p.name).read_bytes() != p.read_bytes()]
+    if clashes:
+        said.append(f"{where}: left out: its python: step's modules {', '.join(clashes)} differ from the files of "
+                    f"that name beside the manifest ({base})")
+        return False
+    for path in modules:
+        shutil.copyfile(path, base / path.name)
+    if modules:
+        said.append(f"{where}: copied {', '.join(p.name for p in modules)} beside the manifest (its python: step "
+                    "imports them)")
+    return True
+
+
 def _pipeline_entry(folder: Path, config: Any, record: dict[str, Any], models: dict[str, dict[str, Any]], base: Path,
                     said: list[str]) -> dict[str, Any] | None:
     """A pipeline this compiler built, from the entry its record keeps, its paths pointed at the files the build
@@ -260,10 +283,9 @@ def _pipeline_entry(folder: Path, config: Any, record: dict[str, Any], models: d
                     "older compiler, or by hand); write it as a pipeline of its steps (docs/pipelines.md)")
         return None
     repo = folder.parent
-    if any("python" in step for step in entry["steps"]):
-        said.append(f"{where}: left out: its python: steps name modules beside the manifest it was built from; copy "
-                    f"them beside the new manifest and add the pipeline by hand")
-        return None
+    for step_folder in _step_folders(record, "python"):  # python: steps import modules beside the manifest
+        if not _copy_user_modules(repo / step_folder / "1", base, where, said):
+            return None
     used = {step.get("model") or (step.get("tokenize") or {}).get("model") or (step.get("image") or {}).get("model")
             for step in entry["steps"]} - {None}
     missing = sorted(str(name) for name in used if name not in models)

@@ -217,19 +217,20 @@ def _configs(root: Path) -> dict[Path, str]:
 def test_import_builds_the_models_and_pipelines_again_with_identical_configs(built: tuple[Project, str],
                                                                               tmp_path: Path) -> None:
     """build -> import -> build: TorchScript models and packages from their own files, pipelines from the entries
-    their records keep (labels and the tokenizer from the repository's copies); the pipeline with python: steps is
-    named as left out, with why."""
+    their records keep (labels and the tokenizer from the repository's copies, a python: step's modules copied beside
+    the new manifest); the new manifest in a folder of its own, the repository outside it (--allow-path)."""
     project, _ = built
-    manifest = project.root / "imported.yaml"  # beside the repository: its paths stay inside the manifest's folder
-    result = run_cli("import", str(project.output), "--output", str(manifest), "--force")
+    manifest = tmp_path / "imported" / "models.yaml"
+    manifest.parent.mkdir()
+    result = run_cli("import", str(project.output), "--output", str(manifest))
     assert result.code == 0, result.out + result.err
-    assert "features: left out: its python: steps" in result.out
-    assert "3 models and 4 pipelines imported" in result.out
-    again = run_cli("build", "--manifest", str(manifest), "--output", str(tmp_path / "again"))
+    assert "features: copied user_helpers.py, user_steps.py beside the manifest" in result.out
+    assert "3 models and 5 pipelines imported" in result.out and f"--allow-path {project.output}" in result.out
+    assert (manifest.parent / "user_steps.py").read_text() == (project.root / "user_steps.py").read_text()
+    again = run_cli("build", "--manifest", str(manifest), "--output", str(tmp_path / "again"), "--allow-path",
+                    str(project.output))
     assert again.code == 0, again.out + again.err
-    left_out = {"features", "features_python"}
-    assert _configs(tmp_path / "again") == {k: v for k, v in _configs(project.output).items()
-                                            if k.parts[0] not in left_out}
+    assert _configs(tmp_path / "again") == _configs(project.output)
 
 
 def test_labels_that_do_not_fit_the_classifier_are_refused_at_their_line(built: tuple[Project, str],
