@@ -2,22 +2,39 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# `make help` lists every `?=` variable below with its value and the `#:` line above it.
+#: the Python that creates the venv
 PYTHON_BOOT ?= python3
+#: the manifest
 MANIFEST ?= models.yaml
+#: the model repository it builds
 REPO ?= Triton/models
+#: serve's ports
 HTTP_PORT ?= 8000
+#: serve's ports
 GRPC_PORT ?= 8001
+#: serve's ports
 METRICS_PORT ?= 8002
+#: serve's engine: auto, embedded or docker
 ENGINE ?= auto
+#: serve and verify a variant (configs/<VARIANT>.pbtxt)
+VARIANT ?=
+#: the model `make profile` sweeps
+MODEL ?=
+#: more pytest arguments for `make test` and `make test-fast`
 PYTEST_ARGS ?=
 # Test modules run on parallel workers (pytest-xdist): about 11.5 min here on 4, against 34 one after another, which
 # keeps two cores only half busy (docs/architecture.md). TEST_WORKERS=0 runs them one after another.
+#: parallel test workers (0: one after another)
 TEST_WORKERS ?= 4
+#: the model and request count `make soak` sends
 SOAK_MODEL ?= bert
+#: the model and request count `make soak` sends
 SOAK_REQUESTS ?= 20000
 
 # Third-party packages live in a venv cached outside the clone, keyed on the
 # requirements files; .venv links to it, and this clone is installed editable.
+#: where the cached venvs, schemas and backend builds live
 VENV_CACHE ?= $(HOME)/.cache/triton-repo-compiler
 PY_TAG := $(shell $(PYTHON_BOOT) -c "import sys; print(f\"py{sys.version_info[0]}{sys.version_info[1]}\")")
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
@@ -25,6 +42,7 @@ VENV_DIR := $(VENV_CACHE)/venv-$(PY_TAG)-$(REQ_HASH)
 RELEASES_HASH := $(shell cat compiler/releases.py | sha256sum | cut -c1-16)
 # NVIDIA's PyTorch backend is built from pinned source archives: from this folder where it exists (CI and this
 # machine reach no GitHub), else from GitHub at the same commits (compiler/backend/nvidia/sources.py).
+#: the pinned pytorch_backend source archives (else fetched from GitHub)
 TRITON_BACKEND_SOURCES ?= $(wildcard $(abspath $(CURDIR)/../shared/vendor/triton-backend-sources))
 export TRITON_BACKEND_SOURCES
 PY := .venv/bin/python
@@ -32,11 +50,15 @@ COMPILER := $(PY) -m compiler
 # whole modules per worker (their module fixtures are made once), in the order tests/conftest.py gives them
 XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
+HELP_VARIABLES := $(shell awk '/^[A-Z_]+ \?=/ {print $$1}' $(firstword $(MAKEFILE_LIST)))
+
 .PHONY: help setup repo build serve verify check soak bench profile test test-fast lint schema container-files clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: MANIFEST=$(MANIFEST) REPO=$(REPO) HTTP_PORT GRPC_PORT METRICS_PORT ENGINE=$(ENGINE) VARIANT= (serve and verify a variant)"
+	@echo "  variables (make VAR=value):"
+	@$(foreach v,$(HELP_VARIABLES),printf '    %-24s %s\n' '$(v)=$(strip $($(v)))' \
+		"$$(awk '/^#: /{said=substr($$0,4); next} /^$(v) \?=/{print said; exit} {said=""}' $(firstword $(MAKEFILE_LIST)))";)
 
 setup: ## Create .venv with everything (idempotent; quick when nothing changed)
 	@if [ ! -f "$(VENV_DIR)/.complete" ]; then \

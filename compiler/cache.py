@@ -2,9 +2,13 @@
 way a cached venv is made.
 
     cache_root() / "schemas"      # each release's ModelConfig schema, the tritonclient wheels
-    cache_root() / "toolchains"   # venvs with the torch a target image ships (compiler/build/toolchain.py)
-    cache_root() / "model-analyzer-<version>-py<version>"   # Model Analyzer's venv (compiler/profiling/model_analyzer.py)
-    cache_root() / "anchors-py<version>-<key>"               # the bench's anchors (compiler/bench/anchors.py)
+    cache_root() / "pytorch-backend"                     # NVIDIA's pytorch_backend, built (backend/nvidia/build.py)
+    venv_folder("torch-<version>", "toolchains")         # the torch a target image ships (build/toolchain.py)
+    venv_folder("torch-<version>", "proof-venvs")        # the cross-version proof's torch (compat/cross_proof.py)
+    venv_folder("model-analyzer-<version>")              # Model Analyzer (profiling/model_analyzer.py)
+    venv_folder("anchors-<key>")                         # the bench's anchors (bench/anchors.py)
+
+Every cached venv's folder is named by venv_folder (`<name>-py<major><minor>`: a venv belongs to one Python).
 
 TRITON_COMPILER_CACHE moves it (the Makefile's VENV_CACHE is the same folder by default).
 """
@@ -25,6 +29,12 @@ INSTALLED = ".installed"
 
 def cache_root() -> Path:
     return Path(os.environ.get("TRITON_COMPILER_CACHE", Path.home() / ".cache" / "triton-repo-compiler"))
+
+
+def venv_folder(name: str, group: str | None = None) -> Path:
+    """The folder of the cached venv `name` (in `group`, a subfolder, where given), for this Python."""
+    folder = f"{name}-py{sys.version_info[0]}{sys.version_info[1]}"
+    return cache_root() / group / folder if group else cache_root() / folder
 
 
 class InstallFailed(Exception):

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from compiler.check.release import LOOKUP_ORDER
 from compiler.errors import Problem, UserError
 from compiler.sources.paths import ALLOW_ENV
 
@@ -126,8 +127,7 @@ def container_files(manifest: Path) -> None:
 
 
 def _release_of(repository: Path, manifest: Path | None) -> str:
-    """The release to serve: the given manifest's, else as `check` finds it (the build record, a Dockerfile's FROM,
-    a models.yaml above the repository, the latest)."""
+    """The release to serve: the given manifest's, else as `check` finds it (check/release.py LOOKUP_ORDER)."""
     from compiler.check.release import resolve_release
     from compiler.manifest import load_manifest
 
@@ -227,7 +227,7 @@ def schema(output: Path, reference: Path) -> None:
 
 @main.command()
 @click.argument("repository", type=click.Path(path_type=Path, file_okay=False, exists=True), default="Triton/models")
-@click.option("--triton-version", help="Target release (YY.MM); default: Dockerfile FROM tag, manifest, latest.")
+@click.option("--triton-version", help=f"Target release (YY.MM). The release is {LOOKUP_ORDER}.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-run", is_flag=True, help="Skip loading and running the model files (fast, no torch).")
 def check(repository: Path, triton_version: str | None, output_format: str, no_run: bool) -> None:

@@ -97,3 +97,14 @@ def test_no_import_circle() -> None:
                     seen.add(nxt)
                     stack.append((nxt, path + [nxt]))
     assert not circles, "import circles:\n" + "\n".join(sorted(set(circles))[:20])
+
+
+def test_cached_venv_folders_are_named_in_one_place() -> None:
+    """cache.venv_folder is the one way a cached venv's folder is named (`<name>-py<major><minor>`): no other module
+    spells the Python tag of a folder."""
+    import re
+
+    spelled = re.compile(r"py\{sys\.version_info")
+    offenders = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+                 if path.name != "cache.py" and spelled.search(path.read_text())]
+    assert offenders == []

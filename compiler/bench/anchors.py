@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from compiler.bench.load import Measurement
-from compiler.cache import cache_root, cached_venv
+from compiler.cache import cached_venv, venv_folder
 
 #: The anchor's packages, pinned: sentence-transformers 3.4.1 with the transformers, tokenizers and hub it was
 #: released against (infinity-emb 0.0.78 pulls the same sentence-transformers and transformers 4.57).
@@ -64,7 +64,7 @@ def anchor_python(progress: Any = lambda _: None) -> Path:
     import torch
 
     key = hashlib.sha256("\n".join([*PINS, torch.__version__, sys.version]).encode()).hexdigest()[:16]
-    return cached_venv(cache_root() / f"anchors-py{sys.version_info.major}{sys.version_info.minor}-{key}", PINS,
+    return cached_venv(venv_folder(f"anchors-{key}"), PINS,
                        "the bench anchors' venv", progress, share=Path(sysconfig.get_paths()["purelib"]))
 
 

@@ -20,13 +20,12 @@ import importlib.metadata
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.cache import InstallFailed, cache_root, cached_venv
+from compiler.cache import InstallFailed, cached_venv, venv_folder
 from compiler.compat.pytorch_versions import TorchVersion, running_torch
 from compiler.errors import Problem, UserError
 
@@ -57,7 +56,7 @@ def needs_toolchain(loaded: LoadedManifest) -> TorchVersion | None:
 
 
 def folder_of(version: TorchVersion) -> Path:
-    return cache_root() / "toolchains" / f"torch-{version}-py{sys.version_info[0]}{sys.version_info[1]}"
+    return venv_folder(f"torch-{version}", "toolchains")
 
 
 def requirements(loaded: LoadedManifest, version: TorchVersion) -> list[str]:

@@ -1,8 +1,5 @@
-"""Which Triton release a repository targets.
-
-The flag wins; else the FROM tag of a tritonserver Dockerfile beside or above
-the repository (the seed keeps Triton/Dockerfile next to Triton/models); else
-the manifest's triton_version; else the latest release we know.
+"""Which Triton release a repository targets, in the order LOOKUP_ORDER says (the one statement of it: `check`'s
+help, `serve`'s and the docs quote it). The seed keeps Triton/Dockerfile next to Triton/models, hence the FROM tag.
 """
 
 from __future__ import annotations
@@ -11,6 +8,11 @@ import re
 from pathlib import Path
 
 from compiler.releases import DEFAULT_RELEASE, Release
+
+#: Where the target release comes from, first found first: what resolve_release does, in words.
+LOOKUP_ORDER = ("--triton-version, else the build record (build.json), else the FROM tag of a tritonserver Dockerfile "
+                "beside or above the repository, else a models.yaml's triton_version beside or above it, else the "
+                "latest known release")
 
 _FROM = re.compile(r"^\s*FROM\s+\S*tritonserver:(\d{2}\.\d{2})", re.I | re.M)
 

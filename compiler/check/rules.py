@@ -23,8 +23,9 @@ from compiler.check.core_rules import config_rules, ensemble_findings
 from compiler.check.findings import ERROR, INFO, WARNING, Finding, line_of
 from compiler.compat.aoti_rules import aoti_violations
 from compiler.compat.server_crashes import STRING_CLASSIFICATION, crashes_of, string_outputs
+from compiler.compat.torchscript_rules import torchscript_violations
 from compiler.export.devices import baked_devices
-from compiler.releases import CONFIG_FEATURES, FORWARD_ARGUMENT_NAMES_SINCE, MODEL_CONFIG_NAME_SINCE, Release
+from compiler.releases import CONFIG_FEATURES, MODEL_CONFIG_NAME_SINCE, Release
 from compiler.repository import layout
 
 
@@ -215,17 +216,12 @@ def feature_rules(config: pb.ModelConfig, path: Path, release: Release, add: Any
             add(ERROR, f"'{feature}' is unknown to Triton {release} (it arrives in {since})", where,
                 f"remove it, or target {since} or later")
 
-    is_torchscript = layout.is_pytorch(config) and not layout.is_aoti(config)
-    allowed = ", ".join(datatypes.pytorch_allowed(release))
-    for kind, tensor in _tensors(config):
+    for _, tensor in _tensors(config):
         type_name = pb.DataType.Name(tensor.data_type)
         if type_name == "TYPE_BF16":
             needs("TYPE_BF16", "TYPE_BF16")
         if tensor.is_non_linear_format_io:
             needs("is_non_linear_format_io", "is_non_linear_format_io")
-        if is_torchscript and type_name != "TYPE_INVALID" and not datatypes.lookup(type_name).served_by_pytorch(release):
-            add(ERROR, f"{kind} '{tensor.name}' is {type_name}, which the PyTorch backend of Triton {release} cannot "
-                "serve", type_name, f"allowed: {allowed}")
     if layout.is_variant_file(path) and not release.at_least(MODEL_CONFIG_NAME_SINCE):
         add(WARNING, f"Triton {release} has no --model-config-name (it arrives in {MODEL_CONFIG_NAME_SINCE}): this "
             "variant is never loaded there", None, f"target {MODEL_CONFIG_NAME_SINCE} or later")
@@ -251,12 +247,13 @@ def pytorch_rules(config: pb.ModelConfig, release: Release, add: Any) -> None:
             needle = f'"{tensors[v.index].name}"' if v.index is not None else \
                 {"max_batch_size": "max_batch_size", "dynamic_batching": "dynamic_batching"}.get(v.field, "platform")
             add(ERROR, v.message, needle, v.hint)
-    elif layout.is_pytorch(config):
-        names = [t.name for t in config.input]
-        indexed = all(rules.named_index(n) is not None for n in names)
-        if not release.at_least(FORWARD_ARGUMENT_NAMES_SINCE) and not indexed:
-            add(ERROR, f"inputs {names}: Triton {release} binds PyTorch inputs only as <name>__<index>",
-                f'"{names[0]}"' if names else None, f"forward() argument names arrive in {FORWARD_ARGUMENT_NAMES_SINCE}")
+    elif layout.is_pytorch(config):  # TorchScript: compat/torchscript_rules.py, as the manifest's loader applies them
+        def typed(tensors: Any) -> list[tuple[str, str]]:
+            return [(t.name, pb.DataType.Name(t.data_type)) for t in tensors if t.data_type != pb.TYPE_INVALID]
+
+        for v in torchscript_violations(release, typed(config.input), typed(config.output)):
+            tensor = typed(config.input if v.field == "inputs" else config.output)[v.index or 0]
+            add(ERROR, v.message, tensor[1] if v.part == "dtype" else f'"{tensor[0]}"', v.hint)
 
 
 # -- the model against its config ----------------------------------------------------------------

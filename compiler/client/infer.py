@@ -23,8 +23,6 @@ from compiler.errors import Problem, UserError
 from compiler.manifest.schema import ModelSpec, TransformersSource
 from compiler.sources.paths import resolve_path
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 VARIABLE_SIZE = 8
 
 
@@ -126,20 +124,30 @@ def text_inputs(config: ServedConfig, manifest_model: ModelSpec | None, text: st
 
 
 def image_inputs(config: ServedConfig, image: Path) -> dict[str, np.ndarray]:
-    from PIL import Image
+    """The image laid out as a pipeline's image step lays it out (the same code, pipeline/runtime/steps.py): the
+    shorter side resized, the centre cropped to the model's H x W (224 where it is -1), ImageNet's mean and std, at
+    the image step's defaults' ratio of resize to crop (256 to 224)."""
+    from compiler.manifest.pipelines import ImageStep, is_image_input
+    from compiler.pipeline.runtime.steps import DecodeImage, RequestError
 
-    candidates = [s for s in config.inputs if s.api_dtype in ("FP32", "FP16") and len(s.dims) == 3 and s.dims[0] == 3]
+    candidates = [s for s in config.inputs if is_image_input(s.api_dtype, s.dims)]
     if len(config.inputs) != 1 or not candidates:
         raise UserError(Problem("--image needs a model with one image input of dims [3, H, W]", model=config.name))
     spec = candidates[0]
-    height = spec.dims[1] if spec.dims[1] > 0 else 224
-    width = spec.dims[2] if spec.dims[2] > 0 else 224
+    height, width = spec.dims[1], spec.dims[2]
+    if height > 0 and width > 0 and height != width:
+        raise UserError(Problem(f"--image crops the image's square centre, as a pipeline's image step does; the model "
+                                f"takes {height}x{width}", model=config.name, hint="send the image with --input NAME="
+                                "FILE.npy, laid out as the model wants it"))
+    default = ImageStep.model_validate({"model": config.name})  # its defaults: resize 256, crop 224, ImageNet's mean and std
+    crop = max(height, width) if max(height, width) > 0 else default.crop
+    step = DecodeImage({"input": "--image", "output": spec.name, "resize": round(crop * default.resize / default.crop),
+                        "crop": crop, "mean": list(default.mean), "std": list(default.std),
+                        "dtype": datatypes.lookup(spec.api_dtype).numpy_dtype().__name__}, "")
     try:
-        picture = Image.open(image).convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
-    except OSError as err:
+        chw = step.image(image.read_bytes())
+    except (RequestError, OSError) as err:
         raise UserError(Problem(f"cannot read the image {image}: {err}", model=config.name)) from None
-    pixels = (np.asarray(picture, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    chw = pixels.transpose(2, 0, 1).astype(datatypes.lookup(spec.api_dtype).numpy_dtype())
     return {spec.name: chw[None] if config.max_batch_size > 0 else chw}
 
 

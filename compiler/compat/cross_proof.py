@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from compiler.backend.pytorch import pt2_names
-from compiler.cache import InstallFailed, cache_root, cached_venv
+from compiler.cache import InstallFailed, cached_venv
+from compiler.cache import venv_folder as cached_venv_folder
 from compiler.compat.pytorch_versions import TorchVersion
 
 ENV = "TRITON_COMPILER_CROSS_PROOF"
@@ -98,7 +98,7 @@ def enabled() -> bool:
 
 
 def venv_folder(version: TorchVersion) -> Path:
-    return cache_root() / "proof-venvs" / f"torch-{version}-py{sys.version_info[0]}{sys.version_info[1]}"
+    return cached_venv_folder(f"torch-{version}", "proof-venvs")
 
 
 def proof_python(version: TorchVersion, progress: Callable[[str], None]) -> Path:

@@ -22,14 +22,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import datatypes
-from compiler.backend.pytorch import binding_rules
 from compiler.compat.aoti_rules import aoti_violations
 from compiler.compat.server_crashes import STRING, STRING_CLASSIFICATION, crashes_of
+from compiler.compat.torchscript_rules import torchscript_violations
 from compiler.errors import ManifestError, Problem
 from compiler.manifest.raw_config import raw_config_problems
 from compiler.manifest.schema import SOURCE_KINDS, Manifest
 from compiler.releases import (
-    FORWARD_ARGUMENT_NAMES_SINCE,
     MODEL_CONFIG_NAME_SINCE,
     Release,
 )
@@ -288,7 +287,6 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
     manifest = loaded.manifest
     release = manifest.release
     problems: list[Problem] = []
-    allowed = ", ".join(datatypes.pytorch_allowed(release))
     first_seen: dict[str, int] = {}
     for m_index, model in enumerate(manifest.models):
         if model.name in first_seen:
@@ -300,32 +298,16 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
         for key, message, hint in raw_config_problems(model.config):
             problems.append(loaded.problem(message, ("models", m_index, "config", *([key] if key else [])),
                                            model=model.name, field=f"config.{key}" if key else "config", hint=hint))
-        groups: list[tuple[str, list[Any]]] = [("inputs", list(model.inputs)), ("outputs", list(model.outputs or []))]
-        for kind, items in groups:
-            for i_index, io in enumerate(items):
-                row = datatypes.lookup(io.dtype)
-                loc: Loc = ("models", m_index, kind, i_index, "dtype")
-                if model.export == "aoti" and row.api_name in ("BF16", "BYTES"):
-                    continue  # the AOTI rules below say what a package takes
-                if not row.known_at(release) or not row.served_by_pytorch(release):
-                    problems.append(loaded.problem(
-                        f"{io.name}: {io.dtype} is not served by the PyTorch backend of Triton {release}",
-                        loc, model=model.name, field=f"{kind}[{i_index}].dtype", hint=f"allowed: {allowed}"))
-                elif row.torch_name is None and kind == "inputs":
-                    problems.append(loaded.problem(
-                        f"{io.name}: {io.dtype} inputs (List[str]) cannot be traced from example tensors",
-                        loc, model=model.name, field=f"{kind}[{i_index}].dtype",
-                        hint="tokenize outside the model and pass INT64 ids"))
         if model.export == "aoti":
             problems.extend(_aoti_problems(loaded, release, model, m_index))
-        elif not release.at_least(FORWARD_ARGUMENT_NAMES_SINCE):
-            for i_index, io in enumerate(model.inputs):
-                if binding_rules.named_index(io.name) is None:  # the backend's own reading of <name>__<index>
-                    problems.append(loaded.problem(
-                        f"input '{io.name}': the PyTorch backend of Triton {release} binds inputs only by "
-                        f"<name>__<index> (forward() argument names arrive in {FORWARD_ARGUMENT_NAMES_SINCE})",
-                        ("models", m_index, "inputs", i_index, "name"), model=model.name,
-                        field=f"inputs[{i_index}].name", hint=f"rename it INPUT__{i_index}, or target a newer release"))
+        problems.extend(_torchscript_problems(loaded, release, model, m_index))
+        for i_index, io in enumerate(model.inputs):
+            row = datatypes.lookup(io.dtype)
+            if row.torch_name is None and row.served_by_pytorch(release) and model.export != "aoti":
+                problems.append(loaded.problem(
+                    f"{io.name}: {io.dtype} inputs (List[str]) cannot be traced from example tensors",
+                    ("models", m_index, "inputs", i_index, "dtype"), model=model.name,
+                    field=f"inputs[{i_index}].dtype", hint="tokenize outside the model and pass INT64 ids"))
         if model.variants and not release.at_least(MODEL_CONFIG_NAME_SINCE):
             problems.append(loaded.problem(
                 f"variants need tritonserver --model-config-name, which arrives in {MODEL_CONFIG_NAME_SINCE}; Triton "
@@ -364,6 +346,19 @@ def _crash_problems(loaded: LoadedManifest) -> list[Problem]:
                         field=f"steps[{s_index}].outputs[{o_index}].dtype",
                         hint="return numbers (indices, scores), or target 25.07 or later"))
     return found
+
+
+def _torchscript_problems(loaded: LoadedManifest, release: Release, model: Any, m_index: int) -> list[Problem]:
+    """The release rules of TorchScript exports (compat/torchscript_rules.py), at their manifest lines; for a package
+    the datatype rules only, less BF16 and BYTES, of which the AOTI rules say what a package takes."""
+    found = torchscript_violations(release, [(io.name, io.dtype) for io in model.inputs],
+                                   [(io.name, io.dtype) for io in model.outputs or []])
+    if model.export == "aoti":
+        tensors = {"inputs": model.inputs, "outputs": model.outputs or []}
+        found = [v for v in found if v.part == "dtype"
+                 and datatypes.lookup(tensors[v.field][v.index].dtype).api_name not in ("BF16", "BYTES")]
+    return [loaded.problem(v.message, ("models", m_index, v.field, v.index or 0, v.part), model=model.name,
+                           field=f"{v.field}[{v.index}].{v.part}", hint=v.hint) for v in found]
 
 
 def _aoti_problems(loaded: LoadedManifest, release: Release, model: Any, m_index: int) -> list[Problem]:

@@ -14,6 +14,7 @@ writes the ensemble with its Python-backend steps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -58,6 +59,11 @@ class TokenizeStep(_Strict):
         None, description="the token that pads a batch (a token of the tokenizer's vocabulary); default: the "
         "tokenizer's own, else its end-of-text token (GPT-2's `<|endoftext|>`: the attention mask keeps padding out "
         "of every answer, which the proof checks, each text alone against a batch)")
+
+
+def is_image_input(api_dtype: str, dims: Sequence[int]) -> bool:
+    """An input an image step (and `infer --image`) can feed: FP32 or FP16 of dims [3, H, W]."""
+    return api_dtype in ("FP32", "FP16") and len(dims) == 3 and dims[0] == 3
 
 
 class ImageStep(_Strict):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from compiler import datatypes
 from compiler.backend.pytorch.pt2_names import argument_name
 from compiler.errors import ManifestError, Problem
-from compiler.manifest.pipelines import PipelineSpec, Step
+from compiler.manifest.pipelines import PipelineSpec, Step, is_image_input
 from compiler.manifest.schema import ModelSpec, OutputSpec
 
 if TYPE_CHECKING:  # the loader runs this module: at run time a loaded manifest is handed in, never imported
@@ -381,8 +381,7 @@ def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, m
         model = _model(settings_i.model, models, number, "image", problems)
         if model is None:
             return None
-        images = [i for i in model.inputs if datatypes.lookup(i.dtype).api_name in ("FP32", "FP16")
-                  and len(i.dims) == 3 and i.dims[0] == 3]
+        images = [i for i in model.inputs if is_image_input(datatypes.lookup(i.dtype).api_name, i.dims)]
         if len(model.inputs) != 1 or not images:
             problems.add(f"model '{model.name}' does not take one image: an image step needs one FP32 (or FP16) "
                          "input of dims [3, H, W]", number, "image")

@@ -18,7 +18,6 @@ import csv
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from google.protobuf import json_format
 from ruamel.yaml import YAML
 from tritonclient.grpc import model_config_pb2 as pb
 
-from compiler.cache import InstallFailed, cache_root, cached_venv
+from compiler.cache import InstallFailed, cached_venv, venv_folder
 from compiler.errors import Problem, ServerError
 from compiler.profiling.writer import profiling_folder, yaml_text
 from compiler.repository import layout
@@ -71,7 +70,7 @@ class ProfileResult:
 
 
 def analyzer_binary(progress: Callable[[str], None]) -> Path:
-    folder = cache_root() / f"model-analyzer-{VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
+    folder = venv_folder(f"model-analyzer-{VERSION}")
     try:
         python = cached_venv(folder, [REQUIREMENT], f"Model Analyzer {VERSION}'s venv", progress)
     except InstallFailed as err:

@@ -59,8 +59,9 @@ def test_resnet_image(server: TritonProcess, protocol: str, tmp_path: Path) -> N
     result = run_cli("infer", "resnet", "--image", str(picture), "--url", _url(server, protocol), "--protocol", protocol,
                      "--output-dir", str(tmp_path))
     assert result.code == 0, result.err
-    prepare = transforms.Compose([transforms.Resize((224, 224), interpolation=transforms.InterpolationMode.BILINEAR),
-                                  transforms.ToTensor(),
+    # as a pipeline's image step (and torchvision's ImageNet evaluation): the shorter side to 256, the centre 224
+    prepare = transforms.Compose([transforms.Resize(256, interpolation=transforms.InterpolationMode.BILINEAR),
+                                  transforms.CenterCrop(224), transforms.ToTensor(),
                                   transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
     with torch.no_grad():
         expected = _eager("resnet")(prepare(Image.open(picture).convert("RGB"))[None]).numpy()

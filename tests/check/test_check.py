@@ -117,7 +117,7 @@ def test_a_clean_hand_written_config(tmp_path: Path) -> None:
         ('runtime: "model.py"\n', "23.12", "'runtime' is unknown to Triton 23.12 (it arrives in 24.01)"),
         ("sequence_batching { iterative_sequence: true }\n", "23.10", "'iterative_sequence' is unknown to Triton 23.10"),
         ('input { name: "y" data_type: TYPE_BF16 dims: 4 }\n', "22.02", "'TYPE_BF16' is unknown to Triton 22.02"),
-        ('input { name: "y" data_type: TYPE_UINT32 dims: 4 }\n', "24.10", "TYPE_UINT32, which the PyTorch backend"),
+        ('input { name: "y" data_type: TYPE_UINT32 dims: 4 }\n', "24.10", "TYPE_UINT32 is not served by the PyTorch backend"),
         ('input { name: "y" data_type: TYPE_FP32 dims: 4 is_non_linear_format_io: true }\n', "24.05",
          "'is_non_linear_format_io' is unknown to Triton 24.05"),
     ],
@@ -131,7 +131,7 @@ def test_features_unknown_to_the_target_release(tmp_path: Path, extra: str, rele
 
 def test_argument_names_before_2206(tmp_path: Path) -> None:
     result = run_cli("check", str(_repo(tmp_path, BASE)), "--triton-version", "22.02", "--no-run")
-    assert result.code == 1 and "binds PyTorch inputs only as <name>__<index>" in result.out
+    assert result.code == 1 and "binds inputs only by <name>__<index>" in result.out
 
 
 def test_parse_error_has_line_and_column(tmp_path: Path) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -43,31 +41,48 @@ def _complete(repo: Path, batch: int) -> bool:
     return True
 
 
+#: Where a build is killed (right after it says the line) and what the repository must then be: the old one while
+#: models are still being exported into the staging folder (each takes far longer than the kill), the new one once it
+#: says the repository is written.
+KILLS = [("first: loading source", "old"), ("first: built in", "old"), ("second: loading source", "old"),
+         ("third: loading source", "old"), (": written", "new")]
+
+
+def _killed_after(project: Project, line: str) -> list[str]:
+    """A build (--force), killed with SIGKILL as soon as it says `line`; what it said until then."""
+    process = subprocess.Popen([sys.executable, "-m", "compiler", "build", "--manifest", str(project.manifest),
+                                "--output", str(project.output), "--force"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    said = []
+    for text in process.stdout:
+        said.append(text)
+        if line in text:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    return said
+
+
 @pytest.mark.slow
-def test_sigkill_at_random_points_never_leaves_a_broken_repository(project: Project) -> None:
+def test_sigkill_at_each_stage_leaves_the_old_repository_or_the_new_one(project: Project) -> None:
     project.write(_manifest(2))
     assert project.build().code == 0
     old = tree_digest(project.output)
     project.write(_manifest(3))
-    rng = random.Random(20261124)
-    outcomes = []
-    for _ in range(8):
-        process = _build_process(project, "--force")
-        time.sleep(rng.uniform(0.2, 6.0))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    for line, expected in KILLS:
+        said = _killed_after(project, line)
+        assert any(line in text for text in said), f"the build never said {line!r}:\n{''.join(said)}"
         current = tree_digest(project.output)
-        if current == old:
-            outcomes.append("old")
-        else:
-            assert _complete(project.output, 3), "a killed build left a half-written repository"
-            outcomes.append("new")
+        outcome = "old" if current == old else "new"
+        assert outcome == expected, f"killed after {line!r}: the {outcome} repository, expected the {expected} one"
+        assert _complete(project.output, 2 if outcome == "old" else 3), "a killed build left a broken repository"
+        if outcome == "new":
             old = current
     result = project.build("--force")
     assert result.code == 0, result.err
     assert _complete(project.output, 3)
     assert list(project.root.glob(".repo.*staging*")) == []
-    print("outcomes of the kills:", outcomes)
 
 
 def test_a_second_build_waits_for_the_lock(project: Project) -> None:
