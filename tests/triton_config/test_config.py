@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,3 +152,13 @@ def test_container_files_follow_the_manifest() -> None:
     service = YAML(typ="safe").load(compose(MANIFEST))["services"]["tritonserver"]
     assert service["restart"] == "unless-stopped"
     assert "localhost:8000/v2/health/ready" in service["healthcheck"]["test"]
+
+
+def test_version_policy_names_the_built_version_and_the_kept_ones() -> None:
+    def policy(kind: str) -> Any:
+        return build_config(_spec(version=3, keep_versions=1, version_policy=kind), [], kept=[1]).version_policy
+
+    assert list(policy("specific").specific.versions) == [1, 3]  # each served version named
+    assert policy("latest").latest.num_versions == 2  # the newest two folders: the built one and the kept one
+    assert policy("all").HasField("all")
+    assert list(build_config(_spec(version=2), []).version_policy.specific.versions) == [2]  # nothing kept
