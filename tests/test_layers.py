@@ -4,7 +4,6 @@ lowest first, are written here once."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "compiler"
@@ -37,30 +36,10 @@ def _room(module: str) -> str:
 
 
 def _imports() -> dict[str, set[str]]:
-    """Module -> the compiler modules it imports."""
-    graph: dict[str, set[str]] = {}
-    for path in PACKAGE.rglob("*.py"):
-        if "runtime" in path.parts:  # files copied into pipeline steps: they import nothing of the compiler
-            continue
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        targets = set()
-        tree = ast.parse(path.read_text())
-        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
-                       and "TYPE_CHECKING" in ast.unparse(block.test) for n in ast.walk(block)}
-        for node in ast.walk(tree):
-            if id(node) in typing_only:  # imports for annotations only: no import at run time
-                continue
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("compiler"):
-                for alias in node.names:  # `from compiler.x import y`: module y where there is one, else x
-                    name = f"{node.module}.{alias.name}"
-                    is_module = (PACKAGE.parent / (name.replace(".", "/") + ".py")).is_file() or \
-                        (PACKAGE.parent / name.replace(".", "/") / "__init__.py").is_file()
-                    targets.add(name if is_module else node.module)
-            elif isinstance(node, ast.Import):
-                targets |= {alias.name for alias in node.names if alias.name.startswith("compiler")}
-        graph[module] = targets - {module}
-    return graph
+    """Module -> the compiler modules it imports (repository/code.py: the graph the build's fingerprint reads too)."""
+    from compiler.repository.code import import_graph
+
+    return import_graph(PACKAGE)
 
 
 def test_every_room_has_a_layer() -> None:

@@ -60,21 +60,26 @@ def _hash_tree(root: Path) -> str:
     return digest.hexdigest()
 
 
-#: The parts of the compiler that can change what a build writes (the export, its proof, configs, the repository's
-#: files, the runtime steps copied into it); editing the CLI, verify, bench, check or deploy exports nothing again.
-BUILD_CODE = ("build", "datatypes.py", "releases.py", "errors.py", "backend", "compat", "export", "manifest",
-              "pipeline", "repository", "sources", "triton_config", "profiling")
+#: Where a build starts: the modules of compiler/build/ (the CLI calls them). Everything they import, transitively,
+#: can change what a build writes (repository/code.py reads the imports); editing the CLI, verify, bench, check or
+#: deploy exports nothing again. The runtime files a build copies into pipeline steps count too.
+BUILD_ROOT = "build"
+
+
+def build_code(root: Path) -> list[Path]:
+    """The files whose code a build runs or copies: the import closure of compiler/build/, and the runtime files."""
+    from compiler.repository.code import RUNTIME, closure, import_graph, module_file, module_name
+
+    graph = import_graph(root)
+    starts = [module_name(path, root) for path in (root / BUILD_ROOT).rglob("*.py")]
+    files = [module_file(name, root) for name in closure(graph, starts)]
+    runtime = [path for path in root.rglob("*.py") if RUNTIME in path.relative_to(root).parts]
+    return sorted({path for path in files if path is not None} | set(runtime))
 
 
 def compiler_code_hash() -> str:
     digest = hashlib.sha256()
-    paths = []
-    for part in BUILD_CODE:
-        root = _COMPILER_ROOT / part
-        if not root.exists():  # a room renamed without this list: its code would stop counting
-            raise RuntimeError(f"fingerprint.BUILD_CODE names {part!r}, which compiler/ no longer has")
-        paths += [root] if root.is_file() else list(root.rglob("*.py"))
-    for path in sorted(paths):
+    for path in build_code(_COMPILER_ROOT):
         digest.update(str(path.relative_to(_COMPILER_ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

@@ -271,3 +271,12 @@ def test_the_code_fingerprint_covers_the_build_package_and_not_the_cli(tmp_path:
     assert fingerprint.compiler_code_hash() == before
     (copy / "build" / "models.py").write_text((copy / "build" / "models.py").read_text() + "\n# edited\n")
     assert fingerprint.compiler_code_hash() != before
+    # derived from what the build imports, not a list: cache.py (which the build reaches through its toolchain) and
+    # the runtime files it copies count; a module only the CLI imports does not
+    for edited in ("cache.py", "pipeline/runtime/steps.py"):
+        before = fingerprint.compiler_code_hash()
+        (copy / edited).write_text((copy / edited).read_text() + "\n# edited\n")
+        assert fingerprint.compiler_code_hash() != before, edited
+    before = fingerprint.compiler_code_hash()
+    (copy / "bench" / "runner.py").write_text((copy / "bench" / "runner.py").read_text() + "\n# edited\n")
+    assert fingerprint.compiler_code_hash() == before
