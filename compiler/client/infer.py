@@ -143,7 +143,7 @@ def image_inputs(config: ServedConfig, image: Path) -> dict[str, np.ndarray]:
     crop = max(height, width) if max(height, width) > 0 else default.crop
     step = DecodeImage({"input": "--image", "output": spec.name, "resize": round(crop * default.resize / default.crop),
                         "crop": crop, "mean": list(default.mean), "std": list(default.std),
-                        "dtype": datatypes.lookup(spec.api_dtype).numpy_dtype().__name__}, "")
+                        "dtype": np.dtype(datatypes.lookup(spec.api_dtype).numpy_dtype()).name}, "")
     try:
         chw = step.image(image.read_bytes())
     except (RequestError, OSError) as err:

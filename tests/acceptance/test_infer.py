@@ -51,24 +51,31 @@ def test_bert_text(server: TritonProcess, protocol: str, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_resnet_image(server: TritonProcess, protocol: str, tmp_path: Path) -> None:
+    """`infer --image` to the model lays the image out with the pipeline's image step (one preprocessor): its logits'
+    softmax equals what classify_image (image 256/224 -> resnet -> classify) answers for the same file; and the layout
+    is ImageNet's evaluation one (torchvision's Resize(256), CenterCrop(224), Normalize), up to resampling."""
     from PIL import Image
     from torchvision import transforms
 
     picture = tmp_path / "picture.png"
     Image.fromarray((np.random.default_rng(2).random((300, 420, 3)) * 255).astype("uint8")).save(picture)
-    result = run_cli("infer", "resnet", "--image", str(picture), "--url", _url(server, protocol), "--protocol", protocol,
-                     "--output-dir", str(tmp_path))
+    url = _url(server, protocol)
+    result = run_cli("infer", "resnet", "--image", str(picture), "--url", url, "--protocol", protocol,
+                     "--output-dir", str(tmp_path / "model"))
     assert result.code == 0, result.err
-    # as a pipeline's image step (and torchvision's ImageNet evaluation): the shorter side to 256, the centre 224
+    served = np.load(tmp_path / "model" / "OUTPUT__0.npy")
+    assert served.shape == (1, 1000)
+    piped = run_cli("infer", "classify_image", "--image", str(picture), "--url", url, "--protocol", protocol,
+                    "--output-dir", str(tmp_path / "pipeline"))
+    assert piped.code == 0, piped.err
+    softmax = torch.softmax(torch.from_numpy(served), dim=-1).numpy()
+    np.testing.assert_allclose(softmax, np.load(tmp_path / "pipeline" / "PROBABILITIES.npy"), atol=1e-6)
     prepare = transforms.Compose([transforms.Resize(256, interpolation=transforms.InterpolationMode.BILINEAR),
                                   transforms.CenterCrop(224), transforms.ToTensor(),
                                   transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
     with torch.no_grad():
         expected = _eager("resnet")(prepare(Image.open(picture).convert("RGB"))[None]).numpy()
-    served = np.load(tmp_path / "OUTPUT__0.npy")
-    assert served.shape == (1, 1000)
-    np.testing.assert_allclose(served, expected, atol=1e-2, rtol=1e-3)
-    assert int(served.argmax()) == int(expected.argmax())
+    assert np.corrcoef(served[0], expected[0])[0, 1] > 0.999  # the same crop, resampled a little differently
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
