@@ -342,7 +342,9 @@ def infer(model: str, inputs: tuple[str, ...], text: str | None, image: Path | N
         from compiler.manifest import load_manifest
 
         spec = next((m for m in load_manifest(manifest).manifest.models if m.name == model), None)
-    result = client.infer(model, url, protocol, files, text, image, spec, manifest.parent, output_dir, classes)
+    result = client.infer(client.InferRequest(model=model, url=url, protocol=protocol, files=files, text=text,
+                                              image=image, manifest_model=spec, manifest_dir=manifest.parent,
+                                              output_dir=output_dir, classes=classes))
     if result.used_manifest:
         click.echo(f"manifest: {manifest} (its model '{model}' shaped the request)", err=True)
     elif result.used_manifest is False:

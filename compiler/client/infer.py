@@ -11,7 +11,7 @@ random but well-formed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -245,13 +245,30 @@ def matches(config: ServedConfig, model: ModelSpec) -> bool:
     return served == declared
 
 
-def infer(model: str, url: str | None = None, protocol: str = "http", files: dict[str, Path] | None = None,
-          text: str | None = None, image: Path | None = None, manifest_model: ModelSpec | None = None,
-          manifest_dir: Path = Path("."), output_dir: Path | None = None, classes: int | None = None) -> InferResult:
-    """One request to a served `model`: inputs from text, an image, .npy files, or random; outputs saved as
-    NAME.npy in `output_dir` when given. A model that takes raw bytes (a pipeline) is sent the text or the image
-    file as they are."""
-    address = url or default_url(protocol)
+@dataclass(frozen=True)
+class InferRequest:
+    """What `infer` is asked: the served model, where, and what to send (text, an image, .npy files, or random
+    inputs where none is given); the manifest entry that shapes it, where outputs are saved, the classes to ask."""
+
+    model: str
+    url: str | None = None
+    protocol: str = "http"
+    files: dict[str, Path] = field(default_factory=dict)
+    text: str | None = None
+    image: Path | None = None
+    manifest_model: ModelSpec | None = None
+    manifest_dir: Path = Path(".")
+    output_dir: Path | None = None
+    classes: int | None = None
+
+
+def infer(request: InferRequest) -> InferResult:
+    """One request to a served model: inputs from text, an image, .npy files, or random; outputs saved as NAME.npy in
+    `output_dir` when given. A model that takes raw bytes (a pipeline) is sent the text or the image file as they
+    are."""
+    model, protocol, files, text, image = request.model, request.protocol, request.files, request.text, request.image
+    manifest_model, manifest_dir, output_dir = request.manifest_model, request.manifest_dir, request.output_dir
+    address = request.url or default_url(protocol)
     config = served_config(model, address, protocol)
     used = None if manifest_model is None else matches(config, manifest_model)
     if not used:
@@ -268,7 +285,7 @@ def infer(model: str, url: str | None = None, protocol: str = "http", files: dic
         arrays = file_inputs(config, files)
     else:
         arrays = random_inputs(config, manifest_model)
-    outputs = run(config, arrays, address, protocol, classes)
+    outputs = run(config, arrays, address, protocol, request.classes)
     saved = []
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
