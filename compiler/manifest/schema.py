@@ -443,7 +443,9 @@ class ModelSpec(Strict):
         None, description="Triton's sequence batcher instead of the dynamic batcher, for models whose requests come "
         "in sequences (a stream, a conversation); its control inputs are forward() arguments the server fills. "
         "The build proves the model with the controls drawn as any input, and verify sends sequences and checks "
-        "each answer against eager PyTorch run with the controls the server gives. TorchScript only: NVIDIA's "
+        "each answer against eager PyTorch run with the controls the server gives. With max_batch_size above 0 no "
+        "value guard is compiled in: a batch's empty slots are null requests of uninitialised memory (core's "
+        "CopyAsNull), whose refusal would fail the real sequences beside them. TorchScript only: NVIDIA's "
         "pytorch_backend r26.05 refuses any sequence batching for a .pt2 package (src/pt2/model_instance_state.cc "
         "ValidateBooleanSequenceControl: 'not supported')")
     response_cache: bool = Field(
