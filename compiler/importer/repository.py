@@ -27,8 +27,6 @@ from compiler.manifest.raw_config import OWNED
 from compiler.repository import layout
 from compiler.triton_config import parse_text
 
-#: ModelConfig fields an imported entry sets through its own keys (beyond raw_config.OWNED, which the build sets).
-TYPED = {"response_cache"}
 #: Size drawn for each -1 dim where the repository says nothing of the sizes it serves.
 EXAMPLE_SIZE = 8
 
@@ -154,13 +152,14 @@ def _model_entry(folder: Path, config: Any, base: Path, said: list[str], aoti: b
     if config.model_warmup:
         entry["warmup"] = True  # kept only where the build writes the same samples (import_repository checks)
     raw = {}
+    as_dict = json_format.MessageToDict(config, preserving_proto_field_name=True)
     for descriptor, _ in config.ListFields():
         if descriptor.name in ("batch_input", "batch_output", "runtime"):
             said.append(f"{where}: {descriptor.name} left out: the build sets it only where it generates the model "
                         "(a pipeline's encoder)")
-        if descriptor.name in OWNED or descriptor.name in TYPED:
+        if descriptor.name in OWNED:  # set by a manifest key (the entry's own, above)
             continue
-        raw[descriptor.name] = json_format.MessageToDict(config, preserving_proto_field_name=True)[descriptor.name]
+        raw[descriptor.name] = as_dict[descriptor.name]
     if raw:
         entry["config"] = raw
         said.append(f"{where}: under config: {', '.join(sorted(raw))} (no manifest key of their own)")
