@@ -268,6 +268,16 @@ class TritonProcess:
     def grpc_url(self) -> str:
         return f"{self.host}:{self.ports.grpc}"
 
+    def client(self, protocol: str) -> tuple[Any, Any]:
+        """(a tritonclient client of this server over `protocol`, "http" or "grpc"; its tritonclient module)."""
+        if protocol == "http":
+            import tritonclient.http as http_module
+
+            return http_module.InferenceServerClient(self.http_url, network_timeout=300), http_module
+        import tritonclient.grpc as grpc_module
+
+        return grpc_module.InferenceServerClient(self.grpc_url), grpc_module
+
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"http://{self.http_url}{path}", data=data, method=method)

@@ -164,14 +164,7 @@ def _request(server: TritonProcess, protocol: str, plan: Any, items: list[str | 
              class_count: dict[str, int] | None = None) -> dict[str, np.ndarray]:
     from compiler.pipeline.proof import as_request
 
-    if protocol == "http":
-        import tritonclient.http as module
-
-        client: Any = module.InferenceServerClient(server.http_url, network_timeout=300)
-    else:
-        import tritonclient.grpc as module  # type: ignore[no-redef]
-
-        client = module.InferenceServerClient(server.grpc_url)
+    client, module = server.client(protocol)
     data = as_request(items)
     item = module.InferInput(plan.inputs[0].name, list(data.shape), "BYTES")
     item.set_data_from_numpy(data)

@@ -177,7 +177,7 @@ def _sequence_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelCo
     for number, protocol in enumerate(("http", "grpc")):
         progress(f"{model.name}: {len(SEQUENCE_IDS)} sequences of {SEQUENCE_LENGTH} requests over {protocol}, "
                  f"{slots} at once")
-        client, module = _client(server, protocol)
+        client, module = server.client(protocol)
         problems = []
         for group, step in ((group, step) for group in groups for step in range(SEQUENCE_LENGTH)):
             for sequence in group:
@@ -207,17 +207,6 @@ def _sequence_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelCo
 
 def _dtype_of(model: ModelSpec, name: str) -> str:
     return next(spec.dtype for spec in model.inputs if spec.name == name)
-
-
-def _client(server: TritonProcess, protocol: str) -> tuple[Any, Any]:
-    """(client, its tritonclient module) for `protocol`."""
-    if protocol == "http":
-        import tritonclient.http as http_module
-
-        return http_module.InferenceServerClient(server.http_url, network_timeout=300), http_module
-    import tritonclient.grpc as grpc_module
-
-    return grpc_module.InferenceServerClient(server.grpc_url), grpc_module
 
 
 def _kept_version_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, reference: EagerReference,
@@ -365,7 +354,7 @@ def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any]
 
 def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.ModelConfig,
            inputs: dict[str, Any], datatypes: dict[str, str] | None = None, version: int | None = None) -> dict[str, Any]:
-    client, client_module = _client(server, protocol)
+    client, client_module = server.client(protocol)
     result = client.infer(model.name, infer_inputs(client_module, model, inputs, datatypes),
                           model_version=str(version) if version is not None else "")
     return {out.name: result.as_numpy(out.name) for out in config.output}
