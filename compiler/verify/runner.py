@@ -408,7 +408,8 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
     client = httpclient.InferenceServerClient(server.http_url, concurrency=CONCURRENT_REQUESTS, network_timeout=300)
     base = plans_for(model)[0]
     failures: list[str] = []
-    requests = executions = shed = answered = 0
+    shed = answered = 0
+    counts: list[tuple[int, int]] = []  # (requests, executions) per burst, from the server's statistics
     for burst in range(bursts):
         before = _counts(client, model.name)
         pending = []
@@ -431,21 +432,30 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
                 failures.append(f"request {number}: {detail}")
         after = _counts(client, model.name)
         executions, requests = after[0] - before[0], after[1] - before[1]
+        counts.append((requests, executions))
         if failures or executions < requests or not config.HasField("dynamic_batching"):
             break  # merged (or cannot be, or failed): nothing more to learn from another burst
-    if not config.HasField("dynamic_batching"):
-        batching = f"{requests} requests in {executions} executions; no dynamic batching in this config"
-    elif executions < requests:
-        batching = f"merged by the dynamic batcher: {requests} requests in {executions} executions"
-    else:
-        batching = (f"not merged: {requests} requests in {executions} executions in each of {bursts} bursts, so this "
-                    "shows the answers, not batching (batch invariance was proved by the build)")
+    batching = _batching_said(counts, config.HasField("dynamic_batching"))
     if not answered:
         failures.append(f"none answered: {shed} shed by the queue policy")
     elif shed:
         batching += f"; {shed} shed by the queue policy (its timeout or size, as under overload)"
     return Check(model.name, f"{CONCURRENT_REQUESTS} concurrent requests", "http", not failures,
                  "; ".join(failures) or f"equal to eager PyTorch; {batching}")
+
+
+def _batching_said(counts: list[tuple[int, int]], dynamic: bool) -> str:
+    """What the server's statistics showed about merging, for the bursts sent ((requests, executions) each; the
+    last is the one that merged, if one did). A shed request is in no count, so bursts may differ in size."""
+    requests, executions = counts[-1]
+    if not dynamic:
+        return f"{requests} requests in {executions} executions; no dynamic batching in this config"
+    if executions < requests:
+        return f"merged by the dynamic batcher: {requests} requests in {executions} executions"
+    sizes = {r for r, _ in counts}
+    each = (f"{requests} requests in {executions} executions in each of {len(counts)} bursts" if len(sizes) == 1
+            else f"{', '.join(str(r) for r, _ in counts)} requests in as many executions in {len(counts)} bursts")
+    return f"not merged: {each}, so this shows the answers, not batching (batch invariance was proved by the build)"
 
 
 def _counts(client: Any, name: str) -> tuple[int, int]:

@@ -67,9 +67,14 @@ def test_verify_passes_and_serves_kind_gpu_on_cpu_without_touching_files(built: 
     assert "bert_like" in result.out and "resnet" not in result.out
     assert "served as KIND_CPU (no GPU here)" in result.out
     assert "concurrent requests" in result.out and " 0 failed" in result.out
-    # what the concurrency check showed about batching is said, with the server's own counts
-    assert re.search(r"merged by the dynamic batcher: 8 requests in [1-7] executions|not merged: 8 requests in 8 "
-                     r"executions in each of 3 bursts, so this shows the answers, not batching", result.out)
+    # what the concurrency check showed about batching is said, with the server's own counts: merged in fewer
+    # executions than requests, or not merged in any of 3 bursts (a request shed by the queue policy on a busy
+    # machine is in no count, and is said)
+    row = next(line for line in result.out.splitlines() if "concurrent requests" in line and "merged" in line)
+    merged = re.search(r"merged by the dynamic batcher: ([1-8]) requests in (\d+) executions", row)
+    unmerged = re.search(r"not merged: .*requests in .*executions in (each of )?3 bursts, so this shows the answers, "
+                         r"not batching", row)
+    assert (merged and int(merged[2]) < int(merged[1])) or unmerged, row
     assert tree_digest(repo) == before
 
 
