@@ -42,11 +42,21 @@ def closed_loop(label: str, make_caller: Callable[[], Callable[[], Any]], concur
     start_gate = threading.Barrier(concurrency + 1)
     stop_at = [0.0]
 
+    failed: list[BaseException] = []
+
     def worker() -> None:
-        call = make_caller()
-        for _ in range(warmup):
-            call()
-        start_gate.wait()
+        try:
+            call = make_caller()
+            for _ in range(warmup):
+                call()
+        except BaseException as err:  # no caller, or its warm-up refused: the window cannot start
+            failed.append(err)
+            start_gate.abort()
+            return
+        try:
+            start_gate.wait()
+        except threading.BrokenBarrierError:
+            return
         while time.perf_counter() < stop_at[0]:
             begun = time.perf_counter()
             try:
@@ -63,7 +73,12 @@ def closed_loop(label: str, make_caller: Callable[[], Callable[[], Any]], concur
     for thread in threads:
         thread.start()
     stop_at[0] = time.perf_counter() + 3600  # until the gate opens
-    start_gate.wait()
+    try:
+        start_gate.wait()
+    except threading.BrokenBarrierError:
+        for thread in threads:
+            thread.join()
+        raise failed[0] from None
     began = time.perf_counter()
     stop_at[0] = began + seconds
     for thread in threads:

@@ -35,7 +35,7 @@ from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.reference import EagerReference, load_built
 from compiler.manifest import LoadedManifest, ModelSpec, load_manifest
 from compiler.profiling.model_analyzer import ProfileResult, profile
-from compiler.profiling.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, Result, locate
+from compiler.profiling.perf_analyzer import LOOSE_FLAGS, PerfAnalyzer, RanAway, Result, locate
 from compiler.profiling.writer import commands_for_copy, profiling_folder
 from compiler.server.ports import Ports
 from compiler.server.process import TritonProcess
@@ -153,6 +153,8 @@ class _PaCell:
         try:
             result = self.analyzer.measure(self.command, self.url, self.protocol,
                                            interval_ms=int(self.seconds * 1000), extra=LOOSE_FLAGS)
+        except RanAway as err:  # measured all the same, by our own client, and said
+            result = self._own(err)
         except ServerError as err:  # one cell's failure must not lose the hour measured: said in the report
             said = [line.strip() for line in str(err).splitlines() if line.strip() and "perf_analyzer failed" not in
                     line and not line.strip().startswith("hint:")]
@@ -166,6 +168,18 @@ class _PaCell:
             for name, spent in difference(snapshot(self.stats_url, self.watched), before).items():
                 self.measurement.stats[name] = self.measurement.stats.get(name, ModelStats()) + spent
         tick()
+
+
+    def _own(self, ran_away: RanAway) -> Result:
+        """The cell measured by the bench's own closed-loop client for as long as perf_analyzer's windows would
+        have lasted (a warm-up and three), as a perf_analyzer result whose note says so."""
+        from compiler.bench.own_client import batch_size, caller_factory
+
+        window = closed_loop(self.label, caller_factory(self.command, self.url, self.protocol), self.concurrency,
+                             max(1.0, 4 * self.seconds), batch_size(self.command), warmup=1)
+        return Result(self.concurrency, self.protocol, window.throughput, window.percentile(0.5) * 1000,
+                        window.percentile(0.9) * 1000, window.percentile(0.99) * 1000,
+                        f"perf_analyzer ran past {ran_away.limit_s:.0f} s: measured by the bench's own client")
 
 
 def _commands(profiling: Path, name: str) -> dict[int, list[str]]:

@@ -41,6 +41,24 @@ LOOSE_FLAGS = tuple(part for key, value in LOOSE_STABILITY.items() for part in (
 #: (a window without requests counts as unstable), and the requests a count window waits for instead.
 UNSETTLED = ("No valid requests recorded within time interval", "Failed to obtain stable measurement")
 COUNT_WINDOW = 16
+#: Windows can run away on a busy 2-core machine: perf_analyzer (2.51) summarises each window on its main thread while
+#: its 16 workers go on sending, and what they send meanwhile joins what it must summarise. Seen beside a CPU-heavy
+#: job: a tiny model answered at 30,000 requests a second at concurrency 16, 250 ms windows, still measuring after
+#: 10 minutes with 11 GiB of request records (gdb: the main thread in InferenceProfiler::Summarize,
+#: ValidLatencyMeasurement). So a run gets this many times its expected length (a warm-up window and the trials)
+#: plus RUNAWAY_SLACK_S; past it, it is stopped and RanAway raised (the bench then measures the cell with its own
+#: client, and says so). Its --request-count is no way out: in 2.51 it reports throughput over a fixed second, and at
+#: concurrency 16 it waited on 128 answers of which 124 were counted, for good.
+RUNAWAY = 3
+RUNAWAY_SLACK_S = 15
+
+
+class RanAway(ServerError):
+    """perf_analyzer ran past its time limit (RUNAWAY) and was stopped."""
+
+    def __init__(self, problem: Problem, limit_s: float):
+        super().__init__(problem)
+        self.limit_s = limit_s
 
 
 @dataclass(frozen=True)
@@ -66,18 +84,23 @@ class PerfAnalyzer:
     def measure(self, command: list[str], url: str, protocol: str, interval_ms: int = 2000,
                 extra: tuple[str, ...] = ()) -> Result:
         """Run one generated command (perf_analyzer.txt) against `url` over `protocol`; its CSV report parsed.
-        `extra`: more flags (a short test loosens the stability criteria, say)."""
+        `extra`: more flags (a short test loosens the stability criteria, say). Time windows of `interval_ms` that
+        did not settle are measured again in count windows (the result's note says so); a run past its limit raises
+        RanAway."""
         args = [*_retarget(command[1:], url, protocol), *extra]
+        counted = "count_windows" in args  # windows of a count of requests: how long they take is the model's
+        limit = 600 if counted else RUNAWAY_SLACK_S + RUNAWAY * (_trials(args) + 1) * interval_ms / 1000
         with tempfile.TemporaryDirectory() as folder:
             report = Path(folder) / "report.csv"
-            done = self.run([*args, "--measurement-interval", str(interval_ms), "-f", str(report)])
+            done = self._bounded([*args, "--measurement-interval", str(interval_ms), "-f", str(report)], limit)
             unsettled = done.returncode != 0 and any(w in done.stdout + done.stderr for w in UNSETTLED)
             if unsettled:
                 # windows of a time a busy machine completed no request in, or that never agreed: windows of a count
                 # of requests instead, which last until that many are answered (a short measurement on a loaded
                 # machine then reports, and says so)
-                done = self.run([*args, "--measurement-mode", "count_windows", "--measurement-request-count",
-                                 str(COUNT_WINDOW), "-f", str(report)])
+                report.unlink(missing_ok=True)
+                done = self._bounded([*args, "--measurement-mode", "count_windows", "--measurement-request-count",
+                                      str(COUNT_WINDOW), "-f", str(report)], limit)
             if done.returncode != 0 or not report.is_file():
                 tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
                 raise ServerError(Problem("perf_analyzer failed:\n      " + "\n      ".join(tail),
@@ -87,6 +110,23 @@ class PerfAnalyzer:
                       float(row["p50 latency"]), float(row["p90 latency"]), float(row["p99 latency"]),
                       f"time windows of {interval_ms} ms did not settle: {COUNT_WINDOW}-request windows" if unsettled
                       else "")
+
+    def _bounded(self, args: list[str], limit: float) -> subprocess.CompletedProcess[str]:
+        try:
+            return self.run(args, timeout=limit)
+        except subprocess.TimeoutExpired as err:
+            said = (err.stdout or b"").decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
+            raise RanAway(Problem(f"perf_analyzer ran past {limit:.0f} s and was stopped (RUNAWAY in "
+                                  f"compiler/profiling/perf_analyzer.py): {said.strip().splitlines()[-1:] or ''}"),
+                          limit) from None
+
+
+def _trials(args: list[str]) -> int:
+    """The most windows perf_analyzer measures, from --max-trials/-r (its default is 10)."""
+    for flag in ("--max-trials", "-r"):
+        if flag in args[:-1]:
+            return int(args[args.index(flag) + 1])
+    return 10
 
 
 def _retarget(args: list[str], url: str, protocol: str) -> list[str]:

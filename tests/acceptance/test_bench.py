@@ -145,3 +145,33 @@ def test_an_aoti_model_is_measured_beside_its_torchscript_twin_and_pytriton(tmp_
     assert _row(text, "pytriton http c16", 16) and "PYTRITON_NO_TENSORSTORE=1" in text
     assert "| served aoti / served TorchScript, grpc c16 throughput |" not in text  # no aoti c16 in this run
     assert _row(text, "served torchscript grpc c16", 16)
+
+
+def test_a_cell_perf_analyzer_cannot_finish_is_measured_by_the_benchs_own_client(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """perf_analyzer's windows can run away on a busy machine (profiling/perf_analyzer.py, RUNAWAY): past its limit it
+    is stopped, and the cell is measured by the bench's own client from the same command, which the report says.
+    The limit is made 0 here, so that every run is stopped; the server is real, and counts what the client sent."""
+    from compiler.bench.runner import _commands, _PaCell
+    from compiler.bench.stats import snapshot
+    from compiler.profiling import perf_analyzer
+    from compiler.profiling.perf_analyzer import locate
+    from compiler.profiling.writer import profiling_folder
+    from compiler.server.process import TritonProcess
+
+    built = Project.at(tmp_path).built(MANIFEST)
+    monkeypatch.setattr(perf_analyzer, "RUNAWAY", 0)
+    monkeypatch.setattr(perf_analyzer, "RUNAWAY_SLACK_S", 0.01)
+    command = _commands(profiling_folder(built.output), "affine")[4]
+    with TritonProcess(built.output) as server:
+        server.wait_ready(120)
+        for protocol, url in (("http", server.http_url), ("grpc", server.grpc_url)):
+            before = snapshot(server.http_url, ("affine",))["affine"].requests
+            cell = _PaCell(f"served {protocol} c4", locate(), command, url, protocol, 4, SECONDS)
+            cell.run(warmup=0, tick=lambda: None)
+            assert not cell.error and cell.measurement is not None
+            result = cell.measurement.results[0]
+            assert result.note.startswith("perf_analyzer ran past 0 s: measured by the bench's own client"), result
+            assert result.concurrency == 4 and result.protocol == protocol and result.throughput > 0
+            assert 0 < result.p50_us <= result.p90_us <= result.p99_us
+            assert snapshot(server.http_url, ("affine",))["affine"].requests - before >= 4

@@ -3,6 +3,8 @@ the fast tier runs these)."""
 
 from __future__ import annotations
 
+import pytest
+
 from compiler.bench.load import closed_loop
 
 
@@ -22,3 +24,18 @@ def test_windows_of_one_cell_add_up() -> None:
     first.absorb(second)
     assert len(first.latencies_ms) == count and first.seconds == seconds
     assert first.throughput == count / seconds and max(first.latencies_ms) >= 30  # both windows' latencies
+
+
+def test_a_caller_that_cannot_be_made_fails_the_window_instead_of_hanging_it() -> None:
+    """One thread's client cannot be made (the server refuses it, say): the others were waiting at the start gate;
+    the window ends at once with that thread's error."""
+    made = [0]
+
+    def make() -> object:
+        made[0] += 1
+        if made[0] == 2:
+            raise ConnectionRefusedError("no server")
+        return lambda: None
+
+    with pytest.raises(ConnectionRefusedError, match="no server"):
+        closed_loop("refused", make, concurrency=3, seconds=0.2)
