@@ -214,15 +214,33 @@ def verify(manifest: Path | None, repository: Path, variant: str | None, allow_p
               show_default=True)
 @click.option("--reference", type=click.Path(path_type=Path, dir_okay=False), default=Path("docs/manifest.md"),
               show_default=True, help="where the manifest reference (Markdown) goes")
-def schema(output: Path, reference: Path) -> None:
-    """Write the JSON Schema of models.yaml (for editor completion) and its reference, docs/manifest.md."""
+@click.option("--rules", "rules_doc", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("docs/check.md"), show_default=True,
+              help="the document whose rule list is written from the rule book")
+def schema(output: Path, reference: Path, rules_doc: Path) -> None:
+    """Write the JSON Schema of models.yaml (for editor completion), its reference (docs/manifest.md), and the rule
+    list of docs/check.md from the rule book."""
     from compiler.manifest.jsonschema import manifest_schema
     from compiler.manifest.reference import manifest_reference
+    from compiler.rulebook import with_rule_list
 
-    for path, text in ((output, manifest_schema()), (reference, manifest_reference())):
+    for path, text in ((output, manifest_schema()), (reference, manifest_reference()),
+                       (rules_doc, with_rule_list(rules_doc.read_text()))):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         click.echo(f"wrote {path}")
+
+
+def _selectors(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """--select/--ignore values, repeated or comma-separated (C1,L001), each a code or a prefix of codes."""
+    from compiler.rulebook import unknown
+
+    chosen = tuple(part.strip().upper() for value in values for part in value.split(",") if part.strip())
+    wrong = unknown(chosen)
+    if wrong:
+        raise click.BadParameter(f"{', '.join(wrong)} names no rule (`python -m compiler rules` lists them)",
+                                 param_hint=f"--{param.name}")
+    return chosen
 
 
 @main.command()
@@ -230,10 +248,17 @@ def schema(output: Path, reference: Path) -> None:
 @click.option("--triton-version", help=f"Target release (YY.MM). The release is {LOOKUP_ORDER}.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-run", is_flag=True, help="Skip loading and running the model files (fast, no torch).")
-def check(repository: Path, triton_version: str | None, output_format: str, no_run: bool) -> None:
-    """Lint a Triton model repository (ours or hand-written) against its models and release."""
+@click.option("--select", multiple=True, callback=_selectors, metavar="CODE",
+              help="Report only these rules: codes or prefixes (C110, C1, L), repeated or comma-separated.")
+@click.option("--ignore", multiple=True, callback=_selectors, metavar="CODE",
+              help="Report none of these rules; the longer of a --select and an --ignore that both match wins.")
+def check(repository: Path, triton_version: str | None, output_format: str, no_run: bool, select: tuple[str, ...],
+          ignore: tuple[str, ...]) -> None:
+    """Lint a Triton model repository (ours or hand-written) against its models and release. Every finding names
+    its rule's code (`python -m compiler rules` lists them)."""
     from compiler.check import check_repository
     from compiler.check.findings import ERROR, render_json, render_text
+    from compiler.rulebook import chosen
 
     if triton_version:
         from compiler.releases import known_release
@@ -243,10 +268,30 @@ def check(repository: Path, triton_version: str | None, output_format: str, no_r
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--triton-version") from None
     findings, release, why = check_repository(repository, triton_version, run_models=not no_run)
+    findings = [f for f in findings if chosen(f.code, select, ignore)]
     shown = [f for f in findings if output_format == "json" or f.severity != "info" or not no_run]
     click.echo(render_json(shown, release, why) if output_format == "json" else render_text(shown, release, why))
     if any(f.severity == ERROR for f in findings):
         sys.exit(EXIT_USER)
+
+
+@main.command()
+@click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True)
+def rules(output_format: str) -> None:
+    """List the rule book: every rule validate, build and check apply, with its code, releases, source and fix."""
+    import json
+    from dataclasses import asdict
+
+    from compiler.rulebook import RULES, markdown
+
+    if output_format == "markdown":
+        click.echo(markdown(), nl=False)
+    elif output_format == "json":
+        click.echo(json.dumps([{**asdict(r), "releases": r.releases()} for r in RULES.values()], indent=2))
+    else:
+        for r in RULES.values():
+            click.echo(f"{r.code} {r.name:<34} {r.severity:<7} {r.releases():<22} {r.what}")
 
 
 @main.command()

@@ -28,6 +28,8 @@ class Problem:
     model: str | None = None
     field: str | None = None
     hint: str | None = None
+    #: the rule it breaks (compiler/rulebook.py), where one does
+    code: str | None = None
     #: the full text behind a summarised message (a traceback, a tensor's repr): written to a log file, not printed
     details: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
@@ -45,6 +47,8 @@ class Problem:
         head = []
         if self.where():
             head.append(self.where())
+        if self.code:
+            head.append(self.code)
         if self.model:
             head.append(f"model '{self.model}'")
         if self.field:

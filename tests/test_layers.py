@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "compiler"
 LAYERS: list[set[str]] = [
     {"errors", "releases", "cache"},
     {"datatypes", "backend"},
+    {"rulebook"},
     {"compat"},
     {"manifest"},
     {"sources"},

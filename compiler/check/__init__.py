@@ -37,7 +37,7 @@ def check_repository(repository: Path, release_flag: str | None = None,
     configs: dict[str, tuple[Path, pb.ModelConfig]] = {}
     folders = layout.model_folders(repository)
     if not folders:
-        findings.append(Finding.of(ERROR, "the repository holds no model folder", file=Path(repository)))
+        findings.append(Finding.of(ERROR, "the repository holds no model folder", file=Path(repository), code="L013"))
     for folder in folders:
         config_path = layout.config_file(folder)
         config = None
@@ -83,7 +83,8 @@ def said_once(findings: list[Finding], repository: Path) -> list[Finding]:
             merged.append(f)
         elif f is group[0]:
             models = ", ".join(sorted({g.model for g in group if g.model}))
-            merged.append(Finding.of(WARNING, f"{f.message} (models: {models})", file=repository, hint=f.hint))
+            merged.append(Finding.of(WARNING, f"{f.message} (models: {models})", file=repository, hint=f.hint,
+                                     code=f.code))
     return merged
 
 
@@ -98,11 +99,11 @@ def _release_schema_findings(folders: list[Path], release: Release) -> list[Find
         parsed = parse_for_release(texts, release)
     except SchemaUnavailable as err:
         return [Finding.of(WARNING, f"the exact schema of Triton {release} was not checked: {err}",
-                           hint="feature rules still applied; `make setup` caches every release's schema")]
+                           hint="feature rules still applied; `make setup` caches every release's schema", code="L015")]
     said = [] if parsed.schema_release == release else [Finding.of(
         INFO, f"Triton {release}'s tritonclient (with its ModelConfig schema) was never published on PyPI: "
-              f"the configs were parsed with {parsed.schema_release}'s, the newest earlier one")]
+              f"the configs were parsed with {parsed.schema_release}'s, the newest earlier one", code="L015")]
     return said + [Finding.of(ERROR, f"Triton {parsed.schema_release}'s own schema rejects the config: {message}",
                               name, layout.config_file(folders[0].parent / name),
-                              hint=f"remove what {release} does not know, or target a newer release")
+                              hint=f"remove what {release} does not know, or target a newer release", code="L014")
                    for name, message in sorted(parsed.errors.items())]

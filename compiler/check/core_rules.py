@@ -11,6 +11,7 @@ that the embedded tritonserver (2.51, release 24.10) refuses for the same fault.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -302,37 +303,37 @@ def basic_rules(config: pb.ModelConfig, add: Add) -> None:
     batching without a batch dim (tritonserver 2.51 loads it: a warning, as nothing is ever merged)."""
     if config.max_batch_size < 0:
         add(ERROR, f"max_batch_size {config.max_batch_size} is negative; Triton refuses it when it polls the "
-            "repository", "max_batch_size", "0 for a model without a batch dim, else its largest batch")
+            "repository", "max_batch_size", "0 for a model without a batch dim, else its largest batch", code="C101")
     for kind, tensor in [("input", t) for t in config.input] + [("output", t) for t in config.output]:
         if tensor.data_type == pb.TYPE_INVALID:
             add(ERROR, f"{kind} '{tensor.name}' has no data_type; Triton refuses the model", f'"{tensor.name}"',
-                "add data_type: TYPE_FP32 (or the tensor's type)")
+                "add data_type: TYPE_FP32 (or the tensor's type)", code="C102")
     if config.max_batch_size > 0:
         for size in config.dynamic_batching.preferred_batch_size:
             if size > config.max_batch_size:
                 add(ERROR, f"preferred_batch_size {size} is above max_batch_size {config.max_batch_size}; Triton "
                     "refuses it when it polls the repository", "preferred_batch_size",
-                    f"keep preferred sizes within 1..{config.max_batch_size}")
+                    f"keep preferred sizes within 1..{config.max_batch_size}", code="C103")
     levels = config.dynamic_batching.priority_levels
     default = config.dynamic_batching.default_priority_level
     if levels and not 1 <= default <= levels:
         add(ERROR, f"default_priority_level {default} lies outside the {levels} priority levels (1..{levels}); "
-            "Triton refuses it", "default_priority_level", f"a level in 1..{levels}")
+            "Triton refuses it", "default_priority_level", f"a level in 1..{levels}", code="C104")
     inputs = {t.name for t in config.input}
     for item in config.batch_input:
         for source in item.source_input:
             if source not in inputs:
                 add(ERROR, f"batch_input '{', '.join(item.target_name)}' reads source input '{source}', which the "
                     "config does not have; Triton refuses the model", f'"{source}"',
-                    f"name one of {', '.join(sorted(inputs))}")
+                    f"name one of {', '.join(sorted(inputs))}", code="C105")
     for group in config.instance_group:
         if group.kind == pb.ModelInstanceGroup.KIND_CPU and group.gpus:
             add(ERROR, f"a KIND_CPU instance group lists GPUs {list(group.gpus)}; Triton refuses the model",
-                "gpus", "drop gpus: from the KIND_CPU group, or make it KIND_GPU")
+                "gpus", "drop gpus: from the KIND_CPU group, or make it KIND_GPU", code="C106")
     if config.HasField("dynamic_batching") and config.max_batch_size == 0:
         # tritonserver 2.51 loads it (tests/check/cases/dynamic_batching_without_batch), but nothing is ever merged
         add(WARNING, "dynamic_batching with max_batch_size 0: without a batch dim the batcher never merges requests",
-            "dynamic_batching", "set max_batch_size >= 1, or remove dynamic_batching")
+            "dynamic_batching", "set max_batch_size >= 1, or remove dynamic_batching", code="C107")
 
 
 _FALSE_TRUE = ("int32_false_true", "fp32_false_true", "bool_false_true")
@@ -391,7 +392,7 @@ def platform_rules(config: pb.ModelConfig, add: Add, release: Release) -> None:
     known = known_platforms(release)
     if config.platform and config.platform not in known:
         add(ERROR, f"platform '{config.platform}' is unknown to Triton {release}; it refuses the model when it "
-            "polls the repository", "platform", f"one of {', '.join(sorted(known))}, or a backend:")
+            "polls the repository", "platform", f"one of {', '.join(sorted(known))}, or a backend:", code="R101")
 
 
 def known_platforms(release: Release) -> set[str]:
@@ -402,16 +403,19 @@ def known_platforms(release: Release) -> set[str]:
     return known if release.at_least(AOTI_SINCE) else known - {layout.AOTI_PLATFORM}
 
 
-#: Every rule of one config, in the order findings are reported.
-CONFIG_RULES = (basic_rules, ensemble_config_rules, io_shape_rules, batching_rules, sequence_control_rules,
-                sequence_flag_rules, batch_io_rules, scheduling_rules, ensemble_dataflow_rules, warmup_rules,
-                instance_rules, output_rules)
+#: Every rule of one config, in the order findings are reported, with the rulebook code of what it finds (None: each
+#: finding names its own).
+CONFIG_RULES: tuple[tuple[Callable[[pb.ModelConfig, Add], None], str | None], ...] = (
+    (basic_rules, None), (ensemble_config_rules, "E101"), (io_shape_rules, "C110"), (batching_rules, "C120"),
+    (sequence_control_rules, "C130"), (sequence_flag_rules, "C131"), (batch_io_rules, "C140"),
+    (scheduling_rules, "C150"), (ensemble_dataflow_rules, "E102"), (warmup_rules, "C160"), (instance_rules, "C170"),
+    (output_rules, "C180"))
 
 
 def config_rules(config: pb.ModelConfig, add: Add, release: Release) -> None:
     platform_rules(config, add, release)
-    for rule in CONFIG_RULES:
-        rule(config, add)
+    for rule, code in CONFIG_RULES:
+        rule(config, functools.partial(add, code=code) if code else add)
 
 
 def runtime_findings(folder: Path, config: pb.ModelConfig, path: Path) -> list[Finding]:
@@ -428,7 +432,7 @@ def runtime_findings(folder: Path, config: pb.ModelConfig, path: Path) -> list[F
     return [Finding.of(ERROR, f"unable to find backend library '{runtime}': the {backend or 'model'}'s backend has "
                        "no such library and the model folder no such file", folder.name, path,
                        line_of(path.read_text(), "runtime"), hint=f"name libtriton_{backend}.so (or model.py), or "
-                       "put the file in the model folder")]
+                       "put the file in the model folder", code="C190")]
 
 
 # -- ensembles across the repository (ensemble_utils.cc, model_repository_manager.cc) ----------------
@@ -456,7 +460,8 @@ def ensemble_findings(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[F
 
         def add(message: str, needle: str | None, hint: str | None = None, path: Path = path, text: str = text,
                 name: str = name) -> None:
-            findings.append(Finding.of(ERROR, message, name, path, line_of(text, needle) if needle else None, hint=hint))
+            findings.append(Finding.of(ERROR, message, name, path, line_of(text, needle) if needle else None, hint=hint,
+                                       code="E104"))
 
         cycle = _cycle(name, configs)
         if cycle:

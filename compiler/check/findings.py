@@ -1,6 +1,7 @@
-"""What `check` reports: a finding is a severity plus a Problem (the compiler's one diagnostic type).
+"""What `check` reports: a finding is a severity plus a Problem (the compiler's one diagnostic type), under the code
+of the rule it breaks (compiler/rulebook.py; the rule's fix stands in for a hint the finding does not give).
 
-    Finding.of(ERROR, "no config.pbtxt", model="bert", file=folder, hint="...")
+    Finding.of(ERROR, "no config.pbtxt", model="bert", file=folder, hint="...", code="L001")
     finding.problem.render()
 """
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.errors import Problem
+from compiler.rulebook import RULES
 
 ERROR = "error"
 WARNING = "warning"
@@ -25,8 +27,15 @@ class Finding:
     @classmethod
     def of(cls, severity: str, message: str, model: str | None = None, file: Path | None = None,
            line: int | None = None, column: int | None = None, hint: str | None = None,
-           field: str | None = None) -> Finding:
-        return cls(severity, Problem(message, file=file, line=line, column=column, model=model, field=field, hint=hint))
+           field: str | None = None, code: str | None = None) -> Finding:
+        if hint is None and code is not None and RULES[code].fix != "-":
+            hint = RULES[code].fix
+        return cls(severity, Problem(message, file=file, line=line, column=column, model=model, field=field, hint=hint,
+                                     code=code))
+
+    @property
+    def code(self) -> str | None:
+        return self.problem.code
 
     @property
     def message(self) -> str:
@@ -45,7 +54,8 @@ class Finding:
 
     def to_json(self) -> dict[str, object]:
         p = self.problem
-        return {"severity": self.severity, "message": p.message, "model": p.model, "field": p.field,
+        return {"severity": self.severity, "code": p.code, "rule": RULES[p.code].name if p.code else None,
+                "message": p.message, "model": p.model, "field": p.field,
                 "file": str(p.file) if p.file else None, "line": p.line, "column": p.column, "hint": p.hint}
 
 
@@ -53,7 +63,8 @@ def render_text(findings: list[Finding], release: str, why: str) -> str:
     lines = [f"target release {release} ({why})"]
     for f in findings:
         model = f"{f.model}: " if f.model else ""
-        lines.append(f"{f.severity:<7} {f.place()}: {model}{f.message}")
+        code = f"{f.code} " if f.code else ""
+        lines.append(f"{f.severity:<7} {f.place()}: {code}{model}{f.message}")
         if f.hint:
             lines.append(f"        hint: {f.hint}")
     errors = sum(f.severity == ERROR for f in findings)

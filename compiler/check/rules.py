@@ -6,6 +6,7 @@ a broken repository is what `check` is for.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -27,6 +28,7 @@ from compiler.compat.torchscript_rules import torchscript_violations
 from compiler.export.devices import baked_devices
 from compiler.releases import CONFIG_FEATURES, MODEL_CONFIG_NAME_SINCE, Release
 from compiler.repository import layout
+from compiler.rulebook import FEATURE_CODES
 
 
 # -- layout -------------------------------------------------------------------------------------
@@ -36,7 +38,7 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
     config_path = layout.config_file(folder)
     if not config_path.is_file():
         findings.append(Finding.of(ERROR, f"no {layout.CONFIG_FILE}", name, folder,
-                                hint="every model folder needs one; `make repo` writes it from models.yaml"))
+                                hint="every model folder needs one; `make repo` writes it from models.yaml", code="L001"))
     versions = [p for p in folder.iterdir() if p.is_dir()]
     numeric = [p for p in versions if p.name.isdigit()]
     for other in sorted(set(versions) - set(numeric)):
@@ -46,34 +48,38 @@ def check_layout(folder: Path, config: pb.ModelConfig | None) -> list[Finding]:
             strays = sorted(p.name for p in other.iterdir() if p.suffix != ".pbtxt")
             if strays:
                 findings.append(Finding.of(WARNING, f"configs/ holds {', '.join(strays)}: only <variant>.pbtxt files are "
-                                        "read (tritonserver --model-config-name)", name, other))
+                                        "read (tritonserver --model-config-name)", name, other, code="L002"))
             continue
-        findings.append(Finding.of(WARNING, f"folder '{other.name}' is not a numeric version; Triton ignores it", name, other))
+        findings.append(Finding.of(WARNING, f"folder '{other.name}' is not a numeric version; Triton ignores it", name, other,
+                                   code="L003"))
     if not numeric:
-        findings.append(Finding.of(ERROR, "no numeric version folder (e.g. 1/)", name, folder))
+        findings.append(Finding.of(ERROR, "no numeric version folder (e.g. 1/)", name, folder, code="L004"))
     filename = layout.model_filename(config) if config is not None else None
     for version in sorted(numeric, key=lambda p: int(p.name)):
         if filename is not None and not (version / filename).exists():  # a file, or a folder (a SavedModel)
             present = ", ".join(sorted(p.name for p in version.iterdir())) or "nothing"
             findings.append(Finding.of(ERROR, f"version {version.name} has no {filename} (it holds {present})", name,
-                                    version, hint="export the model into it (`make repo`); model files are build outputs"))
+                                    version, hint="export the model into it (`make repo`); model files are build outputs",
+                                       code="L005"))
     on_disk = {int(p.name) for p in numeric}
     wanted = set(config.version_policy.specific.versions) if config is not None else set()
     if numeric and wanted and not wanted & on_disk:
         findings.append(Finding.of(
             ERROR, f"version_policy names versions {sorted(wanted)}, the folder holds {sorted(on_disk)}: at least one "
             "version must be available under the version policy; Triton refuses the model", name, config_path,
-            line_of(config_path.read_text(), "version_policy"), hint=f"list one of {sorted(on_disk)}, or add the folder"))
+            line_of(config_path.read_text(), "version_policy"), hint=f"list one of {sorted(on_disk)}, or add the folder",
+            code="L006"))
     if config is not None and not config.platform and not config.backend and "." not in name:
         findings.append(Finding.of(
             ERROR, f"could not determine backend for model '{name}': the config names neither platform nor backend, "
             "and the folder has no '.<backend>' suffix; Triton refuses it when it polls the repository", name,
             config_path, hint="add backend: \"python\" (or the backend that serves it), or name the folder "
-            f"{name}.<backend>"))
+            f"{name}.<backend>", code="L007"))
     if config is not None and config.name and config.name != name:
         text = config_path.read_text()
         findings.append(Finding.of(ERROR, f"config name '{config.name}' differs from its folder '{name}'", name,
-                                config_path, line_of(text, "name:"), hint=f"set name: \"{name}\" or rename the folder"))
+                                config_path, line_of(text, "name:"), hint=f"set name: \"{name}\" or rename the folder",
+                                   code="L008"))
     return findings
 
 
@@ -92,7 +98,7 @@ def autocomplete(folder: Path, config: pb.ModelConfig, config_path: Path) -> lis
     config.default_model_filename = filename
     return [Finding.of(INFO, f"the config names neither platform nor backend: Triton derives backend '{backend}' from "
                        f"its {filename} (core's AutoCompleteBackendFields)", folder.name, config_path,
-                       hint=f'say it in the config: backend: "{backend}"')]
+                       hint=f'say it in the config: backend: "{backend}"', code="L009")]
 
 
 def check_files(folder: Path, config: pb.ModelConfig) -> list[Finding]:
@@ -109,7 +115,7 @@ def check_files(folder: Path, config: pb.ModelConfig) -> list[Finding]:
             findings.append(Finding.of(ERROR, f"output '{tensor.name}' names label_filename "
                                        f"'{tensor.label_filename}', which the model folder lacks; Triton fails the load",
                                        name, config_path, line_of(text, tensor.label_filename),
-                                       hint="copy the labels file beside config.pbtxt (`make repo` does)"))
+                                       hint="copy the labels file beside config.pbtxt (`make repo` does)", code="L010"))
     for version in layout.version_dirs(folder):
         settings_file = version / "step.json"
         if config.backend != "python" or not settings_file.is_file():
@@ -117,7 +123,8 @@ def check_files(folder: Path, config: pb.ModelConfig) -> list[Finding]:
         try:
             settings = json.loads(settings_file.read_text())
         except ValueError as err:
-            findings.append(Finding.of(ERROR, f"step.json does not parse: {err}", name, settings_file))
+            findings.append(Finding.of(ERROR, f"step.json does not parse: {err}", name, settings_file,
+                                       code="L011"))
             continue
         needed = ["model.py", "steps.py"]
         if settings.get("kind") == "tokenize":
@@ -130,7 +137,8 @@ def check_files(folder: Path, config: pb.ModelConfig) -> list[Finding]:
             if not (version / item).is_file():
                 findings.append(Finding.of(ERROR, f"the pipeline step lacks {item} in {version.name}/: it cannot "
                                            "start", name, version / item,
-                                           hint="rebuild the repository (`make repo`): step folders are build outputs"))
+                                           hint="rebuild the repository (`make repo`): step folders are build outputs",
+                                           code="L011"))
     return findings
 
 
@@ -149,7 +157,8 @@ def parse_config(path: Path) -> tuple[pb.ModelConfig | None, list[Finding]]:
         field = re.search(r'has no field named "(\w+)"', message)
         if field:
             hint = f"'{field.group(1)}' is not a ModelConfig field; check the spelling against Triton's model_config.proto"
-        return None, [Finding.of(ERROR, f"config does not parse: {message}", path.parent.name, path, line, column, hint)]
+        return None, [Finding.of(ERROR, f"config does not parse: {message}", path.parent.name, path, line, column, hint,
+                                 code="L012")]
     return config, []
 
 
@@ -166,7 +175,7 @@ def check_ensembles(configs: dict[str, tuple[Path, pb.ModelConfig]]) -> list[Fin
                 findings.append(Finding.of(
                     ERROR, f"step {number} runs model '{step.model_name}', which the repository does not hold; "
                     "Triton refuses the ensemble", name, path, line_of(text, f'"{step.model_name}"'),
-                    hint=f"add the model '{step.model_name}', or name one of {', '.join(sorted(configs))}"))
+                    hint=f"add the model '{step.model_name}', or name one of {', '.join(sorted(configs))}", code="E103"))
     return findings
 
 
@@ -181,8 +190,10 @@ def check_config(path: Path, config: pb.ModelConfig, release: Release) -> list[F
     text = path.read_text()
     findings: list[Finding] = []
 
-    def add(severity: str, message: str, needle: str | None = None, hint: str | None = None) -> None:
-        findings.append(Finding.of(severity, message, name, path, line_of(text, needle) if needle else None, hint=hint))
+    def add(severity: str, message: str, needle: str | None = None, hint: str | None = None,
+            code: str | None = None) -> None:
+        findings.append(Finding.of(severity, message, name, path, line_of(text, needle) if needle else None, hint=hint,
+                                   code=code))
 
     feature_rules(config, path, release, add)
     config_rules(config, add, release)
@@ -204,7 +215,7 @@ def crash_rules(config: pb.ModelConfig, release: Release, add: Any) -> None:
     if STRING_CLASSIFICATION in crashes_of(release):
         for name in string_outputs(config):
             add(ERROR, f"output '{name}' is TYPE_STRING: {STRING_CLASSIFICATION.said(release)}", f'"{name}"',
-                STRING_CLASSIFICATION.fix)
+                STRING_CLASSIFICATION.fix, code="R130")
 
 
 def feature_rules(config: pb.ModelConfig, path: Path, release: Release, add: Any) -> None:
@@ -214,7 +225,7 @@ def feature_rules(config: pb.ModelConfig, path: Path, release: Release, add: Any
         since = CONFIG_FEATURES[feature]
         if not release.at_least(since):
             add(ERROR, f"'{feature}' is unknown to Triton {release} (it arrives in {since})", where,
-                f"remove it, or target {since} or later")
+                f"remove it, or target {since} or later", code=FEATURE_CODES[feature])
 
     for _, tensor in _tensors(config):
         type_name = pb.DataType.Name(tensor.data_type)
@@ -224,7 +235,7 @@ def feature_rules(config: pb.ModelConfig, path: Path, release: Release, add: Any
             needs("is_non_linear_format_io", "is_non_linear_format_io")
     if layout.is_variant_file(path) and not release.at_least(MODEL_CONFIG_NAME_SINCE):
         add(WARNING, f"Triton {release} has no --model-config-name (it arrives in {MODEL_CONFIG_NAME_SINCE}): this "
-            "variant is never loaded there", None, f"target {MODEL_CONFIG_NAME_SINCE} or later")
+            "variant is never loaded there", None, f"target {MODEL_CONFIG_NAME_SINCE} or later", code="R120")
     if config.runtime:
         needs("runtime", "runtime")
     if config.sequence_batching.iterative_sequence:
@@ -246,14 +257,14 @@ def pytorch_rules(config: pb.ModelConfig, release: Release, add: Any) -> None:
             tensors = config.input if v.field == "inputs" else config.output
             needle = f'"{tensors[v.index].name}"' if v.index is not None else \
                 {"max_batch_size": "max_batch_size", "dynamic_batching": "dynamic_batching"}.get(v.field, "platform")
-            add(ERROR, v.message, needle, v.hint)
+            add(ERROR, v.message, needle, v.hint, code=v.code)
     elif layout.is_pytorch(config):  # TorchScript: compat/torchscript_rules.py, as the manifest's loader applies them
         def typed(tensors: Any) -> list[tuple[str, str]]:
             return [(t.name, pb.DataType.Name(t.data_type)) for t in tensors if t.data_type != pb.TYPE_INVALID]
 
         for v in torchscript_violations(release, typed(config.input), typed(config.output)):
             tensor = typed(config.input if v.field == "inputs" else config.output)[v.index or 0]
-            add(ERROR, v.message, tensor[1] if v.part == "dtype" else f'"{tensor[0]}"', v.hint)
+            add(ERROR, v.message, tensor[1] if v.part == "dtype" else f'"{tensor[0]}"', v.hint, code=v.code)
 
 
 # -- the model against its config ----------------------------------------------------------------
@@ -306,9 +317,10 @@ class ModelUnderCheck:
     def name(self) -> str:
         return self.folder.name
 
-    def add(self, severity: str, message: str, needle: str | int | None = None, hint: str | None = None) -> None:
+    def add(self, severity: str, message: str, needle: str | int | None = None, hint: str | None = None,
+            code: str | None = None) -> None:
         line = needle if isinstance(needle, int) or needle is None else line_of(self.text, needle)
-        self.findings.append(Finding.of(severity, message, self.name, self.path, line, hint=hint))
+        self.findings.append(Finding.of(severity, message, self.name, self.path, line, hint=hint, code=code))
 
 
 ModelRule = Callable[[ModelUnderCheck], None]
@@ -346,13 +358,14 @@ def guard_findings(folder: Path, config: pb.ModelConfig, path: Path) -> list[Fin
     guards = Guards.from_record((read_record(folder) or {}).get("guards"))
     if guards is not None:
         lines = guards.describe()
-        return [Finding.of(INFO, "guards: " + ("; ".join(lines) if lines else "none needed"), folder.name, path)]
+        return [Finding.of(INFO, "guards: " + ("; ".join(lines) if lines else "none needed"), folder.name, path,
+                           code="T211")]
     if not layout.is_aoti(config):
         return []
     return [Finding.of(WARNING, "no record of the package's guards (not built by this compiler, or before guards): "
                        "an out-of-range index can abort() inside a compiled kernel and take the server down",
                        folder.name, path, hint="rebuild it with `make repo`, and set AOTI_RUNTIME_CHECK_INPUTS=1 in "
-                       "the server's environment")]
+                       "the server's environment", code="A204")]
 
 
 def _load_torchscript(folder: Path, model_file: Path) -> Any:
@@ -372,7 +385,7 @@ def _load_torchscript(folder: Path, model_file: Path) -> Any:
     except Exception as err:
         return Finding.of(ERROR, f"{model_file.name} is not loadable TorchScript: {describe(err)}",
                           folder.name, model_file,
-                          hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save")
+                          hint="export it with torch.jit.trace or torch.jit.script, then torch.jit.save", code="T201")
 
 
 def rule_libtorch(subject: ModelUnderCheck) -> None:
@@ -415,7 +428,8 @@ def static_binding(folder: Path, config: pb.ModelConfig, config_path: Path) -> l
         said = _inputs_against(config, args) if args is not None else None
         if said:
             found.append(Finding.of(ERROR, f"version {version.name}: {said}", folder.name, config_path,
-                                    line_of(config_path.read_text(), "input"), hint="one input per forward() argument"))
+                                    line_of(config_path.read_text(), "input"), hint="one input per forward() argument",
+                                    code="T203"))
     return found
 
 
@@ -427,7 +441,7 @@ def rule_binding(subject: ModelUnderCheck) -> None:
                                                              for name in batch.target_name]
     said = _inputs_against(subject.config, args)
     if said:
-        subject.add(ERROR, said, "input", "one input per forward() argument")
+        subject.add(ERROR, said, "input", "one input per forward() argument", code="T203")
         return
     convention, index = rules.bind_inputs(config_names, args)
     for name in sequence_inputs(subject.config):  # a control binds by its own <name>__<index> only
@@ -435,18 +449,18 @@ def rule_binding(subject: ModelUnderCheck) -> None:
         if position is None:
             subject.add(ERROR, f"sequence control input '{name}' does not follow <name>__<index>; pytorch_backend "
                         "refuses to load the model (ValidateBooleanSequenceControl)", f'"{name}"',
-                        "name it after its forward() position, e.g. START__1")
+                        "name it after its forward() position, e.g. START__1", code="T204")
             return
         index[name] = position
         config_names = [*config_names, name]
     binding = ", ".join(f"{n} -> {args[index[n]]}" for n in config_names if index[n] < len(args))
-    subject.add(INFO, f"input binding ({convention}): {binding}")
+    subject.add(INFO, f"input binding ({convention}): {binding}", code="T205")
     if convention == rules.STRICT_CONFIG_ORDERING:
         subject.add(WARNING, "input names are neither forward() arguments nor <name>__<index>: Triton binds them in "
-                    "config order, silently", f'"{config_names[0]}"', f"name them after forward({', '.join(args)})")
+                    "config order, silently", f'"{config_names[0]}"', f"name them after forward({', '.join(args)})", code="T206")
     elif sorted(index.values()) != list(range(len(args))):
         subject.add(ERROR, f"inputs {config_names} do not reach each of forward({', '.join(args)}) once",
-                    f'"{config_names[0]}"')
+                    f'"{config_names[0]}"', code="T207")
         return
     subject.index = index
 
@@ -465,7 +479,8 @@ def rule_token_ids(subject: ModelUnderCheck) -> None:
         if want in _NARROW_INTEGERS and position < len(graph_inputs) and _feeds(graph_inputs[position], "aten::embedding"):
             subject.add(ERROR, f"input '{tensor.name}' is {want} but feeds an embedding lookup (token ids): PyTorch "
                         "tokenizers produce and models are traced with INT64 ids, so clients sending them are refused "
-                        "by Triton", _line_in_block(subject.text, tensor.name, "data_type"), "set data_type: TYPE_INT64")
+                        "by Triton", _line_in_block(subject.text, tensor.name, "data_type"), "set data_type: TYPE_INT64",
+                        code="T208")
 
 
 def _proved_dtypes(folder: Path) -> dict[str, str]:
@@ -488,17 +503,17 @@ def rule_devices(subject: ModelUnderCheck) -> None:
         subject.add(WARNING, f"tracing baked torch.device(\"cpu\") into the code; instance groups {sorted(kinds)} may "
                     "run it on a GPU, where tensors it creates land on the CPU",
                     "instance_group" if config.instance_group else None,
-                    "trace on the target device, or export with torch.jit.script")
+                    "trace on the target device, or export with torch.jit.script", code="T209")
     elif baked == "cuda" and "KIND_CPU" in kinds:
         subject.add(ERROR, "tracing baked a CUDA device into the code, but the instance group is KIND_CPU",
-                    "instance_group", "trace on CPU, or serve it KIND_GPU")
+                    "instance_group", "trace on CPU, or serve it KIND_GPU", code="T209")
 
 
 def rule_runs(subject: ModelUnderCheck) -> None:
     """Run the model on inputs shaped and typed as the config says; compare what comes back."""
     if subject.index is not None:
         _run(subject.module, subject.config, subject.text, subject.index, subject.config.max_batch_size > 0,
-             subject.add, examples=example_sizes(subject.folder))
+             functools.partial(subject.add, code="T210"), examples=example_sizes(subject.folder))
 
 
 #: The checks of a model file against its config, in order; each adds findings to the subject.
@@ -519,9 +534,8 @@ def check_libtorch(folder: Path, model_file: Path, module: Any, release: Release
         pass
     saved_by = saved_by or saved_by_lower_bound(model_file)
     fit = assess(release, saved_by, operators(module))
-    return ([Finding.of(ERROR, n.message, folder.name, model_file, hint=n.hint) for n in fit.errors]
-            + [Finding.of(WARNING, n.message, folder.name, model_file, hint=n.hint) for n in fit.warnings]
-            + [Finding.of(INFO, n.message, folder.name, model_file, hint=n.hint) for n in fit.notes])
+    return [Finding.of(severity, n.message, folder.name, model_file, hint=n.hint, code="T202")
+            for severity, notes in ((ERROR, fit.errors), (WARNING, fit.warnings), (INFO, fit.notes)) for n in notes]
 
 
 def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: Path) -> list[Finding]:
@@ -537,37 +551,40 @@ def check_package(folder: Path, config: pb.ModelConfig, path: Path, model_file: 
     text = path.read_text()
     findings: list[Finding] = []
 
-    def add(severity: str, message: str, needle: str | int | None = None, hint: str | None = None) -> None:
+    def add(severity: str, message: str, needle: str | int | None = None, hint: str | None = None,
+            code: str | None = None) -> None:
         line = needle if isinstance(needle, int) or needle is None else line_of(text, needle)
-        findings.append(Finding.of(severity, message, folder.name, path, line, hint=hint))
+        findings.append(Finding.of(severity, message, folder.name, path, line, hint=hint, code=code))
 
     try:
         package = load_package(str(model_file))
         names = CallSpec.parse(*package.get_call_spec())
     except UnsupportedSpec as err:
-        return [Finding.of(ERROR, f"{model_file.name}: {err}", folder.name, model_file)]
+        return [Finding.of(ERROR, f"{model_file.name}: {err}", folder.name, model_file, code="A201")]
     except Exception as err:
         return [Finding.of(ERROR, f"{model_file.name} is not a loadable AOTInductor package: {describe(err)}",
                            folder.name, model_file, hint="compile it with torch._inductor.aoti_compile_and_package "
-                           "(with the torch of the target's image)")]
-    add(INFO, f"package call spec: {', '.join(names.forward_inputs)} -> {', '.join(names.forward_outputs)}")
+                           "(with the torch of the target's image)", code="A201")]
+    add(INFO, f"package call spec: {', '.join(names.forward_inputs)} -> {', '.join(names.forward_outputs)}",
+        code="A202")
     missing = [t.name for t in config.input if t.name not in names.inputs]
     missing_out = [t.name for t in config.output if t.name not in names.outputs]
     for name in missing:
         add(ERROR, f"input '{name}' is not a name of this package; it takes {', '.join(names.forward_inputs)} "
-            "(or INPUT__<n>)", f'"{name}"', "rename the input after the package's call spec")
+            "(or INPUT__<n>)", f'"{name}"', "rename the input after the package's call spec", code="A203")
     for name in missing_out:
         add(ERROR, f"output '{name}' is not a name of this package; it returns {', '.join(names.forward_outputs)} "
-            "(or OUTPUT__<n>)", f'"{name}"', "rename the output after the package's call spec")
+            "(or OUTPUT__<n>)", f'"{name}"', "rename the output after the package's call spec", code="A203")
     index = {t.name: names.inputs[t.name] for t in config.input if t.name in names.inputs}
     fills = sorted(index.values()) == list(range(len(names.forward_inputs)))
     if not missing and not fills:
         add(ERROR, f"inputs {[t.name for t in config.input]} do not fill the package's "
-            f"{len(names.forward_inputs)} inputs once each", "input")
+            f"{len(names.forward_inputs)} inputs once each", "input", code="A203")
     if missing or missing_out or not fills:
         return findings
     out_index = {t.name: names.outputs[t.name] for t in config.output}
-    _run(lambda *tensors: package.run(list(tensors)), config, text, index, config.max_batch_size > 0, add,
+    _run(lambda *tensors: package.run(list(tensors)), config, text, index, config.max_batch_size > 0,
+         functools.partial(add, code="A205"),
          out_index, example_sizes(folder))
     return findings
 

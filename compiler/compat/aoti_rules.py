@@ -102,6 +102,7 @@ class Violation:
     part: str  # name | dtype (for tensors)
     message: str
     hint: str
+    code: str  # of its rule in compiler/rulebook.py
 
 
 def _keyword(name: str) -> bool:
@@ -116,21 +117,21 @@ def aoti_violations(release: Release, max_batch_size: int, inputs: list[tuple[st
     if not release.at_least(AOTI_SINCE):
         return [Violation("export", None, "", f"AOTI packages need Triton's torch_aoti platform, which arrives in "
                           f"{AOTI_SINCE} (server 2.67); Triton {release} serves TorchScript only",
-                          f"export with `trace` (or script) for {release}, or target {AOTI_SINCE} or later")]
+                          f"export with `trace` (or script) for {release}, or target {AOTI_SINCE} or later", "A101")]
     found = []
     if dynamic_batching and max_batch_size > 0 and MERGED_RESPONSES.holds_for(release):
         found.append(Violation("dynamic_batching", None, "", _said(MERGED_RESPONSES, release),
                                "write preferred_batch_size: [1] with no queue delay (each request runs alone, at "
                                "the batch size it sends, queued under its queue policy), or export with `trace`: "
-                               "TorchScript's path merges requests right"))
+                               "TorchScript's path merges requests right", "A102"))
     if TWO_INPUTS.holds_for(release) and len(inputs) != 2:
         found.append(Violation("inputs", None, "", _said(TWO_INPUTS, release) + f"; this model has {len(inputs)}",
-                               f"export with `trace` for {release}, or target {AOTI_CALL_SPEC_NAMES_SINCE} or later"))
+                               f"export with `trace` for {release}, or target {AOTI_CALL_SPEC_NAMES_SINCE} or later", "A103"))
     keyword = {i for i, (name, _) in enumerate(inputs) if _keyword(name)}
     if KEYWORDS.holds_for(release):
         found.extend(Violation("inputs", index, "name", f"'{inputs[index][0]}': " + _said(KEYWORDS, release),
                                "pass it positionally: name it ARGS[<i>] for forward()'s i-th parameter (or "
-                               "INPUT__<n>)") for index in sorted(keyword))
+                               "INPUT__<n>)", "A104") for index in sorted(keyword))
     names_ok = release.at_least(AOTI_CALL_SPEC_NAMES_SINCE)
     for kind, items, forms, ordinal in (("inputs", inputs, INPUT_FORMS, pt2_names.ORDINAL_INPUT),
                                         ("outputs", outputs, OUTPUT_FORMS, pt2_names.ORDINAL_OUTPUT)):
@@ -144,22 +145,23 @@ def aoti_violations(release: Release, max_batch_size: int, inputs: list[tuple[st
                         kind, index, "name", f"'{name}': names that follow forward() (ARGS, RESULT) arrive in "
                         f"{AOTI_CALL_SPEC_NAMES_SINCE}; Triton {release} names AOTI tensors by position only",
                         f"rename it {'INPUT' if kind == 'inputs' else 'OUTPUT'}__{index}, or target "
-                        f"{AOTI_CALL_SPEC_NAMES_SINCE} or later"))
+                        f"{AOTI_CALL_SPEC_NAMES_SINCE} or later", "A107"))
                 continue
             usable = forms if names_ok else forms[:1]
             found.append(Violation(
                 kind, index, "name", f"'{name}' is not a name Triton {release} gives an AOTI {kind[:-1]}; the valid "
                 "forms: " + "; ".join(usable),
                 "e.g. ARGS[0] for forward(input_ids, ...), or INPUT__0" if kind == "inputs"
-                else "omit outputs: in the manifest to have them derived and named"))
+                else "omit outputs: in the manifest to have them derived and named", "A107"))
     return found
 
 
 def _dtype(release: Release, kind: str, index: int, name: str, dtype: str) -> list[Violation]:
     if dtype == "BYTES":
         return [Violation(kind, index, "dtype", f"{name}: TYPE_STRING cannot be an AOTI tensor (a package takes and "
-                          "returns Tensors only)", "tokenize outside the model and pass INT64 ids")]
+                          "returns Tensors only)", "tokenize outside the model and pass INT64 ids", "A106")]
     if dtype == "BF16" and NO_BF16.holds_for(release):
         return [Violation(kind, index, "dtype", f"{name}: " + _said(NO_BF16, release),
-                          "use FP16 or FP32 at the model's edge (cast inside forward()), or export with `trace`")]
+                          "use FP16 or FP32 at the model's edge (cast inside forward()), or export with `trace`",
+                          "A105")]
     return []

@@ -24,12 +24,12 @@ def torchscript_violations(release: Release, inputs: list[tuple[str, str]],
             row = datatypes.lookup(dtype)
             if not row.known_at(release) or not row.served_by_pytorch(release):
                 found.append(Violation(field, index, "dtype", f"{name}: {row.config_name} is not served by the "
-                                       f"PyTorch backend of Triton {release}", f"allowed: {allowed}"))
+                                       f"PyTorch backend of Triton {release}", f"allowed: {allowed}", "T101"))
     if not release.at_least(FORWARD_ARGUMENT_NAMES_SINCE):
         for index, (name, _) in enumerate(inputs):
             if named_index(name) is None:  # the backend's own reading of <name>__<index>
                 found.append(Violation(
                     "inputs", index, "name", f"input '{name}': the PyTorch backend of Triton {release} binds inputs "
                     f"only by <name>__<index> (forward() argument names arrive in {FORWARD_ARGUMENT_NAMES_SINCE})",
-                    f"rename it INPUT__{index}, or target a newer release"))
+                    f"rename it INPUT__{index}, or target a newer release", "T102"))
     return found

@@ -74,10 +74,11 @@ def load_manifest(path: Path) -> LoadedManifest:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(
-            Problem("manifest not found", file=path, hint="create models.yaml, or pass --manifest / MANIFEST=")
+            Problem("manifest not found", file=path, hint="create models.yaml, or pass --manifest / MANIFEST=",
+                    code="M001")
         ) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ManifestError(Problem(f"cannot read the manifest: {err}", file=path)) from err
+        raise ManifestError(Problem(f"cannot read the manifest: {err}", file=path, code="M001")) from err
 
     yaml = YAML(typ="rt")
     try:
@@ -89,21 +90,22 @@ def load_manifest(path: Path) -> LoadedManifest:
         message = " ".join(str(part) for part in (err.context, err.problem) if part)
         raise ManifestError(
             Problem(f"YAML syntax error: {message}", file=path, line=line, column=column,
-                    hint="check indentation and quoting on this line and the one above")
+                    hint="check indentation and quoting on this line and the one above", code="M001")
         ) from None
     except YAMLError as err:
-        raise ManifestError(Problem(f"YAML error: {err}", file=path)) from None
+        raise ManifestError(Problem(f"YAML error: {err}", file=path, code="M001")) from None
 
     if not isinstance(tree, CommentedMap):
         raise ManifestError(
             Problem("the manifest must be a mapping with a `models:` list", file=path, line=1,
-                    hint="start from the models.yaml in this repository")
+                    hint="start from the models.yaml in this repository", code="M001")
         )
     broken = list(_unencodable(tree, ()))
     if broken:
         raise ManifestError([Problem("text that is not valid Unicode (an escaped lone surrogate such as \\udc80)",
                                      file=path, line=_position(tree, loc)[0], model=_model_name(tree, loc),
-                                     field=_field_path(loc) or None, hint="write the character itself, or remove it")
+                                     field=_field_path(loc) or None, hint="write the character itself, or remove it",
+                                     code="M001")
                              for loc in broken])
     data = _plain(tree)
     try:
@@ -216,7 +218,7 @@ def _translate(error: dict[str, Any], tree: Any, path: Path) -> Problem:
         message = f"missing required key '{loc[-1]}'"
         loc_for_line = loc[:-1]
         return Problem(message, file=path, line=_position(tree, loc_for_line)[0], model=_model_name(tree, loc),
-                       field=_field_path(loc), hint="add it; see the manifest reference, docs/manifest.md")
+                       field=_field_path(loc), hint="add it; see the manifest reference, docs/manifest.md", code="M002")
     elif kind == "source_kind":
         hint = "e.g. `source: {torchvision: resnet50}` or `source: {transformers: path/to/folder}`"
     elif kind == "value_error":
@@ -227,7 +229,7 @@ def _translate(error: dict[str, Any], tree: Any, path: Path) -> Problem:
         message = f"{message} (got {error.get('input')!r})"
     line, column = _position(tree, loc)
     return Problem(message, file=path, line=line, column=column, model=_model_name(tree, loc),
-                   field=_field_path(loc) or None, hint=hint)
+                   field=_field_path(loc) or None, hint=hint, code="M002")
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -293,11 +295,12 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
             problems.append(loaded.problem(
                 f"model name '{model.name}' is used twice (first at line {loaded.line_of(('models', first_seen[model.name], 'name'))})",
                 ("models", m_index, "name"), model=model.name, field="name",
-                hint="model names are folder names in the repository; make them unique"))
+                hint="model names are folder names in the repository; make them unique", code="M004"))
         first_seen.setdefault(model.name, m_index)
         for key, message, hint in raw_config_problems(model.config):
             problems.append(loaded.problem(message, ("models", m_index, "config", *([key] if key else [])),
-                                           model=model.name, field=f"config.{key}" if key else "config", hint=hint))
+                                           model=model.name, field=f"config.{key}" if key else "config", hint=hint,
+                                           code="M005"))
         if model.export == "aoti":
             problems.extend(_aoti_problems(loaded, release, model, m_index))
         problems.extend(_torchscript_problems(loaded, release, model, m_index))
@@ -307,13 +310,14 @@ def _release_problems(loaded: LoadedManifest) -> list[Problem]:
                 problems.append(loaded.problem(
                     f"{io.name}: {io.dtype} inputs (List[str]) cannot be traced from example tensors",
                     ("models", m_index, "inputs", i_index, "dtype"), model=model.name,
-                    field=f"inputs[{i_index}].dtype", hint="tokenize outside the model and pass INT64 ids"))
+                    field=f"inputs[{i_index}].dtype", hint="tokenize outside the model and pass INT64 ids",
+                    code="T103"))
         if model.variants and not release.at_least(MODEL_CONFIG_NAME_SINCE):
             problems.append(loaded.problem(
                 f"variants need tritonserver --model-config-name, which arrives in {MODEL_CONFIG_NAME_SINCE}; Triton "
                 f"{release} would ignore configs/*.pbtxt and always serve config.pbtxt",
                 ("models", m_index, "variants"), model=model.name, field="variants",
-                hint=f"target {MODEL_CONFIG_NAME_SINCE} or later, or build one manifest per hardware"))
+                hint=f"target {MODEL_CONFIG_NAME_SINCE} or later, or build one manifest per hardware", code="R120"))
     return problems
 
 
@@ -330,21 +334,22 @@ def _crash_problems(loaded: LoadedManifest) -> list[Problem]:
             if datatypes.lookup(out.dtype).config_name == STRING:
                 found.append(loaded.problem(f"{out.name}: a TYPE_STRING output; {said}",
                                             ("models", m_index, "outputs", o_index, "dtype"), model=model.name,
-                                            field=f"outputs[{o_index}].dtype", hint=STRING_CLASSIFICATION.fix))
+                                            field=f"outputs[{o_index}].dtype", hint=STRING_CLASSIFICATION.fix,
+                                            code="R130"))
     for p_index, pipeline in enumerate(loaded.manifest.pipelines or []):
         for s_index, step in enumerate(pipeline.steps):
             if step.classify is not None and step.classify.text_labels:
                 found.append(loaded.problem(f"text_labels: LABELS is a TYPE_STRING output; {said}",
                                             ("pipelines", p_index, "steps", s_index, "classify", "text_labels"),
                                             model=pipeline.name, field=f"steps[{s_index}].classify.text_labels",
-                                            hint=STRING_CLASSIFICATION.fix))
+                                            hint=STRING_CLASSIFICATION.fix, code="R130"))
             for o_index, tensor in enumerate(step.outputs or []):
                 if tensor.dtype == STRING:
                     found.append(loaded.problem(
                         f"{tensor.name}: a TYPE_STRING output of a python step; {said}",
                         ("pipelines", p_index, "steps", s_index, "outputs", o_index, "dtype"), model=pipeline.name,
                         field=f"steps[{s_index}].outputs[{o_index}].dtype",
-                        hint="return numbers (indices, scores), or target 25.07 or later"))
+                        hint="return numbers (indices, scores), or target 25.07 or later", code="R130"))
     return found
 
 
@@ -358,7 +363,7 @@ def _torchscript_problems(loaded: LoadedManifest, release: Release, model: Any, 
         found = [v for v in found if v.part == "dtype"
                  and datatypes.lookup(tensors[v.field][v.index].dtype).api_name not in ("BF16", "BYTES")]
     return [loaded.problem(v.message, ("models", m_index, v.field, v.index or 0, v.part), model=model.name,
-                           field=f"{v.field}[{v.index}].{v.part}", hint=v.hint) for v in found]
+                           field=f"{v.field}[{v.index}].{v.part}", hint=v.hint, code=v.code) for v in found]
 
 
 def _aoti_problems(loaded: LoadedManifest, release: Release, model: Any, m_index: int) -> list[Problem]:
@@ -374,5 +379,5 @@ def _aoti_problems(loaded: LoadedManifest, release: Release, model: Any, m_index
     for v in found:
         loc: Loc = ("models", m_index, v.field) if v.index is None else ("models", m_index, v.field, v.index, v.part)
         field = v.field if v.index is None else f"{v.field}[{v.index}].{v.part}"
-        problems.append(loaded.problem(v.message, loc, model=model.name, field=field, hint=v.hint))
+        problems.append(loaded.problem(v.message, loc, model=model.name, field=field, hint=v.hint, code=v.code))
     return problems

@@ -100,7 +100,7 @@ class _Problems:
             loc += (key,)
             field_name = key
         pipeline = self.loaded.manifest.pipelines[self.index].name  # type: ignore[index]
-        self.found.append(self.loaded.problem(message, loc, model=pipeline, field=field_name, hint=hint))
+        self.found.append(self.loaded.problem(message, loc, model=pipeline, field=field_name, hint=hint, code="M003"))
 
 
 def _fits(want: list[int], got: list[int]) -> bool:
@@ -483,7 +483,7 @@ def plan_all(loaded: LoadedManifest, outputs_of: Mapping[str, list[OutputSpec]] 
         if spec.name in names:
             problems.append(loaded.problem(f"'{spec.name}' is also a model's name: a pipeline is a Triton model too",
                                            ("pipelines", index, "name"), model=spec.name, field="name",
-                                           hint="give the pipeline another name"))
+                                           hint="give the pipeline another name", code="M004"))
         names.add(spec.name)
         try:
             plan = plan_pipeline(loaded, index, outputs_of)
@@ -495,7 +495,7 @@ def plan_all(loaded: LoadedManifest, outputs_of: Mapping[str, list[OutputSpec]] 
                 problems.append(loaded.problem(
                     f"the pipeline's {step.kind} step is the model '{step.model}', a name already taken",
                     ("pipelines", index, "steps", step.index), model=spec.name, field=f"steps[{step.index}]",
-                    hint="rename the pipeline or the model"))
+                    hint="rename the pipeline or the model", code="M004"))
             names.add(step.model)
         plans.append(plan)
     if problems:

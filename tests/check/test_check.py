@@ -138,7 +138,7 @@ def test_parse_error_has_line_and_column(tmp_path: Path) -> None:
     repo = _repo(tmp_path, BASE.replace("max_batch_size: 4", "max_batch_sise: 4"))
     result = run_cli("check", str(repo))
     assert result.code == 1
-    assert "m/config.pbtxt:3:1: m: config does not parse" in result.out
+    assert "m/config.pbtxt:3:1: L012 m: config does not parse" in result.out
     assert "'max_batch_sise' is not a ModelConfig field" in result.out
 
 
