@@ -60,6 +60,11 @@ class StepPlan:
     output_map: dict[str, str] = field(default_factory=dict)  # step output -> ensemble tensor
     settings: dict[str, Any] = field(default_factory=dict)  # what the generated step needs at run time (steps.py)
     manifest_model: str | None = None  # the model of `models:` it serves (tokenize, image, model)
+    #: step input -> the earlier step's tensor it reads unless the step's `map:` says otherwise (pool's hidden and
+    #: mask, classify's logits); an input without one reads the tensor of its own name
+    reads: dict[str, str] = field(default_factory=dict)
+    #: fed by a model whose outputs are not known before the build: an input it cannot find yet is not an error
+    upstream_unknown: bool = False
 
 
 @dataclass
@@ -139,7 +144,7 @@ def plan_pipeline(loaded: LoadedManifest, index: int,
                      "batch of texts or images)", hint="set max_batch_size, at most that of its models")
 
     for number, step in enumerate(spec.steps):
-        plan = _step(loaded, spec, step, number, models, outputs_of or {}, recent, problems)
+        plan = PLANNERS[step.kind].plan(_StepContext(spec, step, number, models, outputs_of or {}, recent, problems))
         if plan is None:
             steps.append(StepPlan(number, step.kind, step.model or "?", False, [], []))
             continue
@@ -148,9 +153,9 @@ def plan_pipeline(loaded: LoadedManifest, index: int,
                 available[tensor.name] = (tensor.name, tensor)
                 taken.add(tensor.name)
         for tensor in plan.inputs:
-            source = (step.map or {}).get(tensor.name) or plan.settings.pop(f"_role:{tensor.name}", None) or tensor.name
+            source = (step.map or {}).get(tensor.name) or plan.reads.get(tensor.name) or tensor.name
             if source not in available:
-                if plan.settings.get("_unknown"):
+                if plan.upstream_unknown:
                     continue  # fed by a model whose outputs are not known before the build
                 known = ", ".join(sorted(available)) or "none"
                 problems.add(f"input '{tensor.name}' of this {step.kind} step reads '{source}', which no earlier step "
@@ -163,7 +168,6 @@ def plan_pipeline(loaded: LoadedManifest, index: int,
                              f"{given.dtype} {given.dims}", number, hint="map another tensor to it, or change the "
                              "steps so that the tensors agree")
             plan.input_map[tensor.name] = internal
-        plan.settings.pop("_unknown", None)
         for tensor in plan.outputs or []:
             internal = claim(tensor.name, plan.model)
             plan.output_map[tensor.name] = internal
@@ -327,119 +331,165 @@ def _model(name: str, models: dict[str, ModelSpec], number: int, key: str, probl
     return model
 
 
-def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, models: dict[str, ModelSpec],
-          outputs_of: Mapping[str, list[OutputSpec]], recent: dict[str, StepPlan],
-          problems: _Problems) -> StepPlan | None:
-    name = step_model_name(spec, step, number)
-    if step.kind == "model":
-        model = _model(str(step.model), models, number, "model", problems)
+@dataclass(frozen=True)
+class _StepContext:
+    """What a planner reads: the step, the manifest's models, and the steps planned before it."""
+
+    spec: PipelineSpec
+    step: Step
+    number: int
+    models: dict[str, ModelSpec]
+    outputs_of: Mapping[str, list[OutputSpec]]
+    recent: dict[str, StepPlan]  # kind -> the latest step of that kind
+    problems: _Problems
+
+    @property
+    def name(self) -> str:
+        return step_model_name(self.spec, self.step, self.number)
+
+    def model(self, name: str, key: str) -> ModelSpec | None:
+        return _model(name, self.models, self.number, key, self.problems)
+
+
+class StepPlanner:
+    """Plans one kind of step: its Triton model, tensors and run-time settings, or None (with problems said)."""
+
+    kind: str
+
+    def plan(self, ctx: _StepContext) -> StepPlan | None:
+        raise NotImplementedError
+
+
+class _ModelPlanner(StepPlanner):
+    kind = "model"
+
+    def plan(self, ctx: _StepContext) -> StepPlan | None:
+        model = ctx.model(str(ctx.step.model), "model")
         if model is None:
             return None
-        if model.max_batch_size < spec.max_batch_size:
-            problems.add(f"model '{model.name}' takes batches of at most {model.max_batch_size}, the pipeline's "
-                         f"max_batch_size is {spec.max_batch_size}", number, "model",
-                         hint=f"lower the pipeline's max_batch_size to {model.max_batch_size}")
-        outs = outputs_of.get(model.name) or model.outputs
+        if model.max_batch_size < ctx.spec.max_batch_size:
+            ctx.problems.add(f"model '{model.name}' takes batches of at most {model.max_batch_size}, the pipeline's "
+                             f"max_batch_size is {ctx.spec.max_batch_size}", ctx.number, "model",
+                             hint=f"lower the pipeline's max_batch_size to {model.max_batch_size}")
+        outs = ctx.outputs_of.get(model.name) or model.outputs
         outputs = [Tensor(o.name, o.dtype, list(o.dims)) for o in outs] if outs else None
-        return StepPlan(number, "model", model.name, False, [Tensor(i.name, i.dtype, list(i.dims)) for i in model.inputs],
+        return StepPlan(ctx.number, "model", model.name, False,
+                        [Tensor(i.name, i.dtype, list(i.dims)) for i in model.inputs],
                         outputs, manifest_model=model.name)  # type: ignore[arg-type]
-    if step.kind == "tokenize":
-        settings_t = step.tokenize
+
+
+class _TokenizePlanner(StepPlanner):
+    kind = "tokenize"
+
+    def plan(self, ctx: _StepContext) -> StepPlan | None:
+        settings_t = ctx.step.tokenize
         assert settings_t is not None
-        model = _model(settings_t.model, models, number, "tokenize", problems)
+        model = ctx.model(settings_t.model, "tokenize")
         if model is None:
             return None
         if getattr(model.source, "transformers", None) is None and getattr(model.source, "tokenizer", None) is None:
-            problems.add(f"model '{model.name}' has no tokenizer: its source is not a transformers folder", number,
-                         "tokenize", hint="tokenize for a `transformers:` source (its folder, or its `tokenizer:`), or "
-                         "give a `torchscript:` or `pt2:` source its `tokenizer:` folder")
+            ctx.problems.add(f"model '{model.name}' has no tokenizer: its source is not a transformers folder",
+                             ctx.number, "tokenize", hint="tokenize for a `transformers:` source (its folder, or its "
+                             "`tokenizer:`), or give a `torchscript:` or `pt2:` source its `tokenizer:` folder")
             return None
         outputs = []
         keys = {}
         for spec_in in model.inputs:
             key = argument_name(spec_in.name)
             if key not in TOKENIZER_KEYS:
-                problems.add(f"model '{model.name}' takes '{spec_in.name}', which a tokenizer does not give (it gives "
-                             f"{', '.join(TOKENIZER_KEYS)})", number, "tokenize",
-                             hint="name the model's inputs after the tokenizer's outputs (or KWARGS[<them>])")
+                ctx.problems.add(f"model '{model.name}' takes '{spec_in.name}', which a tokenizer does not give (it "
+                                 f"gives {', '.join(TOKENIZER_KEYS)})", ctx.number, "tokenize",
+                                 hint="name the model's inputs after the tokenizer's outputs (or KWARGS[<them>])")
                 continue
             if list(spec_in.dims) != [-1]:
-                problems.add(f"model '{model.name}' input '{spec_in.name}' has dims {list(spec_in.dims)}; a tokenizer "
-                             "gives one sequence per text, dims [-1]", number, "tokenize")
+                ctx.problems.add(f"model '{model.name}' input '{spec_in.name}' has dims {list(spec_in.dims)}; a "
+                                 "tokenizer gives one sequence per text, dims [-1]", ctx.number, "tokenize")
             outputs.append(Tensor(spec_in.name, spec_in.dtype, [-1]))
             keys[spec_in.name] = key
-        plan = StepPlan(number, "tokenize", name, True, [Tensor("TEXT", STRING, [1])], outputs,
+        return StepPlan(ctx.number, "tokenize", ctx.name, True, [Tensor("TEXT", STRING, [1])], outputs,
                         settings={"kind": "tokenize", "input": "TEXT", "keys": keys, "padding": settings_t.padding,
                                   "pad_to_multiple_of": settings_t.pad_to_multiple_of,
                                   "truncation": settings_t.truncation, "max_length": settings_t.max_length,
                                   "max_bytes": settings_t.max_bytes},
                         manifest_model=model.name)
-        return plan
-    if step.kind == "image":
-        settings_i = step.image
+
+
+class _ImagePlanner(StepPlanner):
+    kind = "image"
+
+    def plan(self, ctx: _StepContext) -> StepPlan | None:
+        settings_i = ctx.step.image
         assert settings_i is not None
-        model = _model(settings_i.model, models, number, "image", problems)
+        model = ctx.model(settings_i.model, "image")
         if model is None:
             return None
         images = [i for i in model.inputs if is_image_input(datatypes.lookup(i.dtype).api_name, i.dims)]
         if len(model.inputs) != 1 or not images:
-            problems.add(f"model '{model.name}' does not take one image: an image step needs one FP32 (or FP16) "
-                         "input of dims [3, H, W]", number, "image")
+            ctx.problems.add(f"model '{model.name}' does not take one image: an image step needs one FP32 (or FP16) "
+                             "input of dims [3, H, W]", ctx.number, "image")
             return None
         image = images[0]
         for size in image.dims[1:]:
             if size not in (-1, settings_i.crop):
-                problems.add(f"model '{model.name}' takes images of {image.dims[1]}x{image.dims[2]}, the step crops "
-                             f"{settings_i.crop}x{settings_i.crop}", number, "image",
-                             hint=f"crop: {size}, or declare the model's H and W -1")
+                ctx.problems.add(f"model '{model.name}' takes images of {image.dims[1]}x{image.dims[2]}, the step "
+                                 f"crops {settings_i.crop}x{settings_i.crop}", ctx.number, "image",
+                                 hint=f"crop: {size}, or declare the model's H and W -1")
                 break
         output = Tensor(image.name, image.dtype, [3, settings_i.crop, settings_i.crop])
-        return StepPlan(number, "image", name, True, [Tensor("IMAGE", STRING, [1])], [output],
+        return StepPlan(ctx.number, "image", ctx.name, True, [Tensor("IMAGE", STRING, [1])], [output],
                         settings={"kind": "image", "input": "IMAGE", "output": image.name, "resize": settings_i.resize,
                                   "crop": settings_i.crop, "mean": list(settings_i.mean), "std": list(settings_i.std),
                                   "dtype": datatypes.lookup(image.dtype).numpy_name,
                                   "max_pixels": settings_i.max_pixels},
                         manifest_model=model.name)
-    if step.kind == "pool":
-        settings_p = step.pool
+
+
+class _PoolPlanner(StepPlanner):
+    kind = "pool"
+
+    def plan(self, ctx: _StepContext) -> StepPlan | None:
+        settings_p = ctx.step.pool
         assert settings_p is not None
-        source = recent.get("model")
-        tokenized = recent.get("tokenize")
+        mapped = ctx.step.map or {}
+        source = ctx.recent.get("model")
+        tokenized = ctx.recent.get("tokenize")
         hidden = next((o for o in (source.outputs or []) if len(o.dims) == 2 and o.dims[0] == -1), None) \
             if source else None
         unknown = source is not None and source.outputs is None
-        if hidden is None and not unknown and not (step.map or {}).get("hidden"):
-            problems.add("a pool step reads token vectors (dims [-1, H]) of an earlier model step, and there is none",
-                         number, hint="put the model before it, or map: {hidden: <a tensor>}")
+        if hidden is None and not unknown and not mapped.get("hidden"):
+            ctx.problems.add("a pool step reads token vectors (dims [-1, H]) of an earlier model step, and there is "
+                             "none", ctx.number, hint="put the model before it, or map: {hidden: <a tensor>}")
             return None
         mask = next((o.name for o in (tokenized.outputs or []) if (tokenized.settings["keys"].get(o.name)
                                                                     == "attention_mask")), None) if tokenized else None
-        if settings_p.mode == "mean" and mask is None and not (step.map or {}).get("mask"):
-            problems.add("mean pooling needs the tokenizer's attention mask, and no tokenize step gives one", number,
-                         "pool", hint="tokenize for the model first (its inputs include attention_mask), or use "
-                         "mode: cls")
+        if settings_p.mode == "mean" and mask is None and not mapped.get("mask"):
+            ctx.problems.add("mean pooling needs the tokenizer's attention mask, and no tokenize step gives one",
+                             ctx.number, "pool", hint="tokenize for the model first (its inputs include "
+                             "attention_mask), or use mode: cls")
             return None
         width = hidden.dims[1] if hidden is not None else -1
         dtype = hidden.dtype if hidden is not None else "TYPE_FP32"
         inputs = [Tensor("hidden", dtype, [-1, width])]
-        settings: dict[str, Any] = {"kind": "pool", "hidden": "hidden", "mask": "mask", "output": "EMBEDDING",
-                                    "mode": settings_p.mode, "normalize": settings_p.normalize}
-        if hidden is not None:
-            settings["_role:hidden"] = hidden.name
+        reads = {"hidden": hidden.name} if hidden is not None else {}
         if settings_p.mode == "mean":
             inputs.append(Tensor("mask", next(o.dtype for o in tokenized.outputs if o.name == mask)
                                  if tokenized and mask else "TYPE_INT64", [-1]))
             if mask:
-                settings["_role:mask"] = mask
-        if unknown:
-            settings["_unknown"] = True
-        return StepPlan(number, "pool", name, True, inputs, [Tensor("EMBEDDING", "TYPE_FP32", [width])],
-                        settings=settings)
-    if step.kind == "classify":
-        settings_c = step.classify
+                reads["mask"] = mask
+        return StepPlan(ctx.number, "pool", ctx.name, True, inputs, [Tensor("EMBEDDING", "TYPE_FP32", [width])],
+                        settings={"kind": "pool", "hidden": "hidden", "mask": "mask", "output": "EMBEDDING",
+                                  "mode": settings_p.mode, "normalize": settings_p.normalize},
+                        reads=reads, upstream_unknown=unknown)
+
+
+class _ClassifyPlanner(StepPlanner):
+    kind = "classify"
+
+    def plan(self, ctx: _StepContext) -> StepPlan | None:
+        settings_c = ctx.step.classify
         assert settings_c is not None
-        previous = next((s for s in reversed(list(recent.values())) if s.outputs), None)
-        source = recent.get("model")
+        previous = next((s for s in reversed(list(ctx.recent.values())) if s.outputs), None)
+        source = ctx.recent.get("model")
         unknown = source is not None and source.outputs is None
         logits = None
         for plan in ([source] if source else []) + ([previous] if previous else []):
@@ -447,31 +497,39 @@ def _step(loaded: LoadedManifest, spec: PipelineSpec, step: Step, number: int, m
                            and datatypes.lookup(o.dtype).is_floating), None)
             if logits:
                 break
-        if logits is None and not unknown and not (step.map or {}).get("logits"):
-            problems.add("a classify step reads logits (dims [C]) of an earlier step, and there is none", number,
-                         hint="put the model before it, or map: {logits: <a tensor>}")
+        if logits is None and not unknown and not (ctx.step.map or {}).get("logits"):
+            ctx.problems.add("a classify step reads logits (dims [C]) of an earlier step, and there is none",
+                             ctx.number, hint="put the model before it, or map: {logits: <a tensor>}")
             return None
         classes = logits.dims[0] if logits is not None else -1
         top_k = settings_c.top_k if classes < 0 else min(settings_c.top_k, classes)
         label_file = CLASSIFY_LABELS if settings_c.labels else None
-        settings = {"kind": "classify", "input": "logits", "probabilities": "PROBABILITIES", "scores": "SCORES",
-                    "classes": "CLASSES", "labels": "LABELS" if settings_c.text_labels else None, "top_k": top_k,
-                    "label_file": label_file}
-        if logits is not None:
-            settings["_role:logits"] = logits.name
-        if unknown:
-            settings["_unknown"] = True
         made = [Tensor("PROBABILITIES", "TYPE_FP32", [classes], label_file), Tensor("SCORES", "TYPE_FP32", [top_k]),
                 Tensor("CLASSES", "TYPE_INT64", [top_k])]
-        return StepPlan(number, "classify", name, True,
+        return StepPlan(ctx.number, "classify", ctx.name, True,
                         [Tensor("logits", logits.dtype if logits else "TYPE_FP32", [classes])],
                         made + ([Tensor("LABELS", STRING, [top_k])] if settings_c.text_labels else []),
-                        settings=settings)
-    # python
-    assert step.python is not None and step.inputs is not None and step.outputs is not None
-    return StepPlan(number, "python", name, True, [Tensor(t.name, t.dtype, list(t.dims)) for t in step.inputs],
-                    [Tensor(t.name, t.dtype, list(t.dims)) for t in step.outputs],
-                    settings={"kind": "python", "callable": step.python, "outputs": [t.name for t in step.outputs]})
+                        settings={"kind": "classify", "input": "logits", "probabilities": "PROBABILITIES",
+                                  "scores": "SCORES", "classes": "CLASSES",
+                                  "labels": "LABELS" if settings_c.text_labels else None, "top_k": top_k,
+                                  "label_file": label_file},
+                        reads={"logits": logits.name} if logits is not None else {}, upstream_unknown=unknown)
+
+
+class _PythonPlanner(StepPlanner):
+    kind = "python"
+
+    def plan(self, ctx: _StepContext) -> StepPlan | None:
+        step = ctx.step
+        assert step.python is not None and step.inputs is not None and step.outputs is not None
+        return StepPlan(ctx.number, "python", ctx.name, True, [Tensor(t.name, t.dtype, list(t.dims)) for t in step.inputs],
+                        [Tensor(t.name, t.dtype, list(t.dims)) for t in step.outputs],
+                        settings={"kind": "python", "callable": step.python, "outputs": [t.name for t in step.outputs]})
+
+
+#: The planner of each step kind (manifest/pipelines.py's Step.kind).
+PLANNERS: dict[str, StepPlanner] = {planner.kind: planner for planner in (
+    _ModelPlanner(), _TokenizePlanner(), _ImagePlanner(), _PoolPlanner(), _ClassifyPlanner(), _PythonPlanner())}
 
 
 def plan_all(loaded: LoadedManifest, outputs_of: Mapping[str, list[OutputSpec]] | None = None) -> list[PipelinePlan]:

@@ -9,7 +9,8 @@ import pytest
 
 from compiler.errors import ManifestError
 from compiler.manifest import LoadedManifest, load_manifest
-from compiler.manifest.wiring import plan_all
+from compiler.manifest.pipelines import STEP_KINDS
+from compiler.manifest.wiring import PLANNERS, plan_all
 from compiler.triton_config import to_text
 from compiler.triton_config.builder import ensemble_config
 from tests.helpers import ROOT
@@ -45,6 +46,13 @@ def test_the_committed_pipelines_are_wired_by_name_and_role(tmp_path: Path) -> N
     assert [(t.name, t.dtype, t.labels) for t in images.outputs] == [
         ("PROBABILITIES", "TYPE_FP32", "labels.txt"), ("SCORES", "TYPE_FP32", None), ("CLASSES", "TYPE_INT64", None)]
     assert images.steps[2].input_map == {"logits": "OUTPUT__0"}
+    # what a step reads by role is a typed field of its plan; its run-time settings hold only what steps.py reads
+    assert pool.reads == {"hidden": "last_hidden_state__0", "mask": "attention_mask"} and not pool.upstream_unknown
+    assert all(not key.startswith("_") for plan in (embed, images) for step in plan.steps for key in step.settings)
+
+
+def test_each_step_kind_has_its_planner() -> None:
+    assert set(PLANNERS) == set(STEP_KINDS) and all(kind == p.kind for kind, p in PLANNERS.items())
 
 
 def test_the_committed_embed_pipeline_is_fused_into_one_ragged_encoder() -> None:
