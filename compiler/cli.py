@@ -93,23 +93,20 @@ def main(ctx: click.Context, show_traceback: bool) -> None:
 @manifest_option
 @repository_option
 @click.option("--force", is_flag=True, help="Export every model even if its fingerprint is unchanged.")
-@click.option("--no-cross-proof", is_flag=True, envvar="TRITON_COMPILER_NO_CROSS_PROOF",
-              help="Do not prove the model files again in the torch the target's image ships (a cached venv of it, "
-                   "made from the package index on first use); the build says they are not proved there.")
+@click.option("--cross-proof/--no-cross-proof", default=True, show_default=True, envvar="TRITON_COMPILER_CROSS_PROOF",
+              help="Prove the model files again in the torch the target's image ships (a cached venv of it, made "
+                   "from the package index on first use); without it the build says they are not proved there. "
+                   "TRITON_COMPILER_CROSS_PROOF=0 says the same.")
 @allow_path_option
-def build(manifest: Path, repository: Path, force: bool, no_cross_proof: bool, allow_paths: tuple[Path, ...]) -> None:
+def build(manifest: Path, repository: Path, force: bool, cross_proof: bool, allow_paths: tuple[Path, ...]) -> None:
     """Export every model and write the repository (all or nothing)."""
-    import os
-
+    from compiler.build import BuildOptions
     from compiler.build import build as run_build
-    from compiler.compat.cross_proof import ENV
     from compiler.reporting import build_lines
 
-    if no_cross_proof:
-        os.environ[ENV] = "0"  # also what a toolchain's build inherits
-
     started = time.monotonic()
-    report = run_build(manifest, repository, progress=_progress, force=force, allow_paths=allow_paths)
+    report = run_build(manifest, repository, progress=_progress,
+                       options=BuildOptions(force, tuple(allow_paths), cross_proof))
     for line in build_lines(report, time.monotonic() - started, _style):
         click.echo(line)
 

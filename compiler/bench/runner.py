@@ -445,7 +445,7 @@ def _torchscript_twins(loaded: LoadedManifest, models: list[ModelSpec], scratch:
     from ruamel.yaml import YAML
 
     from compiler.backend.pytorch import pt2_names
-    from compiler.build import build
+    from compiler.build import BuildOptions, build
 
     entries = []
     twins = {}
@@ -469,7 +469,7 @@ def _torchscript_twins(loaded: LoadedManifest, models: list[ModelSpec], scratch:
         with twin_manifest.open("w") as handle:
             YAML().dump({"triton_version": loaded.manifest.triton_version, "models": entries}, handle)
         output = scratch / "twins" / "models"
-        build(twin_manifest, output)
+        build(twin_manifest, output, options=BuildOptions(cross_proof=False))  # a copy to measure, not to ship
     finally:
         twin_manifest.unlink(missing_ok=True)
     for name in twins.values():

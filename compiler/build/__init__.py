@@ -9,6 +9,7 @@ where the manifest says the target image's (`target_torch:`); report.py is what 
 """
 
 from compiler.build.models import build, build_loaded, kept_folder
+from compiler.build.options import BuildOptions
 from compiler.build.report import BuildReport, ModelReport
 
-__all__ = ["BuildReport", "ModelReport", "build", "build_loaded", "kept_folder"]
+__all__ = ["BuildOptions", "BuildReport", "ModelReport", "build", "build_loaded", "kept_folder"]

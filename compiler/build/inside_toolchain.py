@@ -17,6 +17,7 @@ from compiler.errors import UserError
 def serve_request(path: Path) -> int:
     """Inside the toolchain: build, answer with the report or the user error."""
     from compiler.build.models import build_loaded
+    from compiler.build.options import BuildOptions
     from compiler.manifest import load_manifest
 
     request = json.loads(path.read_text())
@@ -26,8 +27,10 @@ def serve_request(path: Path) -> int:
         print(text, flush=True)
 
     try:
+        given = request["options"]
+        options = BuildOptions(given["force"], tuple(Path(p) for p in given["allow_paths"]), given["cross_proof"])
         report = build_loaded(load_manifest(Path(request["manifest"])), Path(request["output"]), request["prints"],
-                              progress, request["force"], [Path(p) for p in request["allow_paths"]])
+                              progress, options)
     except UserError as err:
         answer.write_text(json.dumps({"problems": [
             {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(p).items()} for p in err.problems]}))

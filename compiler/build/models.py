@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.backend.nvidia.sources import served_by
+from compiler.build.options import BuildOptions
 from compiler.build.report import BuildReport, ModelReport
 from compiler.build.staging import internal_problem, link_or_copy
 from compiler.errors import ExportError, Problem, UserError
@@ -33,7 +34,7 @@ from compiler.repository.swap import RepositoryLock, discard, new_staging, repla
 Progress = Callable[[str], None]
 
 
-def target_warnings(loaded: LoadedManifest) -> list[str]:
+def target_warnings(loaded: LoadedManifest, options: BuildOptions) -> list[str]:
     """Facts about the target release that hold for every model of the build, said once per build: the torch
     that exports against the torch the release ships, and TorchScript where the release serves torch.export."""
     from compiler.compat import assess, libtorch_of
@@ -45,12 +46,10 @@ def target_warnings(loaded: LoadedManifest) -> list[str]:
     version = running_torch()
     if version is None:
         return []
-    from compiler.compat.cross_proof import enabled
-
     exports = {m.export for m in loaded.manifest.models}
     said: list[str] = []
     if exports & {"trace", "script"}:
-        if not enabled():  # else each file is proved in the target's torch, or the build says why not
+        if not options.cross_proof:  # else each file is proved in the target's torch, or the build says why not
             fit = assess(release, SavedBy(version, True, "this build"), None)
             said += [note.line() for note in fit.warnings]
         if release.at_least(AOTI_SINCE):
@@ -69,22 +68,23 @@ def _is_complete(model_dir: Path, model: ModelSpec) -> bool:
 
 
 def build(manifest_path: Path, output: Path, progress: Progress = lambda _: None,
-          force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
-    """`allow_paths`: folders outside the manifest's that its paths may point into (--allow-path)."""
+          options: BuildOptions = BuildOptions()) -> BuildReport:
+    """Export every model of the manifest and write the repository at `output`, all or nothing."""
     from compiler.build.pipelines import pipeline_fingerprint
 
     loaded = load_manifest(manifest_path)
     code_hash = compiler_code_hash()
     release = loaded.manifest.triton_version
+    allow_paths = options.allow_paths
     prints = {m.name: fingerprint(m, release, loaded.directory, code_hash, allow_paths, loaded.manifest.target_torch)
               for m in loaded.manifest.models}
     for index, pipeline in enumerate(loaded.manifest.pipelines or []):
         prints[pipeline.name] = pipeline_fingerprint(loaded, index, prints, code_hash, allow_paths)
-    return build_loaded(loaded, Path(output), prints, progress, force, allow_paths)
+    return build_loaded(loaded, Path(output), prints, progress, options)
 
 
 def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], progress: Progress = lambda _: None,
-                 force: bool = False, allow_paths: Sequence[Path] = ()) -> BuildReport:
+                 options: BuildOptions = BuildOptions()) -> BuildReport:
     """The build of a loaded manifest with its fingerprints (computed by the process that was asked to build: a
     toolchain's build takes them from it, so that a no-op build stays one)."""
     from compiler.build.pipelines import pipeline_folders
@@ -93,6 +93,7 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
     from compiler.manifest.wiring import plan_all
 
     plans = plan_all(loaded)  # the pipelines' wiring (load_manifest has refused what the manifest gets wrong)
+    force = options.force
     with RepositoryLock(output, waiting=progress):
         unchanged = set()
         for model in loaded.manifest.models:
@@ -112,23 +113,23 @@ def build_loaded(loaded: LoadedManifest, output: Path, prints: dict[str, str], p
             write_profiling(loaded, output, prints)
             names = sorted({m.name for m in loaded.manifest.models} | {p.name for p in plans})
             return BuildReport(output, [_unchanged(output / name) for name in names], wrote=False,
-                               warnings=target_warnings(loaded))
+                               warnings=target_warnings(loaded, options))
         toolchain = needs_toolchain(loaded)
         if toolchain is None:
             staging = new_staging(output)
             try:
-                reports = _build_into(loaded, staging, output, unchanged, prints, progress, allow_paths, force)
+                reports = _build_into(loaded, staging, output, unchanged, prints, progress, options)
                 replace(output, staging)
             except BaseException:
                 discard(staging)
                 raise
             shutil.rmtree(kept_folder(output), ignore_errors=True)  # all of it is in the repository now
             write_profiling(loaded, output, prints)
-            return BuildReport(output, reports, wrote=True, warnings=target_warnings(loaded))
+            return BuildReport(output, reports, wrote=True, warnings=target_warnings(loaded, options))
     # Outside the lock: the toolchain's build takes it.
     from compiler.build.toolchain import build_in_toolchain
 
-    return build_in_toolchain(loaded, output, prints, progress, force, allow_paths, toolchain)
+    return build_in_toolchain(loaded, output, prints, progress, options, toolchain)
 
 
 def _name_the_manifest(loaded: LoadedManifest, output: Path, names: set[str]) -> None:
@@ -146,8 +147,7 @@ def kept_folder(output: Path) -> Path:
 
 
 def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: set[str],
-                prints: dict[str, str], progress: Progress, allow_paths: Sequence[Path],
-                force: bool = False) -> list[ModelReport]:
+                prints: dict[str, str], progress: Progress, options: BuildOptions) -> list[ModelReport]:
     reports: list[ModelReport] = []
     problems: list[Problem] = []
     causes: list[BaseException] = []
@@ -160,7 +160,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
             progress(f"{model.name}: unchanged")
             continue
         earlier = kept / model.name
-        if not force and (read_record(earlier) or {}).get("fingerprint") == prints[model.name] \
+        if not options.force and (read_record(earlier) or {}).get("fingerprint") == prints[model.name] \
                 and _is_complete(earlier, model):
             shutil.copytree(earlier, staging / model.name, copy_function=link_or_copy)
             reports.append(_unchanged(earlier, "kept"))
@@ -170,7 +170,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         index = loaded.manifest.models.index(model)
         try:
             report = _export_one(loaded, model, staging / model.name, prints[model.name], _prefixed(progress, model.name),
-                                 allow_paths, previous=output / model.name)
+                                 options, previous=output / model.name)
         except UserError as err:
             problems.extend(loaded.locate(p, index) for p in err.problems)
             causes.extend(err.underlying())
@@ -189,7 +189,8 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         from compiler.build.pipelines import build_pipelines
 
         try:
-            reports += build_pipelines(loaded, staging, output, prints, progress, allow_paths, force)
+            reports += build_pipelines(loaded, staging, output, prints, progress, options.allow_paths,
+                                       options.force)
         except UserError as err:
             problems.extend(err.problems)
             causes.extend(err.underlying())
@@ -276,14 +277,14 @@ def kept_versions(model: ModelSpec, previous: Path) -> list[int]:
 
 
 def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: str,
-                progress: Progress, allow_paths: Sequence[Path], previous: Path | None = None) -> ModelReport:
+                progress: Progress, options: BuildOptions, previous: Path | None = None) -> ModelReport:
     # torch is imported only here, when a model really has to be exported.
     from compiler.export import export_model
     from compiler.sources import load_source
     from compiler.triton_config import build_config, to_text
 
     progress(f"loading source ({next(iter(model.source.model_dump(exclude_none=True)))})")
-    module = load_source(model, loaded.directory, allow_paths)
+    module = load_source(model, loaded.directory, options.allow_paths)
     result = export_model(model, module, loaded.manifest.release, progress)
     kept = kept_versions(model, previous) if previous is not None else []
     config = build_config(model, result.outputs, result.batching[None], result.execution_ms, kept)
@@ -303,7 +304,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     model_file.parent.mkdir(parents=True)
     result.save(model_file)
     layout.config_file(folder).write_text(to_text(config))
-    _copy_labels(loaded, model, result.outputs, folder, allow_paths)
+    _copy_labels(loaded, model, result.outputs, folder, options.allow_paths)
     for variant in sorted(model.variants or {}):
         variant_config = build_config(model.for_variant(variant), result.outputs, result.batching[variant],
                                       result.execution_ms, kept)
@@ -332,7 +333,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         "pytorch_backend": served_by(loaded.manifest.release),
         "kept_versions": kept,
     }
-    proved_in, said = _cross_proof(loaded, model, result, model_file, progress)
+    proved_in, said = _cross_proof(loaded, model, result, model_file, progress, options.cross_proof)
     record["proved_in"] = proved_in
     write_record(folder, record)
     if result.invariance.checked:
@@ -346,14 +347,14 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
 
 
 def _cross_proof(loaded: LoadedManifest, model: ModelSpec, result: Any, model_file: Path,
-                 progress: Progress) -> tuple[list[str], list[str]]:
+                 progress: Progress, enabled: bool) -> tuple[list[str], list[str]]:
     """Where the release table knows the target image's torch and it is not this one, the file is proved again in
     it (compat/cross_proof.py). Returns the torch versions that proved it, and what to say."""
     import os
 
     from compiler.build.toolchain import INSIDE
     from compiler.compat import libtorch_of
-    from compiler.compat.cross_proof import CrossProofFailed, CrossProofUnavailable, enabled, prove_in
+    from compiler.compat.cross_proof import CrossProofFailed, CrossProofUnavailable, prove_in
     from compiler.compat.pytorch_versions import running_torch
     from compiler.errors import ExportError
     from compiler.export.proof import mismatch
@@ -363,7 +364,7 @@ def _cross_proof(loaded: LoadedManifest, model: ModelSpec, result: Any, model_fi
     target = libtorch_of(release)
     if target is None or target == running_torch() or os.environ.get(INSIDE):
         return proved, []
-    if not enabled():
+    if not enabled:
         return proved, [f"not proved in torch {target} (Triton {release}'s): the cross-version proof is off "
                         "(--no-cross-proof)"]
     kind = "aoti" if model.export == "aoti" else "torchscript"

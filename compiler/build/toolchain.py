@@ -21,10 +21,11 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compiler.build.options import BuildOptions
 from compiler.cache import InstallFailed, cached_venv, venv_folder
 from compiler.compat.pytorch_versions import TorchVersion, running_torch
 from compiler.errors import Problem, UserError
@@ -112,7 +113,7 @@ def _torch_line(loaded: LoadedManifest) -> tuple[str, ...]:
 
 
 def build_in_toolchain(loaded: LoadedManifest, output: Path, prints: dict[str, str], progress: Progress,
-                       force: bool, allow_paths: Sequence[Path], version: TorchVersion) -> BuildReport:
+                       options: BuildOptions, version: TorchVersion) -> BuildReport:
     """The whole build, run by the toolchain's python; its progress comes back line by line, its report or its
     user error as JSON."""
     from compiler.build.report import BuildReport
@@ -124,7 +125,8 @@ def build_in_toolchain(loaded: LoadedManifest, output: Path, prints: dict[str, s
         answer = Path(scratch) / "answer.json"
         request.write_text(json.dumps({
             "manifest": str(loaded.path.resolve()), "output": str(Path(output).resolve()), "prints": prints,
-            "force": force, "allow_paths": [str(p) for p in allow_paths], "answer": str(answer)}))
+            "options": {"force": options.force, "allow_paths": [str(p) for p in options.allow_paths],
+                        "cross_proof": options.cross_proof}, "answer": str(answer)}))
         env = {**os.environ, INSIDE: str(version),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(_COMPILER_ROOT), os.environ.get("PYTHONPATH")]))}
         with subprocess.Popen([str(python), "-m", "compiler.build.inside_toolchain", str(request)], stdout=subprocess.PIPE,

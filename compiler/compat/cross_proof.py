@@ -12,13 +12,13 @@ user error naming the model and that torch.
 
 The venv holds torch (and numpy) only, at TRITON_COMPILER_CACHE/proof-venvs/torch-<major.minor>-py<version>: made
 once from the package index (a CUDA build of torch: about 4.7 GB and two minutes), then reused.
-TRITON_COMPILER_CROSS_PROOF=0 (or `build --no-cross-proof`) skips it, and the build says the file is not proved there.
+`build --no-cross-proof` (BuildOptions.cross_proof; TRITON_COMPILER_CROSS_PROOF=0 to the CLI) skips it, and the build
+says the file is not proved there.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
@@ -30,8 +30,6 @@ from compiler.backend.pytorch import pt2_names
 from compiler.cache import InstallFailed, cached_venv
 from compiler.cache import venv_folder as cached_venv_folder
 from compiler.compat.pytorch_versions import TorchVersion
-
-ENV = "TRITON_COMPILER_CROSS_PROOF"
 
 #: What the venv runs: load the file as the image's backend does, run every case, save the answers (or what failed).
 RUNNER = r"""
@@ -91,10 +89,6 @@ class CrossProofFailed(Exception):
 
 class CrossProofUnavailable(Exception):
     """The target's torch cannot be installed here (offline, no wheel for this Python)."""
-
-
-def enabled() -> bool:
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def venv_folder(version: TorchVersion) -> Path:
