@@ -204,17 +204,13 @@ def result_names(result: Any) -> list[str]:
     from torch.utils import _pytree
 
     paths, _ = _pytree.tree_flatten_with_path(result)
-    names = []
-    for path, _leaf in paths:
-        steps = "".join(f"[{getattr(k, 'idx', getattr(k, 'key', k))}]" for k in path)
-        names.append("RESULT" + steps)
-    return names
+    steps = ["".join(f"[{getattr(k, 'idx', getattr(k, 'key', k))}]" for k in path) for path, _leaf in paths]
+    return pt2_names.result_names([step for step in steps if step])  # a lone tensor's one path is empty
 
 
 def output_positions(result: Any) -> dict[str, int]:
     """Output name -> position among the result's tensors, for every name the backend accepts."""
-    names = result_names(result)
-    return {name: i for i, name in enumerate(names)} | {f"OUTPUT__{i}": i for i in range(len(names))}
+    return pt2_names.positions(result_names(result), "OUTPUT")
 
 
 @dataclass

@@ -107,11 +107,21 @@ class CallSpec:
         for key, child in zip(kwargs.keys, kwargs.children):
             below = child.names()
             names.extend([f"KWARGS[{key}]" + n for n in below] if below else [f"KWARGS[{key}]"])
-        result = Node.parse(_top(outputs_json))
-        outs = ["RESULT" + n for n in result.names()] or ["RESULT"]
-        inputs = {name: i for i, name in enumerate(names)} | {f"INPUT__{i}": i for i in range(len(names))}
-        outputs = {name: i for i, name in enumerate(outs)} | {f"OUTPUT__{i}": i for i in range(len(outs))}
-        return cls(inputs, outputs, names, outs)
+        outs = result_names(Node.parse(_top(outputs_json)).names())
+        return cls(positions(names, "INPUT"), positions(outs, "OUTPUT"), names, outs)
+
+
+def result_names(paths: list[str]) -> list[str]:
+    """The backend's names of a result's tensors from their bracketed paths in flattening order ("[0]",
+    "[logits]"): RESULT[0], RESULT[logits]; a lone tensor (no path) is RESULT. The one place both the call spec's
+    reader (CallSpec) and the exporter (export/aoti.py, from a pytree) name outputs."""
+    return ["RESULT" + path for path in paths] or ["RESULT"]
+
+
+def positions(names: list[str], ordinal: str) -> dict[str, int]:
+    """Every name the backend accepts for the tensors `names` -> its position: the forward-based name, and
+    <ordinal>__<position> (INPUT__0, OUTPUT__1)."""
+    return {name: i for i, name in enumerate(names)} | {f"{ordinal}__{i}": i for i in range(len(names))}
 
 
 def is_forward_based(name: str) -> bool:
