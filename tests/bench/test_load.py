@@ -3,6 +3,8 @@ the fast tier runs these)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from compiler.bench.load import closed_loop
@@ -31,7 +33,7 @@ def test_a_caller_that_cannot_be_made_fails_the_window_instead_of_hanging_it() -
     the window ends at once with that thread's error."""
     made = [0]
 
-    def make() -> object:
+    def make() -> Callable[[], None]:
         made[0] += 1
         if made[0] == 2:
             raise ConnectionRefusedError("no server")
