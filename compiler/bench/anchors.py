@@ -1,33 +1,48 @@
 """The anchors of a text pipeline in `make bench`: what a user would run instead of the served pipeline, measured in
-the same rounds on the same texts. sentence-transformers `encode()` runs the model's own folder in a process of its
-own, in a cached venv that is never the project's: its pinned packages (PINS, the one place they are written) in
-the venv itself, torch and numpy seen from the project's venv through a .pth file (one torch on disk, the one the
-pipeline's model was compiled and measured with).
+the same rounds on the same texts, from a cached venv that is never the project's: their pinned packages (PINS, the
+one place they are written) in the venv itself, torch and numpy seen from the project's venv through a .pth file
+(one torch on disk, the one the pipeline's model was compiled and measured with).
+
+- sentence-transformers `encode()` runs the model's own folder in a process of its own (the library in the
+  client's own process);
+- infinity-emb serves the same folder (its torch engine, the pipeline's batch) and is driven over HTTP by the
+  bench's closed-loop client, one text per request at the served rows' concurrency (the embedding server a user
+  would deploy instead).
 
     cell = SentenceTransformersCell("sentence-transformers encode, batch 16", folder, texts, 16, 128, seconds)
     cell.run(warmup=1, tick=tick)    # one window in its process; cell.measurement grows per round
     cell.vectors                     # its embeddings of the first texts, for the report's agreement column
+    with InfinityCell("infinity-emb http c16", folder, texts, 16, 128, 16, seconds) as served:
+        served.run(warmup=1, tick=tick)
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
+import itertools
 import json
+import socket
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from compiler.bench.load import Measurement
+from compiler.bench.load import Measurement, closed_loop
 from compiler.cache import cached_venv, venv_folder
 
 #: The anchor's packages, pinned: sentence-transformers 3.4.1 with the transformers, tokenizers and hub it was
 #: released against (infinity-emb 0.0.78 pulls the same sentence-transformers and transformers 4.57).
-PINS = ("sentence-transformers==3.4.1", "transformers==4.57.1", "tokenizers==0.22.2", "huggingface-hub==0.36.2")
+PINS = ("sentence-transformers==3.4.1", "transformers==4.57.1", "tokenizers==0.22.2", "huggingface-hub==0.36.2",
+        "infinity-emb[server,torch]==0.0.78")
+#: How long infinity-emb may take to answer its /health once started (it loads and warms the model).
+INFINITY_START_S = 300
 #: How many texts the anchor answers for the agreement check.
 AGREEMENT_TEXTS = 8
 
@@ -107,3 +122,132 @@ class SentenceTransformersCell:
             self.measurement.absorb(window)
         self.vectors = np.asarray(result["vectors"], dtype=np.float32)
         tick()
+
+
+@dataclass
+class InfinityCell:
+    """infinity-emb serving `folder` (torch engine, batches of up to `batch`), started once for every round and
+    stopped by `close()` (or the with block); each round one closed-loop window of `concurrency` client threads,
+    one text per request, over HTTP with keep-alive, the texts in turn."""
+
+    label: str
+    folder: Path
+    texts: list[str]
+    batch: int
+    max_length: int
+    concurrency: int
+    seconds: float
+    measurement: Measurement | None = None
+    vectors: np.ndarray | None = None
+    error: str = ""
+    process: subprocess.Popen[str] | None = None
+    port: int = 0
+    log: Path | None = None
+    _turns: itertools.count[int] = field(default_factory=itertools.count)
+
+    NAME = "anchor"  # the served model name the requests give
+
+    def __enter__(self) -> InfinityCell:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, warmup: int, tick: Any) -> None:
+        if self.error:
+            return
+        try:
+            self._start()
+            if self.vectors is None:
+                self.vectors = np.asarray(self._post(self._connection(), self.texts[:AGREEMENT_TEXTS]),
+                                          dtype=np.float32)
+            window = closed_loop(self.label, self._caller, self.concurrency, self.seconds, warmup=warmup)
+        except Exception as err:  # an anchor that cannot start or answer must not lose the hour measured
+            self.error = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+            self.close()
+            return
+        if window.errors:
+            self.error = f"{window.errors} requests refused in a window"
+        if self.measurement is None:
+            self.measurement = window
+        else:
+            self.measurement.absorb(window)
+        tick()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        python = anchor_python()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        venv = Path(python).parent.parent
+        self.log = venv / f"infinity-{self.port}.log"
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(
+                [str(venv / "bin" / "infinity_emb"), "v2", "--model-id", str(self._shadow(venv)), "--served-model-name",
+                 self.NAME, "--engine", "torch", "--device", "cpu", "--batch-size", str(self.batch), "--host",
+                 "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+                stdout=out, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + INFINITY_START_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log.read_text().strip().splitlines()[-1:] if self.log.is_file() else []
+                raise RuntimeError(f"infinity-emb exited {self.process.returncode}: {' '.join(tail)[:200]}")
+            try:
+                connection = self._connection()
+                connection.request("GET", "/health")
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"infinity-emb did not answer /health in {INFINITY_START_S} s (log: {self.log})")
+
+    def _shadow(self, venv: Path) -> Path:
+        """The model's folder as infinity-emb is given it: links to its files, but a tokenizer_config.json and a
+        sentence_bert_config.json that truncate at the pipeline's max_length (as the sentence-transformers anchor
+        sets max_seq_length: a plain folder takes the tokenizer's model_max_length, a sentence-transformers folder
+        its max_seq_length), so that all do the same work on a long text."""
+        shadow = venv / "infinity-models" / hashlib.sha256(f"{self.folder}:{self.max_length}".encode()).hexdigest()[:16]
+        shadow.mkdir(parents=True, exist_ok=True)
+        written = {"tokenizer_config.json": "model_max_length", "sentence_bert_config.json": "max_seq_length"}
+        for item in self.folder.iterdir():
+            link = shadow / item.name
+            if item.name not in written and not link.exists():
+                link.symlink_to(item.resolve())
+        for name, key in written.items():
+            original = self.folder / name
+            settings = json.loads(original.read_text()) if original.is_file() else {}
+            (shadow / name).write_text(json.dumps({**settings, key: self.max_length}))
+        return shadow
+
+    def _connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+
+    def _post(self, connection: http.client.HTTPConnection, texts: list[str]) -> list[list[float]]:
+        connection.request("POST", "/embeddings", json.dumps({"model": self.NAME, "input": texts}),
+                           {"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"infinity-emb answered {answer.status}: {body[:200]!r}")
+        data = json.loads(body)["data"]  # each item says which input it answers ("index")
+        return [item["embedding"] for item in sorted(data, key=lambda item: int(item.get("index", 0)))]
+
+    def _caller(self) -> Callable[[], Any]:
+        connection = self._connection()
+
+        def call() -> Any:  # the texts in turn across every thread, as perf_analyzer takes its input data
+            return self._post(connection, [self.texts[next(self._turns) % len(self.texts)]])
+
+        return call

@@ -30,6 +30,9 @@ class PipelineBench:
     anchor: Measurement | None = None  # sentence-transformers encode() of the same texts (anchors.py)
     anchor_error: str = ""  # why there is no anchor row, where one was due
     anchor_difference: float | None = None  # max |anchor - pipeline in-process| over its first texts
+    infinity: Measurement | None = None  # infinity-emb serving the same folder, the same texts (anchors.py)
+    infinity_error: str = ""
+    infinity_difference: float | None = None
     failed: list[str] = field(default_factory=list)  # perf_analyzer cells that gave no report (`label: why`)
 
 
@@ -94,11 +97,10 @@ def in_process_caller(chain: Any, input_name: str, items: Sequence[str | bytes],
     return make
 
 
-def anchor_cell(plan: Any, models: dict[str, Any], base: Path, items: Sequence[str | bytes], batch: int,
-                seconds: float) -> Any:
-    """sentence-transformers encode() of the same texts with the same model folder, for a text pipeline that mean
-    pools a transformers model and normalises (what a plain folder becomes in sentence-transformers); else None."""
-    from compiler.bench.anchors import SentenceTransformersCell
+def _anchor_folder(plan: Any, models: dict[str, Any], base: Path) -> Path | None:
+    """The model's own folder, for a text pipeline that mean pools a transformers model and normalises (what a plain
+    folder becomes in sentence-transformers and infinity-emb); else None."""
+    from compiler.manifest.schema import TransformersSource
     from compiler.sources.static import transformers_folder
 
     first = plan.steps[0]
@@ -106,15 +108,25 @@ def anchor_cell(plan: Any, models: dict[str, Any], base: Path, items: Sequence[s
     if first.kind != "tokenize" or pooling is None or pooling.settings["mode"] != "mean" or \
             not pooling.settings.get("normalize"):
         return None
-    from compiler.manifest.schema import TransformersSource
-
     model = models.get(first.manifest_model or "")
     source = getattr(model, "source", None)
     if model is None or not isinstance(source, TransformersSource):
         return None
-    folder = transformers_folder(model, source, base, ())
+    return transformers_folder(model, source, base, ())
+
+
+def anchor_cells(plan: Any, models: dict[str, Any], base: Path, items: Sequence[str | bytes], batch: int,
+                 concurrency: int, seconds: float) -> tuple[Any, Any]:
+    """sentence-transformers encode() of the same texts with the same model folder, and infinity-emb serving that
+    folder at `concurrency` (anchors.py); (None, None) where the pipeline is not such a text pipeline."""
+    from compiler.bench.anchors import InfinityCell, SentenceTransformersCell
+
+    folder = _anchor_folder(plan, models, base)
     if folder is None:
-        return None
+        return None, None
     texts = [item for item in items if isinstance(item, str)]
-    return SentenceTransformersCell(f"sentence-transformers encode, batch {batch}", folder, texts, batch,
-                                    int(first.settings["max_length"]), seconds)
+    max_length = int(plan.steps[0].settings["max_length"])
+    return (SentenceTransformersCell(f"sentence-transformers encode, batch {batch}", folder, texts, batch, max_length,
+                                     seconds),
+            InfinityCell(f"infinity-emb http c{concurrency}, batch {batch}", folder, texts, batch, max_length,
+                         concurrency, seconds))

@@ -69,6 +69,8 @@ LIMIT_LATENCY_GOAL_MS = 1.0
 PIPELINE_GOAL = 1.2
 #: Issue 41's goal: a served text pipeline at c16 over sentence-transformers encode(batch_size=16) in-process.
 ANCHOR_GOAL = 1.3
+#: Issue 41's goal: a served text pipeline at c16 over infinity-emb serving the same folder (torch engine, same client).
+INFINITY_GOAL = 2.0
 
 
 def _verdict(ok: bool) -> str:
@@ -224,7 +226,8 @@ def _pipeline(bench: PipelineBench) -> list[str]:
              "**served** sends one raw input per request (perf_analyzer, the bench's input file of raw texts or "
              "image bytes).", "", "| what | concurrency | inputs/s | p50 ms | p90 ms | p99 ms |",
              "|---|---|---|---|---|---|", _row(bench.in_process_single), _row(bench.in_process),
-             *[_row(m) for m in bench.served], *([_row(bench.anchor)] if bench.anchor else []), "",
+             *[_row(m) for m in bench.served], *([_row(bench.anchor)] if bench.anchor else []),
+             *([_row(bench.infinity)] if bench.infinity else []), "",
              "| target | measured | goal | |", "|---|---|---|---|"]
     lines += _against(bench.served, bench.in_process, f"in-process batch {bench.batch}", bench.in_process_single,
                       "in-process batch 1", PIPELINE_GOAL, 0.0)
@@ -234,6 +237,10 @@ def _pipeline(bench: PipelineBench) -> list[str]:
             share = c16.throughput / bench.anchor.throughput
             lines.append(f"| served {protocol} c16 / {bench.anchor.label} | {share:.2f} | ≥ {ANCHOR_GOAL} | "
                          f"{_verdict(share >= ANCHOR_GOAL)} |")
+        if c16 and bench.infinity and bench.infinity.throughput:
+            share = c16.throughput / bench.infinity.throughput
+            lines.append(f"| served {protocol} c16 / {bench.infinity.label} | {share:.2f} | ≥ {INFINITY_GOAL} | "
+                         f"{_verdict(share >= INFINITY_GOAL)} |")
     lines.append("")
     if bench.anchor:
         agreement = f"{bench.anchor_difference:.1e}" if bench.anchor_difference is not None else "(not compared)"
@@ -244,6 +251,14 @@ def _pipeline(bench: PipelineBench) -> list[str]:
                   f"{agreement} (its first texts).", ""]
     if bench.anchor_error:
         lines += [f"The sentence-transformers anchor could not be measured: {bench.anchor_error}", ""]
+    if bench.infinity:
+        agreement = f"{bench.infinity_difference:.1e}" if bench.infinity_difference is not None else "(not compared)"
+        lines += [f"**{bench.infinity.label}** is infinity-emb (from the same pins) serving the model's own folder "
+                  "with its torch engine on the CPU, driven over HTTP by the bench's closed-loop client: "
+                  f"{bench.infinity.concurrency} threads, one text per request, the same texts in turn. Its vectors "
+                  f"differ from the pipeline's in-process answers by at most {agreement} (its first texts).", ""]
+    if bench.infinity_error:
+        lines += [f"The infinity-emb anchor could not be measured: {bench.infinity_error}", ""]
     shares = []
     for row in bench.served:
         total = sum(row.stats[s].busy_ns for s in bench.steps if s in row.stats)

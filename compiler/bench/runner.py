@@ -360,7 +360,7 @@ def _bench_pipeline(plan: Any, loaded: LoadedManifest, served: Path, profiling: 
                     with_anchors: bool = True) -> PipelineBench:
     """The served ensemble at concurrency 1 and 16 (perf_analyzer, raw inputs) against the same steps in this
     process around eager PyTorch at batch 1 and at the batch the server forms; Triton's statistics per step."""
-    from compiler.bench.pipelines import anchor_cell, bench_items, in_process_caller, write_commands
+    from compiler.bench.pipelines import anchor_cells, bench_items, in_process_caller, write_commands
     from compiler.pipeline.proof import Chain, as_request, eager_runners, step_folders
 
     models = {m.name: m for m in loaded.manifest.models}
@@ -383,23 +383,33 @@ def _bench_pipeline(plan: Any, loaded: LoadedManifest, served: Path, profiling: 
                             stats_url=http_url, watched=(plan.name, *steps))
                     for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED]
     cells += served_cells
-    anchor = anchor_cell(plan, models, loaded.directory, items, batch, seconds) if with_anchors else None
-    for index in range(rounds):
-        for cell in [*cells, *([anchor] if anchor else [])]:
-            cell.run(warmup=3 if index == 0 else 1, tick=tick)
+    anchor, infinity = anchor_cells(plan, models, loaded.directory, items, batch, COMPARED[-1], seconds) \
+        if with_anchors else (None, None)
+    try:
+        for index in range(rounds):
+            for cell in [*cells, *(c for c in (anchor, infinity) if c)]:
+                cell.run(warmup=3 if index == 0 else 1, tick=tick)
+    finally:
+        if infinity is not None:
+            infinity.close()
     first, second = cells[0], cells[1]
     assert isinstance(first, _Cell) and isinstance(second, _Cell)
     bench.in_process_single, bench.in_process = first.measurement, second.measurement
     bench.served = [c.measurement for c in served_cells if c.measurement]
     bench.failed = _failed(cells)
-    if anchor is not None:
-        bench.anchor, bench.anchor_error = anchor.measurement, anchor.error
-        if anchor.vectors is not None:  # the same model? its answers against the pipeline's, text by text
-            import numpy as np
+    def difference(cell: Any) -> float | None:  # the same model? its answers against the pipeline's, text by text
+        if cell.vectors is None:
+            return None
+        import numpy as np
 
-            texts = anchor.texts[:len(anchor.vectors)]
-            ours = chain.run({input_name: as_request(texts)})[plan.outputs[0].name]
-            bench.anchor_difference = float(np.abs(ours - anchor.vectors).max())
+        ours = chain.run({input_name: as_request(cell.texts[:len(cell.vectors)])})[plan.outputs[0].name]
+        return float(np.abs(ours - cell.vectors).max())
+
+    if anchor is not None:
+        bench.anchor, bench.anchor_error, bench.anchor_difference = anchor.measurement, anchor.error, difference(anchor)
+    if infinity is not None:
+        bench.infinity, bench.infinity_error = infinity.measurement, infinity.error
+        bench.infinity_difference = difference(infinity)
     return bench
 
 

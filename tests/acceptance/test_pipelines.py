@@ -283,9 +283,10 @@ def test_bench_measures_pipelines_against_their_steps_in_process_and_the_first_r
 
 def test_bench_measures_a_text_pipeline_beside_sentence_transformers_on_the_same_texts(
         built: tuple[Project, str], tmp_path: Path) -> None:
-    """The anchor row: sentence-transformers encode() in its own cached venv, the same model folder and the same
-    512 texts of 4 to 60 words as the served rows; its vectors are the pipeline's (the same model, pooled and
-    normalised alike), so the ratio compares like with like."""
+    """The anchor rows: sentence-transformers encode() in its own cached venv, and infinity-emb from it serving the
+    same model folder to 16 client threads over HTTP, on the same 512 texts of 4 to 60 words as the served rows;
+    their vectors are the pipeline's (the same model, pooled and normalised alike), so the ratios compare like with
+    like."""
     from compiler.bench import run_bench, write_report
     from compiler.bench.pipelines import BENCH_TEXTS
 
@@ -298,6 +299,10 @@ def test_bench_measures_a_text_pipeline_beside_sentence_transformers_on_the_same
     assert not embed.anchor_error and embed.anchor is not None
     assert embed.anchor.samples_per_request == BENCH_TEXTS and embed.anchor.throughput > 0
     assert embed.anchor_difference is not None and embed.anchor_difference < 1e-4, embed.anchor_difference
+    assert not embed.infinity_error and embed.infinity is not None
+    assert embed.infinity.concurrency == 16 and len(embed.infinity.latencies_ms) > 0 and embed.infinity.throughput > 0
+    assert embed.infinity_difference is not None and embed.infinity_difference < 1e-4, embed.infinity_difference
     text = write_report(results, tmp_path / "docs")[0].read_text()
     assert "| served grpc c16 / sentence-transformers encode, batch 8 |" in text
-    assert "sentence-transformers==3.4.1" in text
+    assert "| served http c16 / infinity-emb http c16, batch 8 |" in text
+    assert "sentence-transformers==3.4.1" in text and "infinity-emb[server,torch]==0.0.78" in text
