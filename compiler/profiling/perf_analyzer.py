@@ -159,8 +159,10 @@ def locate(cache: Path = CACHE) -> PerfAnalyzer:
             if inner is None:
                 raise ServerError(Problem(f"{wheel.name} carries no perf_analyzer"))
             folder.mkdir(parents=True, exist_ok=True)
-            binary.write_bytes(archive.read(inner))
-            binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+            partial = folder / f".perf_analyzer.{os.getpid()}"
+            partial.write_bytes(archive.read(inner))
+            partial.chmod(partial.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+            os.replace(partial, binary)  # whole or absent, for a test worker starting it meanwhile
     libs = pytriton_root().parent / "nvidia_pytriton.libs"
     links = folder / "lib"
     links.mkdir(exist_ok=True)
@@ -171,7 +173,12 @@ def locate(cache: Path = CACHE) -> PerfAnalyzer:
                                       hint="reinstall nvidia-pytriton==0.7.0, or install Debian's libb64-0d and "
                                            "the nvidia-cuda-runtime-cu12 package"))
         link = links / plain
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(found[0])
+        if link.resolve() == found[0].resolve():
+            continue
+        # replaced in one step: a perf_analyzer another test worker starts meanwhile must never find it missing
+        # (one did, unlinked and not yet linked again: "libcudart.so.12: cannot open shared object file")
+        partial = links / f".{plain}.{os.getpid()}"
+        partial.unlink(missing_ok=True)
+        partial.symlink_to(found[0])
+        os.replace(partial, link)
     return PerfAnalyzer(binary, f"{links}:{libs}")
