@@ -129,6 +129,21 @@ class _Cell:
             self.measurement.absorb(window)
 
 
+@dataclass(frozen=True)
+class _Rounds:
+    """What every model and pipeline measured in one tritonserver shares: the served copies and their perf_analyzer
+    commands, the server, and how long and how often each cell is measured."""
+
+    served: Path
+    profiling: Path
+    analyzer: PerfAnalyzer
+    http_url: str
+    grpc_url: str
+    seconds: float
+    rounds: int
+    tick: Tick
+
+
 @dataclass
 class _PaCell:
     """One perf_analyzer run per round: the build's own command, aimed at a server and protocol."""
@@ -305,15 +320,14 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
         twins = _torchscript_twins(loaded, chosen, Path(scratch), served, profiling) if with_torchscript else {}
         tuned = {model.name: _tuning_twins(model, served, profiling) for model in chosen} if with_tuning else {}
         with embedded_server(served) as (server, _):
+            shared = _Rounds(served, profiling, analyzer, server.http_url, server.grpc_url, seconds, rounds, tick)
             for model in chosen:
                 floor, floor_error = _floor(server, model, profiling)
-                benches.append(_bench_model(model, loaded.directory, served, profiling, analyzer, server.http_url,
-                                            server.grpc_url, twins.get(model.name), seconds, concurrencies,
-                                            with_pytriton, rounds, tick, tuned.get(model.name, {}), floor))
+                benches.append(_bench_model(model, loaded.directory, shared, concurrencies, with_pytriton,
+                                            twins.get(model.name), tuned.get(model.name, {}), floor))
                 benches[-1].floor_error = floor_error
             for plan in plans:
-                pipelines.append(_bench_pipeline(plan, loaded, served, profiling, analyzer, server.http_url,
-                                                 server.grpc_url, seconds, rounds, tick, with_anchors))
+                pipelines.append(_bench_pipeline(plan, loaded, shared, with_anchors))
             if with_warmup:
                 with server.watch.paused() if server.watch else contextlib.nullcontext():
                     firsts = _first_requests(server, loaded, chosen, plans, served)
@@ -355,11 +369,12 @@ def _lift_queue_policies(served: Path) -> None:
             path.write_text(to_text(config))
 
 
-def _bench_pipeline(plan: Any, loaded: LoadedManifest, served: Path, profiling: Path, analyzer: PerfAnalyzer,
-                    http_url: str, grpc_url: str, seconds: float, rounds: int, tick: Tick,
-                    with_anchors: bool = True) -> PipelineBench:
+def _bench_pipeline(plan: Any, loaded: LoadedManifest, server: _Rounds, with_anchors: bool = True) -> PipelineBench:
     """The served ensemble at concurrency 1 and 16 (perf_analyzer, raw inputs) against the same steps in this
     process around eager PyTorch at batch 1 and at the batch the server forms; Triton's statistics per step."""
+    served, profiling, analyzer, http_url, grpc_url = (server.served, server.profiling, server.analyzer,
+                                                       server.http_url, server.grpc_url)
+    seconds, rounds, tick = server.seconds, server.rounds, server.tick
     from compiler.bench.pipelines import anchor_cells, bench_items, in_process_caller, write_commands
     from compiler.pipeline.proof import Chain, as_request, eager_runners, step_folders
 
@@ -559,10 +574,13 @@ def _floor(server: TritonProcess, model: ModelSpec, profiling: Path) -> tuple[st
         return None, str(err).strip().splitlines()[0]
 
 
-def _bench_model(model: ModelSpec, base: Path, repository: Path, profiling: Path, analyzer: PerfAnalyzer,
-                 http_url: str, grpc_url: str, twin: str | None, seconds: float, concurrencies: tuple[int, ...],
-                 with_pytriton: bool, rounds: int, tick: Tick, tuned: dict[str, str] | None = None,
-                 floor: str | None = None) -> ModelBench:
+def _bench_model(model: ModelSpec, base: Path, server: _Rounds, concurrencies: tuple[int, ...], with_pytriton: bool,
+                 twin: str | None = None, tuned: dict[str, str] | None = None, floor: str | None = None) -> ModelBench:
+    """`twin`, `tuned`, `floor`: the copies of the model served beside it (its TorchScript twin, its tuning
+    variants, the empty model) whose rows are measured in the same rounds."""
+    repository, profiling, analyzer, http_url, grpc_url = (server.served, server.profiling, server.analyzer,
+                                                           server.http_url, server.grpc_url)
+    seconds, rounds, tick = server.seconds, server.rounds, server.tick
     reference = EagerReference.load(model, base)  # as the build served it
     module, binding = reference.module, reference.binding
     bench = ModelBench(model.name, model.max_batch_size, export=model.export)
