@@ -117,7 +117,7 @@ test: setup ## Run the whole test suite (real tritonserver end-to-end tests incl
 test-fast: setup ## Run the tests that need neither big models nor tritonserver
 	$(PY) -m pytest -m "not slow and not tritonserver" $(XDIST) $(PYTEST_ARGS)
 
-schema: setup ## Regenerate proto/models.schema.json and docs/manifest.md from the manifest models
+schema: setup ## Regenerate proto/models.schema.json, docs/manifest.md and docs/check.md's rule list
 	$(COMPILER) schema
 
 container-files: setup ## Regenerate Dockerfile and docker-compose.yml from $(MANIFEST)
