@@ -189,8 +189,7 @@ def _build_into(loaded: LoadedManifest, staging: Path, output: Path, unchanged: 
         from compiler.build.pipelines import build_pipelines
 
         try:
-            reports += build_pipelines(loaded, staging, output, prints, progress, options.allow_paths,
-                                       options.force)
+            reports += build_pipelines(loaded, staging, output, prints, progress, options)
         except UserError as err:
             problems.extend(err.problems)
             causes.extend(err.underlying())

@@ -2,7 +2,7 @@
 build derived, write their steps and ensembles, and prove each against its eager chain. A pipeline whose
 fingerprint (its entry, its models' fingerprints, the files its steps carry, the compiler) is unchanged is copied.
 
-    reports = build_pipelines(loaded, staging, output, prints, progress, allow_paths)
+    reports = build_pipelines(loaded, staging, output, prints, progress, BuildOptions())
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from compiler.build.options import BuildOptions
 from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest
 from compiler.manifest.wiring import PipelinePlan, plan_all
@@ -63,7 +64,7 @@ def unchanged(output: Path, name: str, print_: str) -> bool:
 
 
 def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints: dict[str, str],
-                    progress: Progress, allow_paths: Sequence[Path], force: bool = False) -> list[Any]:
+                    progress: Progress, options: BuildOptions) -> list[Any]:
     """Every pipeline into `staging` (whose models are built); returns their ModelReports."""
     from compiler.build.report import ModelReport
     from compiler.build.staging import link_or_copy
@@ -77,7 +78,7 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
     for plan in plans:
         print_ = prints[plan.name]
         say = _prefixed(progress, plan.name)
-        if not force and unchanged(output, plan.name, print_):
+        if not options.force and unchanged(output, plan.name, print_):
             for folder in pipeline_folders(read_record(output / plan.name)):
                 shutil.copytree(output / folder, staging / folder, copy_function=link_or_copy)
             reports.append(ModelReport(plan.name, "unchanged", **tensor_lines(read_record(output / plan.name) or {})))
@@ -85,7 +86,7 @@ def build_pipelines(loaded: LoadedManifest, staging: Path, output: Path, prints:
             continue
         started = time.monotonic()
         try:
-            proved = _build_one(loaded, plan, staging, say, allow_paths)
+            proved = _build_one(loaded, plan, staging, say, options.allow_paths)
         except UserError as err:
             problems.extend(loaded.locate(p, plan.index, "pipelines") for p in err.problems)
             say("FAILED")
