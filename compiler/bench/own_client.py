@@ -14,12 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def _flag(args: list[str], *names: str) -> str | None:
-    for name in names:
-        if name in args[:-1]:
-            return args[args.index(name) + 1]
-    return None
+from compiler.profiling.perf_analyzer import flag_value
 
 
 def _array(item: dict[str, Any], datatype: str, batch: int | None) -> Any:
@@ -47,35 +42,36 @@ def _array(item: dict[str, Any], datatype: str, batch: int | None) -> Any:
 
 def batch_size(command: list[str]) -> int:
     """The samples each request of the command carries (its -b)."""
-    return int(_flag(command[1:], "-b") or 1)
+    return int(flag_value(command[1:], "-b") or 1)
 
 
 def caller_factory(command: list[str], url: str, protocol: str) -> Callable[[], Callable[[], Any]]:
     """A maker of callers (one client each, as closed_loop gives each thread its own) that send the command's
-    first sample to its model and wait for the answer; a refused request raises."""
+    first sample to its model and wait for the answer; a refused request raises. The model's datatypes and whether
+    it batches are asked of the server once, here; the sample's arrays are made once."""
     args = command[1:]
-    model = _flag(args, "-m")
-    data_file = _flag(args, "--input-data")
-    samples = batch_size(command)
+    model = flag_value(args, "-m")
+    data_file = flag_value(args, "--input-data")
     if model is None or data_file is None:
         raise ValueError(f"a perf_analyzer command without -m or --input-data: {' '.join(command)}")
     sample = json.loads(Path(data_file).read_text())["data"][0]
+    if protocol == "grpc":
+        import tritonclient.grpc as client_module
+    else:
+        import tritonclient.http as client_module  # type: ignore[no-redef]
+    grpc = protocol == "grpc"
+    asked = client_module.InferenceServerClient(url)
+    metadata = asked.get_model_metadata(model, as_json=True) if grpc else asked.get_model_metadata(model)
+    config = asked.get_model_config(model, as_json=True) if grpc else asked.get_model_config(model)
+    config = config.get("config", config)
+    batch = batch_size(command) if int(config.get("max_batch_size", 0) or 0) > 0 else None
+    types = {i["name"]: i["datatype"] for i in metadata["inputs"]}
+    arrays = {name: _array(item, types[name], batch) for name, item in sample.items()}
 
     def make() -> Callable[[], Any]:
-        if protocol == "grpc":
-            import tritonclient.grpc as client_module
-        else:
-            import tritonclient.http as client_module  # type: ignore[no-redef]
         client = client_module.InferenceServerClient(url)
-        grpc = protocol == "grpc"
-        metadata = client.get_model_metadata(model, as_json=True) if grpc else client.get_model_metadata(model)
-        config = client.get_model_config(model, as_json=True) if grpc else client.get_model_config(model)
-        config = config.get("config", config)
-        batch = samples if int(config.get("max_batch_size", 0) or 0) > 0 else None
-        types = {i["name"]: i["datatype"] for i in metadata["inputs"]}
         inputs = []
-        for name, item in sample.items():
-            value = _array(item, types[name], batch)
+        for name, value in arrays.items():
             tensor = client_module.InferInput(name, list(value.shape), types[name])
             tensor.set_data_from_numpy(value)
             inputs.append(tensor)

@@ -116,17 +116,22 @@ class PerfAnalyzer:
             return self.run(args, timeout=limit)
         except subprocess.TimeoutExpired as err:
             said = (err.stdout or b"").decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
+            last = (said.strip().splitlines() or [""])[-1]  # what it printed last
             raise RanAway(Problem(f"perf_analyzer ran past {limit:.0f} s and was stopped (RUNAWAY in "
-                                  f"compiler/profiling/perf_analyzer.py): {said.strip().splitlines()[-1:] or ''}"),
-                          limit) from None
+                                  f"compiler/profiling/perf_analyzer.py): {last}"), limit) from None
+
+
+def flag_value(args: list[str], *names: str) -> str | None:
+    """The value a perf_analyzer command gives the first of `names` it has (-m, --input-data, -b, ...), or None."""
+    for name in names:
+        if name in args[:-1]:
+            return args[args.index(name) + 1]
+    return None
 
 
 def _trials(args: list[str]) -> int:
     """The most windows perf_analyzer measures, from --max-trials/-r (its default is 10)."""
-    for flag in ("--max-trials", "-r"):
-        if flag in args[:-1]:
-            return int(args[args.index(flag) + 1])
-    return 10
+    return int(flag_value(args, "--max-trials", "-r") or 10)
 
 
 def _retarget(args: list[str], url: str, protocol: str) -> list[str]:
