@@ -21,17 +21,21 @@ models:
     parameters: {{INTRA_OP_THREAD_COUNT: 1}}     # one thread: its execution time is the product's, steady
 """
 BUDGET_MS = 400
+#: Requests sent at once. 200 left too little backlog on a quick moment: the client sends at about 100 a second and the
+#: model serves about 37, so the last of 200 waited 2.29 s, under the 2.4 s the test asks of a burst without a policy
+#: (a fresh-clone run); the last of 400 waits about three times as long there.
+BURST = 400
 
 
 @pytest.mark.parametrize("budget", [BUDGET_MS, 0], ids=["with a queue policy", "without one"])
 def test_a_burst_past_capacity_is_shed_and_what_is_admitted_waits_at_most_the_budget(budget: int,
                                                                                     project: Project) -> None:
-    """200 requests at once, whatever the machine's speed more than the queue (its max_queue_size is the budget over
+    """BURST requests at once, whatever the machine's speed more than the queue (its max_queue_size is the budget over
     tens of milliseconds an execution): the excess refused at once with Triton's words, the admitted answered within
     the budget and their execution (and the client's threads on 2 cores), health checks answered throughout. Without
-    a policy nothing is refused, and the last request waits the 199 executions before it."""
+    a policy nothing is refused, and the last request waits the executions of all the requests before it."""
     built = project.built(MANIFEST.format(budget=budget))
-    report = overload(built.manifest, built.output, "slow", burst=200)
+    report = overload(built.manifest, built.output, "slow", burst=BURST)
     print(report.summary())
     assert not report.errors and report.wrong == 0 and not report.exits
     assert report.health_ms and max(report.health_ms) < 1000  # the server answers its health checks throughout
@@ -40,4 +44,5 @@ def test_a_burst_past_capacity_is_shed_and_what_is_admitted_waits_at_most_the_bu
         assert report.refused > 0 and set(report.shed) <= set(SHED)  # Triton's own overload errors
         assert slowest < budget + 2000, report.summary()
     else:
-        assert report.refused == 0 and len(report.latencies_ms) == 200 and slowest > BUDGET_MS + 2000, report.summary()
+        assert report.refused == 0 and len(report.latencies_ms) == BURST and slowest > BUDGET_MS + 2000, \
+            report.summary()
