@@ -280,6 +280,7 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
     # torch is imported only here, when a model really has to be exported.
     from compiler.export import export_model
     from compiler.sources import load_source
+    from compiler.sources.loading import initialised_at_random
     from compiler.triton_config import build_config, to_text
 
     progress(f"loading source ({next(iter(model.source.model_dump(exclude_none=True)))})")
@@ -339,9 +340,13 @@ def _export_one(loaded: LoadedManifest, model: ModelSpec, folder: Path, print_: 
         verdict = "holds" if result.invariance.holds else "fails"
         progress(f"batch invariance {verdict} on {result.invariance.checked} stacked examples")
     where = f"{loaded.path}:{loaded.line_of(('models', loaded.manifest.models.index(model)))}"
+    random = initialised_at_random(module)
+    seeded = [f"{where}: model '{model.name}': {', '.join(random)} not in the checkpoint: initialised at random "
+              "(seeded, the same in every build), so its answers mean nothing until trained weights are given (a "
+              "folder fine-tuned with this head)"] if random else []
     return ModelReport(model.name, "built", binding=result.binding.table(),
                        outputs=[f"{o.name} {o.dtype} {o.dims}" for o in result.outputs],
-                       warnings=result.warnings + said + [f"{where}: weak proof: {w}" for w in result.weak],
+                       warnings=seeded + result.warnings + said + [f"{where}: weak proof: {w}" for w in result.weak],
                        guards=result.guards.describe())
 
 

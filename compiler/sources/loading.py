@@ -95,7 +95,9 @@ def _transformers(model: ModelSpec, source: TransformersSource, base: Path, allo
     if auto is None or not hasattr(auto, "from_pretrained"):
         raise fail(model, "auto_class", f"transformers has no loader '{source.auto_class}'", "use AutoModel")
     try:
-        module = auto.from_pretrained(location, local_files_only=local, attn_implementation="eager")
+        with _report_kept_out():
+            module, info = auto.from_pretrained(location, local_files_only=local, attn_implementation="eager",
+                                                output_loading_info=True)
     except OSError as err:
         hint = None if local else "no model hub is reachable here: download the model and name its folder"
         raise fail(model, "transformers", f"could not load '{target}': {err}", hint) from None
@@ -105,7 +107,41 @@ def _transformers(model: ModelSpec, source: TransformersSource, base: Path, allo
     # everywhere (GPT-2 and CLIP from a folder then fail inside forward()). A cache is no tensor Triton can serve.
     if getattr(module.config, "use_cache", None):
         module.config.use_cache = False
+    missing = sorted((info or {}).get("missing_keys") or [])
+    if missing:
+        setattr(module, INITIALISED_AT_RANDOM, missing)
     return module
+
+
+#: The attribute a transformers module loaded with weights its checkpoint lacks carries: their names.
+INITIALISED_AT_RANDOM = "_triton_compiler_initialised_at_random"
+
+
+def initialised_at_random(module: Any) -> list[str]:
+    """The weights the loader initialised (seeded, not from the checkpoint): a head the Auto class adds to a base
+    model's folder (AutoModelForSequenceClassification's classifier over MiniLM's own weights, say)."""
+    return list(getattr(module, INITIALISED_AT_RANDOM, []))
+
+
+@contextmanager
+def _report_kept_out() -> Iterator[None]:
+    """transformers 5 logs a table of the checkpoint's missing and unexpected keys at every load; the build says the
+    missing ones itself, once, as a warning on the model (initialised_at_random), so the table is kept out."""
+    import logging
+
+    class _Table(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "LOAD REPORT" not in str(record.getMessage())
+
+    table = _Table()
+    loggers = [logging.getLogger(name) for name in ("transformers.modeling_utils", "transformers.utils.loading_report")]
+    for logger in loggers:
+        logger.addFilter(table)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(table)
 
 
 def _import_beside(module_name: str, base: Path) -> ModuleType | None:

@@ -27,7 +27,15 @@ class _Drop(logging.Filter):
         return not str(record.getMessage()).startswith(self.prefix)
 
 
+#: torch 2.14's FutureWarning on every torch.jit call (load, script, save, freeze, trace): the build says TorchScript's
+#: deprecation once, with what to do about it (build/models.py's target warnings), instead of once per call site.
+JIT_DEPRECATED = r"`torch\.jit\.\w+` is deprecated"
+
+
 def silence_known_chatter() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=JIT_DEPRECATED, category=FutureWarning)
     for name, prefix in KNOWN:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Drop) and f.prefix == prefix for f in logger.filters):

@@ -142,3 +142,39 @@ def test_a_factory_imports_the_modules_beside_it(project: Project) -> None:
     project.write(_manifest('{python: "trial_models:build"}'))
     result = project.build()
     assert result.code == 0, result.err
+
+
+def test_a_head_the_checkpoint_lacks_is_seeded_and_said_once_by_the_build(tmp_path: Path,
+                                                                          capfd: pytest.CaptureFixture[str]) -> None:
+    """AutoModelForSequenceClassification over a base model's folder adds a classifier the checkpoint has not:
+    transformers initialises it; the loader seeds that (the same head in every process) and names it, so that the
+    build warns instead of transformers' load table. A folder saved with its head has nothing to say."""
+    import sys
+
+    from compiler.manifest.schema import ModelSpec
+    from compiler.sources import load_source
+    from compiler.sources.loading import initialised_at_random
+    from tests.helpers import FIXTURES
+
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        from tiny_models import save_tiny_text_classifier, save_tiny_text_encoder
+
+        save_tiny_text_encoder(str(tmp_path / "base"))
+        save_tiny_text_classifier(str(tmp_path / "classifier"))
+    finally:
+        sys.path.remove(str(FIXTURES))
+
+    def spec(folder: str) -> ModelSpec:
+        return ModelSpec.model_validate({
+            "name": "m", "source": {"transformers": folder, "auto_class": "AutoModelForSequenceClassification"},
+            "inputs": [{"name": "input_ids", "dtype": "INT64", "dims": [4]}]})
+
+    capfd.readouterr()
+    headless = load_source(spec("base"), tmp_path)
+    again = load_source(spec("base"), tmp_path)
+    assert initialised_at_random(headless) == ["classifier.bias", "classifier.weight"]
+    assert torch.equal(headless.classifier.weight, again.classifier.weight)  # seeded: one head in every process
+    said = capfd.readouterr()
+    assert "LOAD REPORT" not in said.out + said.err
+    assert initialised_at_random(load_source(spec("classifier"), tmp_path)) == []
