@@ -3,13 +3,16 @@ the same rounds on the same texts, from a cached venv that is never the project'
 one place they are written) in the venv itself, torch and numpy seen from the project's venv through a .pth file
 (one torch on disk, the one the pipeline's model was compiled and measured with).
 
-- sentence-transformers `encode()` runs the model's own folder in a process of its own (the library in the
-  client's own process);
-- infinity-emb serves the same folder (its torch engine, the pipeline's batch) and is driven over HTTP by the
-  bench's closed-loop client, one text per request at the served rows' concurrency (the embedding server a user
-  would deploy instead).
+- the library in the client's own process, in a process of its own: for an embedding pipeline sentence-transformers
+  `encode()` of the model's own folder; for a classifier (TASK_CLASSIFY) transformers' text-classification
+  pipeline of the classifier's folder, every class's probability;
+- infinity-emb serves the same folder (its torch engine, the pipeline's batch; /embeddings or /classify) and is
+  driven over HTTP by the bench's closed-loop client, one text per request at the served rows' concurrency (the
+  embedding server a user would deploy instead).
 
     cell = SentenceTransformersCell("sentence-transformers encode, batch 16", folder, texts, 16, 128, seconds)
+    cell = SentenceTransformersCell("transformers text-classification, batch 16", folder, texts, 16, 128, seconds,
+                                    task=TASK_CLASSIFY)
     cell.run(warmup=1, tick=tick)    # one window in its process; cell.measurement grows per round
     cell.vectors                     # its embeddings of the first texts, for the report's agreement column
     with InfinityCell("infinity-emb http c16", folder, texts, 16, 128, 16, seconds) as served:
@@ -46,21 +49,39 @@ INFINITY_START_S = 300
 #: How many texts the anchor answers for the agreement check.
 AGREEMENT_TEXTS = 8
 
-#: Run in the anchor's venv: load the folder, warm up, then call encode() over every text (its own length-sorted
-#: batches of `batch`) until `seconds` have passed; one latency per call. Prints one JSON line.
+#: What a text pipeline ends in: an embedding (its anchors: sentence-transformers, infinity-emb's /embeddings) or a
+#: classifier's probabilities (transformers' text-classification pipeline, infinity-emb's /classify).
+TASK_EMBED = "embed"
+TASK_CLASSIFY = "classify"
+
+#: Run in the anchor's venv: load the folder, warm up, then call the library over every text (batches of `batch`)
+#: until `seconds` have passed; one latency per call. Prints one JSON line.
 SCRIPT = r"""
 import json, sys, time, warnings
 args = json.loads(sys.stdin.read())
+import numpy as np
 import torch
-from sentence_transformers import SentenceTransformer
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # "No sentence-transformers model found": a transformers folder, mean pooling
-    model = SentenceTransformer(args["folder"], device="cpu")
-model.max_seq_length = args["max_length"]
 texts = args["texts"]
-def call(chunk):
-    return model.encode(chunk, batch_size=args["batch"], normalize_embeddings=True, convert_to_numpy=True,
-                        show_progress_bar=False)
+if args["task"] == "embed":
+    from sentence_transformers import SentenceTransformer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "No sentence-transformers model found": a transformers folder, mean pooling
+        model = SentenceTransformer(args["folder"], device="cpu")
+    model.max_seq_length = args["max_length"]
+    def call(chunk):  # sorted by length into batches, as encode() does
+        return model.encode(chunk, batch_size=args["batch"], normalize_embeddings=True, convert_to_numpy=True,
+                            show_progress_bar=False)
+else:
+    from transformers import pipeline
+    classifier = pipeline("text-classification", model=args["folder"], device="cpu", top_k=None)
+    order = classifier.model.config.label2id
+    def call(chunk):  # every class's probability (softmax), in the classifier's class order
+        answers = classifier(chunk, batch_size=args["batch"], truncation=True, max_length=args["max_length"])
+        out = np.zeros((len(chunk), len(order)), dtype=np.float32)
+        for row, scores in enumerate(answers):
+            for item in scores:
+                out[row, order[item["label"]]] = item["score"]
+        return out
 vectors = call(texts[:args["agreement"]])
 for _ in range(args["warmup"]):
     call(texts[:args["batch"]])
@@ -85,7 +106,8 @@ def anchor_python(progress: Any = lambda _: None) -> Path:
 
 @dataclass
 class SentenceTransformersCell:
-    """sentence-transformers encode() over all `texts` per call, in a process of its own per round."""
+    """The library over all `texts` per call, in a process of its own per round: sentence-transformers encode(), or
+    for TASK_CLASSIFY transformers' text-classification pipeline."""
 
     label: str
     folder: Path
@@ -93,6 +115,7 @@ class SentenceTransformersCell:
     batch: int
     max_length: int
     seconds: float
+    task: str = TASK_EMBED
     python: Path | None = None
     measurement: Measurement | None = None
     vectors: np.ndarray | None = None
@@ -107,7 +130,7 @@ class SentenceTransformersCell:
             self.error = f"not installed: {str(err).splitlines()[0][:200]}"
             return
         args = {"folder": str(self.folder), "texts": self.texts, "batch": self.batch, "max_length": self.max_length,
-                "seconds": self.seconds, "warmup": warmup, "agreement": AGREEMENT_TEXTS}
+                "seconds": self.seconds, "warmup": warmup, "agreement": AGREEMENT_TEXTS, "task": self.task}
         done = subprocess.run([str(self.python), "-c", SCRIPT], input=json.dumps(args), capture_output=True,
                               text=True, timeout=600 + 10 * self.seconds)
         if done.returncode != 0:
@@ -137,6 +160,7 @@ class InfinityCell:
     max_length: int
     concurrency: int
     seconds: float
+    task: str = TASK_EMBED
     measurement: Measurement | None = None
     vectors: np.ndarray | None = None
     error: str = ""
@@ -144,6 +168,7 @@ class InfinityCell:
     port: int = 0
     log: Path | None = None
     _turns: itertools.count[int] = field(default_factory=itertools.count)
+    _classes: dict[str, int] = field(default_factory=dict)
 
     NAME = "anchor"  # the served model name the requests give
 
@@ -235,14 +260,32 @@ class InfinityCell:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
 
     def _post(self, connection: http.client.HTTPConnection, texts: list[str]) -> list[list[float]]:
-        connection.request("POST", "/embeddings", json.dumps({"model": self.NAME, "input": texts}),
+        path = "/embeddings" if self.task == TASK_EMBED else "/classify"
+        connection.request("POST", path, json.dumps({"model": self.NAME, "input": texts}),
                            {"Content-Type": "application/json"})
         answer = connection.getresponse()
         body = answer.read()
         if answer.status != 200:
             raise RuntimeError(f"infinity-emb answered {answer.status}: {body[:200]!r}")
-        data = json.loads(body)["data"]  # each item says which input it answers ("index")
-        return [item["embedding"] for item in sorted(data, key=lambda item: int(item.get("index", 0)))]
+        data = json.loads(body)["data"]
+        if self.task == TASK_EMBED:  # each item says which input it answers ("index")
+            return [item["embedding"] for item in sorted(data, key=lambda item: int(item.get("index", 0)))]
+        # one list per text, in order: every class's {label, score} (softmax), sorted by score
+        order = self._label2id()
+        rows = []
+        for scores in data:
+            row = [0.0] * len(order)
+            for item in scores:
+                row[order[item["label"]]] = float(item["score"])
+            rows.append(row)
+        return rows
+
+    def _label2id(self) -> dict[str, int]:
+        """The classifier's class of each label infinity-emb answers (its config's id2label), read once."""
+        if not self._classes:
+            config = json.loads((self.folder / "config.json").read_text())
+            self._classes.update({str(label): int(index) for index, label in config.get("id2label", {}).items()})
+        return self._classes
 
     def _caller(self) -> Callable[[], Any]:
         connection = self._connection()

@@ -27,7 +27,8 @@ class PipelineBench:
     in_process_single: Measurement | None = None
     in_process: Measurement | None = None
     served: list[Any] = field(default_factory=list)  # PaMeasurements, their stats per step
-    anchor: Measurement | None = None  # sentence-transformers encode() of the same texts (anchors.py)
+    anchor: Measurement | None = None  # the library in-process on the same texts (anchors.py)
+    anchor_task: str = ""  # what the anchors compute (anchors.TASK_EMBED, TASK_CLASSIFY)
     anchor_error: str = ""  # why there is no anchor row, where one was due
     anchor_difference: float | None = None  # max |anchor - pipeline in-process| over its first texts
     infinity: Measurement | None = None  # infinity-emb serving the same folder, the same texts (anchors.py)
@@ -97,36 +98,70 @@ def in_process_caller(chain: Any, input_name: str, items: Sequence[str | bytes],
     return make
 
 
-def _anchor_folder(plan: Any, models: dict[str, Any], base: Path) -> Path | None:
-    """The model's own folder, for a text pipeline that mean pools a transformers model and normalises (what a plain
-    folder becomes in sentence-transformers and infinity-emb); else None."""
+def _anchor_folder(plan: Any, models: dict[str, Any], base: Path, work: Path) -> tuple[Path, str] | None:
+    """The folder the anchors load and their task, for a text pipeline whose answer a library computes alike: a
+    transformers model mean pooled and normalised (an embedding: the model's own folder, as sentence-transformers
+    and infinity-emb take a plain folder), or a transformers sequence classifier whose logits the classify step reads
+    (the module as the build loaded it, saved into `work` with its tokenizer's files: a head the checkpoint lacks is
+    initialised in that load, seeded, and the anchors must run that head); else None."""
+    from compiler.bench.anchors import TASK_CLASSIFY, TASK_EMBED
     from compiler.manifest.schema import TransformersSource
     from compiler.sources.static import transformers_folder
 
     first = plan.steps[0]
-    pooling = next((s for s in plan.steps if s.kind in ("encoder", "pool") and s.settings.get("mode")), None)
-    if first.kind != "tokenize" or pooling is None or pooling.settings["mode"] != "mean" or \
-            not pooling.settings.get("normalize"):
-        return None
     model = models.get(first.manifest_model or "")
     source = getattr(model, "source", None)
-    if model is None or not isinstance(source, TransformersSource):
+    if first.kind != "tokenize" or model is None or not isinstance(source, TransformersSource):
         return None
-    return transformers_folder(model, source, base, ())
+    folder = transformers_folder(model, source, base, ())
+    if folder is None:
+        return None
+    pooling = next((s for s in plan.steps if s.kind in ("encoder", "pool") and s.settings.get("mode")), None)
+    if pooling is not None and pooling.settings["mode"] == "mean" and pooling.settings.get("normalize"):
+        return folder, TASK_EMBED
+    kinds = [s.kind for s in plan.steps]
+    if kinds in (["tokenize", "encoder", "classify"], ["tokenize", "model", "classify"]) and \
+            "SequenceClassification" in source.auto_class:
+        return _saved_classifier(model, folder, base, work / "anchor-model"), TASK_CLASSIFY
+    return None
+
+
+def _saved_classifier(model: Any, folder: Path, base: Path, target: Path) -> Path:
+    import shutil
+
+    from compiler.sources import load_source
+
+    weights = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx")
+    if target.exists():
+        shutil.rmtree(target)
+    module = load_source(model, base)
+    module.save_pretrained(str(target))
+    # transformers 5 leaves a default id2label out of config.json; infinity-emb counts a classifier's labels there
+    # (fewer than 2: a reranker) and both anchors name their classes by it
+    config = json.loads((target / "config.json").read_text())
+    config["id2label"] = {str(index): label for index, label in module.config.id2label.items()}
+    config["label2id"] = {label: int(index) for index, label in module.config.id2label.items()}
+    (target / "config.json").write_text(json.dumps(config, indent=2))
+    for item in folder.iterdir():
+        if item.is_file() and item.name != "config.json" and not item.name.endswith(weights):
+            shutil.copy(item, target / item.name)
+    return target
 
 
 def anchor_cells(plan: Any, models: dict[str, Any], base: Path, items: Sequence[str | bytes], batch: int,
-                 concurrency: int, seconds: float) -> tuple[Any, Any]:
-    """sentence-transformers encode() of the same texts with the same model folder, and infinity-emb serving that
-    folder at `concurrency` (anchors.py); (None, None) where the pipeline is not such a text pipeline."""
-    from compiler.bench.anchors import InfinityCell, SentenceTransformersCell
+                 concurrency: int, seconds: float, work: Path) -> tuple[Any, Any]:
+    """The library in-process on the same texts with the same model (sentence-transformers encode(), or transformers'
+    text-classification pipeline for a classifier), and infinity-emb serving that folder at `concurrency`
+    (anchors.py); (None, None) where the pipeline is neither kind of text pipeline."""
+    from compiler.bench.anchors import TASK_EMBED, InfinityCell, SentenceTransformersCell
 
-    folder = _anchor_folder(plan, models, base)
-    if folder is None:
+    found = _anchor_folder(plan, models, base, work)
+    if found is None:
         return None, None
+    folder, task = found
     texts = [item for item in items if isinstance(item, str)]
     max_length = int(plan.steps[0].settings["max_length"])
-    return (SentenceTransformersCell(f"sentence-transformers encode, batch {batch}", folder, texts, batch, max_length,
-                                     seconds),
+    library = "sentence-transformers encode" if task == TASK_EMBED else "transformers text-classification"
+    return (SentenceTransformersCell(f"{library}, batch {batch}", folder, texts, batch, max_length, seconds, task),
             InfinityCell(f"infinity-emb http c{concurrency}, batch {batch}", folder, texts, batch, max_length,
-                         concurrency, seconds))
+                         concurrency, seconds, task))

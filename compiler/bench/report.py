@@ -8,7 +8,7 @@ import platform
 from datetime import date
 from pathlib import Path
 
-from compiler.bench.anchors import PINS
+from compiler.bench.anchors import PINS, TASK_CLASSIFY
 from compiler.bench.load import Measurement
 from compiler.bench.pipelines import PipelineBench
 from compiler.bench.runner import COMPARED, LIFTED, REQUESTS_PER_THREAD, BenchResults, ModelBench, PaMeasurement, Row
@@ -67,7 +67,8 @@ LIMIT_SHARE_GOAL = 0.85
 LIMIT_LATENCY_GOAL_MS = 1.0
 #: Issue 23's goal: a served pipeline at c16 at least this many times the same steps in one process.
 PIPELINE_GOAL = 1.2
-#: Issue 41's goal: a served text pipeline at c16 over sentence-transformers encode(batch_size=16) in-process.
+#: Issue 41's goal: a served text pipeline at c16 over the library in-process at batch 16 (sentence-transformers
+#: encode(batch_size=16); for a classifier, transformers' text-classification pipeline).
 ANCHOR_GOAL = 1.3
 #: Issue 41's goal: a served text pipeline at c16 over infinity-emb serving the same folder (torch engine, same client).
 INFINITY_GOAL = 2.0
@@ -242,21 +243,28 @@ def _pipeline(bench: PipelineBench) -> list[str]:
             lines.append(f"| served {protocol} c16 / {bench.infinity.label} | {share:.2f} | ≥ {INFINITY_GOAL} | "
                          f"{_verdict(share >= INFINITY_GOAL)} |")
     lines.append("")
+    classifier = bench.anchor_task == TASK_CLASSIFY
+    answers = "probabilities" if classifier else "vectors"
     if bench.anchor:
         agreement = f"{bench.anchor_difference:.1e}" if bench.anchor_difference is not None else "(not compared)"
-        lines += [f"**{bench.anchor.label}** is sentence-transformers ({', '.join(PINS)}) in a process of its own, "
-                  f"with the model's own folder and the same {bench.anchor.samples_per_request} texts: each call "
-                  "encodes all of them (sorted by length into batches, as encode() does), so its latency columns are "
-                  "per call. Its vectors differ from the pipeline's in-process answers by at most "
+        what = ("transformers' text-classification pipeline (every class's probability), with the classifier as the "
+                "build loaded it (its folder saved again with its head)" if classifier else
+                "sentence-transformers, with the model's own folder")
+        how = "in batches in their order" if classifier else "sorted by length into batches, as encode() does"
+        lines += [f"**{bench.anchor.label}** is {what} ({', '.join(PINS)}) in a process of its own, on the same "
+                  f"{bench.anchor.samples_per_request} texts: each call runs all of them ({how}), so its latency "
+                  f"columns are per call. Its {answers} differ from the pipeline's in-process answers by at most "
                   f"{agreement} (its first texts).", ""]
     if bench.anchor_error:
-        lines += [f"The sentence-transformers anchor could not be measured: {bench.anchor_error}", ""]
+        lines += [f"The in-process library anchor could not be measured: {bench.anchor_error}", ""]
     if bench.infinity:
         agreement = f"{bench.infinity_difference:.1e}" if bench.infinity_difference is not None else "(not compared)"
-        lines += [f"**{bench.infinity.label}** is infinity-emb (from the same pins) serving the model's own folder "
-                  "with its torch engine on the CPU, driven over HTTP by the bench's closed-loop client: "
-                  f"{bench.infinity.concurrency} threads, one text per request, the same texts in turn. Its vectors "
-                  f"differ from the pipeline's in-process answers by at most {agreement} (its first texts).", ""]
+        endpoint = "/classify" if classifier else "/embeddings"
+        lines += [f"**{bench.infinity.label}** is infinity-emb (from the same pins) serving the same folder with its "
+                  f"torch engine on the CPU ({endpoint}), driven over HTTP by the bench's closed-loop client: "
+                  f"{bench.infinity.concurrency} threads, one text per request, the same texts in turn. Its "
+                  f"{answers} differ from the pipeline's in-process answers by at most {agreement} (its first "
+                  "texts).", ""]
     if bench.infinity_error:
         lines += [f"The infinity-emb anchor could not be measured: {bench.infinity_error}", ""]
     shares = []

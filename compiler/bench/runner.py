@@ -398,8 +398,8 @@ def _bench_pipeline(plan: Any, loaded: LoadedManifest, server: _Rounds, with_anc
                             stats_url=http_url, watched=(plan.name, *steps))
                     for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED]
     cells += served_cells
-    anchor, infinity = anchor_cells(plan, models, loaded.directory, items, batch, COMPARED[-1], seconds) \
-        if with_anchors else (None, None)
+    anchor, infinity = anchor_cells(plan, models, loaded.directory, items, batch, COMPARED[-1], seconds,
+                                    profiling / plan.name) if with_anchors else (None, None)
     try:
         for index in range(rounds):
             for cell in [*cells, *(c for c in (anchor, infinity) if c)]:
@@ -422,6 +422,7 @@ def _bench_pipeline(plan: Any, loaded: LoadedManifest, server: _Rounds, with_anc
 
     if anchor is not None:
         bench.anchor, bench.anchor_error, bench.anchor_difference = anchor.measurement, anchor.error, difference(anchor)
+        bench.anchor_task = anchor.task
     if infinity is not None:
         bench.infinity, bench.infinity_error = infinity.measurement, infinity.error
         bench.infinity_difference = difference(infinity)

@@ -27,9 +27,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, str]:
         shutil.copy(item, project.root / item.name)
     sys.path.insert(0, str(FIXTURES))
     try:
-        from tiny_models import save_tiny_text_encoder
+        from tiny_models import save_tiny_text_classifier, save_tiny_text_encoder
 
         save_tiny_text_encoder(str(project.root / "encoder"))
+        save_tiny_text_classifier(str(project.root / "classifier"))
     finally:
         sys.path.remove(str(FIXTURES))
     Image.new("RGB", (50, 70), (200, 40, 40)).save(project.root / "picture.png")
@@ -53,6 +54,15 @@ def test_each_pipeline_is_an_ensemble_of_its_steps_with_their_files(built: tuple
     assert [(o.name, list(o.dims)) for o in encoder.output] == [("EMBEDDING", [32])]
     assert encoder.HasField("dynamic_batching") and (repo / "embed_encoder" / "1" / "encoder.py").is_file()
     assert "embed: prove: 5 requests merged into one execution of each step, against each alone" in said
+    # a sequence classifier fused alike: ragged ids in, its logits out, read by the classify step
+    mood = parse_text((repo / "mood" / "config.pbtxt").read_text())
+    assert [s.model_name for s in mood.ensemble_scheduling.step] == ["mood_tokenize", "mood_encoder", "mood_classify"]
+    classifier = parse_text((repo / "mood_encoder" / "config.pbtxt").read_text())
+    assert all(i.allow_ragged_batch for i in classifier.input)
+    assert [(o.name, list(o.dims)) for o in classifier.output] == [("logits__0", [3])]
+    assert "mood: prove: 5 requests merged into one execution of each step, against each alone" in said
+    assert "'classifier' fused with the tokenizer's padding, merging" in said  # no pool step in this one
+    assert "initialised at random" not in said  # the fixture's classifier folder has its head
     assert (repo / "embed_tokenize" / "1" / "tokenizer" / "tokenizer.json").is_file()
     assert (repo / "colours_classify" / "1" / "labels.txt").read_text().splitlines() == ["red", "green", "blue",
                                                                                            "white"]
@@ -90,22 +100,24 @@ def test_verify_sends_raw_inputs_over_http_and_grpc(built: tuple[Project, str]) 
     result = run_cli("verify", "--repository", str(project.output))
     assert result.code == 0, result.out + result.err  # err: the stub watch says a death and its reload
     rows = [line for line in result.out.splitlines() if "raw inputs, alone and in a batch" in line]
-    assert len(rows) == 10 and all(" ok " in row for row in rows)  # five pipelines, over HTTP and gRPC
+    assert len(rows) == 12 and all(" ok " in row for row in rows)  # six pipelines, over HTTP and gRPC
     hostile = [line for line in result.out.splitlines() if "hostile raw inputs" in line]
-    assert len(hostile) == 10 and all(" ok " in row for row in hostile)
+    assert len(hostile) == 12 and all(" ok " in row for row in hostile)
     assert sum("a 20000x20000 PNG bomb" in row and "a 10000x1 strip" in row for row in hostile) == 4  # colours*
-    assert sum("a text over max_bytes (65536)" in row for row in hostile) == 4  # embed, embed_steps
+    assert sum("a text over max_bytes (65536)" in row for row in hostile) == 6  # embed, embed_steps, mood
     assert sum("none to send to a python step" in row for row in hostile) == 2  # features
     classified = [line for line in result.out.splitlines() if "class_count on every output" in line]
     assert all(" ok " in row for row in classified)  # the models' rows too
     pipelines = [row for row in classified
-                 if row.split()[0] in ("colours", "colours_named", "embed", "embed_steps", "features")]
-    assert len(pipelines) == 10
+                 if row.split()[0] in ("colours", "colours_named", "embed", "embed_steps", "features", "mood")]
+    assert len(pipelines) == 12
     concurrent = {line.split()[0]: line for line in result.out.splitlines() if "16 concurrent requests" in line}
-    assert set(concurrent) == {"colours", "colours_named", "embed", "embed_steps", "features"}
+    assert set(concurrent) == {"colours", "colours_named", "embed", "embed_steps", "features", "mood"}
     assert all(" ok " in row for row in concurrent.values())
     assert "executions of embed_encoder" in concurrent["embed"] and "executions of encoder" in concurrent["embed_steps"]
-    assert sum("the labelled top class as in-process" in row for row in classified) == 2  # colours' PROBABILITIES
+    assert "executions of mood_encoder" in concurrent["mood"]
+    # the PROBABILITIES of colours and of mood (a text classifier's) are labelled: Triton's class_count names them
+    assert sum("the labelled top class as in-process" in row for row in classified) == 4
 
 
 def test_the_encoder_merges_requests_of_any_length_into_one_execution(built: tuple[Project, str]) -> None:
@@ -225,7 +237,7 @@ def test_import_builds_the_models_and_pipelines_again_with_identical_configs(bui
     result = run_cli("import", str(project.output), "--output", str(manifest))
     assert result.code == 0, result.out + result.err
     assert "features: copied user_helpers.py, user_steps.py beside the manifest" in result.out
-    assert "3 models and 5 pipelines imported" in result.out and f"--allow-path {project.output}" in result.out
+    assert "4 models and 6 pipelines imported" in result.out and f"--allow-path {project.output}" in result.out
     assert (manifest.parent / "user_steps.py").read_text() == (project.root / "user_steps.py").read_text()
     again = run_cli("build", "--manifest", str(manifest), "--output", str(tmp_path / "again"), "--allow-path",
                     str(project.output))
@@ -285,20 +297,29 @@ def test_bench_measures_pipelines_against_their_steps_in_process_and_the_first_r
     assert "share per step" in text and "## The first request after READY" in text
 
 
-def test_bench_measures_a_text_pipeline_beside_sentence_transformers_on_the_same_texts(
+def test_bench_measures_text_pipelines_beside_the_libraries_and_infinity_on_the_same_texts(
         built: tuple[Project, str], tmp_path: Path) -> None:
-    """The anchor rows: sentence-transformers encode() in its own cached venv, and infinity-emb from it serving the
-    same model folder to 16 client threads over HTTP, on the same 512 texts of 4 to 60 words as the served rows;
-    their vectors are the pipeline's (the same model, pooled and normalised alike), so the ratios compare like with
-    like."""
+    """The anchor rows, for an embedding and a classifier: the library in its own cached venv (sentence-transformers
+    encode(); transformers' text-classification pipeline), and infinity-emb from it serving the same folder
+    (/embeddings; /classify) to 16 client threads over HTTP, on the same 512 texts of 4 to 60 words as the served
+    rows; their answers are the pipeline's (the same model, pooled and normalised alike; the same classes'
+    probabilities), so the ratios compare like with like."""
     from compiler.bench import run_bench, write_report
+    from compiler.bench.anchors import TASK_CLASSIFY, TASK_EMBED
     from compiler.bench.pipelines import BENCH_TEXTS
 
     project, _ = built
-    results = run_bench(project.manifest, project.output, ["embed"], seconds=0.3, rounds=1, with_pytriton=False,
-                        with_build=False, with_torchscript=False, with_profile=False, with_tuning=False,
-                        with_warmup=False)
-    embed, = results.pipelines
+    results = run_bench(project.manifest, project.output, ["embed", "mood"], seconds=0.3, rounds=1,
+                        with_pytriton=False, with_build=False, with_torchscript=False, with_profile=False,
+                        with_tuning=False, with_warmup=False)
+    embed, mood = results.pipelines
+    assert (embed.anchor_task, mood.anchor_task) == (TASK_EMBED, TASK_CLASSIFY)
+    assert mood.steps == ["mood_tokenize", "mood_encoder", "mood_classify"]
+    for bench in (mood,):
+        assert not bench.anchor_error and bench.anchor is not None and bench.anchor.throughput > 0
+        assert bench.anchor_difference is not None and bench.anchor_difference < 1e-4, bench.anchor_difference
+        assert not bench.infinity_error and bench.infinity is not None and bench.infinity.throughput > 0
+        assert bench.infinity_difference is not None and bench.infinity_difference < 1e-4, bench.infinity_difference
     assert embed.steps == ["embed_tokenize", "embed_encoder"]
     assert not embed.anchor_error and embed.anchor is not None
     assert embed.anchor.samples_per_request == BENCH_TEXTS and embed.anchor.throughput > 0
@@ -310,3 +331,5 @@ def test_bench_measures_a_text_pipeline_beside_sentence_transformers_on_the_same
     assert "| served grpc c16 / sentence-transformers encode, batch 8 |" in text
     assert "| served http c16 / infinity-emb http c16, batch 8 |" in text
     assert "sentence-transformers==3.4.1" in text and "infinity-emb[server,torch]==0.0.78" in text
+    assert "| served grpc c16 / transformers text-classification, batch 8 |" in text
+    assert "serving the same folder with its torch engine on the CPU (/classify)" in text

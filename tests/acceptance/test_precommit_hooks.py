@@ -48,7 +48,7 @@ def test_validate_manifest_hook(tmp_path: Path) -> None:
     other.write_text("not: a manifest\n")
     passed = _run_hook("validate-manifest", [good, other], tmp_path)
     assert passed.returncode == 0, passed.stderr
-    assert "models.yaml: ok (2 models, Triton 26.11)" in passed.stdout
+    assert "models.yaml: ok (3 models, Triton 26.11)" in passed.stdout
     failed = _run_hook("validate-manifest", [good, bad], tmp_path)
     assert failed.returncode == 1
     assert "sub/models.yml:4" in failed.stderr and "did you mean TYPE_FP32" in failed.stderr

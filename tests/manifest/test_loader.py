@@ -63,7 +63,7 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
 def test_committed_manifest_loads() -> None:
     loaded = load_manifest(ROOT / "models.yaml")
     names = [m.name for m in loaded.manifest.models]
-    assert names == ["resnet", "bert"]
+    assert names == ["resnet", "bert", "sentiment"]
     bert = loaded.manifest.models[1]
     assert [i.name for i in bert.inputs] == ["input_ids", "attention_mask", "token_type_ids"]
     assert {i.dtype for i in bert.inputs} == {"TYPE_INT64"}
