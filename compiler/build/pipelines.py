@@ -18,6 +18,7 @@ from typing import Any
 from compiler.build.options import BuildOptions
 from compiler.errors import Problem, UserError
 from compiler.manifest import LoadedManifest
+from compiler.manifest.step_settings import EncoderSettings, settings_of
 from compiler.manifest.wiring import PipelinePlan, plan_all
 from compiler.repository import layout
 from compiler.repository.record import read_record, recorded_outputs, write_record
@@ -154,7 +155,9 @@ def _build_one(loaded: LoadedManifest, plan: PipelinePlan, staging: Path, progre
 
         said = ragged_batching(Release.parse(loaded.manifest.triton_version))
         for step in encoders:
-            progress(f"{step.model}: '{step.settings['model']}' fused with the tokenizer's padding and the pool step, "
+            settings = settings_of(step, EncoderSettings)
+            pool = " and the pool step" if settings["mode"] else ""
+            progress(f"{step.model}: '{settings['model']}' fused with the tokenizer's padding{pool}, "
                      f"merging requests of any length (TorchScript, ragged batching: {said})")
         proved["merged"] = {"requests": min(count, plan.spec.max_batch_size) + 1, "batching": said,
                             "encoders": [s.model for s in encoders]}

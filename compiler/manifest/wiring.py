@@ -22,6 +22,14 @@ from compiler.backend.pytorch.pt2_names import argument_name
 from compiler.errors import ManifestError, Problem
 from compiler.manifest.pipelines import PipelineSpec, Step, is_image_input
 from compiler.manifest.schema import ModelSpec, OutputSpec
+from compiler.manifest.step_settings import (
+    EncoderSettings,
+    PoolSettings,
+    StepSettings,
+    TokenizeSettings,
+    model_settings,
+    settings_of,
+)
 
 if TYPE_CHECKING:  # the loader runs this module: at run time a loaded manifest is handed in, never imported
     from compiler.manifest.loader import LoadedManifest
@@ -58,7 +66,8 @@ class StepPlan:
     outputs: list[Tensor]
     input_map: dict[str, str] = field(default_factory=dict)  # step input -> ensemble tensor
     output_map: dict[str, str] = field(default_factory=dict)  # step output -> ensemble tensor
-    settings: dict[str, Any] = field(default_factory=dict)  # what the generated step needs at run time (steps.py)
+    #: what the generated step needs at run time (step_settings.py: one TypedDict per kind; steps.py reads them)
+    settings: StepSettings = field(default_factory=model_settings)
     manifest_model: str | None = None  # the model of `models:` it serves (tokenize, image, model)
     #: step input -> the earlier step's tensor it reads unless the step's `map:` says otherwise (pool's hidden and
     #: mask, classify's logits); an input without one reads the tensor of its own name
@@ -216,7 +225,8 @@ def _fused(spec: PipelineSpec, steps: list[StepPlan], models: dict[str, ModelSpe
         if encoder is None:
             reasons.append(reason)
             continue
-        step.settings["pad"] = "request"  # each request padded to its own longest text; the encoder merges them
+        settings_of(step, TokenizeSettings)["pad"] = "request"  # each request padded to its own longest text; the
+        # encoder merges them
         out.append(encoder)
         number += used
         fused_any = True
@@ -250,11 +260,11 @@ def _encoder(spec: PipelineSpec, tokenize: StepPlan, model_step: StepPlan, after
         lengths += "_"
     pool = after[0] if after and after[0].kind == "pool" else None
     back = {internal: name for name, internal in tokenize.output_map.items()}
-    settings: dict[str, Any] = {
-        "kind": ENCODER, "model": model.name, "inputs": names, "lengths": lengths, "outputs": [], "hidden": None,
+    keys = settings_of(tokenize, TokenizeSettings)["keys"]
+    settings: EncoderSettings = {
+        "kind": "encoder", "model": model.name, "inputs": names, "lengths": lengths, "outputs": [], "hidden": None,
         "mask": None, "mode": None, "normalize": False,
-        "keys": {name: tokenize.settings["keys"].get(back.get(source, ""), "")
-                 for name, source in model_step.input_map.items()},
+        "keys": {name: keys.get(back.get(source, ""), "") for name, source in model_step.input_map.items()},
         "model_outputs": [o.name for o in model_step.outputs] if model_step.outputs else None}
     if pool is not None:
         hidden = pool.input_map.get("hidden")
@@ -262,14 +272,15 @@ def _encoder(spec: PipelineSpec, tokenize: StepPlan, model_step: StepPlan, after
                         None)
         if model_step.outputs and position is None:
             return None, 0, "the pool step reads token vectors that are not the model's"
-        if pool.settings["mode"] == "mean":
+        pooling = settings_of(pool, PoolSettings)
+        if pooling["mode"] == "mean":
             mask = next((n for n, source in model_step.input_map.items() if source == pool.input_map.get("mask")), None)
             if mask is None:
                 return None, 0, f"the pool step's attention mask is not an input of model '{model.name}'"
             settings["mask"] = mask
-        settings.update(hidden=model_step.outputs[position].name if position is not None and model_step.outputs
-                        else None, mode=pool.settings["mode"], normalize=pool.settings["normalize"],
-                        outputs=[o.name for o in pool.outputs])
+        settings["hidden"] = model_step.outputs[position].name if position is not None and model_step.outputs else None
+        settings["mode"], settings["normalize"] = pooling["mode"], pooling["normalize"]
+        settings["outputs"] = [o.name for o in pool.outputs]
         outputs, output_map = list(pool.outputs), dict(pool.output_map)
     else:
         if not model_step.outputs:  # None (typed a list: StepPlan's outputs are None until a model is built)
@@ -406,12 +417,12 @@ class _TokenizePlanner(StepPlanner):
                                  "tokenizer gives one sequence per text, dims [-1]", ctx.number, "tokenize")
             outputs.append(Tensor(spec_in.name, spec_in.dtype, [-1]))
             keys[spec_in.name] = key
+        settings: TokenizeSettings = {"kind": "tokenize", "input": "TEXT", "keys": keys, "padding": settings_t.padding,
+                                      "pad_to_multiple_of": settings_t.pad_to_multiple_of,
+                                      "truncation": settings_t.truncation, "max_length": settings_t.max_length,
+                                      "max_bytes": settings_t.max_bytes}
         return StepPlan(ctx.number, "tokenize", ctx.name, True, [Tensor("TEXT", STRING, [1])], outputs,
-                        settings={"kind": "tokenize", "input": "TEXT", "keys": keys, "padding": settings_t.padding,
-                                  "pad_to_multiple_of": settings_t.pad_to_multiple_of,
-                                  "truncation": settings_t.truncation, "max_length": settings_t.max_length,
-                                  "max_bytes": settings_t.max_bytes},
-                        manifest_model=model.name)
+                        settings=settings, manifest_model=model.name)
 
 
 class _ImagePlanner(StepPlanner):
@@ -439,7 +450,7 @@ class _ImagePlanner(StepPlanner):
         return StepPlan(ctx.number, "image", ctx.name, True, [Tensor("IMAGE", STRING, [1])], [output],
                         settings={"kind": "image", "input": "IMAGE", "output": image.name, "resize": settings_i.resize,
                                   "crop": settings_i.crop, "mean": list(settings_i.mean), "std": list(settings_i.std),
-                                  "dtype": datatypes.lookup(image.dtype).numpy_name,
+                                  "dtype": str(datatypes.lookup(image.dtype).numpy_name),
                                   "max_pixels": settings_i.max_pixels},
                         manifest_model=model.name)
 
@@ -460,8 +471,9 @@ class _PoolPlanner(StepPlanner):
             ctx.problems.add("a pool step reads token vectors (dims [-1, H]) of an earlier model step, and there is "
                              "none", ctx.number, hint="put the model before it, or map: {hidden: <a tensor>}")
             return None
-        mask = next((o.name for o in (tokenized.outputs or []) if (tokenized.settings["keys"].get(o.name)
-                                                                    == "attention_mask")), None) if tokenized else None
+        keys = settings_of(tokenized, TokenizeSettings)["keys"] if tokenized else {}
+        mask = next((o.name for o in (tokenized.outputs if tokenized else []) if keys.get(o.name) == "attention_mask"),
+                    None)
         if settings_p.mode == "mean" and mask is None and not mapped.get("mask"):
             ctx.problems.add("mean pooling needs the tokenizer's attention mask, and no tokenize step gives one",
                              ctx.number, "pool", hint="tokenize for the model first (its inputs include "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,10 @@ import numpy as np
 from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.errors import ExportError, Problem
+from compiler.manifest.step_settings import EncoderSettings, settings_of
 from compiler.manifest.wiring import PipelinePlan, StepPlan
 from compiler.repository import layout
+from compiler.sources.noise import JIT_DEPRECATED
 
 #: The generated wrapper's file, in the encoder's version folder (the scripted model.pt is made from it).
 SOURCE = "encoder.py"
@@ -105,12 +108,9 @@ def write_encoder(plan: PipelinePlan, step: StepPlan, repository: Path, pad_id: 
     """The encoder's folder in `repository`, beside its model's (built there already): the wrapper's source, its
     scripted model.pt, and a config made from the model's own (platform, instances, parameters, queue policy) with
     ragged inputs, the lengths batch input, and the encoder's outputs."""
-    import torch
-    from tritonclient.grpc import model_config_pb2 as pb
+    from compiler.triton_config import parse_text
 
-    from compiler.triton_config import parse_text, to_text
-
-    settings = step.settings
+    settings = settings_of(step, EncoderSettings)
     source_folder = repository / settings["model"]
     config = parse_text(layout.config_file(source_folder).read_text())
 
@@ -123,6 +123,19 @@ def write_encoder(plan: PipelinePlan, step: StepPlan, repository: Path, pad_id: 
     if left:
         raise problem("the tokenizer pads on the left, and the encoder pads each merged text on the right",
                       hint="set fuse: false for this pipeline")
+    with warnings.catch_warnings():  # the build says TorchScript's deprecation once (build.target_warnings)
+        warnings.filterwarnings("ignore", message=JIT_DEPRECATED, category=FutureWarning)
+        return _write(plan, step, repository, pad_id, config, source_folder, problem)
+
+
+def _write(plan: PipelinePlan, step: StepPlan, repository: Path, pad_id: int, config: Any, source_folder: Path,
+           problem: Callable[..., ExportError]) -> None:
+    import torch
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    from compiler.triton_config import to_text
+
+    settings = settings_of(step, EncoderSettings)
     version = config.version_policy.specific.versions[0] if config.version_policy.specific.versions else 1
     inner = torch.jit.load(str(layout.model_file(source_folder, version, config)), map_location="cpu")
     forward_args = [a.name for a in inner.forward.schema.arguments[1:]]
@@ -131,18 +144,17 @@ def write_encoder(plan: PipelinePlan, step: StepPlan, repository: Path, pad_id: 
     output_names = [o.name for o in config.output]
     _, positions = rules.bind_outputs(output_names)
     returns_tuple = str(inner.forward.schema.returns[0].type).startswith("Tuple")
-    hidden = positions[settings["hidden"]] if settings.get("hidden") else None
-    if settings.get("mode") and hidden is None:
+    hidden = positions[settings["hidden"]] if settings["hidden"] else None
+    if settings["mode"] and hidden is None:
         raise problem(f"the pool step's token vectors are not an output of model '{settings['model']}'")
     kept = [positions[name] for name in settings["outputs"]] if hidden is None else []
-    pad = {name: pad_id for name in settings["inputs"] if settings.get("keys", {}).get(name, name) == "input_ids"}
+    pad = {name: pad_id for name in settings["inputs"] if settings["keys"].get(name, name) == "input_ids"}
 
     folder = repository / step.model
     target = folder / str(version)
     target.mkdir(parents=True, exist_ok=True)
     source = wrapper_source(plan.name, settings["model"], settings["inputs"], settings["lengths"], pad, call,
-                            returns_tuple, hidden, kept, settings.get("mask"), settings.get("mode"),
-                            bool(settings.get("normalize")))
+                            returns_tuple, hidden, kept, settings["mask"], settings["mode"], settings["normalize"])
     (target / SOURCE).write_text(source)
     module = _import(target / SOURCE)
     scripted = torch.jit.script(module.Encoder(inner))
@@ -181,7 +193,7 @@ class EncoderRunner:
 
     def __init__(self, module: Any, step: StepPlan) -> None:
         self.module = module
-        self.inputs: list[str] = list(step.settings["inputs"])
+        self.inputs: list[str] = list(settings_of(step, EncoderSettings)["inputs"])
         self.outputs = [t.name for t in step.outputs]
 
     def __call__(self, request: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -213,12 +225,13 @@ class EagerEncoder:
         self.runner, self.step, self.pool = runner, step, pool
 
     def __call__(self, request: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        settings = self.step.settings
+        settings = settings_of(self.step, EncoderSettings)
         answer = self.runner(request)
         if self.pool is None:
             return {served: answer[name] for served, name in zip((t.name for t in self.step.outputs),
                                                                   settings["outputs"])}
+        assert settings["hidden"] is not None  # pooled: the model's token vectors are known
         arrays = {"hidden": answer[settings["hidden"]]}
-        if settings.get("mask"):
+        if settings["mask"]:
             arrays["mask"] = request[settings["mask"]]
         return dict(self.pool.run([arrays])[0])

@@ -26,6 +26,7 @@ from compiler import datatypes
 from compiler.errors import ExportError, Problem
 from compiler.export.proof import mismatch
 from compiler.manifest.schema import ModelSpec
+from compiler.manifest.step_settings import EncoderSettings, settings_of
 from compiler.manifest.wiring import ENCODER, STRING, PipelinePlan, StepPlan, Tensor
 
 #: How many texts and images the proof makes, besides the manifest's own.
@@ -128,11 +129,12 @@ def eager_runners(plan: PipelinePlan, models: Mapping[str, ModelSpec], directory
         if step.kind != ENCODER:
             runners[step.model] = ModelRunner(model, module, [t.name for t in step.outputs or []])
             continue
-        settings = step.settings
+        settings = settings_of(step, EncoderSettings)
         pool = None
-        if settings.get("mode"):
+        if settings["mode"]:
             pool = runtime_steps().Pool({"hidden": "hidden", "mask": "mask", "output": step.outputs[0].name,
                                          "mode": settings["mode"], "normalize": settings["normalize"]}, "")
+        assert settings["model_outputs"] is not None  # a build plans its pipelines with its models' outputs
         runners[step.model] = EagerEncoder(ModelRunner(model, module, settings["model_outputs"]), step, pool)
     return runners
 

@@ -17,6 +17,7 @@ from typing import Any
 from compiler import datatypes
 from compiler.errors import ExportError, Problem
 from compiler.manifest import LoadedManifest
+from compiler.manifest.step_settings import PythonSettings, TokenizerFiles, TokenizeSettings, settings_of
 from compiler.manifest.wiring import CLASSIFY_LABELS, ENCODER, PipelinePlan, StepPlan
 from compiler.repository import layout
 from compiler.triton_config import to_text
@@ -67,7 +68,7 @@ def _write_step(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, fold
     version.mkdir(parents=True)
     for name in RUNTIME_FILES:
         shutil.copyfile(RUNTIME / name, version / name)
-    settings = {k: v for k, v in step.settings.items() if not k.startswith("_")}
+    settings: dict[str, Any] = dict(step.settings)  # and, for a tokenizer, what its files say (TokenizerFiles)
     files: dict[str, str] = {}
     if step.kind == "tokenize":
         settings.update(_tokenizer(plan, step, loaded, version, records, allow_paths))
@@ -138,9 +139,11 @@ def model_bound(record: dict[str, Any], input_name: str) -> int | None:
 
 
 def _tokenizer(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, version: Path,
-               records: dict[str, dict[str, Any]], allow_paths: Sequence[Path]) -> dict[str, Any]:
+               records: dict[str, dict[str, Any]], allow_paths: Sequence[Path]) -> TokenizerFiles:
     """Save the model's tokenizer into the step (nothing is downloaded when serving); its max_length and outputs."""
     from transformers import AutoTokenizer
+
+    keys = settings_of(step, TokenizeSettings)["keys"]
 
     model = str(step.manifest_model)
     location = tokenizer_folder(loaded, model, allow_paths)
@@ -161,14 +164,14 @@ def _tokenizer(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, versi
         if extra.name not in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
             extra.unlink()
     probe = tokenizer(["a"], return_tensors="np")
-    missing = [key for key in step.settings["keys"].values() if key not in probe]
+    missing = [key for key in keys.values() if key not in probe]
     if missing:
         raise ExportError(_problem(plan, step, f"the tokenizer of '{model}' gives {sorted(probe)}, not {missing}",
                                    "tokenize", "feed those inputs from another step (map:), or remove them"))
     own = tokenizer.model_max_length if isinstance(tokenizer.model_max_length, int) and \
         tokenizer.model_max_length < 10**6 else None
-    bounds = [b for b in (model_bound(records.get(model, {}), name) for name in step.settings["keys"]) if b]
-    declared = step.settings.get("max_length")
+    bounds = [b for b in (model_bound(records.get(model, {}), name) for name in keys) if b]
+    declared = settings_of(step, TokenizeSettings)["max_length"]
     limits = [value for value in (declared, own, *bounds) if value]
     if not limits:
         raise ExportError(_problem(plan, step, f"the tokenizer of '{model}' states no longest sequence, and neither "
@@ -185,8 +188,14 @@ def _tokenizer(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, versi
                                    "the usual choice)")) from None
     return {"tokenizer": "tokenizer", "max_length": min(limits), "pad_id": pad_id, "pad_token": pad_token,
             "padding_side": tokenizer.padding_side,
-            "outputs": {name: [key, datatypes.lookup(next(t.dtype for t in step.outputs if t.name == name)).numpy_name]
-                        for name, key in step.settings["keys"].items()}}
+            "outputs": {name: [key, _numpy_name(next(t.dtype for t in step.outputs if t.name == name))]
+                        for name, key in keys.items()}}
+
+
+def _numpy_name(dtype: str) -> str:
+    name = datatypes.lookup(dtype).numpy_name
+    assert name is not None, dtype  # a tokenizer's outputs are integers (the planner takes the model's id inputs)
+    return name
 
 
 def pad_token_of(tokenizer: Any, declared: str | None) -> tuple[str, int]:
@@ -241,7 +250,7 @@ def user_modules(module_name: str, base: Path) -> list[Path]:
 
 
 def _user_modules(plan: PipelinePlan, step: StepPlan, loaded: LoadedManifest, version: Path) -> None:
-    module = step.settings["callable"].partition(":")[0]
+    module = settings_of(step, PythonSettings)["callable"].partition(":")[0]
     files = user_modules(module, loaded.directory)
     if not files:
         raise ExportError(_problem(plan, step, f"no module '{module}' beside the manifest ({loaded.directory})",

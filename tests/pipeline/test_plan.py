@@ -10,6 +10,7 @@ import pytest
 from compiler.errors import ManifestError
 from compiler.manifest import LoadedManifest, load_manifest
 from compiler.manifest.pipelines import STEP_KINDS
+from compiler.manifest.step_settings import EncoderSettings, TokenizeSettings, settings_of
 from compiler.manifest.wiring import PLANNERS, plan_all
 from compiler.triton_config import to_text
 from compiler.triton_config.builder import ensemble_config
@@ -30,7 +31,7 @@ EMBED = "  - name: embed\n    max_batch_size: 16\n"
 
 
 def test_the_committed_pipelines_are_wired_by_name_and_role(tmp_path: Path) -> None:
-    embed, images = plan_all(_committed(tmp_path, EMBED, EMBED + "    fuse: false\n"))
+    embed, texts, images = plan_all(_committed(tmp_path, EMBED, EMBED + "    fuse: false\n"))
     assert [(s.kind, s.model) for s in embed.steps] == [("tokenize", "embed_tokenize"), ("model", "bert"),
                                                         ("pool", "embed_pool")]
     tokenize, model, pool = embed.steps
@@ -46,9 +47,13 @@ def test_the_committed_pipelines_are_wired_by_name_and_role(tmp_path: Path) -> N
     assert [(t.name, t.dtype, t.labels) for t in images.outputs] == [
         ("PROBABILITIES", "TYPE_FP32", "labels.txt"), ("SCORES", "TYPE_FP32", None), ("CLASSES", "TYPE_INT64", None)]
     assert images.steps[2].input_map == {"logits": "OUTPUT__0"}
+    # the text classifier (fused: `fuse: false` was given to embed only): the encoder's logits are classify's
+    assert [s.kind for s in texts.steps] == ["tokenize", "encoder", "classify"]
+    assert texts.steps[2].input_map == {"logits": "logits__0"} and texts.outputs[0].labels == "labels.txt"
     # what a step reads by role is a typed field of its plan; its run-time settings hold only what steps.py reads
     assert pool.reads == {"hidden": "last_hidden_state__0", "mask": "attention_mask"} and not pool.upstream_unknown
-    assert all(not key.startswith("_") for plan in (embed, images) for step in plan.steps for key in step.settings)
+    assert all(not key.startswith("_") for plan in (embed, texts, images) for step in plan.steps
+               for key in step.settings)
 
 
 def test_each_step_kind_has_its_planner() -> None:
@@ -60,13 +65,13 @@ def test_the_committed_embed_pipeline_is_fused_into_one_ragged_encoder() -> None
     embed = plan_all(load_manifest(ROOT / "models.yaml"))[0]
     assert [(s.kind, s.model) for s in embed.steps] == [("tokenize", "embed_tokenize"), ("encoder", "embed_encoder")]
     tokenize, encoder = embed.steps
-    assert tokenize.settings["pad"] == "request"  # each request its own length: the encoder merges any lengths
+    assert settings_of(tokenize, TokenizeSettings)["pad"] == "request"  # each request its own length: the encoder merges any lengths
     assert encoder.generated and encoder.manifest_model == "bert"
     assert [(t.name, t.dims) for t in encoder.inputs] == [(n, [-1]) for n in ("input_ids", "attention_mask",
                                                                              "token_type_ids")]
     assert encoder.input_map == {name: name for name in ("input_ids", "attention_mask", "token_type_ids")}
     assert [(t.name, t.dtype, t.dims) for t in encoder.outputs] == [("EMBEDDING", "TYPE_FP32", [384])]
-    settings = encoder.settings
+    settings = settings_of(encoder, EncoderSettings)
     assert (settings["hidden"], settings["mask"], settings["mode"], settings["normalize"], settings["lengths"]) == (
         "last_hidden_state__0", "attention_mask", "mean", True, "lengths")
     assert settings["keys"]["input_ids"] == "input_ids"
@@ -82,8 +87,8 @@ def test_a_classifier_after_the_model_reads_the_encoders_own_output(tmp_path: Pa
     assert [s.kind for s in embed.steps] == ["tokenize", "encoder", "classify"]
     encoder, classify = embed.steps[1:]
     assert [(t.name, t.dims) for t in encoder.outputs] == [("pooler_output__0", [384])]
-    assert encoder.output_map == {"pooler_output__0": "pooler_output__1"} and encoder.settings["outputs"] == [
-        "pooler_output__1"]
+    assert encoder.output_map == {"pooler_output__0": "pooler_output__1"}
+    assert settings_of(encoder, EncoderSettings)["outputs"] == ["pooler_output__1"]
     assert classify.input_map == {"logits": "pooler_output__1"}
 
 
