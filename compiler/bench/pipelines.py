@@ -14,9 +14,12 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.bench.load import Measurement
+
+if TYPE_CHECKING:
+    from compiler.manifest.wiring import PipelinePlan
 
 
 @dataclass
@@ -98,7 +101,7 @@ def in_process_caller(chain: Any, input_name: str, items: Sequence[str | bytes],
     return make
 
 
-def _anchor_folder(plan: Any, models: dict[str, Any], base: Path, work: Path) -> tuple[Path, str] | None:
+def _anchor_folder(plan: PipelinePlan, models: dict[str, Any], base: Path, work: Path) -> tuple[Path, str] | None:
     """The folder the anchors load and their task, for a text pipeline whose answer a library computes alike: a
     transformers model mean pooled and normalised (an embedding: the model's own folder, as sentence-transformers
     and infinity-emb take a plain folder), or a transformers sequence classifier whose logits the classify step reads
@@ -116,9 +119,11 @@ def _anchor_folder(plan: Any, models: dict[str, Any], base: Path, work: Path) ->
     folder = transformers_folder(model, source, base, ())
     if folder is None:
         return None
-    pooling = next((s for s in plan.steps if s.kind in ("encoder", "pool") and s.settings.get("mode")), None)
-    if pooling is not None and pooling.settings["mode"] == "mean" and pooling.settings.get("normalize"):
-        return folder, TASK_EMBED
+    for step in plan.steps:  # pooled and normalised, by a pool step or inside the encoder (mode None: no pooling)
+        settings = step.settings
+        if (settings["kind"] == "pool" or settings["kind"] == "encoder") and settings["mode"] == "mean" and \
+                settings["normalize"]:
+            return folder, TASK_EMBED
     kinds = [s.kind for s in plan.steps]
     if kinds in (["tokenize", "encoder", "classify"], ["tokenize", "model", "classify"]) and \
             "SequenceClassification" in source.auto_class:
@@ -148,8 +153,8 @@ def _saved_classifier(model: Any, folder: Path, base: Path, target: Path) -> Pat
     return target
 
 
-def anchor_cells(plan: Any, models: dict[str, Any], base: Path, items: Sequence[str | bytes], batch: int,
-                 concurrency: int, seconds: float, work: Path) -> tuple[Any, Any]:
+def anchor_cells(plan: PipelinePlan, models: dict[str, Any], base: Path, served: Path, items: Sequence[str | bytes],
+                 batch: int, concurrency: int, seconds: float, work: Path) -> tuple[Any, Any]:
     """The library in-process on the same texts with the same model (sentence-transformers encode(), or transformers'
     text-classification pipeline for a classifier), and infinity-emb serving that folder at `concurrency`
     (anchors.py); (None, None) where the pipeline is neither kind of text pipeline."""
@@ -160,7 +165,8 @@ def anchor_cells(plan: Any, models: dict[str, Any], base: Path, items: Sequence[
         return None, None
     folder, task = found
     texts = [item for item in items if isinstance(item, str)]
-    max_length = int(plan.steps[0].settings["max_length"])
+    # the longest sequence the served tokenizer keeps (the build settles it: the step's, its tokenizer's or the model's)
+    max_length = int(json.loads((served / plan.steps[0].model / "1" / "step.json").read_text())["max_length"])
     library = "sentence-transformers encode" if task == TASK_EMBED else "transformers text-classification"
     return (SentenceTransformersCell(f"{library}, batch {batch}", folder, texts, batch, max_length, seconds, task),
             InfinityCell(f"infinity-emb http c{concurrency}, batch {batch}", folder, texts, batch, max_length,

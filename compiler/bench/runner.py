@@ -398,7 +398,7 @@ def _bench_pipeline(plan: Any, loaded: LoadedManifest, server: _Rounds, with_anc
                             stats_url=http_url, watched=(plan.name, *steps))
                     for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED]
     cells += served_cells
-    anchor, infinity = anchor_cells(plan, models, loaded.directory, items, batch, COMPARED[-1], seconds,
+    anchor, infinity = anchor_cells(plan, models, loaded.directory, served, items, batch, COMPARED[-1], seconds,
                                     profiling / plan.name) if with_anchors else (None, None)
     try:
         for index in range(rounds):

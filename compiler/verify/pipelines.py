@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from compiler.manifest import LoadedManifest
+from compiler.manifest.step_settings import StepSettings
 from compiler.repository.record import recorded_outputs
 from compiler.server.process import TritonProcess
 
@@ -26,15 +27,15 @@ REFUSED = "refused"
 ANSWERED = "answered as in-process"
 
 
-def hostile_raw(kind: str, settings: dict[str, Any]) -> list[tuple[str, bytes, str]]:
-    """(label, raw input, what must happen) for a pipeline whose first step is `kind`."""
+def hostile_raw(settings: StepSettings) -> list[tuple[str, bytes, str]]:
+    """(label, raw input, what must happen) for a pipeline whose first step has these settings."""
     from compiler.pipeline.hostile import bomb_png, long_text, strip_png
 
-    if kind == "tokenize":
+    if settings["kind"] == "tokenize":
         return [("text not UTF-8", b"\xff\xfe not UTF-8", REFUSED),
                 (f"a text over max_bytes ({settings['max_bytes']})", long_text(int(settings["max_bytes"]) + 1),
                  REFUSED)]
-    if kind == "image":
+    if settings["kind"] == "image":
         return [("bytes that are no image", b"these bytes are no image", REFUSED),
                 (f"a 20000x20000 PNG bomb (max_pixels {settings['max_pixels']:,})", bomb_png(20000), REFUSED),
                 ("a 10000x1 strip", strip_png(10000), ANSWERED)]
@@ -204,7 +205,7 @@ def _hostile(server: TritonProcess, protocol: str, plan: Any, chain: Any, good: 
     from compiler.pipeline.proof import as_request, difference
     from compiler.verify.result import Check
 
-    cases = hostile_raw(plan.steps[0].kind, plan.steps[0].settings)
+    cases = hostile_raw(plan.steps[0].settings)
     if not cases:
         return Check(plan.name, "hostile raw inputs", protocol, True, f"none to send to a {plan.steps[0].kind} step")
     failures = []
