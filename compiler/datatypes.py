@@ -15,10 +15,22 @@ torch (a no-op build must stay fast).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.releases import BF16_SINCE, PYTORCH_STRING_SINCE, Release
+
+if TYPE_CHECKING:  # this module never imports torch or numpy at run time
+    import numpy as np
+    import torch
+
+#: Tensors by their model input (or output) name: torch's, as a module is called and an export proved.
+Tensors = dict[str, "torch.Tensor"]
+#: The same by name as numpy arrays: what a client sends and Triton answers.
+Arrays = dict[str, "np.ndarray"]
+#: Either, by input name, as a request is made of them (client/requests.py turns tensors into arrays).
+Sendable = Mapping[str, "torch.Tensor | np.ndarray"]
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from compiler import datatypes
+from compiler.datatypes import Sendable
 from compiler.manifest.schema import ModelSpec
 
 
-def infer_inputs(module: Any, model: ModelSpec, arrays: dict[str, Any],
+def infer_inputs(module: Any, model: ModelSpec, arrays: Sendable,
                  sent_as: dict[str, str] | None = None) -> list[Any]:
     """`module` is tritonclient.http or tritonclient.grpc; arrays are numpy (or torch) by input name. `sent_as`:
     input name -> the datatype to send it as where that is not the config's (a hostile request's wrong dtype)."""

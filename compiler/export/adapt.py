@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from compiler.backend.pytorch import binding_rules as rules
+from compiler.datatypes import Tensors
 from compiler.export.binding import Binding
 
 
@@ -100,7 +101,7 @@ def plain(result: Any) -> Any:
     return result
 
 
-def adapted(module: Any, binding: Binding, example: dict[str, Any], as_dict: bool = False) -> tuple[Any, list[str] | None]:
+def adapted(module: Any, binding: Binding, example: Tensors, as_dict: bool = False) -> tuple[Any, list[str] | None]:
     """`module`, wrapped when it returns a dict on `example` (eager, no_grad), and the dict's keys (else None).
     Export, verify, soak and bench call this alike, so that they compare the same outputs."""
     import torch

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.backend.pytorch import pt2_names
+from compiler.datatypes import Tensors
 from compiler.errors import ExportError, Problem
 from compiler.export.binding import Binding
 from compiler.export.examples import Axis
@@ -230,7 +231,7 @@ class Package:
         shutil.copyfile(self.path, target)
 
 
-def _export(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any]) -> Any:
+def _export(model: ModelSpec, module: Any, binding: Binding, example: Tensors) -> Any:
     import torch
 
     args, kwargs = binding.split(example)
@@ -400,7 +401,7 @@ def size_guards(model: ModelSpec, dims: DimGroups, smallest: list[int]) -> dict[
     return sizes
 
 
-def compile_package(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any],
+def compile_package(model: ModelSpec, module: Any, binding: Binding, example: Tensors,
                     progress: Any, guards: Guards) -> Package:
     """torch.export the model as it is (to learn its dims), then again behind its guards, and compile that."""
     import torch

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from compiler.datatypes import Tensors
 from compiler.errors import ExportError, Problem
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import flatten, mismatch
@@ -96,7 +97,7 @@ def decide_batching(spec: ModelSpec, invariance: Invariance, field: str,
     return (MERGE if merges or invariance.holds else QUEUE), None
 
 
-def measure_execution(module: Any, call: Any, inputs: dict[str, Any], runs: int = 3) -> float:
+def measure_execution(module: Any, call: Any, inputs: Tensors, runs: int = 3) -> float:
     """Milliseconds one execution of `call(module, inputs)` takes here: the fastest of `runs`, after one to warm up
     (what a derived queue policy is sized by: the fastest is the nearest to the model's own time on a shared machine;
     a machine that runs the model faster queues less than it could)."""

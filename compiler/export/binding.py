@@ -15,6 +15,7 @@ from typing import Any
 
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.backend.pytorch import pt2_names
+from compiler.datatypes import Tensors
 from compiler.errors import ExportError, Problem
 from compiler.manifest.schema import ModelSpec, TransformersSource
 
@@ -36,7 +37,7 @@ class Binding:
     def describe(self) -> str:
         return ", ".join(f"{name} -> {arg}" for name, arg in self.table())
 
-    def split(self, inputs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    def split(self, inputs: Tensors) -> tuple[list[Any], dict[str, Any]]:
         """(positional values, keyword values) as the module is called."""
         if self.convention == rules.FORWARD_ARGUMENT:
             return [], {argument: inputs[name] for name, argument in self.table()}
@@ -44,7 +45,7 @@ class Binding:
         kwargs = {argument: inputs[name] for name, argument in self.table() if name in self.keywords}
         return args, kwargs
 
-    def call(self, module: Any, inputs: dict[str, Any]) -> Any:
+    def call(self, module: Any, inputs: Tensors) -> Any:
         """Run `module` (eager or exported) on config-named inputs as the backend binds them: by argument name,
         or by position. By name matters for an eager forward(input_ids, attention_mask, decoder_input_ids) bound
         to input_ids and decoder_input_ids: by position, the decoder ids would land in attention_mask."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler import datatypes
+from compiler.datatypes import Tensors
 from compiler.manifest.schema import InputSpec, ModelSpec
 
 #: Floats are drawn from [-1, 1) unless the manifest gives example.low/high: signed values, so that a model whose
@@ -116,7 +117,7 @@ def plans_for(model: ModelSpec, groups: list[list[Axis]] | None = None,
     return plans
 
 
-def make_inputs(model: ModelSpec, plan: Plan) -> dict[str, Any]:
+def make_inputs(model: ModelSpec, plan: Plan) -> Tensors:
     import torch
 
     generator = torch.Generator().manual_seed(1234 + plan.seed)

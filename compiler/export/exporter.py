@@ -13,6 +13,7 @@ from compiler import datatypes
 from compiler.backend.pytorch import binding_rules as rules
 from compiler.backend.pytorch import pt2_names
 from compiler.compat.aoti_rules import unmergeable
+from compiler.datatypes import Tensors
 from compiler.errors import ExportError, Problem
 from compiler.export.adapt import adapted, output_name, wrap
 from compiler.export.batch_invariance import Invariance, decide_batching, measure_execution, prove_batch_invariance
@@ -78,11 +79,11 @@ class ExportResult:
             self.scripted.save(str(path))
 
 
-def _call(module: Any, binding: Binding, inputs: dict[str, Any]) -> Any:
+def _call(module: Any, binding: Binding, inputs: Tensors) -> Any:
     return binding.call(module, inputs)
 
 
-def _record(module: Any, binding: Binding, example: dict[str, Any]) -> Any:
+def _record(module: Any, binding: Binding, example: Tensors) -> Any:
     import torch
 
     if binding.convention == "FORWARD_ARGUMENT":
@@ -92,7 +93,7 @@ def _record(module: Any, binding: Binding, example: dict[str, Any]) -> Any:
     return torch.jit.trace(module, args, strict=False, check_trace=False)
 
 
-def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any],
+def _trace(model: ModelSpec, module: Any, binding: Binding, example: Tensors,
            checks: dict[str, Any]) -> tuple[Any, list[str]]:
     """Trace or script `module`; with `checks`, behind the guards (a traced wrapper that calls scripted checks, around
     the traced, scripted or given TorchScript model)."""
@@ -122,7 +123,7 @@ def _trace(model: ModelSpec, module: Any, binding: Binding, example: dict[str, A
     return scripted, notes
 
 
-def _optimized_export(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], nhwc: bool,
+def _optimized_export(model: ModelSpec, module: Any, binding: Binding, example: Tensors, nhwc: bool,
                       progress: Callable[[str], None], checks: dict[str, Any]) -> tuple[Any, list[str], str, bool]:
     """Trace or script `module` behind its `checks` and, with `optimize`, freeze it (from a channels_last copy of a
     CNN when `nhwc`); returns the export, the tracer's notes, what was applied (for build.json), and whether
@@ -232,7 +233,7 @@ def export_model(model: ModelSpec, module: Any, release: Release,
         optimized=optimized, guards=guards, cases=_cases(model, binding, runs, example))
 
 
-def _cases(model: ModelSpec, binding: Binding, runs: list[tuple[Plan, list[Any]]], example: dict[str, Any]) -> list[Any]:
+def _cases(model: ModelSpec, binding: Binding, runs: list[tuple[Plan, list[Any]]], example: Tensors) -> list[Any]:
     """The proof's inputs and eager's answers, as the target's torch is handed them (compat/cross_proof.py)."""
     from compiler.compat.cross_proof import Case
     from compiler.export.aoti import call_order
@@ -253,7 +254,7 @@ def _minimum_sizes(model: ModelSpec) -> dict[str, list[SizeRange]]:
                         if want == -1] for spec in model.inputs}
 
 
-def _guards(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], progress: Callable[[str], None],
+def _guards(model: ModelSpec, module: Any, binding: Binding, example: Tensors, progress: Callable[[str], None],
             sizes: dict[str, list[SizeRange]] | None = None) -> Guards:
     try:
         guards = derive(model, module, binding, example, sizes)
@@ -421,7 +422,7 @@ def _unservable(model: ModelSpec, err: UnservableOutput) -> ExportError:
     return ExportError(Problem(str(err), model=model.name, field="outputs", hint=hint))
 
 
-def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any], plan: Plan,
+def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: Tensors, plan: Plan,
                    progress: Callable[[str], None]) -> tuple[Any, list[str] | None]:
     """A model returning a dict (or a transformers ModelOutput) is served as the tuple of its values."""
     import torch
@@ -446,7 +447,7 @@ def _adapt_outputs(model: ModelSpec, module: Any, binding: Binding, example: dic
     return module, keys
 
 
-def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans: list[Plan], example: dict[str, Any],
+def _prove(model: ModelSpec, module: Any, exported: Any, binding: Binding, plans: list[Plan], example: Tensors,
            notes: list[str], progress: Callable[[str], None],
            flat: Callable[[Any], list[Any]]) -> list[tuple[Plan, list[Any]]]:
     """Eager vs the export under every plan (the example, new values, other sizes); returns eager's outputs per

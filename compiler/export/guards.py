@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler import datatypes
+from compiler.datatypes import Tensors
 from compiler.export.binding import Binding
 from compiler.manifest.schema import InputSpec, ModelSpec
 
@@ -133,7 +134,7 @@ def _number(value: float) -> str:
 
 
 # -- what each input indexes ------------------------------------------------------------------------------------
-def indexing_ranges(module: Any, binding: Binding, example: dict[str, Any]) -> dict[str, ValueRange]:
+def indexing_ranges(module: Any, binding: Binding, example: Tensors) -> dict[str, ValueRange]:
     """Config input -> the values it may take, for inputs whose values reach an op that indexes with them, found
     by running `module` once on `example`."""
     import torch
@@ -235,7 +236,7 @@ def refuses_nonfinite(spec: InputSpec) -> bool:
     return spec.guard is None or spec.guard is True or spec.guard.finite is not False
 
 
-def derive(model: ModelSpec, module: Any, binding: Binding, example: dict[str, Any],
+def derive(model: ModelSpec, module: Any, binding: Binding, example: Tensors,
            sizes: dict[str, list[SizeRange]] | None = None) -> Guards:
     """The guards of `model`'s export (raises GuardConflict for a declared range the model cannot honour)."""
     ranges = value_guards(model, indexing_ranges(module, binding, example))

@@ -20,9 +20,9 @@ answered correctly). From a model's guards (guards.py):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from compiler import datatypes
+from compiler.datatypes import Tensors
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.guards import Guards
 from compiler.manifest.schema import ModelSpec
@@ -35,7 +35,7 @@ REFUSED, EAGER, ANY = "refused", "eager", "any"
 @dataclass(frozen=True)
 class HostileCase:
     label: str
-    inputs: dict[str, Any]  # torch tensors by config input name
+    inputs: Tensors  # by config input name
     expect: str
     #: the request's datatype per input where it is not the config's (a wrong dtype), as the wire names it
     datatypes: tuple[tuple[str, str], ...] = ()
@@ -44,13 +44,13 @@ class HostileCase:
     in_process: bool = True
 
 
-def _base(model: ModelSpec) -> dict[str, Any]:
+def _base(model: ModelSpec) -> Tensors:
     plan = plans_for(model)[0]
     batch = 1 if model.max_batch_size > 0 else None
     return make_inputs(model, Plan("hostile", batch, plan.sizes, seed=77))
 
 
-def _with_sizes(model: ModelSpec, axes: list[tuple[str, int]], size: int) -> dict[str, Any]:
+def _with_sizes(model: ModelSpec, axes: list[tuple[str, int]], size: int) -> Tensors:
     """The base inputs with each (input, per-example dim) of `axes` at `size`."""
     plan = plans_for(model)[0]
     sizes = {key: list(shape) for key, shape in plan.sizes.items()}

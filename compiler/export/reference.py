@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.backend.pytorch import binding_rules as rules
+from compiler.datatypes import Tensors
 from compiler.export.adapt import adapted
 from compiler.export.binding import Binding, bind
 from compiler.export.examples import make_inputs, plans_for
@@ -42,7 +43,7 @@ class EagerReference:
 
         return cls(model, load_source(model, directory, allow_paths))
 
-    def run(self, inputs: dict[str, Any]) -> Any:
+    def run(self, inputs: Tensors) -> Any:
         """The model's result for config-named inputs (torch tensors), as the export returns it."""
         return self.binding.call(self.module, inputs)
 
@@ -55,7 +56,7 @@ class EagerReference:
 
         return flatten(result)
 
-    def outputs(self, inputs: dict[str, Any]) -> list[Any]:
+    def outputs(self, inputs: Tensors) -> list[Any]:
         """The result's tensors in the served model's order (no_grad)."""
         import torch
 

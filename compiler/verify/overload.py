@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.client.requests import infer_inputs
+from compiler.datatypes import Sendable
 from compiler.errors import Problem, UserError
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import mismatch
@@ -109,7 +110,7 @@ def _client(server: Any) -> Any:
     return http.InferenceServerClient(server.http_url, network_timeout=120)
 
 
-def _capacity(server: Any, model: Any, arrays: dict[str, Any], in_flight: int, instances: int,
+def _capacity(server: Any, model: Any, arrays: Sendable, in_flight: int, instances: int,
               seconds: float = 2.0) -> float:
     """Requests per second the model's instances can execute: `in_flight` requests kept in flight for `seconds`, then
     requests per execution over compute time per execution, from Triton's statistics (the round trip not counted)."""
@@ -144,7 +145,7 @@ def _stats(server: Any, name: str) -> dict[str, int]:
             "busy_ns": busy}
 
 
-def _offer(server: Any, model: Any, config: Any, arrays: dict[str, Any], expected: list[Any],
+def _offer(server: Any, model: Any, config: Any, arrays: Sendable, expected: list[Any],
            positions: dict[str, int], report: OverloadReport) -> None:
     import tritonclient.http as http
 

@@ -14,6 +14,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler import datatypes
 from compiler.client.requests import infer_inputs
+from compiler.datatypes import Arrays, Sendable
 from compiler.errors import Problem, UserError
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.proof import mismatch
@@ -282,14 +283,14 @@ def _hostile_checks(server: TritonProcess, model: ModelSpec, config: pb.ModelCon
 
 
 def _answer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.ModelConfig,
-            inputs: dict[str, Any], datatypes: dict[str, str]) -> dict[str, Any] | Exception:
+            inputs: Sendable, datatypes: dict[str, str]) -> Arrays | Exception:
     try:
         return _infer(server, protocol, model, config, inputs, datatypes)
     except Exception as err:
         return err
 
 
-def judge(case: Any, outcome: dict[str, Any] | Exception, reference: EagerReference, model: ModelSpec,
+def judge(case: Any, outcome: Arrays | Exception, reference: EagerReference, model: ModelSpec,
           config: pb.ModelConfig, positions: dict[str, int]) -> str | None:
     """What is wrong with a hostile request's answer (None: as its case says)."""
     from compiler.export.hostile import EAGER, REFUSED
@@ -325,7 +326,7 @@ def refusal_problem(outcome: Exception) -> str | None:
     return f"refused with {status or 'no status'} ({str(outcome).strip().splitlines()[0][:160]}), not by a guard"
 
 
-def shape_problem(config: pb.ModelConfig, served: dict[str, Any]) -> str | None:
+def shape_problem(config: pb.ModelConfig, served: Arrays) -> str | None:
     """A served output whose shape the config's dims do not admit (Triton does not check output shapes: a model
     whose output size depends on the values, such as x[x > 0], answers with whatever it computed)."""
     for out in config.output:
@@ -339,7 +340,7 @@ def shape_problem(config: pb.ModelConfig, served: dict[str, Any]) -> str | None:
     return None
 
 
-def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any], index: dict[str, int]) -> list[Any]:
+def _ordered(config: pb.ModelConfig, served: Arrays, expected: list[Any], index: dict[str, int]) -> list[Any]:
     """Served outputs in the model's order, shaped as the model returns them."""
 
     ordered: list[Any] = [None] * len(config.output)
@@ -353,14 +354,14 @@ def _ordered(config: pb.ModelConfig, served: dict[str, Any], expected: list[Any]
 
 
 def _infer(server: TritonProcess, protocol: str, model: ModelSpec, config: pb.ModelConfig,
-           inputs: dict[str, Any], datatypes: dict[str, str] | None = None, version: int | None = None) -> dict[str, Any]:
+           inputs: Sendable, datatypes: dict[str, str] | None = None, version: int | None = None) -> Arrays:
     client, client_module = server.client(protocol)
     result = client.infer(model.name, infer_inputs(client_module, model, inputs, datatypes),
                           model_version=str(version) if version is not None else "")
     return {out.name: result.as_numpy(out.name) for out in config.output}
 
 
-def _class_count_check(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, good: dict[str, Any],
+def _class_count_check(server: TritonProcess, model: ModelSpec, config: pb.ModelConfig, good: Sendable,
                        expected: list[Any], positions: dict[str, int]) -> Check:
     """class_count asked of each output (Triton's classification extension; ensemble_image_client.py asks it of
     every output it is given): answered, its first class eager's top one, or refused cleanly (400: Triton classifies

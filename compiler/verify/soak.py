@@ -26,6 +26,7 @@ from typing import Any
 
 from compiler import datatypes
 from compiler.client.requests import infer_inputs
+from compiler.datatypes import Arrays
 from compiler.errors import Problem, UserError
 from compiler.export.examples import Plan, make_inputs, plans_for
 from compiler.export.guards import REFUSED
@@ -138,7 +139,7 @@ def soak(manifest: Path, repository: Path, model_name: str, requests: int = 2000
     return report
 
 
-def _pool(model: Any, reference: EagerReference, base: Plan) -> list[tuple[dict[str, Any], list[Any]]]:
+def _pool(model: Any, reference: EagerReference, base: Plan) -> list[tuple[Arrays, list[Any]]]:
     pool = []
     for number in range(POOL):
         inputs = make_inputs(model, Plan(f"soak {number}", 1 if base.batch else None, base.sizes, seed=500 + number))
