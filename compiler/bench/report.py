@@ -12,7 +12,7 @@ from compiler.bench.anchors import PINS, TASK_CLASSIFY
 from compiler.bench.load import Measurement
 from compiler.bench.pipelines import PipelineBench
 from compiler.bench.runner import COMPARED, LIFTED, REQUESTS_PER_THREAD, BenchResults, ModelBench, PaMeasurement, Row
-from compiler.bench.stats import STAGES
+from compiler.bench.stats import PT2_ORDER_SOURCE, STAGES
 from compiler.bench.warmup import FirstRequest
 from compiler.profiling.model_analyzer import VERSION as MODEL_ANALYZER_VERSION
 from compiler.profiling.perf_analyzer import LOOSE_FLAGS
@@ -125,19 +125,40 @@ def _floor(bench: ModelBench) -> list[str]:
     return [*lines, ""] if len(lines) > 4 else []
 
 
-def _stages(rows: list[PaMeasurement], watched: list[str]) -> list[str]:
+def _stages(rows: list[PaMeasurement], watched: list[str], ensembles: frozenset[str] = frozenset()) -> list[str]:
     """Triton's own statistics of each served row: ms per request in each stage, and the batches formed."""
     lines = ["| row | model | requests | " + " | ".join(f"{stage} ms" for stage in STAGES) +
              " | mean batch | batches formed (share of executions) |", "|---|---|---|" + "---|" * len(STAGES) + "---|---|"]
+    said = set()
     for row in rows:
         for name in watched:
             stats = row.stats.get(name)
             if stats is None or not stats.requests:
                 continue
-            lines.append(f"| {row.label} | {name} | {stats.requests} | " +
-                         " | ".join(f"{stats.per_request_ms(stage):.2f}" for stage in STAGES) +
-                         f" | {stats.mean_batch:.1f} | {stats.formed()} |")
-    return [*lines, ""] if len(lines) > 2 else []
+            if stats.out_of_order and not ensembles & {name}:
+                stats, mark = stats.in_order(), " (reordered)"
+                said.add("reordered")
+            elif stats.out_of_order:  # an ensemble's sums mix its steps' stages, in order and not
+                mark = ""
+                said.add("ensemble")
+            else:
+                mark = ""
+            cells = [f"{stats.per_request_ms(stage):.2f}" if not (stats.out_of_order and stage != "queue") else "-"
+                     for stage in STAGES]
+            lines.append(f"| {row.label} | {name}{mark} | {stats.requests} | {' | '.join(cells)} | "
+                         f"{stats.mean_batch:.1f} | {stats.formed()} |")
+    if len(lines) <= 2:
+        return []
+    notes = []
+    if said:
+        notes.append(f"NVIDIA's PyTorch backend reports a .pt2 package's per-request statistics with its timestamps out "
+                     f"of order ({PT2_ORDER_SOURCE}: exec_end, compute_start, compute_end are passed where Triton takes "
+                     "compute_start, compute_end, exec_end), so Triton counts the whole execution as compute_input and "
+                     "a negative compute_infer. Rows marked (reordered) are put back in order "
+                     "(compiler/bench/stats.py, ModelStats.in_order)"
+                     + ("; an ensemble's stages sum its steps', in order and not, and are left out (-)" if "ensemble"
+                        in said else "") + ".")
+    return [*lines, "", *notes, *([""] if notes else [])]
 
 
 def _targets(bench: ModelBench) -> list[str]:
@@ -277,7 +298,7 @@ def _pipeline(bench: PipelineBench) -> list[str]:
         lines += ["Each step's share of the compute time (its executions' compute_infer, each execution once):", "",
                   "| row | share per step |", "|---|---|", *shares, ""]
     lines += _failures(bench.failed)
-    stages = _stages(bench.served, [bench.name, *bench.steps])
+    stages = _stages(bench.served, [bench.name, *bench.steps], frozenset({bench.name}))
     if stages:
         lines += ["Per step (Triton's statistics):", "", *stages]
     return lines

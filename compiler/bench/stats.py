@@ -18,6 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STAGES = ("queue", "compute_input", "compute_infer", "compute_output")
+#: NVIDIA's pytorch_backend reports a .pt2 package's per-request statistics with its timestamps out of order (r26.03,
+#: r26.04 and r26.05, every release with its pt2 path here): src/pt2/model_instance_state.cc passes exec_end,
+#: compute_start, compute_end where TRITONBACKEND_ModelInstanceReportStatistics takes compute_start, compute_end,
+#: exec_end (core's include/triton/core/tritonbackend.h; the TorchScript path, src/pt/, passes them in order). Triton
+#: then counts the whole execution as compute_input, compute_start - exec_end (negative) as compute_infer, and the
+#: model's run as compute_output. Its batch statistics are passed in order.
+PT2_ORDER_SOURCE = "pytorch_backend src/pt2/model_instance_state.cc:1035 (r26.05)"
 
 
 @dataclass
@@ -41,6 +48,21 @@ class ModelStats:
                           self.executions + other.executions,
                           {s: self.stage_ns.get(s, 0) + other.stage_ns.get(s, 0) for s in STAGES},
                           self.batches + other.batches, self.busy_ns + other.busy_ns)
+
+    @property
+    def out_of_order(self) -> bool:
+        """compute_infer summed below zero: no backend that stamps its timestamps in order can report that."""
+        return self.stage_ns.get("compute_infer", 0) < 0
+
+    def in_order(self) -> ModelStats:
+        """The stages a backend with PT2_ORDER's mistake meant: its compute_input is the whole execution (E), its
+        compute_infer is the real compute_input minus E, its compute_output the real compute_infer. Only for one
+        model's own statistics: an ensemble sums its steps', in order and not, and cannot be taken apart."""
+        whole, shifted, run = (self.stage_ns.get(s, 0) for s in ("compute_input", "compute_infer", "compute_output"))
+        before = shifted + whole
+        stages = {**self.stage_ns, "compute_input": before, "compute_infer": run,
+                  "compute_output": whole - before - run}
+        return ModelStats(self.requests, self.inferences, self.executions, stages, Counter(self.batches), self.busy_ns)
 
     def per_request_ms(self, stage: str) -> float:
         """Mean milliseconds a request spent in `stage` (compute stages are per execution, shared by its batch:
@@ -67,7 +89,7 @@ def parse(payload: dict[str, Any]) -> dict[str, ModelStats]:
         stats.inferences += int(entry.get("inference_count", 0))
         stats.executions += int(entry.get("execution_count", 0))
         for stage in STAGES:
-            stats.stage_ns[stage] = stats.stage_ns.get(stage, 0) + int(inference.get(stage, {}).get("ns", 0))
+            stats.stage_ns[stage] = _signed(stats.stage_ns.get(stage, 0) + int(inference.get(stage, {}).get("ns", 0)))
         for batch in entry.get("batch_stats", []):
             stats.batches[int(batch["batch_size"])] += int(batch.get("compute_infer", {}).get("count", 0))
             stats.busy_ns += int(batch.get("compute_infer", {}).get("ns", 0))
@@ -82,5 +104,13 @@ def snapshot(http_url: str, names: Sequence[str]) -> dict[str, ModelStats]:
     return found
 
 
+def _signed(ns: int) -> int:
+    """Triton sums stage durations in uint64: a negative duration (PT2_ORDER) wraps; read the sum back as signed."""
+    return (ns + 2**63) % 2**64 - 2**63
+
+
 def difference(after: dict[str, ModelStats], before: dict[str, ModelStats]) -> dict[str, ModelStats]:
-    return {name: stats - before.get(name, ModelStats()) for name, stats in after.items()}
+    spent = {name: stats - before.get(name, ModelStats()) for name, stats in after.items()}
+    for stats in spent.values():
+        stats.stage_ns = {stage: _signed(ns) for stage, ns in stats.stage_ns.items()}
+    return spent

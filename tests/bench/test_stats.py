@@ -1,10 +1,13 @@
-"""Triton's statistics read as the bench reports them, from a payload a real tritonserver 2.51 answered (40 one-example
-requests at concurrency 8 to a model with dynamic batching; tests/fixtures/bench/triton_stats_affine.json)."""
+"""Triton's statistics read as the bench reports them, from payloads a real tritonserver 2.51 answered: 40 one-example
+requests at concurrency 8 to a model with dynamic batching (tests/fixtures/bench/triton_stats_affine.json), and 6
+requests to the committed resnet, a .pt2 package served by NVIDIA's pytorch_backend r26.05
+(triton_stats_resnet_pt2.json)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from types import SimpleNamespace
 
 from compiler.bench.stats import ModelStats, difference, parse
 from tests.helpers import FIXTURES
@@ -32,3 +35,31 @@ def test_a_cell_costs_the_difference_of_two_snapshots() -> None:
     assert spent.batches == {2: 5, 3: 3, 4: 3}  # batch size 1 did not run during the cell
     assert spent.stage_ns["queue"] == 200000000
     assert spent.busy_ns == 2167802 + 1171582 + 2451392 - 500000
+
+
+def test_a_pt2_packages_out_of_order_timestamps_are_read_back_in_order() -> None:
+    """pytorch_backend's pt2 path passes its per-request timestamps out of order (stats.PT2_ORDER_SOURCE): Triton's
+    compute_infer sum wrapped below zero in uint64. Put back in order, each stage equals what the same executions'
+    batch statistics say, which the backend reports in order (one request per execution here)."""
+    from compiler.bench.report import _stages
+    from compiler.bench.stats import PT2_ORDER_SOURCE
+
+    payload = json.loads((FIXTURES / "bench" / "triton_stats_resnet_pt2.json").read_text())
+    stats = parse(payload)["resnet"]
+    assert stats.out_of_order and stats.stage_ns["compute_infer"] < 0  # read back signed, not 1.8e19
+    batch = payload["model_stats"][0]["batch_stats"][0]
+    fixed = stats.in_order()
+    assert not fixed.out_of_order
+    for stage in ("compute_input", "compute_infer", "compute_output"):
+        assert fixed.stage_ns[stage] == int(batch[stage]["ns"]), stage
+    assert fixed.stage_ns["queue"] == stats.stage_ns["queue"]
+
+    row = SimpleNamespace(label="served http c1", stats={"resnet": stats, "classify_image": stats})  # as the report
+    text = "\n".join(_stages([row], ["classify_image", "resnet"], frozenset({"classify_image"})))  # type: ignore[list-item]
+    ensemble, model = ([cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines()
+                       if line.startswith("| served http c1 |"))
+    assert model[1:3] == ["resnet (reordered)", "6"]
+    assert model[4:7] == [f"{int(batch[stage]['ns']) / 6 / 1e6:.2f}" for stage in ("compute_input", "compute_infer",
+                                                                                  "compute_output")]
+    assert ensemble[4:7] == ["-", "-", "-"]  # an ensemble's sums cannot be taken apart: left out
+    assert PT2_ORDER_SOURCE in text
