@@ -10,9 +10,9 @@ one place they are written) in the venv itself, torch and numpy seen from the pr
   driven over HTTP by the bench's closed-loop client, one text per request at the served rows' concurrency (the
   embedding server a user would deploy instead).
 
-    cell = SentenceTransformersCell("sentence-transformers encode, batch 16", folder, texts, 16, 128, seconds)
-    cell = SentenceTransformersCell("transformers text-classification, batch 16", folder, texts, 16, 128, seconds,
-                                    task=TASK_CLASSIFY)
+    cell = LibraryCell("sentence-transformers encode, batch 16", folder, texts, 16, 128, seconds)
+    cell = LibraryCell("transformers text-classification, batch 16", folder, texts, 16, 128, seconds,
+                       task=TASK_CLASSIFY)
     cell.run(warmup=1, tick=tick)    # one window in its process; cell.measurement grows per round
     cell.vectors                     # its embeddings of the first texts, for the report's agreement column
     with InfinityCell("infinity-emb http c16", folder, texts, 16, 128, 16, seconds) as served:
@@ -105,7 +105,7 @@ def anchor_python(progress: Any = lambda _: None) -> Path:
 
 
 @dataclass
-class SentenceTransformersCell:
+class LibraryCell:
     """The library over all `texts` per call, in a process of its own per round: sentence-transformers encode(), or
     for TASK_CLASSIFY transformers' text-classification pipeline."""
 

@@ -158,7 +158,7 @@ def anchor_cells(plan: PipelinePlan, models: dict[str, Any], base: Path, served:
     """The library in-process on the same texts with the same model (sentence-transformers encode(), or transformers'
     text-classification pipeline for a classifier), and infinity-emb serving that folder at `concurrency`
     (anchors.py); (None, None) where the pipeline is neither kind of text pipeline."""
-    from compiler.bench.anchors import TASK_EMBED, InfinityCell, SentenceTransformersCell
+    from compiler.bench.anchors import TASK_EMBED, InfinityCell, LibraryCell
 
     found = _anchor_folder(plan, models, base, work)
     if found is None:
@@ -168,6 +168,6 @@ def anchor_cells(plan: PipelinePlan, models: dict[str, Any], base: Path, served:
     # the longest sequence the served tokenizer keeps (the build settles it: the step's, its tokenizer's or the model's)
     max_length = int(json.loads((served / plan.steps[0].model / "1" / "step.json").read_text())["max_length"])
     library = "sentence-transformers encode" if task == TASK_EMBED else "transformers text-classification"
-    return (SentenceTransformersCell(f"{library}, batch {batch}", folder, texts, batch, max_length, seconds, task),
+    return (LibraryCell(f"{library}, batch {batch}", folder, texts, batch, max_length, seconds, task),
             InfinityCell(f"infinity-emb http c{concurrency}, batch {batch}", folder, texts, batch, max_length,
                          concurrency, seconds, task))
