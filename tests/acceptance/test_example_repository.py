@@ -66,8 +66,9 @@ def test_built_configs_match_the_golden_files(repository: Path) -> None:
 
 
 def test_every_model_and_pipeline_is_ready(server: TritonProcess) -> None:
-    """The two models, and each pipeline with its generated steps (<pipeline>_<step>) beside its ensemble."""
-    expected = {"bert", "resnet", "embed", "embed_tokenize", "embed_encoder",
+    """The three models, and each pipeline with its generated steps (<pipeline>_<step>) beside its ensemble."""
+    expected = {"bert", "resnet", "sentiment", "embed", "embed_tokenize", "embed_encoder",
+                "classify_text", "classify_text_tokenize", "classify_text_encoder", "classify_text_classify",
                 "classify_image", "classify_image_image", "classify_image_classify"}
     assert {(m.name, m.version, m.state) for m in server.model_states()} == {(n, "1", "READY") for n in expected}
 
@@ -141,7 +142,7 @@ def test_import_builds_the_committed_repository_again_with_identical_configs(rep
     manifest = tmp_path / "imported.yaml"
     result = run_cli("import", str(repository), "--output", str(manifest))
     assert result.code == 0, result.out + result.err
-    assert "2 models and 2 pipelines imported" in result.out and "left out" not in result.out, result.out
+    assert "3 models and 3 pipelines imported" in result.out and "left out" not in result.out, result.out
     again = run_cli("build", "--manifest", str(manifest), "--output", str(tmp_path / "again"), "--allow-path",
                     str(repository))
     assert again.code == 0, again.out + again.err
