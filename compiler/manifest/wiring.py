@@ -225,8 +225,8 @@ def _fused(spec: PipelineSpec, steps: list[StepPlan], models: dict[str, ModelSpe
         if encoder is None:
             reasons.append(reason)
             continue
-        settings_of(step, TokenizeSettings)["pad"] = "request"  # each request padded to its own longest text; the
-        # encoder merges them
+        # each request padded to its own longest text; the encoder merges them
+        settings_of(step, TokenizeSettings)["pad"] = "request"
         out.append(encoder)
         number += used
         fused_any = True
