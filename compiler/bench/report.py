@@ -135,14 +135,11 @@ def _stages(rows: list[PaMeasurement], watched: list[str], ensembles: frozenset[
             stats = row.stats.get(name)
             if stats is None or not stats.requests:
                 continue
-            if stats.out_of_order and not ensembles & {name}:
-                stats, mark = stats.in_order(), " (reordered)"
-                said.add("reordered")
-            elif stats.out_of_order:  # an ensemble's sums mix its steps' stages, in order and not
-                mark = ""
-                said.add("ensemble")
-            else:
-                mark = ""
+            mark = ""
+            if stats.out_of_order:  # an ensemble's sums mix its steps' stages, in order and not: left out
+                said.add("ensemble" if name in ensembles else "reordered")
+                if name not in ensembles:
+                    stats, mark = stats.in_order(), " (reordered)"
             cells = [f"{stats.per_request_ms(stage):.2f}" if not (stats.out_of_order and stage != "queue") else "-"
                      for stage in STAGES]
             lines.append(f"| {row.label} | {name}{mark} | {stats.requests} | {' | '.join(cells)} | "
