@@ -6,7 +6,7 @@ import difflib
 import importlib
 import importlib.util
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,7 +20,7 @@ from compiler.manifest.schema import (
     TorchvisionSource,
     TransformersSource,
 )
-from compiler.sources.noise import silence_known_chatter
+from compiler.sources.noise import kept_out, silence_known_chatter
 from compiler.sources.static import existing_file, fail, transformers_folder
 
 
@@ -123,25 +123,10 @@ def initialised_at_random(module: Any) -> list[str]:
     return list(getattr(module, INITIALISED_AT_RANDOM, []))
 
 
-@contextmanager
-def _report_kept_out() -> Iterator[None]:
+def _report_kept_out() -> AbstractContextManager[None]:
     """transformers 5 logs a table of the checkpoint's missing and unexpected keys at every load; the build says the
     missing ones itself, once, as a warning on the model (initialised_at_random), so the table is kept out."""
-    import logging
-
-    class _Table(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            return "LOAD REPORT" not in str(record.getMessage())
-
-    table = _Table()
-    loggers = [logging.getLogger(name) for name in ("transformers.modeling_utils", "transformers.utils.loading_report")]
-    for logger in loggers:
-        logger.addFilter(table)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(table)
+    return kept_out(("transformers.modeling_utils", "transformers.utils.loading_report"), "LOAD REPORT")
 
 
 def _import_beside(module_name: str, base: Path) -> ModuleType | None:

@@ -1,11 +1,14 @@
 """Known, harmless third-party chatter, silenced by name at its source; everything else stays visible.
 
     silence_known_chatter()   # idempotent; load_source calls it
+    with kept_out(["transformers.modeling_utils"], "LOAD REPORT"): ...   # one message, while the block runs
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 #: (logger, the start of a message) pairs that say nothing about the user's model or our export.
 KNOWN = [
@@ -19,12 +22,30 @@ KNOWN = [
 
 
 class _Drop(logging.Filter):
-    def __init__(self, prefix: str) -> None:
+    """Drops the records whose message starts with `prefix` (or, `anywhere`, holds it)."""
+
+    def __init__(self, prefix: str, anywhere: bool = False) -> None:
         super().__init__()
-        self.prefix = prefix
+        self.prefix, self.anywhere = prefix, anywhere
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.getMessage()).startswith(self.prefix)
+        message = str(record.getMessage())
+        return not (self.prefix in message if self.anywhere else message.startswith(self.prefix))
+
+
+@contextmanager
+def kept_out(names: Sequence[str], text: str) -> Iterator[None]:
+    """The records of loggers `names` that hold `text` are dropped while the block runs (a message we say
+    ourselves, in our words, instead)."""
+    drop = _Drop(text, anywhere=True)
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(drop)
 
 
 #: torch 2.14's FutureWarning on every torch.jit call (load, script, save, freeze, trace): the build says TorchScript's
