@@ -27,10 +27,8 @@ def serve_request(path: Path) -> int:
         print(text, flush=True)
 
     try:
-        given = request["options"]
-        options = BuildOptions(given["force"], tuple(Path(p) for p in given["allow_paths"]), given["cross_proof"])
         report = build_loaded(load_manifest(Path(request["manifest"])), Path(request["output"]), request["prints"],
-                              progress, options)
+                              progress, BuildOptions.from_request(request["options"]))
     except UserError as err:
         answer.write_text(json.dumps({"problems": [
             {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(p).items()} for p in err.problems]}))

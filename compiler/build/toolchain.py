@@ -125,8 +125,7 @@ def build_in_toolchain(loaded: LoadedManifest, output: Path, prints: dict[str, s
         answer = Path(scratch) / "answer.json"
         request.write_text(json.dumps({
             "manifest": str(loaded.path.resolve()), "output": str(Path(output).resolve()), "prints": prints,
-            "options": {"force": options.force, "allow_paths": [str(p) for p in options.allow_paths],
-                        "cross_proof": options.cross_proof}, "answer": str(answer)}))
+            "options": options.to_request(), "answer": str(answer)}))
         env = {**os.environ, INSIDE: str(version),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(_COMPILER_ROOT), os.environ.get("PYTHONPATH")]))}
         with subprocess.Popen([str(python), "-m", "compiler.build.inside_toolchain", str(request)], stdout=subprocess.PIPE,
