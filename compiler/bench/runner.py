@@ -369,12 +369,12 @@ def _lift_queue_policies(served: Path) -> None:
             path.write_text(to_text(config))
 
 
-def _bench_pipeline(plan: Any, loaded: LoadedManifest, server: _Rounds, with_anchors: bool = True) -> PipelineBench:
+def _bench_pipeline(plan: Any, loaded: LoadedManifest, shared: _Rounds, with_anchors: bool = True) -> PipelineBench:
     """The served ensemble at concurrency 1 and 16 (perf_analyzer, raw inputs) against the same steps in this
     process around eager PyTorch at batch 1 and at the batch the server forms; Triton's statistics per step."""
-    served, profiling, analyzer, http_url, grpc_url = (server.served, server.profiling, server.analyzer,
-                                                       server.http_url, server.grpc_url)
-    seconds, rounds, tick = server.seconds, server.rounds, server.tick
+    served, profiling, analyzer, http_url, grpc_url = (shared.served, shared.profiling, shared.analyzer,
+                                                       shared.http_url, shared.grpc_url)
+    seconds, rounds, tick = shared.seconds, shared.rounds, shared.tick
     from compiler.bench.pipelines import anchor_cells, bench_items, in_process_caller, write_commands
     from compiler.pipeline.proof import Chain, as_request, eager_runners, step_folders
 
@@ -575,13 +575,13 @@ def _floor(server: TritonProcess, model: ModelSpec, profiling: Path) -> tuple[st
         return None, str(err).strip().splitlines()[0]
 
 
-def _bench_model(model: ModelSpec, base: Path, server: _Rounds, concurrencies: tuple[int, ...], with_pytriton: bool,
+def _bench_model(model: ModelSpec, base: Path, shared: _Rounds, concurrencies: tuple[int, ...], with_pytriton: bool,
                  twin: str | None = None, tuned: dict[str, str] | None = None, floor: str | None = None) -> ModelBench:
     """`twin`, `tuned`, `floor`: the copies of the model served beside it (its TorchScript twin, its tuning
     variants, the empty model) whose rows are measured in the same rounds."""
-    repository, profiling, analyzer, http_url, grpc_url = (server.served, server.profiling, server.analyzer,
-                                                           server.http_url, server.grpc_url)
-    seconds, rounds, tick = server.seconds, server.rounds, server.tick
+    repository, profiling, analyzer, http_url, grpc_url = (shared.served, shared.profiling, shared.analyzer,
+                                                           shared.http_url, shared.grpc_url)
+    seconds, rounds, tick = shared.seconds, shared.rounds, shared.tick
     reference = EagerReference.load(model, base)  # as the build served it
     module, binding = reference.module, reference.binding
     bench = ModelBench(model.name, model.max_batch_size, export=model.export)
