@@ -7,7 +7,7 @@ carries the rule's code, and this table is the one place that says what the code
 is written from it (`make schema`), and a test holds every code the compiler emits to an entry here.
 
     RULES["C110"].applies(Release.parse("24.10")), RULES["A103"].releases()
-    chosen(findings_codes, select=("C",), ignore=("C107",))
+    chosen("C110", select=("C",), ignore=("C107",))      # a finding of C110 is reported
 """
 
 from __future__ import annotations
@@ -279,15 +279,6 @@ RULES = _rules(
          "index can abort() inside a compiled kernel", "compiler/export/guards.py",
          "rebuild it with `make repo`, and set AOTI_RUNTIME_CHECK_INPUTS=1"),
 )
-
-
-def rule(code: str) -> Rule:
-    return RULES[code]
-
-
-def matches(code: str | None, prefixes: tuple[str, ...]) -> bool:
-    """A code against ruff-style selectors: a whole code (C110), a family (C) or any prefix of codes (C1)."""
-    return code is not None and any(code.startswith(p) for p in prefixes)
 
 
 def chosen(code: str | None, select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> bool:
