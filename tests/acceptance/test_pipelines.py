@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from compiler.pipeline.encoder import GROUP_SLACK
 from compiler.server.session import embedded_server
 from compiler.triton_config import parse_text
 from tests.helpers import FIXTURES, Project, run_cli, tree_digest
@@ -53,6 +54,8 @@ def test_each_pipeline_is_an_ensemble_of_its_steps_with_their_files(built: tuple
     assert [(b.target_name, b.source_input) for b in encoder.batch_input] == [(["lengths"], ["input_ids"])]
     assert [(o.name, list(o.dims)) for o in encoder.output] == [("EMBEDDING", [32])]
     assert encoder.HasField("dynamic_batching") and (repo / "embed_encoder" / "1" / "encoder.py").is_file()
+    # its texts run in groups of near length (tests/pipeline/test_encoder.py shows what that does)
+    assert json.loads((repo / "embed_encoder" / "1" / "encoder.json").read_text())["grouped"] == GROUP_SLACK
     assert "embed: prove: 5 requests merged into one execution of each step, against each alone" in said
     # a sequence classifier fused alike: ragged ids in, its logits out, read by the classify step
     mood = parse_text((repo / "mood" / "config.pbtxt").read_text())
