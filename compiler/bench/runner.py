@@ -164,8 +164,8 @@ class _PaCell:
         del warmup  # perf_analyzer warms up itself (its first windows until stable)
         if self.error:
             return
-        before = snapshot(self.stats_url, self.watched) if self.stats_url else {}
         try:
+            before = snapshot(self.stats_url, self.watched) if self.stats_url else {}
             result = self.analyzer.measure(self.command, self.url, self.protocol,
                                            interval_ms=int(self.seconds * 1000), extra=LOOSE_FLAGS)
         except RanAway as err:  # measured all the same, by our own client, and said
@@ -524,8 +524,14 @@ def _tuning_variants(model: ModelSpec, config: Any) -> dict[str, Callable[[Any],
                 c.parameters["INTRA_OP_THREAD_COUNT"].string_value = str(intra_op)
         return change
 
+    from compiler.check.rules import merges
+
     variants: dict[str, Callable[[Any], None]] = {}
-    if config.HasField("dynamic_batching"):
+    # a config built to run one request per execution (preferred_batch_size [1], no delay) stays so: a delay would
+    # merge requests past the preferred size (core's dynamic_batch_scheduler.cc sends whatever is pending once the
+    # oldest request waited out the delay), which the build refused for a reason (AOTI-MERGE: wrong answers, then
+    # signal 11 in libtriton_pytorch_aoti.so within seconds at c16; a model whose batch changes its answers)
+    if merges(config):
         built = config.dynamic_batching.max_queue_delay_microseconds
         variants.update({f"queue delay {value} us": delay(value) for value in (0, 100, 1000) if value != built})
         if not config.dynamic_batching.preferred_batch_size:

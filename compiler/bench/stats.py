@@ -11,11 +11,14 @@ dynamic batcher formed (the executions per batch size in batch_stats).
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from compiler.errors import Problem, ServerError
 
 STAGES = ("queue", "compute_input", "compute_infer", "compute_output")
 #: NVIDIA's pytorch_backend reports a .pt2 package's per-request statistics with its timestamps out of order (r26.03,
@@ -99,8 +102,16 @@ def parse(payload: dict[str, Any]) -> dict[str, ModelStats]:
 def snapshot(http_url: str, names: Sequence[str]) -> dict[str, ModelStats]:
     found: dict[str, ModelStats] = {}
     for name in names:
-        with urllib.request.urlopen(f"http://{http_url}/v2/models/{name}/stats", timeout=10) as answer:
-            found.update(parse(json.loads(answer.read())))
+        try:
+            with urllib.request.urlopen(f"http://{http_url}/v2/models/{name}/stats", timeout=10) as answer:
+                found.update(parse(json.loads(answer.read())))
+        except urllib.error.HTTPError as err:  # a model not loaded (any more): Triton says why in the body
+            said = err.read().decode(errors="replace").strip()
+            raise ServerError(Problem(f"Triton's statistics: HTTP {err.code}: {said}",
+                                      model=name)) from None
+        except OSError as err:  # no server there (it exited, or restarts)
+            raise ServerError(Problem(f"Triton's statistics: {getattr(err, 'reason', err)}",
+                                      model=name)) from None
     return found
 
 
