@@ -113,6 +113,10 @@ class TritonProcess:
         self._moves = 0  # restarts on new ports (see _moved_to_free_ports)
         self.relaunches = 0  # starts again after an exit of its own (relaunch(): server/supervisor.py)
         self.supervisor: Any = None  # a Supervisor, while embedded_server supervises this server
+        #: every model load_model loaded and no unload since, with the config and files it was given: a restarted
+        #: server has none of them, and the supervisor loads again those the repository's list does not give it
+        #: (embedded_server: a model loaded later, or with a config or files of its own)
+        self.loaded_with: dict[str, tuple[dict[str, Any] | None, dict[str, bytes] | None]] = {}
 
     # -- lifecycle -----------------------------------------------------------------
     def command(self) -> list[str]:
@@ -378,6 +382,7 @@ class TritonProcess:
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to load: {message}", model=name))
+        self.loaded_with[name] = (config, files)
 
     def unload_model(self, name: str, timeout: float = 120.0, settle: float = UNLOAD_SETTLE_S) -> None:
         """Unload one model (explicit model control): wait until the server no longer has it ready, and up to
@@ -390,6 +395,7 @@ class TritonProcess:
         if status != 200:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise ServerError(self._failure(f"model '{name}' failed to unload: {message}", model=name))
+        self.loaded_with.pop(name, None)
         started = time.monotonic()
         while time.monotonic() < started + timeout:
             state = {s.name: s.state for s in self.model_states()}.get(name)

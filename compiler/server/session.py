@@ -59,7 +59,15 @@ def embedded_server(
         def load() -> list[Problem]:
             ensembles = [m for m in models if m.config.platform == layout.ENSEMBLE_PLATFORM]
             problems = _load_together(server, [m for m in models if m not in ensembles], ready_timeout)
-            return problems + _load_together(server, ensembles, ready_timeout)  # an ensemble after its steps
+            problems += _load_together(server, ensembles, ready_timeout)  # an ensemble after its steps
+            listed = {m.name for m in models}
+            for name, (config, files) in list(server.loaded_with.items()):  # after a restart: those loaded since
+                if name not in listed or config is not None or files:
+                    try:
+                        server.load_model(name, config, timeout=ready_timeout, files=files)
+                    except ServerError as err:
+                        problems += err.problems
+            return problems
 
         problems = load()
         if problems:

@@ -162,6 +162,24 @@ def test_an_unguarded_package_that_aborts_ends_tritonserver_and_the_supervisor_b
     assert any(line.endswith("s") and "serving again after" in line for line in said)
 
 
+def test_a_model_loaded_after_the_start_is_loaded_again_by_the_restart(built: tuple[Project, str]) -> None:
+    """The bench loads an empty twin beside each model, and check loads cases, after the server started: a server
+    restarted with only the models it started with answered the next request for them 400 (a full make bench ended
+    so, on a signal 11 in NVIDIA's AOTI backend)."""
+    project, _ = built
+    with embedded_server(project.output, only=["cnn"]) as (server, _):
+        server.load_model("lookup")
+        pid = server.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while not (server.supervisor.exits and server.supervisor.exits[0].restarted):
+            assert time.monotonic() < deadline, [e.line() for e in server.supervisor.exits]
+            time.sleep(0.1)
+        states = {s.name: s.state for s in server.model_states()}
+        assert states.get("lookup") == "READY" and states.get("cnn") == "READY", states
+
+
 def test_a_server_that_keeps_exiting_is_given_up_on(built: tuple[Project, str]) -> None:
     """Past its limit of restarts in its window the supervisor stops restarting, and says why."""
     project, _ = built
