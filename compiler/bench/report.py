@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from compiler.bench.anchors import PINS, TASK_CLASSIFY
+from compiler.bench.cpu import CLIENT, REST, SERVER, STUB_ROLE
 from compiler.bench.load import Measurement
 from compiler.bench.pipelines import PipelineBench
 from compiler.bench.runner import COMPARED, LIFTED, REQUESTS_PER_THREAD, BenchResults, ModelBench, PaMeasurement, Row
@@ -294,11 +295,33 @@ def _pipeline(bench: PipelineBench) -> list[str]:
     if shares:
         lines += ["Each step's share of the compute time (its executions' compute_infer, each execution once):", "",
                   "| row | share per step |", "|---|---|", *shares, ""]
+    lines += _cpu_table(bench.served, bench.steps)
     lines += _failures(bench.failed)
     stages = _stages(bench.served, [bench.name, *bench.steps], frozenset({bench.name}))
     if stages:
         lines += ["Per step (Triton's statistics):", "", *stages]
     return lines
+
+
+def _cpu_table(rows: list[PaMeasurement], steps: list[str]) -> list[str]:
+    """Where the machine's cores went during each served row, by process (compiler/bench/cpu.py): the server, the
+    stubs of the pipeline's Python steps, perf_analyzer, and the rest (other models' stubs included)."""
+    measured = [(row.label, row.cpu) for row in rows if row.cpu and row.cpu.wall_s > 0]
+    if not measured:
+        return []
+    stubs = [f"{step}{STUB_ROLE}" for step in steps if any(f"{step}{STUB_ROLE}" in cpu.seconds for _, cpu in measured)]
+    roles = [SERVER, *stubs, CLIENT]
+    table = ["| row | " + " | ".join([*roles, REST]) + " | idle |", "|---|" + "---|" * (len(roles) + 2)]
+    for label, cpu in measured:
+        rest = sum(seconds for name, seconds in cpu.seconds.items() if name not in roles) / cpu.wall_s
+        cells = [f"{100 * cpu.core_share(name):.0f}%" for name in roles] + [f"{100 * rest:.0f}%", f"{100 * cpu.idle:.0f}%"]
+        table.append(f"| {label} | " + " | ".join(cells) + " |")
+    cores = max(cpu.cores for _, cpu in measured)
+    return [f"Where the machine's {cores} cores went during each served row, in % of one core: each process's CPU "
+            "time from /proc over the row's windows, perf_analyzer's warm-up included. tritonserver is its front "
+            "ends, the ensemble's scheduler and the C++ backend with the models it runs; a Python step runs in its "
+            "stub; the rest is the bench's own process, other models' stubs and anything else on the machine "
+            "(compiler/bench/cpu.py):", "", *table, ""]
 
 
 def _failures(failed: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.bench.cpu import CpuSpent, cpu_snapshot
 from compiler.bench.floor import load_floor
 from compiler.bench.load import Measurement, closed_loop
 from compiler.bench.pipelines import PipelineBench
@@ -54,6 +55,7 @@ class PaMeasurement:
     errors: int = 0  # perf_analyzer stops at a failed request; a failed cell is an exception
     samples_per_request: int = 1
     stats: dict[str, ModelStats] = field(default_factory=dict)  # what the cell cost each watched model (Triton's)
+    cpu: CpuSpent | None = None  # the machine's CPU time by process over the cell's runs (/proc)
 
     @property
     def throughput(self) -> float:
@@ -142,6 +144,7 @@ class _Rounds:
     seconds: float
     rounds: int
     tick: Tick
+    server_pid: Callable[[], int | None] = lambda: None  # the server's process now (a restart changes it)
 
 
 @dataclass
@@ -159,15 +162,20 @@ class _PaCell:
     stats_url: str | None = None  # the server's HTTP address, for its statistics (None: not ours, PyTriton's)
     watched: tuple[str, ...] = ()  # the models whose statistics the cell's load moves
     error: str = ""  # why perf_analyzer gave no report for it (the cell is then left out of later rounds)
+    server_pid: Callable[[], int | None] | None = None  # given: where the cores went is read too (compiler/bench/cpu.py)
 
     def run(self, warmup: int, tick: Tick) -> None:
         del warmup  # perf_analyzer warms up itself (its first windows until stable)
         if self.error:
             return
+        cpu: CpuSpent | None = None  # left out of a cell measured by the bench's own client (it runs in this process)
         try:
             before = snapshot(self.stats_url, self.watched) if self.stats_url else {}
+            pid = self.server_pid() if self.server_pid else None
+            cpu_before = cpu_snapshot(pid) if pid else None
             result = self.analyzer.measure(self.command, self.url, self.protocol,
                                            interval_ms=int(self.seconds * 1000), extra=LOOSE_FLAGS)
+            cpu = cpu_snapshot(pid) - cpu_before if cpu_before is not None else None
         except RanAway as err:  # measured all the same, by our own client, and said
             result = self._own(err)
         except ServerError as err:  # one cell's failure must not lose the hour measured: said in the report
@@ -179,6 +187,8 @@ class _PaCell:
         if self.measurement is None:
             self.measurement = PaMeasurement(self.label, self.concurrency)
         self.measurement.results.append(result)
+        if cpu is not None:
+            self.measurement.cpu = cpu + self.measurement.cpu if self.measurement.cpu else cpu
         if self.stats_url:  # perf_analyzer's warm-up windows are in it too: the shares hold, the counts are larger
             for name, spent in difference(snapshot(self.stats_url, self.watched), before).items():
                 self.measurement.stats[name] = self.measurement.stats.get(name, ModelStats()) + spent
@@ -320,7 +330,8 @@ def run_bench(manifest: Path, repository: Path, names: list[str] | None = None, 
         twins = _torchscript_twins(loaded, chosen, Path(scratch), served, profiling) if with_torchscript else {}
         tuned = {model.name: _tuning_twins(model, served, profiling) for model in chosen} if with_tuning else {}
         with embedded_server(served) as (server, _):
-            shared = _Rounds(served, profiling, analyzer, server.http_url, server.grpc_url, seconds, rounds, tick)
+            shared = _Rounds(served, profiling, analyzer, server.http_url, server.grpc_url, seconds, rounds, tick,
+                             lambda: server.pid)
             for model in chosen:
                 floor, floor_error = _floor(server, model, profiling)
                 benches.append(_bench_model(model, loaded.directory, shared, concurrencies, with_pytriton,
@@ -395,7 +406,7 @@ def _bench_pipeline(plan: Any, loaded: LoadedManifest, shared: _Rounds, with_anc
     commands = write_commands(plan.name, input_name, items, profiling / plan.name, COMPARED)
     served_cells = [_PaCell(f"served {protocol} c{c}", analyzer, commands[c], url, protocol, c,
                             max(seconds, REQUESTS_PER_THREAD * max(single_ms, batched_ms * min(c, batch) / batch) / 1000),
-                            stats_url=http_url, watched=(plan.name, *steps))
+                            stats_url=http_url, watched=(plan.name, *steps), server_pid=shared.server_pid)
                     for protocol, url in (("http", http_url), ("grpc", grpc_url)) for c in COMPARED]
     cells += served_cells
     anchor, infinity = anchor_cells(plan, models, loaded.directory, served, items, batch, COMPARED[-1], seconds,

@@ -292,12 +292,19 @@ def test_bench_measures_pipelines_against_their_steps_in_process_and_the_first_r
     assert sum(image.batches.values()) == image.executions and sum(k * v for k, v in image.batches.items()) == \
         image.inferences == image.requests
     assert set(c16["cnn"].batches) == {1}  # a package is never merged (AOTI-MERGE): each request runs alone
+    # where the machine's cores went in each served row, by process: the server, the image step's stub, the client
+    for row in colours.served:
+        assert row.cpu is not None and row.cpu.wall_s > 0
+        assert min(row.cpu.seconds.get(name, 0.0) for name in ("tritonserver", "colours_image (Python stub)",
+                                                      "perf_analyzer")) > 0
     assert [(r.name, r.warm) for r in results.first_requests] == [("colours", False), ("colours", True),
                                                                    ("features", False), ("features", True)]
     assert all(r.first_ms > 0 and r.steady_ms > 0 for r in results.first_requests)
     text = write_report(results, tmp_path / "docs")[0].read_text()
     assert "## Pipeline colours" in text and "| served grpc c16 / in-process batch 4 |" in text
     assert "share per step" in text and "## The first request after READY" in text
+    assert ("| row | tritonserver | colours_image (Python stub) | colours_classify (Python stub) | perf_analyzer | "
+            "the rest | idle |") in text
 
 
 def test_bench_measures_text_pipelines_beside_the_libraries_and_infinity_on_the_same_texts(

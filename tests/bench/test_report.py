@@ -84,3 +84,21 @@ def test_the_empty_models_config_keeps_the_tensors_and_batching_and_drops_the_mo
     assert not hidden.any()
 
 
+
+
+def test_each_pipeline_row_says_where_the_cores_went(tmp_path: Path) -> None:
+    from compiler.bench.cpu import CLIENT, REST, SERVER, CpuSpent
+    from compiler.bench.pipelines import PipelineBench
+    from compiler.bench.runner import PaMeasurement
+    from compiler.profiling.perf_analyzer import Result
+
+    row = PaMeasurement("served http c16", 16)
+    row.results.append(Result(16, "http", 300.0, 50_000, 70_000, 90_000))
+    row.cpu = CpuSpent({SERVER: 18.0, "p_tokenize (Python stub)": 0.7, CLIENT: 0.3, REST: 0.1,
+                        "other_model (Python stub)": 0.1}, 10.0, 2)
+    bench = PipelineBench("p", ["p_tokenize", "p_encoder"], 16, served=[row])
+    text = write_report(BenchResults(models=[], build=None, seconds_per_cell=1.0, pipelines=[bench]),
+                        tmp_path)[0].read_text()
+    assert "| row | tritonserver | p_tokenize (Python stub) | perf_analyzer | the rest | idle |" in text
+    assert "| served http c16 | 180% | 7% | 3% | 2% | 8% |" in text  # 19.2 s of 2 cores x 10 s used; another
+    assert "other_model" not in text  # model's stub is the rest
