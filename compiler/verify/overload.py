@@ -120,16 +120,26 @@ def _capacity(server: Any, model: Any, arrays: Sendable, in_flight: int, instanc
     before = _stats(server, model.name)
     started = time.perf_counter()
 
+    failures: list[str] = []
+
     def loop() -> None:
         with _client(server) as client:
             while time.perf_counter() - started < seconds:
-                client.infer(model.name, infer_inputs(http, model, arrays))
+                try:
+                    client.infer(model.name, infer_inputs(http, model, arrays))
+                except Exception as err:  # a request the queue policy sheds is part of the load: keep it in flight
+                    if not was_shed(err):
+                        failures.append(str(err).splitlines()[0][:200])
+                        return
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(in_flight)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        raise UserError(Problem(f"'{model.name}' failed a request while its capacity was measured: {failures[0]}",
+                                model=model.name))
     after = _stats(server, model.name)
     requests, executions, busy_ns = (after[k] - before[k] for k in ("requests", "executions", "busy_ns"))
     if not executions or not busy_ns:

@@ -47,3 +47,14 @@ def test_a_burst_past_capacity_is_shed_and_what_is_admitted_waits_at_most_the_bu
         # CPU-heavy jobs the client's 400 threads reached the server so slowly that the last waited 2.3 s)
         assert report.refused == 0 and len(report.latencies_ms) == BURST and slowest > BUDGET_MS, report.summary()
         assert sorted(report.latencies_ms)[BURST // 2] > BUDGET_MS, report.summary()  # most of them, not one
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_requests_the_policy_sheds_while_capacity_is_measured_are_part_of_the_load(project: Project) -> None:
+    """Capacity is measured with the model's batches kept in flight. Under a budget shorter than one execution, the
+    requests that arrive while one runs time out in the queue (503); each client thread goes on sending instead of
+    dying with it (a thread's exception is an error here), and the capacity is what the executions served."""
+    built = project.built(MANIFEST.format(budget=1).replace("preferred_batch_size: [1], ", ""))
+    report = overload(built.manifest, built.output, "slow", burst=8)
+    print(report.summary())
+    assert report.capacity > 0 and not report.errors and not report.exits
