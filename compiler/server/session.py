@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from compiler.backend.nvidia.sources import Branch, branch_for
 from compiler.errors import Problem, ServerError
@@ -63,10 +64,7 @@ def embedded_server(
             listed = {m.name for m in models}
             for name, (config, files) in list(server.loaded_with.items()):  # after a restart: those loaded since
                 if name not in listed or config is not None or files:
-                    try:
-                        server.load_model(name, config, timeout=ready_timeout, files=files)
-                    except ServerError as err:
-                        problems += err.problems
+                    problems += _load_one(server, name, ready_timeout, config, files)
             return problems
 
         problems = load()
@@ -88,15 +86,19 @@ def _load_together(server: TritonProcess, models: list[RepositoryModel], timeout
     """Load requests sent side by side, as many as the machine has cores: tritonserver starts the models' stubs in
     parallel (one at a time, a TorchScript model took 3.3 s to load here, most of it the stub importing torch).
     Their problems come back in the models' order."""
-    def load(model: RepositoryModel) -> list[Problem]:
-        try:
-            server.load_model(model.name, timeout=timeout)
-        except ServerError as err:
-            return err.problems
-        return []
-
     with ThreadPoolExecutor(max_workers=max(1, min(len(models), os.cpu_count() or 1))) as pool:
-        return [problem for found in pool.map(load, models) for problem in found]
+        found = pool.map(lambda model: _load_one(server, model.name, timeout), models)
+        return [problem for problems in found for problem in problems]
+
+
+def _load_one(server: TritonProcess, name: str, timeout: float, config: dict[str, Any] | None = None,
+              files: dict[str, bytes] | None = None) -> list[Problem]:
+    """Load one model (with the config and files given, if any); what went wrong as problems, not raised."""
+    try:
+        server.load_model(name, config, timeout=timeout, files=files)
+    except ServerError as err:
+        return err.problems
+    return []
 
 
 def shadow_repository(repository: Path, models: list[RepositoryModel], folder: Path) -> Path:
