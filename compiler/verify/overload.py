@@ -118,13 +118,14 @@ def _capacity(server: Any, model: Any, arrays: Sendable, in_flight: int, instanc
     requests per execution over compute time per execution, from Triton's statistics (the round trip not counted)."""
     import tritonclient.http as http
 
-    for attempt in range(WARM_ATTEMPTS):  # warm: under a short budget even a lone request may time out in the queue
-        try:
-            _client(server).infer(model.name, infer_inputs(http, model, arrays))
-            break
-        except Exception as err:
-            if not was_shed(err) or attempt == WARM_ATTEMPTS - 1:
-                raise
+    with _client(server) as client:  # warm: under a short budget even a lone request may time out in the queue
+        for attempt in range(WARM_ATTEMPTS):
+            try:
+                client.infer(model.name, infer_inputs(http, model, arrays))
+                break
+            except Exception as err:
+                if not was_shed(err) or attempt == WARM_ATTEMPTS - 1:
+                    raise
     before = _stats(server, model.name)
     started = time.perf_counter()
 
