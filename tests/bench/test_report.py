@@ -84,8 +84,6 @@ def test_the_empty_models_config_keeps_the_tensors_and_batching_and_drops_the_mo
     assert not hidden.any()
 
 
-
-
 def test_each_pipeline_row_says_where_the_cores_went(tmp_path: Path) -> None:
     from compiler.bench.cpu import CLIENT, REST, SERVER, CpuSpent
     from compiler.bench.pipelines import PipelineBench
@@ -100,5 +98,6 @@ def test_each_pipeline_row_says_where_the_cores_went(tmp_path: Path) -> None:
     text = write_report(BenchResults(models=[], build=None, seconds_per_cell=1.0, pipelines=[bench]),
                         tmp_path)[0].read_text()
     assert "| row | tritonserver | p_tokenize (Python stub) | perf_analyzer | the rest | idle |" in text
-    assert "| served http c16 | 180% | 7% | 3% | 2% | 8% |" in text  # 19.2 s of 2 cores x 10 s used; another
-    assert "other_model" not in text  # model's stub is the rest
+    # 19.2 s used of 2 cores x 10 s; another model's stub is counted in the rest
+    assert "| served http c16 | 180% | 7% | 3% | 2% | 8% |" in text
+    assert "other_model" not in text
