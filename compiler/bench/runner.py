@@ -162,7 +162,7 @@ class _PaCell:
     stats_url: str | None = None  # the server's HTTP address, for its statistics (None: not ours, PyTriton's)
     watched: tuple[str, ...] = ()  # the models whose statistics the cell's load moves
     error: str = ""  # why perf_analyzer gave no report for it (the cell is then left out of later rounds)
-    server_pid: Callable[[], int | None] | None = None  # given: where the cores went is read too (compiler/bench/cpu.py)
+    server_pid: Callable[[], int | None] = lambda: None  # a pid: where the cores went is read too (compiler/bench/cpu.py)
 
     def run(self, warmup: int, tick: Tick) -> None:
         del warmup  # perf_analyzer warms up itself (its first windows until stable)
@@ -171,7 +171,7 @@ class _PaCell:
         cpu: CpuSpent | None = None  # left out of a cell measured by the bench's own client (it runs in this process)
         try:
             before = snapshot(self.stats_url, self.watched) if self.stats_url else {}
-            pid = self.server_pid() if self.server_pid else None
+            pid = self.server_pid()
             cpu_before = cpu_snapshot(pid) if pid else None
             result = self.analyzer.measure(self.command, self.url, self.protocol,
                                            interval_ms=int(self.seconds * 1000), extra=LOOSE_FLAGS)
