@@ -168,15 +168,14 @@ class _PaCell:
         del warmup  # perf_analyzer warms up itself (its first windows until stable)
         if self.error:
             return
-        cpu: CpuSpent | None = None  # left out of a cell measured by the bench's own client (it runs in this process)
+        pid = self.server_pid()
+        cpu_before: CpuSpent | None = None
         try:
             before = snapshot(self.stats_url, self.watched) if self.stats_url else {}
-            pid = self.server_pid()
             cpu_before = cpu_snapshot(pid) if pid else None
             result = self.analyzer.measure(self.command, self.url, self.protocol,
                                            interval_ms=int(self.seconds * 1000), extra=LOOSE_FLAGS)
-            cpu = cpu_snapshot(pid) - cpu_before if cpu_before is not None else None
-        except RanAway as err:  # measured all the same, by our own client, and said
+        except RanAway as err:  # measured all the same, by our own client (its CPU is this process's: the rest)
             result = self._own(err)
         except ServerError as err:  # one cell's failure must not lose the hour measured: said in the report
             said = [line.strip() for line in str(err).splitlines() if line.strip() and "perf_analyzer failed" not in
@@ -187,7 +186,8 @@ class _PaCell:
         if self.measurement is None:
             self.measurement = PaMeasurement(self.label, self.concurrency)
         self.measurement.results.append(result)
-        if cpu is not None:
+        if cpu_before is not None:
+            cpu = cpu_snapshot(pid) - cpu_before
             self.measurement.cpu = cpu + self.measurement.cpu if self.measurement.cpu else cpu
         if self.stats_url:  # perf_analyzer's warm-up windows are in it too: the shares hold, the counts are larger
             for name, spent in difference(snapshot(self.stats_url, self.watched), before).items():

@@ -48,3 +48,32 @@ def test_a_config_built_to_run_one_request_at_a_time_gets_no_variant_that_merges
     assert alone  # the instance and thread variants stay: they do not merge
     merging = _tuning_variants(model, _config([], 0))  # type: ignore[arg-type]
     assert {"queue delay 100 us", "queue delay 1000 us", "preferred batch 8"} <= set(merging)
+
+
+def test_a_cell_perf_analyzer_ran_away_from_still_says_where_the_cores_went() -> None:
+    """perf_analyzer stopped past its limit, the bench's own client measures the cell in this process: the cell's CPU
+    table still has its row, the client's time in the rest (a row without it failed the pipeline bench's test on a
+    busy machine)."""
+    import os
+    import time
+
+    from compiler.bench.cpu import REST
+    from compiler.errors import Problem
+    from compiler.profiling.perf_analyzer import RanAway, Result
+
+    class RunsAway:
+        def measure(self, *args: object, **kwargs: object) -> Result:
+            raise RanAway(Problem("perf_analyzer ran past 1 s and was stopped"), 1.0)
+
+    def own(ran_away: RanAway) -> Result:  # the bench's own client, standing in: 0.3 s of this process's CPU
+        began = time.process_time()
+        while time.process_time() - began < 0.3:
+            pass
+        return Result(1, "http", 10.0, 1000, 1000, 1000, "measured by the bench's own client")
+
+    cell = _PaCell("served http c1", RunsAway(), ["perf_analyzer"], "127.0.0.1:1", "http", 1, 0.1,  # type: ignore[arg-type]
+                   server_pid=os.getpid)
+    cell._own = own  # type: ignore[method-assign]
+    cell.run(warmup=0, tick=lambda: None)
+    assert cell.measurement is not None and cell.measurement.cpu is not None
+    assert cell.measurement.cpu.seconds.get(REST, 0.0) >= 0.29
