@@ -10,9 +10,10 @@ reads every process's CPU time (user + system, all its threads) before and after
 
 Roles come from each process's command line (`role`): tritonserver itself (its front ends, batchers and C++
 backends, models included), each Python-backend stub by the model it serves, perf_analyzer, and the rest of the
-machine (the bench's own process, other users'). perf_analyzer ends before the snapshot after its cell, so /proc no
-longer lists it: the time of the bench's children that ended (getrusage's RUSAGE_CHILDREN; in a served cell that is
-perf_analyzer) counts as perf_analyzer's. Where /proc is missing (not Linux) a snapshot is empty.
+machine (the bench's own process, other users', a perf_analyzer the bench did not start). perf_analyzer ends before
+the snapshot after its cell, so /proc no longer lists it: the time of the bench's children that ended (getrusage's
+RUSAGE_CHILDREN; in a served cell that is perf_analyzer) counts as perf_analyzer's. Where /proc is missing (not
+Linux) a snapshot is empty.
 """
 
 from __future__ import annotations
@@ -50,16 +51,31 @@ def role(argv: list[str]) -> str:
     return REST
 
 
+#: A process in a snapshot: its pid and its start time (a pid the kernel gave again is another process). The bench's
+#: ended children, together, are ENDED.
+Process = tuple[int, int]
+ENDED: Process = (0, 0)
+
+
 @dataclass
 class CpuSpent:
-    """CPU seconds per role over `wall_s` seconds of wall time, on a machine of `cores` cores."""
+    """CPU seconds per role over `wall_s` seconds of wall time, on a machine of `cores` cores. A snapshot keeps them
+    per process too (`processes`: role and seconds), so that a difference of two counts the processes of the later
+    one alone: a process that ended between them takes its time with it, instead of taking it out of its role's."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     cores: int = 1
+    processes: dict[Process, tuple[str, float]] = field(default_factory=dict, repr=False)
 
     def __sub__(self, other: CpuSpent) -> CpuSpent:
-        spent = {name: s - other.seconds.get(name, 0.0) for name, s in self.seconds.items()}
+        if self.processes:
+            spent: dict[str, float] = {}
+            for key, (name, seconds) in self.processes.items():
+                was = other.processes.get(key)
+                spent[name] = spent.get(name, 0.0) + seconds - (was[1] if was else 0.0)
+        else:
+            spent = {name: s - other.seconds.get(name, 0.0) for name, s in self.seconds.items()}
         return CpuSpent({name: s for name, s in spent.items() if s > 0}, self.wall_s - other.wall_s, self.cores)
 
     def __add__(self, other: CpuSpent) -> CpuSpent:
@@ -79,14 +95,15 @@ class CpuSpent:
 
 def cpu_snapshot(server_pid: int | None = None, proc: Path = PROC) -> CpuSpent:
     """Every live process's CPU time so far, by role, and this process's ended children's as perf_analyzer's. Any
-    other process that ends between two snapshots takes its time with it. With `server_pid`, only that tritonserver
-    and the stubs it started have their roles: another server on the machine (a test's, PyTriton's) is the rest.
-    Wall time is the monotonic clock's."""
-    seconds: dict[str, float] = {}
+    other process that ends between two snapshots takes its time with it. perf_analyzer is this process's children
+    only: one that another process started (another test worker's) is the rest. With `server_pid`, only that
+    tritonserver and the stubs it started have their roles: another server on the machine (a test's, PyTriton's) is
+    the rest. Wall time is the monotonic clock's."""
+    processes: dict[Process, tuple[str, float]] = {}
     if not proc.is_dir():
-        return CpuSpent(seconds, time.monotonic(), os.cpu_count() or 1)
+        return CpuSpent({}, time.monotonic(), os.cpu_count() or 1)
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)
-    seconds[CLIENT] = ended.ru_utime + ended.ru_stime
+    processes[ENDED] = (CLIENT, ended.ru_utime + ended.ru_stime)
     tick = os.sysconf("SC_CLK_TCK")
     for entry in proc.iterdir():
         if not entry.name.isdigit():
@@ -96,11 +113,17 @@ def cpu_snapshot(server_pid: int | None = None, proc: Path = PROC) -> CpuSpent:
             stat = (entry / "stat").read_text()
         except OSError:  # gone since the listing, or not ours to read
             continue
-        # proc(5) after the name in parentheses (which may hold spaces), 0-based: 1 ppid, 11 utime, 12 stime (ticks)
+        # proc(5) after the name in parentheses (which may hold spaces), 0-based: 1 ppid, 11 utime, 12 stime (ticks),
+        # 19 starttime
         fields = stat[stat.rindex(")") + 2:].split()
         found = role([a.decode(errors="replace") for a in argv if a])
-        if server_pid is not None and found != CLIENT and found != REST:
+        if found == CLIENT:
+            found = found if int(fields[1]) == os.getpid() else REST
+        elif server_pid is not None and found != REST:
             ours = int(entry.name) == server_pid if found == SERVER else int(fields[1]) == server_pid
             found = found if ours else REST
-        seconds[found] = seconds.get(found, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return CpuSpent(seconds, time.monotonic(), len(os.sched_getaffinity(0)))
+        processes[(int(entry.name), int(fields[19]))] = (found, (int(fields[11]) + int(fields[12])) / tick)
+    seconds: dict[str, float] = {}
+    for name, spent in processes.values():
+        seconds[name] = seconds.get(name, 0.0) + spent
+    return CpuSpent(seconds, time.monotonic(), len(os.sched_getaffinity(0)), processes)

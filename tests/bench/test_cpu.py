@@ -86,3 +86,47 @@ def test_shares_are_cores_kept_busy_over_the_wall_time() -> None:
     assert spent.core_share(SERVER) == 1.5 and spent.core_share("absent") == 0.0
     assert spent.idle == pytest.approx(0.2)  # 2 cores x 10 s, 18 s used
     assert (spent + spent).core_share(SERVER) == 1.5
+
+
+#: Starts the command in its arguments and, told to on its stdin, ends it and reaps it, then lives on until its stdin
+#: closes: the parent of a perf_analyzer the bench did not start, as another test worker is.
+STARTER = """
+import subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+print(child.stdout.readline().strip(), flush=True)
+sys.stdin.readline()
+child.communicate("")
+print("reaped", flush=True)
+sys.stdin.read()
+"""
+
+
+@needs_proc
+def test_a_perf_analyzer_the_bench_did_not_start_is_the_rest_and_its_end_takes_nothing_from_anyone(
+        tmp_path: Path) -> None:
+    """Another worker's perf_analyzer, live at the first snapshot and ended by the second, must not take its time out
+    of what the others spent between them (before, the bench's perf_analyzer or the rest came out at 0 s)."""
+    client = str(_program(tmp_path, "perf_analyzer"))
+    start = cpu_snapshot()
+    starter = subprocess.Popen([sys.executable, "-c", STARTER, client, "-c", BURN, "0.5"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert starter.stdin is not None and starter.stdout is not None
+    other = None
+    try:
+        assert starter.stdout.readline().strip() == "burnt"
+        before = cpu_snapshot()
+        subprocess.run([client, "-c", BURN, "0.2"], input="", check=True, capture_output=True)  # the bench's own
+        other = subprocess.Popen([sys.executable, "-c", BURN, "0.3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)  # the rest, live at the last snapshot
+        assert other.stdout is not None and other.stdout.readline().strip() == "burnt"
+        starter.stdin.write("end\n")
+        starter.stdin.flush()
+        assert starter.stdout.readline().strip() == "reaped"  # the foreign perf_analyzer has ended, and is gone
+        spent = cpu_snapshot() - before
+    finally:
+        starter.communicate("")
+        if other is not None:
+            other.communicate("")
+    lived = before - start
+    assert lived.seconds.get(REST, 0.0) >= 0.45 and lived.seconds.get(CLIENT, 0.0) < 0.45
+    assert 0.19 <= spent.seconds.get(CLIENT, 0.0) < 0.45 and spent.seconds.get(REST, 0.0) >= 0.29
