@@ -4,7 +4,7 @@ Triton's statistics say how long each model computed, not what else ran on the s
 step's stub process, the client. On a machine of two cores those decide how much is left for the model, so the bench
 reads every process's CPU time (user + system, all its threads) before and after each served cell:
 
-    before = cpu_snapshot(server.pid); ...run the load...; spent = cpu_snapshot(server.pid) - before
+    before = cpu_snapshot(server.pid); ...run the load...; spent = cpu_snapshot(server.pid) - before  # a CpuSpent
     spent.seconds   # {"tritonserver": 21.9, "embed_tokenize (Python stub)": 0.8, "perf_analyzer": 0.3, ...}
     spent.wall_s    # the wall time between the two snapshots
 
@@ -59,24 +59,11 @@ ENDED: Process = (0, 0)
 
 @dataclass
 class CpuSpent:
-    """CPU seconds per role over `wall_s` seconds of wall time, on a machine of `cores` cores. A snapshot keeps them
-    per process too (`processes`: role and seconds), so that a difference of two counts the processes of the later
-    one alone: a process that ended between them takes its time with it, instead of taking it out of its role's."""
+    """CPU seconds per role over `wall_s` seconds of wall time, on a machine of `cores` cores."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     cores: int = 1
-    processes: dict[Process, tuple[str, float]] = field(default_factory=dict, repr=False)
-
-    def __sub__(self, other: CpuSpent) -> CpuSpent:
-        if self.processes:
-            spent: dict[str, float] = {}
-            for key, (name, seconds) in self.processes.items():
-                was = other.processes.get(key)
-                spent[name] = spent.get(name, 0.0) + seconds - (was[1] if was else 0.0)
-        else:
-            spent = {name: s - other.seconds.get(name, 0.0) for name, s in self.seconds.items()}
-        return CpuSpent({name: s for name, s in spent.items() if s > 0}, self.wall_s - other.wall_s, self.cores)
 
     def __add__(self, other: CpuSpent) -> CpuSpent:
         names = {*self.seconds, *other.seconds}
@@ -93,17 +80,34 @@ class CpuSpent:
         return max(0.0, self.cores - sum(self.seconds.values()) / self.wall_s) if self.wall_s > 0 else 0.0
 
 
-def cpu_snapshot(server_pid: int | None = None, proc: Path = PROC) -> CpuSpent:
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Each process's role and CPU seconds so far, at `at` on the monotonic clock. The difference of two counts the
+    processes of the later one alone: a process that ended between them takes its time with it, instead of taking it
+    out of its role's."""
+
+    processes: dict[Process, tuple[str, float]]
+    at: float
+    cores: int
+
+    def __sub__(self, earlier: CpuSnapshot) -> CpuSpent:
+        spent: dict[str, float] = {}
+        for key, (name, seconds) in self.processes.items():
+            was = earlier.processes.get(key)
+            spent[name] = spent.get(name, 0.0) + seconds - (was[1] if was else 0.0)
+        return CpuSpent({name: s for name, s in spent.items() if s > 0}, self.at - earlier.at, self.cores)
+
+
+def cpu_snapshot(server_pid: int | None = None, proc: Path = PROC) -> CpuSnapshot:
     """Every live process's CPU time so far, by role, and this process's ended children's as perf_analyzer's. Any
     other process that ends between two snapshots takes its time with it. perf_analyzer is this process's children
     only: one that another process started (another test worker's) is the rest. With `server_pid`, only that
     tritonserver and the stubs it started have their roles: another server on the machine (a test's, PyTriton's) is
-    the rest. Wall time is the monotonic clock's."""
-    processes: dict[Process, tuple[str, float]] = {}
+    the rest."""
     if not proc.is_dir():
-        return CpuSpent({}, time.monotonic(), os.cpu_count() or 1)
+        return CpuSnapshot({}, time.monotonic(), os.cpu_count() or 1)
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)
-    processes[ENDED] = (CLIENT, ended.ru_utime + ended.ru_stime)
+    processes = {ENDED: (CLIENT, ended.ru_utime + ended.ru_stime)}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in proc.iterdir():
         if not entry.name.isdigit():
@@ -123,7 +127,4 @@ def cpu_snapshot(server_pid: int | None = None, proc: Path = PROC) -> CpuSpent:
             ours = int(entry.name) == server_pid if found == SERVER else int(fields[1]) == server_pid
             found = found if ours else REST
         processes[(int(entry.name), int(fields[19]))] = (found, (int(fields[11]) + int(fields[12])) / tick)
-    seconds: dict[str, float] = {}
-    for name, spent in processes.values():
-        seconds[name] = seconds.get(name, 0.0) + spent
-    return CpuSpent(seconds, time.monotonic(), len(os.sched_getaffinity(0)), processes)
+    return CpuSnapshot(processes, time.monotonic(), len(os.sched_getaffinity(0)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.bench.cpu import CpuSpent, cpu_snapshot
+from compiler.bench.cpu import CpuSnapshot, CpuSpent, cpu_snapshot
 from compiler.bench.floor import load_floor
 from compiler.bench.load import Measurement, closed_loop
 from compiler.bench.pipelines import PipelineBench
@@ -169,7 +169,7 @@ class _PaCell:
         if self.error:
             return
         pid = self.server_pid()
-        cpu_before: CpuSpent | None = None
+        cpu_before: CpuSnapshot | None = None
         try:
             before = snapshot(self.stats_url, self.watched) if self.stats_url else {}
             cpu_before = cpu_snapshot(pid) if pid else None
