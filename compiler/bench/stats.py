@@ -11,10 +11,11 @@ dynamic batcher formed (the executions per batch size in batch_stats).
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,31 @@ def snapshot(http_url: str, names: Sequence[str]) -> dict[str, ModelStats]:
             raise ServerError(Problem(f"Triton's statistics: {getattr(err, 'reason', err)}",
                                       model=name)) from None
     return found
+
+
+#: How long two reads of the statistics must agree before they are taken as settled, and how long to wait at most.
+QUIET_S = 0.05
+SETTLE_DEADLINE_S = 10.0
+
+
+def settled(http_url: str, names: Sequence[str], at_least: Mapping[str, int] | None = None,
+            read: Callable[[str, Sequence[str]], dict[str, ModelStats]] = snapshot) -> dict[str, ModelStats]:
+    """A snapshot taken once the statistics of every answered request are in. A backend reports an execution's
+    statistics after it has sent its responses (NVIDIA's pytorch_backend and the Python backend both), so a client
+    holding every answer can read the statistics before the last execution's have landed: under load, 2 reads in 1000
+    taken right after a gRPC answer missed its execution here, and in CI a burst of 8 requests read as "10 requests in
+    8 executions", an earlier request's late statistics counted in the burst. Reads until each model in `at_least` has
+    that many successful requests and two reads QUIET_S apart agree, or SETTLE_DEADLINE_S passes (then the last read).
+    """
+    deadline = time.monotonic() + SETTLE_DEADLINE_S
+    last = read(http_url, names)
+    while True:
+        time.sleep(QUIET_S)
+        now = read(http_url, names)
+        counted = all(now[name].requests >= wanted for name, wanted in (at_least or {}).items())
+        if (counted and now == last) or time.monotonic() > deadline:
+            return now
+        last = now
 
 
 def _signed(ns: int) -> int:

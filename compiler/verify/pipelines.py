@@ -92,18 +92,6 @@ def varied(inputs: list[str | bytes], count: int) -> list[str | bytes]:
     return [" ".join((words * (2 * count))[number:number + 1 + 2 * number]) for number in range(count)]
 
 
-def model_counts(server: TritonProcess, names: list[str]) -> dict[str, tuple[int, int]]:
-    """name -> (executions, inferences) from Triton's statistics."""
-    import tritonclient.http as httpclient
-
-    client = httpclient.InferenceServerClient(server.http_url)
-    counts = {}
-    for name in names:
-        stats = client.get_inference_statistics(name)["model_stats"][0]
-        counts[name] = (int(stats.get("execution_count", 0)), int(stats.get("inference_count", 0)))
-    return counts
-
-
 def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | bytes], model: Any,
             bursts: int = 3) -> Any:
     """CONCURRENT requests of one input each, all different, sent at once: each answered as it is alone in-process;
@@ -111,6 +99,7 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
     bursts until one merges."""
     import tritonclient.http as httpclient
 
+    from compiler.bench.stats import settled
     from compiler.pipeline.proof import as_request, difference, runs_a_model
     from compiler.verify.overload import was_shed
     from compiler.verify.result import Check
@@ -122,8 +111,9 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
     failures: list[str] = []
     shed = answered = 0  # shed: refused by the queue policy (a slow model's budget on a busy machine), not an error
     executions = requests = 0
+    before = settled(server.http_url, [step.model])[step.model]
     for _ in range(bursts):
-        before = model_counts(server, [step.model])[step.model]
+        answered_before = answered
         pending = []
         for item in items:
             data = as_request([item])
@@ -142,8 +132,11 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
                     shed, detail = shed + 1, ""
             if detail:
                 failures.append(f"input {number}: {detail}")
-        after = model_counts(server, [step.model])[step.model]
-        executions, requests = after[0] - before[0], after[1] - before[1]
+        # each answered input reached the model step once; its statistics land after the answers (stats.settled)
+        after = settled(server.http_url, [step.model],
+                        {step.model: before.requests + answered - answered_before})[step.model]
+        executions, requests = (after - before).executions, (after - before).inferences
+        before = after
         if failures or executions < requests:
             break
     merged = f"{requests} inputs in {executions} executions of {step.model}" + (

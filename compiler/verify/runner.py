@@ -13,6 +13,7 @@ from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from compiler import datatypes
+from compiler.bench.stats import settled
 from compiler.client.requests import infer_inputs
 from compiler.datatypes import Arrays, Sendable
 from compiler.errors import Problem, UserError
@@ -411,8 +412,9 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
     failures: list[str] = []
     shed = answered = 0
     counts: list[tuple[int, int]] = []  # (requests, executions) per burst, from the server's statistics
+    before = settled(server.http_url, [model.name])[model.name]
     for burst in range(bursts):
-        before = _counts(client, model.name)
+        answered_before = answered
         pending = []
         for number in range(CONCURRENT_REQUESTS):
             inputs = make_inputs(model, Plan(f"concurrent {number}", 1, base.sizes, seed=100 + burst * 100 + number))
@@ -431,9 +433,12 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
                     shed, detail = shed + 1, ""
             if detail:
                 failures.append(f"request {number}: {detail}")
-        after = _counts(client, model.name)
-        executions, requests = after[0] - before[0], after[1] - before[1]
+        # every answer of this burst counted in the statistics before they are read (they land after the answers)
+        after = settled(server.http_url, [model.name],
+                        {model.name: before.requests + answered - answered_before})[model.name]
+        executions, requests = (after - before).executions, (after - before).requests
         counts.append((requests, executions))
+        before = after
         if failures or executions < requests or not config.HasField("dynamic_batching"):
             break  # merged (or cannot be, or failed): nothing more to learn from another burst
     batching = _batching_said(counts, config.HasField("dynamic_batching"))
@@ -458,7 +463,3 @@ def _batching_said(counts: list[tuple[int, int]], dynamic: bool) -> str:
             else f"{', '.join(str(r) for r, _ in counts)} requests in as many executions in {len(counts)} bursts")
     return f"not merged: {each}, so this shows the answers, not batching (batch invariance was proved by the build)"
 
-
-def _counts(client: Any, name: str) -> tuple[int, int]:
-    stats = client.get_inference_statistics(name)["model_stats"][0]
-    return int(stats.get("execution_count", 0)), int(stats.get("inference_count", 0))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from compiler.bench.stats import settled
 from compiler.pipeline.encoder import GROUP_SLACK
 from compiler.server.session import embedded_server
 from compiler.triton_config import parse_text
@@ -143,22 +144,20 @@ def test_the_encoder_merges_requests_of_any_length_into_one_execution(built: tup
             items.append(item)
         return items
 
-    def counts(client: http.InferenceServerClient) -> tuple[int, int]:
-        stats = client.get_inference_statistics("embed_encoder")["model_stats"][0]
-        return int(stats.get("execution_count", 0)), int(stats.get("inference_count", 0))
 
     lengths = range(3, 19)
     with embedded_server(project.output) as (server, _):
         client = http.InferenceServerClient(server.http_url, concurrency=len(lengths), network_timeout=120)
         alone = [client.infer("embed_encoder", request(n)).as_numpy("EMBEDDING") for n in lengths]
         for _ in range(3):  # a burst can happen to run one by one; three in a row cannot, where merging works
-            before = counts(client)
+            before = settled(server.http_url, ["embed_encoder"])["embed_encoder"]
             handles = [client.async_infer("embed_encoder", request(n)) for n in lengths]
             answers = [handle.get_result().as_numpy("EMBEDDING") for handle in handles]
-            after = counts(client)
+            after = settled(server.http_url, ["embed_encoder"],
+                            {"embed_encoder": before.requests + len(lengths)})["embed_encoder"]
             for want, got in zip(alone, answers):
                 np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-            executions, requests = after[0] - before[0], after[1] - before[1]
+            executions, requests = (after - before).executions, (after - before).inferences
             if executions < requests:
                 break
     assert requests == len(lengths) and executions < requests, f"{requests} requests in {executions} executions"

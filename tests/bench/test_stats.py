@@ -9,7 +9,10 @@ import json
 from collections import Counter
 from types import SimpleNamespace
 
-from compiler.bench.stats import ModelStats, difference, parse
+import pytest
+
+from compiler.bench import stats as stats_module
+from compiler.bench.stats import ModelStats, difference, parse, settled
 from tests.helpers import FIXTURES
 
 PAYLOAD = json.loads((FIXTURES / "bench" / "triton_stats_affine.json").read_text())
@@ -63,3 +66,39 @@ def test_a_pt2_packages_out_of_order_timestamps_are_read_back_in_order() -> None
                                                                                   "compute_output")]
     assert ensemble[4:7] == ["-", "-", "-"]  # an ensemble's sums cannot be taken apart: left out
     assert PT2_ORDER_SOURCE in text
+
+
+def _reads(*counts: tuple[int, int]) -> tuple[list[int], object]:
+    """A statistics reader answering (requests, executions) in turn, the last one from then on, and the reads made."""
+    made: list[int] = []
+
+    def read(url: str, names: object) -> dict[str, ModelStats]:
+        made.append(1)
+        requests, executions = counts[min(len(made), len(counts)) - 1]
+        return {"m": ModelStats(requests, requests, executions)}
+
+    return made, read
+
+
+def test_statistics_are_read_once_the_answered_requests_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend reports an execution's statistics after its answers are sent: reads that agree but lack requests
+    the client has answers for are not the count (CI read an earlier request's late execution into a burst)."""
+    monkeypatch.setattr(stats_module, "QUIET_S", 0.001)
+    made, read = _reads((9, 9), (9, 9), (9, 9), (10, 9), (10, 9))
+    assert settled("url", ["m"], {"m": 10}, read=read)["m"].requests == 10
+    assert len(made) == 5  # the fourth read has them all, and the fifth agrees
+
+
+def test_statistics_still_moving_are_read_again_until_two_reads_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stats_module, "QUIET_S", 0.001)
+    made, read = _reads((8, 6), (9, 7), (10, 8), (10, 8))
+    assert (settled("url", ["m"], read=read)["m"].executions, len(made)) == (8, 4)
+
+
+def test_statistics_that_never_count_the_answers_are_read_until_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request answered without reaching the model (counted nowhere) costs the wait, not the answer."""
+    monkeypatch.setattr(stats_module, "QUIET_S", 0.001)
+    monkeypatch.setattr(stats_module, "SETTLE_DEADLINE_S", 0.05)
+    made, read = _reads((9, 9))
+    assert settled("url", ["m"], {"m": 10}, read=read)["m"].requests == 9
+    assert len(made) > 2
