@@ -321,21 +321,27 @@ def validate(manifests: tuple[Path, ...], allow_paths: tuple[Path, ...]) -> None
               help="Instead: offer FACTOR times the model's measured capacity, open loop, and show the bound its "
               "queue policy keeps (admitted within the budget, the excess refused, health checks answered).")
 @click.option("--seconds", type=click.FloatRange(1.0), default=10.0, show_default=True, help="How long --overload lasts.")
+@click.option("--burst", type=click.IntRange(1, 20000), default=None, metavar="N",
+              help="Instead of --overload's rate: send N requests at once, an overload whatever this client's speed "
+              "(a Python client on the server's cores sends a few hundred a second).")
 @allow_path_option
 def soak(manifest: Path | None, repository: Path, model_name: str, requests: int, concurrency: int,
-         hostile_share: float, overload: float | None, seconds: float, allow_paths: tuple[Path, ...]) -> None:
-    """Many concurrent HTTP and gRPC requests, every answer checked; memory before and after. Or --overload."""
+         hostile_share: float, overload: float | None, seconds: float, burst: int | None,
+         allow_paths: tuple[Path, ...]) -> None:
+    """Many concurrent HTTP and gRPC requests, every answer checked; memory before and after. Or --overload, or
+    --burst. An overload that this client could not offer (it sent no faster than the model serves) fails, and says
+    so."""
     from compiler.verify.soak import soak as run_soak
 
-    if overload is not None:
+    if overload is not None or burst is not None:
         from compiler.verify.overload import overload as run_overload
 
-        shed = run_overload(_manifest_of(repository, manifest), repository, model_name, overload, seconds,
-                            allow_paths)
+        shed = run_overload(_manifest_of(repository, manifest), repository, model_name, overload or 3.0, seconds,
+                            allow_paths, burst=burst)
         click.echo(shed.summary())
         for error in shed.errors[:10] + shed.exits[:10]:
             click.echo(f"  error: {error}")
-        if shed.errors or shed.wrong or shed.exits:
+        if shed.errors or shed.wrong or shed.exits or not shed.overloaded:
             sys.exit(EXIT_USER)
         return
 

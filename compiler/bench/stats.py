@@ -39,19 +39,23 @@ class ModelStats:
     stage_ns: dict[str, int] = field(default_factory=dict)
     batches: Counter[int] = field(default_factory=Counter)  # formed batch size -> executions
     busy_ns: int = 0  # the model's own compute time, each execution once (batch_stats' compute_infer)
+    #: the instances' time, inputs in to outputs out, each execution once (batch_stats' three compute stages); the
+    #: per-request stages count a batch's time once for each of its requests
+    occupied_ns: int = 0
 
     def __sub__(self, other: ModelStats) -> ModelStats:
         return ModelStats(self.requests - other.requests, self.inferences - other.inferences,
                           self.executions - other.executions,
                           {s: self.stage_ns.get(s, 0) - other.stage_ns.get(s, 0) for s in STAGES},
                           Counter({size: n for size, n in (self.batches - other.batches).items() if n > 0}),
-                          self.busy_ns - other.busy_ns)
+                          self.busy_ns - other.busy_ns, self.occupied_ns - other.occupied_ns)
 
     def __add__(self, other: ModelStats) -> ModelStats:
         return ModelStats(self.requests + other.requests, self.inferences + other.inferences,
                           self.executions + other.executions,
                           {s: self.stage_ns.get(s, 0) + other.stage_ns.get(s, 0) for s in STAGES},
-                          self.batches + other.batches, self.busy_ns + other.busy_ns)
+                          self.batches + other.batches, self.busy_ns + other.busy_ns,
+                          self.occupied_ns + other.occupied_ns)
 
     @property
     def out_of_order(self) -> bool:
@@ -66,7 +70,8 @@ class ModelStats:
         before = shifted + whole
         stages = {**self.stage_ns, "compute_input": before, "compute_infer": run,
                   "compute_output": whole - before - run}
-        return ModelStats(self.requests, self.inferences, self.executions, stages, Counter(self.batches), self.busy_ns)
+        return ModelStats(self.requests, self.inferences, self.executions, stages, Counter(self.batches), self.busy_ns,
+                          self.occupied_ns)
 
     def per_request_ms(self, stage: str) -> float:
         """Mean milliseconds a request spent in `stage` (compute stages are per execution, shared by its batch:
@@ -97,6 +102,7 @@ def parse(payload: dict[str, Any]) -> dict[str, ModelStats]:
         for batch in entry.get("batch_stats", []):
             stats.batches[int(batch["batch_size"])] += int(batch.get("compute_infer", {}).get("count", 0))
             stats.busy_ns += int(batch.get("compute_infer", {}).get("ns", 0))
+            stats.occupied_ns += sum(int(batch.get(stage, {}).get("ns", 0)) for stage in STAGES[1:])
     return found
 
 

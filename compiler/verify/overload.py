@@ -2,9 +2,9 @@
 
 The model's capacity is measured first in the same server: requests sent closed loop (as many in flight as one
 execution takes: max_batch_size where the batcher merges, else one per instance) for a few seconds, and the capacity
-is what the server's own statistics say its executions take (compute time per execution, and requests per
-execution): the client's round trip does not count, and a busier machine measures a lower capacity and is offered
-less. Then
+is what the server's own statistics say its executions take (the instances' time per execution, each execution
+once, and requests per execution): the client's round trip does not count, and a busier machine measures a lower
+capacity and is offered less. What the client was answered meanwhile is said beside it. Then
 requests are offered open-loop at `factor` times that rate for `seconds`: each is sent on schedule whether the
 earlier ones were answered or not, as independent clients would. Every answer is checked against eager PyTorch; a
 refusal is sorted by Triton's words ("Exceeds maximum queue size", "Request timeout expired"); and the server's
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.bench.stats import settled
 from compiler.client.requests import infer_inputs
 from compiler.datatypes import Sendable
 from compiler.errors import Problem, UserError
@@ -48,7 +49,7 @@ def was_shed(error: BaseException) -> bool:
 @dataclass
 class OverloadReport:
     model: str
-    capacity: float  # requests/s, measured in the same server
+    capacity: float  # requests/s the instances can execute, measured in the same server
     offered: float  # requests/s offered
     seconds: float
     budget_ms: float | None  # the queue policy's timeout, or None without one
@@ -60,6 +61,20 @@ class OverloadReport:
     burst: int | None = None  # requests sent at once instead of `offered` per second
     health_ms: list[float] = field(default_factory=list)
     exits: list[str] = field(default_factory=list)
+    served_while_measured: float = 0.0  # requests/s answered while the capacity was measured (round trips included)
+    sent: int = 0  # requests this client sent
+    sending_s: float = 0.0  # from the first send to the last
+
+    @property
+    def sent_rate(self) -> float:
+        return self.sent / self.sending_s if self.sending_s else 0.0
+
+    @property
+    def overloaded(self) -> bool:
+        """Whether this client sent faster than the model serves. One Python client on the server's cores sends a few
+        hundred requests a second, a burst's threads too (they start one after another while the model serves): a
+        faster model is not overloaded by it."""
+        return self.sent_rate > self.capacity
 
     def percentile(self, data: list[float], q: float) -> float:
         ordered = sorted(data)
@@ -72,14 +87,21 @@ class OverloadReport:
     def summary(self) -> str:
         policy = (f"queue policy: timeout {self.budget_ms:.0f} ms, max_queue_size {self.max_queue_size}"
                   if self.budget_ms else "no queue policy")
-        offered = f"a burst of {self.burst} requests" if self.burst else \
-            f"offered {self.offered:.1f} req/s for {self.seconds:.0f} s"
-        return (f"{self.model}: capacity {self.capacity:.1f} req/s, {offered} ({policy}); admitted {len(self.latencies_ms)}, latency p50 "
+        offered = (f"a burst of {self.burst} requests" if self.burst else
+                   f"offered {self.offered:.1f} req/s for {self.seconds:.0f} s") + \
+            f", sent {self.sent} in {self.sending_s:.1f} s ({self.sent_rate:.1f} req/s)"
+        return (f"{self.model}: capacity {self.capacity:.1f} req/s ({self.served_while_measured:.1f} answered while "
+                f"it was measured), {offered} ({policy}); admitted {len(self.latencies_ms)}, latency p50 "
                 f"{self.percentile(self.latencies_ms, 0.5):.0f} ms, p99 {self.percentile(self.latencies_ms, 0.99):.0f} "
                 f"ms, max {max(self.latencies_ms, default=0):.0f} ms; refused {self.refused} "
                 f"({', '.join(f'{k!r} {v}' for k, v in sorted(self.shed.items())) or 'none'}); other errors "
                 f"{len(self.errors)}, wrong answers {self.wrong}; health checks max {max(self.health_ms, default=0):.0f} "
-                f"ms; tritonserver exits {len(self.exits)}")
+                f"ms; tritonserver exits {len(self.exits)}" + ("" if self.overloaded else self.no_overload()))
+
+    def no_overload(self) -> str:
+        return (f"; NO OVERLOAD: this client sent {self.sent_rate:.1f} req/s, no more than the capacity, so nothing here "
+                "shows the bound: offer the load from more processes or another machine, e.g. perf_analyzer -m "
+                f"{self.model} --request-rate-range {3 * self.capacity:.0f}")
 
 
 def overload(manifest: Path, repository: Path, model_name: str, factor: float = 3.0, seconds: float = 10.0,
@@ -95,12 +117,13 @@ def overload(manifest: Path, repository: Path, model_name: str, factor: float = 
     instances = max(1, sum(g.count for g in config.instance_group))
     in_flight = config.max_batch_size * instances if merges else instances
     with embedded_server(Path(repository), only=[model.name]) as (server, _):
-        capacity = _capacity(server, model, arrays, in_flight, instances)
+        capacity, served = _capacity(server, model, arrays, in_flight, instances)
         if capacity <= 0:
             raise UserError(Problem(f"'{model.name}' answered no request while its capacity was measured",
                                     model=model.name))
         report = OverloadReport(model.name, capacity, capacity * factor, seconds,
-                                policy.default_timeout_microseconds / 1000 or None, policy.max_queue_size, burst=burst)
+                                policy.default_timeout_microseconds / 1000 or None, policy.max_queue_size, burst=burst,
+                                served_while_measured=served)
         _offer(server, model, config, arrays, expected, positions, report)
         report.exits = [e.line() for e in server.supervisor.exits] if server.supervisor is not None else []
     return report
@@ -113,9 +136,10 @@ def _client(server: Any) -> Any:
 
 
 def _capacity(server: Any, model: Any, arrays: Sendable, in_flight: int, instances: int,
-              seconds: float = 2.0) -> float:
+              seconds: float = 2.0) -> tuple[float, float]:
     """Requests per second the model's instances can execute: `in_flight` requests kept in flight for `seconds`, then
-    requests per execution over compute time per execution, from Triton's statistics (the round trip not counted)."""
+    requests over the instances' time, from Triton's statistics (each execution's time once, however many requests it
+    merged; the round trip not counted). And the requests per second answered meanwhile, which it cannot be below."""
     import tritonclient.http as http
 
     with _client(server) as client:  # warm: under a short budget even a lone request may time out in the queue
@@ -126,7 +150,7 @@ def _capacity(server: Any, model: Any, arrays: Sendable, in_flight: int, instanc
             except Exception as err:
                 if not was_shed(err) or attempt == WARM_ATTEMPTS - 1:
                     raise
-    before = _stats(server, model.name)
+    before = settled(server.http_url, [model.name])[model.name]
     started = time.perf_counter()
 
     failures: list[str] = []
@@ -149,19 +173,12 @@ def _capacity(server: Any, model: Any, arrays: Sendable, in_flight: int, instanc
     if failures:
         raise UserError(Problem(f"'{model.name}' failed a request while its capacity was measured: {failures[0]}",
                                 model=model.name))
-    after = _stats(server, model.name)
-    requests, executions, busy_ns = (after[k] - before[k] for k in ("requests", "executions", "busy_ns"))
-    if not executions or not busy_ns:
-        return 0.0
-    return instances * (requests / executions) / (busy_ns / executions / 1e9)
-
-
-def _stats(server: Any, name: str) -> dict[str, int]:
-    stats = _client(server).get_inference_statistics(name)["model_stats"][0]
-    inference = stats["inference_stats"]
-    busy = sum(int(inference[k]["ns"]) for k in ("compute_input", "compute_infer", "compute_output"))
-    return {"requests": int(inference["success"]["count"]), "executions": int(stats["execution_count"]),
-            "busy_ns": busy}
+    wall = time.perf_counter() - started
+    spent = settled(server.http_url, [model.name])[model.name] - before
+    served = spent.requests / wall
+    if not spent.executions or not spent.occupied_ns:
+        return 0.0, served
+    return instances * spent.requests / (spent.occupied_ns / 1e9), served
 
 
 def _offer(server: Any, model: Any, config: Any, arrays: Sendable, expected: list[Any],
@@ -219,8 +236,10 @@ def _offer(server: Any, model: Any, config: Any, arrays: Sendable, expected: lis
         thread.start()
         threads.append(thread)
         sent += 1
+    sending_s = time.perf_counter() - begun
     for thread in threads:
         thread.join(timeout=300)
     stop.set()
     watcher.join(timeout=5)
     report.seconds = time.perf_counter() - begun
+    report.sent, report.sending_s = sent, sending_s

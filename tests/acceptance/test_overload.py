@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from compiler.verify.overload import SHED, overload
-from tests.helpers import Project
+from tests.helpers import Project, run_cli
 
 pytestmark = pytest.mark.tritonserver
 
@@ -36,7 +36,7 @@ def test_a_burst_past_capacity_is_shed_and_what_is_admitted_waits_at_most_the_bu
     built = project.built(MANIFEST.format(budget=budget))
     report = overload(built.manifest, built.output, "slow", burst=BURST)
     print(report.summary())
-    assert not report.errors and report.wrong == 0 and not report.exits
+    assert not report.errors and report.wrong == 0 and not report.exits and report.overloaded
     assert report.health_ms and max(report.health_ms) < 1000  # the server answers its health checks throughout
     slowest = max(report.latencies_ms)
     if budget:
@@ -59,3 +59,31 @@ def test_requests_the_policy_sheds_while_capacity_is_measured_are_part_of_the_lo
     report = overload(built.manifest, built.output, "slow", burst=8)
     print(report.summary())
     assert report.capacity > 0 and not report.errors and not report.exits
+
+
+def test_the_capacity_of_a_model_that_merges_counts_each_execution_once(project: Project) -> None:
+    """Capacity is requests over the instance's time. Triton's per-request statistics count a batch's time once for
+    each of its requests, so capacity read from them is executions per second, a batch's worth too low, and --overload
+    FACTOR offered less than FACTOR times what the model serves. The instance's busy time within the measurement is at
+    most its length, so capacity read right is never below the rate answered meanwhile, however busy the machine."""
+    built = project.built(MANIFEST.format(budget=0).replace("preferred_batch_size: [1], ", ""))
+    report = overload(built.manifest, built.output, "slow", burst=8)
+    print(report.summary())
+    assert not report.errors and not report.exits
+    assert report.capacity >= report.served_while_measured > 0, report.summary()
+
+
+def test_an_overload_this_client_cannot_offer_fails_and_says_so(project: Project) -> None:
+    """A model that executes a request in well under a millisecond serves thousands a second, far more than one Python
+    client on the same cores sends: soak --overload shows no bound then, and fails saying what to do instead."""
+    built = project.built("""
+models:
+  - name: affine
+    source: {python: "tiny_models:affine"}
+    max_batch_size: 8
+    inputs: [{name: x, dtype: FP32, dims: [4]}]
+    dynamic_batching: {}
+""")
+    result = run_cli("soak", "--repository", str(built.output), "--model", "affine", "--overload", "2", "--seconds", "1")
+    assert result.code != 0, result.out + result.err
+    assert "NO OVERLOAD: this client sent" in result.out and "perf_analyzer -m affine --request-rate-range" in result.out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +25,12 @@ def test_the_payload_gives_requests_executions_stages_and_formed_batches() -> No
     assert stats.batches == {1: 7, 2: 6, 3: 3, 4: 3}  # 7 + 12 + 9 + 12 = 40 examples in 19 executions
     assert stats.stage_ns["queue"] == 237189440 and stats.stage_ns["compute_infer"] == 54190195
     assert stats.busy_ns == 36534277 + 2167802 + 1171582 + 2451392  # each execution once
+    # the instances' time, inputs in to outputs out, each execution once: far less than the per-request stages' sum,
+    # which counts a batch's time once for each of its requests
+    assert stats.occupied_ns == (258519 + 36534277 + 408775) + (129017 + 2167802 + 515231) + (
+        76779 + 1171582 + 313094) + (137656 + 2451392 + 452522)
+    per_request = sum(stats.stage_ns[s] for s in ("compute_input", "compute_infer", "compute_output"))
+    assert per_request > 1.2 * stats.occupied_ns
     assert abs(stats.per_request_ms("queue") - 237.189440 / 40) < 1e-9
     assert abs(stats.mean_batch - 40 / 19) < 1e-9
     assert stats.formed() == "1: 37%, 2: 32%, 3: 16%"
@@ -68,11 +75,11 @@ def test_a_pt2_packages_out_of_order_timestamps_are_read_back_in_order() -> None
     assert PT2_ORDER_SOURCE in text
 
 
-def _reads(*counts: tuple[int, int]) -> tuple[list[int], object]:
+def _reads(*counts: tuple[int, int]) -> tuple[list[int], Callable[[str, Sequence[str]], dict[str, ModelStats]]]:
     """A statistics reader answering (requests, executions) in turn, the last one from then on, and the reads made."""
     made: list[int] = []
 
-    def read(url: str, names: object) -> dict[str, ModelStats]:
+    def read(url: str, names: Sequence[str]) -> dict[str, ModelStats]:
         made.append(1)
         requests, executions = counts[min(len(made), len(counts)) - 1]
         return {"m": ModelStats(requests, requests, executions)}
