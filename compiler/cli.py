@@ -322,8 +322,8 @@ def validate(manifests: tuple[Path, ...], allow_paths: tuple[Path, ...]) -> None
               "queue policy keeps (admitted within the budget, the excess refused, health checks answered).")
 @click.option("--seconds", type=click.FloatRange(1.0), default=10.0, show_default=True, help="How long --overload lasts.")
 @click.option("--burst", type=click.IntRange(1, 20000), default=None, metavar="N",
-              help="Instead of --overload's rate: send N requests at once, an overload whatever this client's speed "
-              "(a Python client on the server's cores sends a few hundred a second).")
+              help="Instead of --overload's rate: send N requests at once, each from its own thread (they reach the "
+              "server as fast as this client starts them: a few hundred to a few thousand a second).")
 @allow_path_option
 def soak(manifest: Path | None, repository: Path, model_name: str, requests: int, concurrency: int,
          hostile_share: float, overload: float | None, seconds: float, burst: int | None,

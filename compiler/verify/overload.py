@@ -9,7 +9,9 @@ requests are offered open-loop at `factor` times that rate for `seconds`: each i
 earlier ones were answered or not, as independent clients would. Every answer is checked against eager PyTorch; a
 refusal is sorted by Triton's words ("Exceeds maximum queue size", "Request timeout expired"); and the server's
 health is asked four times a second throughout. With a queue policy, what is admitted is answered within the
-budget and the excess is refused at once; without one, every wait grows with the load.
+budget and the excess is refused at once; without one, every wait grows with the load. The report says what this
+client sent: where that was no faster than the capacity (one Python process on the server's cores sends a few hundred
+requests a second), nothing was overloaded, and the report says so (`overloaded`).
 
     report = overload(Path("models.yaml"), Path("Triton/models"), "resnet", factor=3.0, seconds=10)
     report.summary()
