@@ -135,7 +135,8 @@ def _merged(server: TritonProcess, plan: Any, chain: Any, inputs: list[str | byt
         # each answered input reached the model step once; its statistics land after the answers (stats.settled)
         after = settled(server.http_url, [step.model],
                         {step.model: before.requests + answered - answered_before})[step.model]
-        executions, requests = (after - before).executions, (after - before).inferences
+        spent = after - before
+        executions, requests = spent.executions, spent.inferences
         before = after
         if failures or executions < requests:
             break

@@ -436,7 +436,8 @@ def _concurrent_check(server: TritonProcess, model: ModelSpec, config: pb.ModelC
         # every answer of this burst counted in the statistics before they are read (they land after the answers)
         after = settled(server.http_url, [model.name],
                         {model.name: before.requests + answered - answered_before})[model.name]
-        executions, requests = (after - before).executions, (after - before).requests
+        spent = after - before
+        executions, requests = spent.executions, spent.requests
         counts.append((requests, executions))
         before = after
         if failures or executions < requests or not config.HasField("dynamic_batching"):
