@@ -28,7 +28,7 @@ from compiler.bench.cpu import CpuSnapshot, CpuSpent, cpu_snapshot
 from compiler.bench.floor import load_floor
 from compiler.bench.load import Measurement, closed_loop
 from compiler.bench.pipelines import PipelineBench
-from compiler.bench.stats import ModelStats, difference, snapshot
+from compiler.bench.stats import ModelStats, difference, settled, snapshot
 from compiler.bench.warmup import FirstRequest
 from compiler.errors import ServerError
 from compiler.export.binding import Binding
@@ -189,8 +189,10 @@ class _PaCell:
         if cpu_before is not None:
             cpu = cpu_snapshot(pid) - cpu_before
             self.measurement.cpu = cpu + self.measurement.cpu if self.measurement.cpu else cpu
-        if self.stats_url:  # perf_analyzer's warm-up windows are in it too: the shares hold, the counts are larger
-            for name, spent in difference(snapshot(self.stats_url, self.watched), before).items():
+        if self.stats_url:  # perf_analyzer's warm-up windows are in it too: the shares hold, the counts are larger;
+            # read once the last executions' statistics are in (they land after the answers: stats.settled), so that
+            # none of this cell's falls into the next one's
+            for name, spent in difference(settled(self.stats_url, self.watched), before).items():
                 self.measurement.stats[name] = self.measurement.stats.get(name, ModelStats()) + spent
         tick()
 
