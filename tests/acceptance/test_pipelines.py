@@ -144,7 +144,6 @@ def test_the_encoder_merges_requests_of_any_length_into_one_execution(built: tup
             items.append(item)
         return items
 
-
     lengths = range(3, 19)
     with embedded_server(project.output) as (server, _):
         client = http.InferenceServerClient(server.http_url, concurrency=len(lengths), network_timeout=120)
@@ -157,7 +156,8 @@ def test_the_encoder_merges_requests_of_any_length_into_one_execution(built: tup
                             {"embed_encoder": before.requests + len(lengths)})["embed_encoder"]
             for want, got in zip(alone, answers):
                 np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-            executions, requests = (after - before).executions, (after - before).inferences
+            spent = after - before
+            executions, requests = spent.executions, spent.inferences
             if executions < requests:
                 break
     assert requests == len(lengths) and executions < requests, f"{requests} requests in {executions} executions"
